@@ -1,0 +1,129 @@
+//! One actor per merchant: open/closed, the menu, prep time, pricing of new orders.
+
+use super::Shared;
+use crate::domain::merchant::{Item, Merchant, MerchantState};
+use crate::domain::order::{OrderLine, Pickup};
+use crate::domain::ItemId;
+use crate::error::EngineError;
+use crate::events::Event;
+use actix::prelude::*;
+use std::sync::Arc;
+
+pub struct MerchantActor {
+    state: MerchantState,
+    shared: Arc<Shared>,
+}
+
+impl MerchantActor {
+    pub fn new(state: MerchantState, shared: Arc<Shared>) -> Self {
+        Self { state, shared }
+    }
+
+    /// Persists the merchant and announces it; the returned future resolves once stored.
+    fn commit(&self) -> impl std::future::Future<Output = Result<(), EngineError>> {
+        let m = self.state.merchant.clone();
+        self.shared.bus.publish(Event::MerchantChanged {
+            merchant: Arc::new(m.clone()),
+        });
+        let items = self.state.items.clone();
+        let store = self.shared.store.clone();
+        async move {
+            store
+                .save_merchant(&m, &items)
+                .await
+                .map_err(|e| EngineError::Unavailable(e.to_string()))
+        }
+    }
+}
+
+impl Actor for MerchantActor {
+    type Context = Context<Self>;
+}
+
+#[derive(Message)]
+#[rtype(result = "MerchantState")]
+pub struct GetMerchant;
+
+#[derive(Message)]
+#[rtype(result = "Result<Merchant, EngineError>")]
+pub struct SetOpen(pub bool);
+
+#[derive(Message)]
+#[rtype(result = "Result<Item, EngineError>")]
+pub struct AddItem {
+    pub name: String,
+    pub price_cents: i64,
+}
+
+#[derive(Message)]
+#[rtype(result = "Result<Item, EngineError>")]
+pub struct UpdateItem {
+    pub item_id: ItemId,
+    pub available: Option<bool>,
+    pub price_cents: Option<i64>,
+}
+
+/// Prices an order against the menu: lines, pickup point, prep time.
+#[derive(Message)]
+#[rtype(result = "Result<(Vec<OrderLine>, Pickup, u64), EngineError>")]
+pub struct QuoteOrder(pub Vec<(ItemId, u32)>);
+
+impl Handler<GetMerchant> for MerchantActor {
+    type Result = MessageResult<GetMerchant>;
+    fn handle(&mut self, _: GetMerchant, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.state.clone())
+    }
+}
+
+impl Handler<SetOpen> for MerchantActor {
+    type Result = ResponseFuture<Result<Merchant, EngineError>>;
+    fn handle(&mut self, m: SetOpen, _: &mut Context<Self>) -> Self::Result {
+        self.state.merchant.open = m.0;
+        let done = self.commit();
+        let merchant = self.state.merchant.clone();
+        Box::pin(async move { done.await.map(|_| merchant) })
+    }
+}
+
+impl Handler<AddItem> for MerchantActor {
+    type Result = ResponseFuture<Result<Item, EngineError>>;
+    fn handle(&mut self, m: AddItem, _: &mut Context<Self>) -> Self::Result {
+        let item = Item {
+            item_id: ItemId::generate(),
+            merchant_id: self.state.merchant.merchant_id.clone(),
+            name: m.name,
+            price_cents: m.price_cents,
+            available: true,
+        };
+        self.state.items.push(item.clone());
+        let done = self.commit();
+        Box::pin(async move { done.await.map(|_| item) })
+    }
+}
+
+impl Handler<UpdateItem> for MerchantActor {
+    type Result = ResponseFuture<Result<Item, EngineError>>;
+    fn handle(&mut self, m: UpdateItem, _: &mut Context<Self>) -> Self::Result {
+        let Some(item) = self.state.items.iter_mut().find(|i| i.item_id == m.item_id) else {
+            let id = m.item_id.to_string();
+            return Box::pin(async move { Err(EngineError::NotFound(format!("item {id}"))) });
+        };
+        if let Some(a) = m.available {
+            item.available = a;
+        }
+        if let Some(p) = m.price_cents {
+            item.price_cents = p;
+        }
+        let item = item.clone();
+        let done = self.commit();
+        Box::pin(async move { done.await.map(|_| item) })
+    }
+}
+
+impl Handler<QuoteOrder> for MerchantActor {
+    type Result = Result<(Vec<OrderLine>, Pickup, u64), EngineError>;
+    fn handle(&mut self, m: QuoteOrder, _: &mut Context<Self>) -> Self::Result {
+        let lines = self.state.quote(&m.0)?;
+        Ok((lines, self.state.pickup(), self.state.merchant.prep_time_s))
+    }
+}

@@ -1,0 +1,41 @@
+//! The actors: thin shells that route messages, hold timers and call the plain logic in
+//! `crate::domain` and `crate::matcher`.
+//!
+//! - [`rider::RiderActor`]: one per rider; GPS intake, status, offers held, silence timers.
+//! - [`order::OrderActor`]: one per live order; state machine, dispatch, order timers.
+//! - [`merchant::MerchantActor`]: one per merchant; open/closed, menu, pricing.
+//! - [`matcher::MatcherActor`]: the R-tree of riders, on its own Arbiter.
+//! - [`desk::EscalationDesk`]: the book of escalations.
+//! - [`engine::Engine`]: the facade that creates actors and routes calls by id.
+
+pub mod desk;
+pub mod directory;
+pub mod engine;
+pub mod matcher;
+pub mod merchant;
+pub mod order;
+pub mod rider;
+
+use crate::clock::Clock;
+use crate::config::EngineConfig;
+use crate::events::EventBus;
+use crate::store::Store;
+use actix::Addr;
+use std::sync::Arc;
+
+/// What every actor of one engine shares.
+pub struct Shared {
+    pub cfg: EngineConfig,
+    pub clock: Clock,
+    pub bus: EventBus,
+    pub store: Arc<dyn Store>,
+    pub dir: directory::Directory,
+    pub matcher: Addr<matcher::MatcherActor>,
+    pub desk: Addr<desk::EscalationDesk>,
+}
+
+impl Shared {
+    pub fn now_ms(&self) -> u64 {
+        self.clock.now_ms()
+    }
+}

@@ -1,0 +1,110 @@
+//! Engine configuration: the `timers`, `dispatch` and `gps` sections of config.toml.
+//! Durations are seconds as `f64` (tests use 1–3 s; decimals allowed).
+
+use serde::Deserialize;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct TimersConfig {
+    pub merchant_accept_s: f64,
+    pub offer_ttl_s: f64,
+    pub dispatch_remind_s: f64,
+    pub pickup_late_s: f64,
+    pub delivery_timeout_s: f64,
+    pub rider_silent_s: f64,
+    pub rider_lost_s: f64,
+}
+
+impl Default for TimersConfig {
+    fn default() -> Self {
+        Self {
+            merchant_accept_s: 300.0,
+            offer_ttl_s: 30.0,
+            dispatch_remind_s: 600.0,
+            pickup_late_s: 600.0,
+            delivery_timeout_s: 1800.0,
+            rider_silent_s: 30.0,
+            rider_lost_s: 120.0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct DispatchConfig {
+    /// Rider speed used for travel-time estimates.
+    pub speed_mps: f64,
+    pub initial_radius_m: f64,
+    pub max_radius_m: f64,
+    /// How many candidates one matcher query returns before re-ranking.
+    pub candidates_k: usize,
+    /// How many riders may hold an open offer for one order at once.
+    pub offer_fanout: usize,
+    /// When nobody is in range at the widest radius, try again after this long.
+    pub retry_interval_s: f64,
+}
+
+impl Default for DispatchConfig {
+    fn default() -> Self {
+        Self {
+            speed_mps: 5.0,
+            initial_radius_m: 3000.0,
+            max_radius_m: 20000.0,
+            candidates_k: 10,
+            offer_fanout: 1,
+            retry_interval_s: 2.0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct GpsConfig {
+    /// `location_interval_s` told to riders.
+    pub interval_s: f64,
+    /// Implied movement faster than this between two fixes is rejected.
+    pub max_speed_mps: f64,
+    /// A fix stamped further than this in the future is rejected.
+    pub max_future_ms: u64,
+}
+
+impl Default for GpsConfig {
+    fn default() -> Self {
+        Self {
+            interval_s: 10.0,
+            max_speed_mps: 70.0,
+            max_future_ms: 30_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct EngineConfig {
+    pub timers: TimersConfig,
+    pub dispatch: DispatchConfig,
+    pub gps: GpsConfig,
+    /// Run the matcher on its own Arbiter (thread). Tests under a paused clock keep it on
+    /// the current one so that virtual time only advances when the whole engine is idle.
+    #[serde(skip)]
+    pub matcher_own_arbiter: bool,
+    /// Capacity of the event bus; a subscriber that lags further loses events (counted).
+    #[serde(skip)]
+    pub event_bus_capacity: usize,
+}
+
+impl EngineConfig {
+    pub fn for_tests() -> Self {
+        Self {
+            matcher_own_arbiter: false,
+            event_bus_capacity: 4096,
+            ..Default::default()
+        }
+    }
+}
+
+/// Seconds (possibly fractional) to a `Duration`, never negative.
+pub fn secs(s: f64) -> Duration {
+    Duration::from_secs_f64(s.max(0.0))
+}

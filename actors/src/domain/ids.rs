@@ -1,0 +1,105 @@
+//! Identifiers: strings with a type prefix (`o_` order, `r_` rider, …). Parsing checks the
+//! prefix and the alphabet, so an id of the wrong kind never reaches the engine.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::sync::Arc;
+
+macro_rules! id_type {
+    ($name:ident, $prefix:literal) => {
+        #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(try_from = "String", into = "String")]
+        pub struct $name(Arc<str>);
+
+        impl $name {
+            pub const PREFIX: &'static str = $prefix;
+
+            /// A fresh random id.
+            pub fn generate() -> Self {
+                Self(format!("{}{}", $prefix, random_suffix()).into())
+            }
+
+            /// Parses an id of this kind: the prefix, then 1–64 of `[A-Za-z0-9_-]`.
+            pub fn parse(s: &str) -> Result<Self, String> {
+                let rest = s
+                    .strip_prefix($prefix)
+                    .ok_or_else(|| format!("{s:?} is not a {} id", stringify!($name)))?;
+                if rest.is_empty()
+                    || rest.len() > 64
+                    || !rest
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+                {
+                    return Err(format!("{s:?} is not a valid {} id", stringify!($name)));
+                }
+                Ok(Self(s.into()))
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = String;
+            fn try_from(s: String) -> Result<Self, String> {
+                Self::parse(&s)
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(id: $name) -> String {
+                id.0.to_string()
+            }
+        }
+    };
+}
+
+id_type!(OrderId, "o_");
+id_type!(RiderId, "r_");
+id_type!(MerchantId, "m_");
+id_type!(ItemId, "i_");
+id_type!(CustomerId, "c_");
+id_type!(OfferId, "f_");
+id_type!(EscalationId, "e_");
+
+fn random_suffix() -> String {
+    use rand::Rng;
+    const ALPHABET: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    let mut rng = rand::thread_rng();
+    (0..12)
+        .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_ids_parse_back_with_their_prefix() {
+        let id = OrderId::generate();
+        assert!(id.as_str().starts_with("o_"));
+        assert_eq!(OrderId::parse(id.as_str()).unwrap(), id);
+    }
+
+    #[test]
+    fn wrong_prefix_or_alphabet_is_refused() {
+        assert!(OrderId::parse("r_abc").is_err());
+        assert!(OrderId::parse("o_").is_err());
+        assert!(OrderId::parse("o_a b").is_err());
+        assert!(RiderId::parse("r_ok-1_x").is_ok());
+    }
+}

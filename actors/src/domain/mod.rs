@@ -1,0 +1,15 @@
+//! Plain domain types and the rules over them. No actors, no I/O: every rule here is
+//! tested directly.
+
+pub mod escalation;
+pub mod geo;
+pub mod gps;
+pub mod ids;
+pub mod ladder;
+pub mod merchant;
+pub mod offers;
+pub mod order;
+pub mod rider;
+
+pub use self::geo::GeoPoint;
+pub use ids::*;

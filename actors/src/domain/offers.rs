@@ -1,0 +1,278 @@
+//! Offers of one order: which riders hold an open offer, who declined (never offered this
+//! order again), who let an offer expire (skipped until nobody else is left), and the trace
+//! of every dispatch decision.
+
+use super::ids::{OfferId, OrderId, RiderId};
+use super::order::Pickup;
+use super::GeoPoint;
+use serde::Serialize;
+use std::collections::{HashMap, HashSet};
+
+/// What a rider is shown.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Offer {
+    pub offer_id: OfferId,
+    pub order_id: OrderId,
+    pub pickup: Pickup,
+    pub dropoff: GeoPoint,
+    pub ready_at_ms: Option<u64>,
+    pub expires_at_ms: u64,
+    pub distance_m: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OfferCloseReason {
+    Expired,
+    Taken,
+    Withdrawn,
+    Cancelled,
+    Declined,
+}
+
+impl OfferCloseReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OfferCloseReason::Expired => "expired",
+            OfferCloseReason::Taken => "taken",
+            OfferCloseReason::Withdrawn => "withdrawn",
+            OfferCloseReason::Cancelled => "cancelled",
+            OfferCloseReason::Declined => "declined",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct OpenOffer {
+    pub offer: Offer,
+    pub rider_id: RiderId,
+    pub sent_ms: u64,
+}
+
+/// One candidate as the matcher saw it, and what dispatch did with it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CandidateTrace {
+    pub rider_id: RiderId,
+    pub distance_m: f64,
+    pub travel_s: f64,
+    /// `offered`, or why the rider was skipped.
+    pub decision: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TraceEntry {
+    pub at_ms: u64,
+    pub radius_m: f64,
+    pub event: String,
+    pub candidates: Vec<CandidateTrace>,
+}
+
+const TRACE_CAP: usize = 200;
+
+#[derive(Debug, Default)]
+pub struct OfferBook {
+    open: HashMap<OfferId, OpenOffer>,
+    declined: HashSet<RiderId>,
+    expired: HashSet<RiderId>,
+    /// The offer that won, and its rider (a repeated accept answers `assigned` again).
+    won: Option<(OfferId, RiderId)>,
+    trace: Vec<TraceEntry>,
+}
+
+impl OfferBook {
+    pub fn open_count(&self) -> usize {
+        self.open.len()
+    }
+
+    pub fn open_offers(&self) -> impl Iterator<Item = &OpenOffer> {
+        self.open.values()
+    }
+
+    pub fn get(&self, id: &OfferId) -> Option<&OpenOffer> {
+        self.open.get(id)
+    }
+
+    pub fn add(&mut self, offer: Offer, rider_id: RiderId, sent_ms: u64) {
+        self.open.insert(
+            offer.offer_id.clone(),
+            OpenOffer {
+                offer,
+                rider_id,
+                sent_ms,
+            },
+        );
+    }
+
+    /// Riders not to offer this order now: decliners, riders holding an open offer for it,
+    /// and riders whose offer expired.
+    pub fn excluded(&self) -> HashSet<RiderId> {
+        let mut s: HashSet<RiderId> = self.declined.union(&self.expired).cloned().collect();
+        s.extend(self.open.values().map(|o| o.rider_id.clone()));
+        s
+    }
+
+    pub fn has_declined(&self, rider: &RiderId) -> bool {
+        self.declined.contains(rider)
+    }
+
+    /// Nobody new is left: give riders who only let an offer expire another chance.
+    /// Decliners stay excluded.
+    pub fn forgive_expired(&mut self) -> bool {
+        let any = !self.expired.is_empty();
+        self.expired.clear();
+        any
+    }
+
+    /// Closes one offer. Decline and expiry are remembered against the rider.
+    pub fn close(&mut self, id: &OfferId, reason: OfferCloseReason) -> Option<OpenOffer> {
+        let o = self.open.remove(id)?;
+        match reason {
+            OfferCloseReason::Declined => {
+                self.declined.insert(o.rider_id.clone());
+            }
+            OfferCloseReason::Expired => {
+                self.expired.insert(o.rider_id.clone());
+            }
+            _ => {}
+        }
+        Some(o)
+    }
+
+    /// Closes every open offer with `reason`, returning them (to tell their riders).
+    pub fn close_all(&mut self, reason: OfferCloseReason) -> Vec<OpenOffer> {
+        let ids: Vec<OfferId> = self.open.keys().cloned().collect();
+        ids.iter().filter_map(|id| self.close(id, reason)).collect()
+    }
+
+    /// A rider handed the order back (release, lost, unassigned): counts as a decline.
+    pub fn remember_decline(&mut self, rider: RiderId) {
+        self.declined.insert(rider);
+    }
+
+    /// First accept wins: the claimed offer must be open and held by `rider`.
+    /// Returns the other open offers, now closed `taken`.
+    pub fn claim(&mut self, id: &OfferId, rider: &RiderId) -> Result<Vec<OpenOffer>, ClaimError> {
+        if let Some((won, by)) = &self.won {
+            if won == id && by == rider {
+                return Err(ClaimError::AlreadyWon);
+            }
+        }
+        match self.open.get(id) {
+            Some(o) if &o.rider_id == rider => {}
+            _ => return Err(ClaimError::NotAvailable),
+        }
+        self.open.remove(id);
+        self.won = Some((id.clone(), rider.clone()));
+        Ok(self.close_all(OfferCloseReason::Taken))
+    }
+
+    /// The order left `assigned` (unassign, release, lost): a new winner may come.
+    pub fn forget_winner(&mut self) {
+        self.won = None;
+    }
+
+    pub fn record(&mut self, entry: TraceEntry) {
+        if self.trace.len() == TRACE_CAP {
+            self.trace.remove(0);
+        }
+        self.trace.push(entry);
+    }
+
+    pub fn trace(&self) -> &[TraceEntry] {
+        &self.trace
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClaimError {
+    /// Expired, closed, or never sent to this rider.
+    NotAvailable,
+    /// This rider already won with this offer: answer `assigned` again.
+    AlreadyWon,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::ids::MerchantId;
+
+    fn offer(id: &str) -> Offer {
+        let m = MerchantId::parse("m_1").unwrap();
+        Offer {
+            offer_id: OfferId::parse(id).unwrap(),
+            order_id: OrderId::parse("o_1").unwrap(),
+            pickup: Pickup {
+                lat: 0.0,
+                lon: 0.0,
+                merchant_id: m,
+                name: "x".into(),
+            },
+            dropoff: GeoPoint::new(0.0, 0.01).unwrap(),
+            ready_at_ms: None,
+            expires_at_ms: 10,
+            distance_m: 5.0,
+        }
+    }
+
+    fn r(s: &str) -> RiderId {
+        RiderId::parse(s).unwrap()
+    }
+
+    #[test]
+    fn first_claim_wins_and_closes_the_rest() {
+        let mut b = OfferBook::default();
+        b.add(offer("f_a"), r("r_a"), 0);
+        b.add(offer("f_b"), r("r_b"), 0);
+        let others = b.claim(&OfferId::parse("f_b").unwrap(), &r("r_b")).unwrap();
+        assert_eq!(others.len(), 1);
+        assert_eq!(others[0].rider_id, r("r_a"));
+        assert_eq!(
+            b.claim(&OfferId::parse("f_a").unwrap(), &r("r_a")),
+            Err(ClaimError::NotAvailable)
+        );
+        assert_eq!(
+            b.claim(&OfferId::parse("f_b").unwrap(), &r("r_b")),
+            Err(ClaimError::AlreadyWon)
+        );
+    }
+
+    #[test]
+    fn claim_of_someone_elses_offer_is_refused() {
+        let mut b = OfferBook::default();
+        b.add(offer("f_a"), r("r_a"), 0);
+        assert_eq!(
+            b.claim(&OfferId::parse("f_a").unwrap(), &r("r_b")),
+            Err(ClaimError::NotAvailable)
+        );
+        assert_eq!(b.open_count(), 1);
+    }
+
+    #[test]
+    fn decliners_stay_excluded_expired_are_forgiven() {
+        let mut b = OfferBook::default();
+        b.add(offer("f_a"), r("r_a"), 0);
+        b.add(offer("f_b"), r("r_b"), 0);
+        b.close(&OfferId::parse("f_a").unwrap(), OfferCloseReason::Declined);
+        b.close(&OfferId::parse("f_b").unwrap(), OfferCloseReason::Expired);
+        assert!(b.excluded().contains(&r("r_a")));
+        assert!(b.excluded().contains(&r("r_b")));
+        assert!(b.forgive_expired());
+        assert!(b.excluded().contains(&r("r_a")));
+        assert!(!b.excluded().contains(&r("r_b")));
+    }
+
+    #[test]
+    fn trace_is_capped() {
+        let mut b = OfferBook::default();
+        for i in 0..(TRACE_CAP + 5) {
+            b.record(TraceEntry {
+                at_ms: i as u64,
+                radius_m: 1.0,
+                event: "search".into(),
+                candidates: vec![],
+            });
+        }
+        assert_eq!(b.trace().len(), TRACE_CAP);
+        assert_eq!(b.trace()[0].at_ms, 5);
+    }
+}

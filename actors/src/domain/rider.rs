@@ -1,0 +1,155 @@
+//! A rider's state as the RiderActor owns it. The status is derived, never stored, so it
+//! cannot disagree with the facts it summarises.
+
+use super::gps::GpsFix;
+use super::ids::{OfferId, OrderId, RiderId};
+use super::offers::Offer;
+use super::order::{Order, OrderStatus};
+use super::GeoPoint;
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RiderStatus {
+    Offline,
+    Idle,
+    Offered,
+    Busy,
+    Stale,
+}
+
+impl RiderStatus {
+    pub const ALL: [RiderStatus; 5] = [
+        RiderStatus::Offline,
+        RiderStatus::Idle,
+        RiderStatus::Offered,
+        RiderStatus::Busy,
+        RiderStatus::Stale,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RiderStatus::Offline => "offline",
+            RiderStatus::Idle => "idle",
+            RiderStatus::Offered => "offered",
+            RiderStatus::Busy => "busy",
+            RiderStatus::Stale => "stale",
+        }
+    }
+}
+
+/// The protocol's rider object.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RiderView {
+    pub rider_id: RiderId,
+    pub name: String,
+    pub location: Option<GeoPoint>,
+    pub status: RiderStatus,
+    pub order_ids: Vec<OrderId>,
+    pub last_seen_ms: Option<u64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RiderState {
+    pub rider_id: RiderId,
+    pub name: String,
+    pub online: bool,
+    pub stale: bool,
+    pub last_fix: Option<GpsFix>,
+    pub offer: Option<Offer>,
+    /// Orders in hand, as last seen (status, pickup, dropoff) for ETA and reconnects.
+    pub orders: Vec<Order>,
+    /// The offer this rider won most recently, so a repeated accept answers `assigned`.
+    pub won_offer: Option<(OfferId, OrderId)>,
+}
+
+impl RiderState {
+    pub fn new(rider_id: RiderId, name: String) -> Self {
+        Self {
+            rider_id,
+            name,
+            online: false,
+            stale: false,
+            last_fix: None,
+            offer: None,
+            orders: Vec::new(),
+            won_offer: None,
+        }
+    }
+
+    pub fn status(&self) -> RiderStatus {
+        if !self.online {
+            RiderStatus::Offline
+        } else if self.stale {
+            RiderStatus::Stale
+        } else if self.offer.is_some() {
+            RiderStatus::Offered
+        } else if !self.orders.is_empty() {
+            RiderStatus::Busy
+        } else {
+            RiderStatus::Idle
+        }
+    }
+
+    /// May the matcher offer this rider an order?
+    pub fn available_for_offers(&self) -> bool {
+        self.status() == RiderStatus::Idle && self.last_fix.is_some()
+    }
+
+    pub fn position(&self) -> Option<GeoPoint> {
+        self.last_fix.map(|f| f.point)
+    }
+
+    pub fn holds(&self, order_id: &OrderId) -> bool {
+        self.orders.iter().any(|o| &o.order_id == order_id)
+    }
+
+    /// Replaces or adds the rider's copy of an order; drops it once it leaves the rider.
+    pub fn update_order(&mut self, order: Order) {
+        let keep = order.rider_id.as_ref() == Some(&self.rider_id)
+            && matches!(order.status, OrderStatus::Assigned | OrderStatus::PickedUp);
+        self.orders.retain(|o| o.order_id != order.order_id);
+        if keep {
+            self.orders.push(order);
+        }
+    }
+
+    pub fn drop_order(&mut self, order_id: &OrderId) -> bool {
+        let before = self.orders.len();
+        self.orders.retain(|o| &o.order_id != order_id);
+        before != self.orders.len()
+    }
+
+    pub fn view(&self) -> RiderView {
+        RiderView {
+            rider_id: self.rider_id.clone(),
+            name: self.name.clone(),
+            location: self.position(),
+            status: self.status(),
+            order_ids: self.orders.iter().map(|o| o.order_id.clone()).collect(),
+            last_seen_ms: self.last_fix.map(|f| f.ts_ms),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_is_derived_in_priority_order() {
+        let mut r = RiderState::new(RiderId::parse("r_1").unwrap(), "A".into());
+        assert_eq!(r.status(), RiderStatus::Offline);
+        r.online = true;
+        assert_eq!(r.status(), RiderStatus::Idle);
+        assert!(!r.available_for_offers(), "no position yet");
+        r.last_fix = Some(GpsFix {
+            point: GeoPoint::new(1.0, 1.0).unwrap(),
+            ts_ms: 5,
+        });
+        assert!(r.available_for_offers());
+        r.stale = true;
+        assert_eq!(r.status(), RiderStatus::Stale);
+        assert!(!r.available_for_offers());
+    }
+}

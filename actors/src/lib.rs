@@ -1,0 +1,21 @@
+//! dispatch-actors: the dispatchd engine without any HTTP in front of it.
+//!
+//! Plain, unit-tested logic lives in [`domain`], [`matcher`], [`outbox`] and [`store`];
+//! the actors in [`actors`] are thin shells that route messages, hold timers and call
+//! into that logic. [`Engine`] is the facade the server (and tests) drive.
+
+pub mod actors;
+pub mod clock;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod events;
+pub mod matcher;
+pub mod metric_names;
+pub mod outbox;
+pub mod store;
+
+pub use actors::engine::Engine;
+pub use clock::Clock;
+pub use config::EngineConfig;
+pub use error::EngineError;

@@ -1,0 +1,257 @@
+//! The rider index: an R-tree of riders over Earth-centred coordinates in metres, with an
+//! id → entry map beside it. rstar measures squared distance in coordinate units, so we
+//! index 3D points on the sphere (scaled to metres): chord distance there is monotonic in
+//! great-circle distance, which makes k-nearest exact everywhere, including across the
+//! antimeridian and near the poles. Candidates are then re-ranked by haversine distance.
+//! Updates are remove + insert.
+
+use crate::domain::geo::chord_for_arc_m;
+use crate::domain::{GeoPoint, RiderId};
+use rstar::primitives::GeomWithData;
+use rstar::RTree;
+use std::collections::{HashMap, HashSet};
+
+type Entry = GeomWithData<[f64; 3], RiderId>;
+
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    point: GeoPoint,
+    ecef: [f64; 3],
+    available: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Nearby {
+    pub rider_id: RiderId,
+    pub location: GeoPoint,
+    pub distance_m: f64,
+    pub available: bool,
+}
+
+#[derive(Default)]
+pub struct RiderIndex {
+    tree: RTree<Entry>,
+    slots: HashMap<RiderId, Slot>,
+}
+
+impl RiderIndex {
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    /// Bulk-loads riders (faster than inserting one by one).
+    pub fn bulk(riders: Vec<(RiderId, GeoPoint, bool)>) -> Self {
+        let mut slots = HashMap::with_capacity(riders.len());
+        let mut entries = Vec::with_capacity(riders.len());
+        for (id, point, available) in riders {
+            let ecef = point.to_ecef_m();
+            slots.insert(
+                id.clone(),
+                Slot {
+                    point,
+                    ecef,
+                    available,
+                },
+            );
+            entries.push(Entry::new(ecef, id));
+        }
+        Self {
+            tree: RTree::bulk_load(entries),
+            slots,
+        }
+    }
+
+    /// Inserts or moves a rider.
+    pub fn upsert(&mut self, id: &RiderId, point: GeoPoint, available: bool) {
+        let ecef = point.to_ecef_m();
+        if let Some(slot) = self.slots.get_mut(id) {
+            if slot.ecef != ecef {
+                self.tree.remove(&Entry::new(slot.ecef, id.clone()));
+                self.tree.insert(Entry::new(ecef, id.clone()));
+            }
+            *slot = Slot {
+                point,
+                ecef,
+                available,
+            };
+            return;
+        }
+        self.tree.insert(Entry::new(ecef, id.clone()));
+        self.slots.insert(
+            id.clone(),
+            Slot {
+                point,
+                ecef,
+                available,
+            },
+        );
+    }
+
+    pub fn set_available(&mut self, id: &RiderId, available: bool) {
+        if let Some(slot) = self.slots.get_mut(id) {
+            slot.available = available;
+        }
+    }
+
+    pub fn remove(&mut self, id: &RiderId) -> bool {
+        match self.slots.remove(id) {
+            Some(slot) => {
+                self.tree.remove(&Entry::new(slot.ecef, id.clone()));
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Up to `k` riders within `radius_m` of `at`, nearest first by haversine distance.
+    /// `only_available` skips riders that may not take an offer; `exclude` skips by id.
+    pub fn nearest(
+        &self,
+        at: GeoPoint,
+        k: usize,
+        radius_m: f64,
+        only_available: bool,
+        exclude: &HashSet<RiderId>,
+    ) -> Vec<Nearby> {
+        let q = at.to_ecef_m();
+        // A little slack on the chord bound: the exact cut is made on haversine below.
+        let max_chord = chord_for_arc_m(radius_m) * 1.000_001 + 0.01;
+        let max_d2 = max_chord * max_chord;
+        let mut out: Vec<Nearby> = self
+            .tree
+            .nearest_neighbor_iter_with_distance_2(&q)
+            .take_while(|(_, d2)| *d2 <= max_d2)
+            .filter_map(|(e, _)| {
+                let slot = self.slots.get(&e.data)?;
+                if (only_available && !slot.available) || exclude.contains(&e.data) {
+                    return None;
+                }
+                let distance_m = at.distance_m(&slot.point);
+                (distance_m <= radius_m).then(|| Nearby {
+                    rider_id: e.data.clone(),
+                    location: slot.point,
+                    distance_m,
+                    available: slot.available,
+                })
+            })
+            .take(k)
+            .collect();
+        out.sort_by(|a, b| a.distance_m.total_cmp(&b.distance_m));
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+
+    fn rid(i: usize) -> RiderId {
+        RiderId::parse(&format!("r_{i}")).unwrap()
+    }
+
+    fn brute(
+        riders: &[(RiderId, GeoPoint)],
+        at: GeoPoint,
+        k: usize,
+        radius_m: f64,
+    ) -> Vec<(RiderId, f64)> {
+        let mut v: Vec<(RiderId, f64)> = riders
+            .iter()
+            .map(|(id, p)| (id.clone(), at.distance_m(p)))
+            .filter(|(_, d)| *d <= radius_m)
+            .collect();
+        v.sort_by(|a, b| a.1.total_cmp(&b.1));
+        v.truncate(k);
+        v
+    }
+
+    fn check_region(seed: u64, centre: (f64, f64), spread_deg: f64) {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let riders: Vec<(RiderId, GeoPoint)> = (0..2000)
+            .map(|i| {
+                let lat = (centre.0 + rng.gen_range(-spread_deg..spread_deg)).clamp(-90.0, 90.0);
+                let mut lon = centre.1 + rng.gen_range(-spread_deg..spread_deg);
+                if lon > 180.0 {
+                    lon -= 360.0
+                }
+                if lon < -180.0 {
+                    lon += 360.0
+                }
+                (rid(i), GeoPoint::new(lat, lon).unwrap())
+            })
+            .collect();
+        let mut idx = RiderIndex::default();
+        for (id, p) in &riders {
+            idx.upsert(id, *p, true);
+        }
+        for _ in 0..50 {
+            let lat = (centre.0 + rng.gen_range(-spread_deg..spread_deg)).clamp(-90.0, 90.0);
+            let mut lon = centre.1 + rng.gen_range(-spread_deg..spread_deg);
+            if lon > 180.0 {
+                lon -= 360.0
+            }
+            if lon < -180.0 {
+                lon += 360.0
+            }
+            let at = GeoPoint::new(lat, lon).unwrap();
+            let radius = rng.gen_range(1_000.0..200_000.0);
+            let got: Vec<(RiderId, f64)> = idx
+                .nearest(at, 10, radius, false, &HashSet::new())
+                .into_iter()
+                .map(|n| (n.rider_id, n.distance_m))
+                .collect();
+            let want = brute(&riders, at, 10, radius);
+            assert_eq!(got.len(), want.len(), "at {at:?} r={radius}");
+            for (g, w) in got.iter().zip(&want) {
+                // ties may order differently; distances must agree
+                assert!((g.1 - w.1).abs() < 1e-6, "{g:?} vs {w:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn agrees_with_brute_force_in_a_city() {
+        check_region(1, (31.23, 121.47), 0.5);
+    }
+
+    #[test]
+    fn agrees_with_brute_force_across_the_antimeridian() {
+        check_region(2, (-16.5, 179.9), 0.8);
+    }
+
+    #[test]
+    fn agrees_with_brute_force_at_high_latitude() {
+        check_region(3, (78.2, 15.6), 1.5);
+        check_region(4, (89.5, 0.0), 0.49);
+    }
+
+    #[test]
+    fn moves_removes_and_skips_unavailable_or_excluded() {
+        let mut idx = RiderIndex::default();
+        let a = GeoPoint::new(10.0, 10.0).unwrap();
+        idx.upsert(&rid(1), a, true);
+        idx.upsert(&rid(2), a.destination(90.0, 100.0), true);
+        idx.upsert(&rid(3), a.destination(90.0, 200.0), false);
+        let near = idx.nearest(a, 10, 1000.0, true, &HashSet::new());
+        assert_eq!(
+            near.iter().map(|n| n.rider_id.clone()).collect::<Vec<_>>(),
+            vec![rid(1), rid(2)]
+        );
+        let ex: HashSet<_> = [rid(1)].into_iter().collect();
+        assert_eq!(idx.nearest(a, 10, 1000.0, true, &ex)[0].rider_id, rid(2));
+        idx.upsert(&rid(1), a.destination(0.0, 5000.0), true);
+        assert_eq!(
+            idx.nearest(a, 1, 1000.0, false, &HashSet::new())[0].rider_id,
+            rid(2)
+        );
+        assert!(idx.remove(&rid(2)));
+        assert_eq!(idx.nearest(a, 10, 1000.0, false, &HashSet::new()).len(), 1);
+        assert_eq!(idx.len(), 2);
+        assert_eq!(idx.tree.size(), 2);
+    }
+}
