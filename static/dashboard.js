@@ -68,7 +68,8 @@
   });
   map.setLayer('dropoffs', {
     items: () => state.orders.values(), pos: (o) => o.dropoff, color: (o) => ORDER_COLORS[o.status] || '#6b7280',
-    radius: 2.5, z: 2, selectable: true, id: (o) => o.order_id, get: (id) => state.orders.get(id) || null,
+    radius: (scale) => Math.max(1.5, Math.min(3.5, 1.5 + scale * 4)), z: 2, selectable: true,
+    id: (o) => o.order_id, get: (id) => state.orders.get(id) || null,
   });
   map.setLayer('merchants', {
     items: merchantItems, pos: (m) => m.location, color: (m) => (m.open === false ? '#c4b5fd' : '#7c3aed'),
@@ -76,7 +77,8 @@
   });
   map.setLayer('riders', {
     items: () => state.riders.values(), pos: (r) => r.location, color: (r) => RIDER_COLORS[r.status] || '#6b7280',
-    radius: 3, z: 4, selectable: true, id: (r) => r.rider_id, get: (id) => state.riders.get(id) || null,
+    radius: (scale) => Math.max(1.5, Math.min(4, 1.5 + scale * 5)), z: 4, selectable: true,
+    id: (r) => r.rider_id, get: (id) => state.riders.get(id) || null,
     highlightColor: '#7c3aed',
   });
   $('fit').addEventListener('click', () => map.fit());
@@ -94,7 +96,7 @@
   function hideTip() { $('map-tip').classList.add('hidden'); }
   function showTip(...children) {
     const tip = $('map-tip');
-    tip.replaceChildren(...children, el('div', { style: 'margin-top:6px' },
+    tip.replaceChildren(...children.filter(Boolean), el('div', { style: 'margin-top:6px' },
       el('button', { type: 'button', class: 'small', onclick: hideTip }, 'Close')));
     tip.classList.remove('hidden');
   }
@@ -402,7 +404,7 @@
     reconcile($('orders'), shown, (o) => o.order_id, () => {
       const li = el('li', { class: 'order', tabindex: '0', role: 'button' },
         el('span', { class: 'chip' }),
-        el('span', null, el('span', { class: 'oid' }), el('span', { class: 'muted merchant', style: 'margin-left:6px;font-size:12px' })),
+        el('span', { class: 'ellipsis' }, el('span', { class: 'oid' }), el('span', { class: 'muted merchant', style: 'margin-left:6px;font-size:12px' })),
         el('span', { class: 'rider' }));
       li.addEventListener('click', () => selectOrder(li.dataset.id, true));
       li.addEventListener('keydown', (e) => { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); selectOrder(li.dataset.id, true); } });
@@ -444,12 +446,24 @@
         if (state.selectedOrderId === id && o) { state.selectedOrder = o; renderSelected(); }
       }).catch(() => {});
     }
-    const o = state.selectedOrder;
-    if (focusMap && o && o.pickup && DMap.validPos(o.pickup) && !map.isVisible(o.pickup.lat, o.pickup.lon, 30)) {
-      map.centerOn(o.pickup.lat, o.pickup.lon);
-    }
+    if (focusMap) focusOrder(state.selectedOrder);
     renderOrders();
     renderSelected();
+  }
+  /** Bring an order into view: fly to it when it is off-screen or too small to see. */
+  function focusOrder(o) {
+    if (!o || !DMap.validPos(o.pickup)) return;
+    const pts = [o.pickup];
+    if (DMap.validPos(o.dropoff)) pts.push(o.dropoff);
+    const r = o.rider_id && state.riders.get(o.rider_id);
+    if (r && DMap.validPos(r.location)) pts.push(r.location);
+    const [x1, y1] = map.project(o.pickup.lat, o.pickup.lon);
+    const [x2, y2] = pts[1] ? map.project(pts[1].lat, pts[1].lon) : [x1, y1];
+    const allVisible = pts.every((p) => map.isVisible(p.lat, p.lon, 30));
+    if (allVisible && Math.hypot(x2 - x1, y2 - y1) >= 40) return;
+    const span = Math.max(3000, ...pts.map((p) => DMap.haversine(o.pickup, p) * 1.6));
+    map.setView((Math.min(...pts.map((p) => p.lat)) + Math.max(...pts.map((p) => p.lat))) / 2,
+      (Math.min(...pts.map((p) => p.lon)) + Math.max(...pts.map((p) => p.lon))) / 2, span);
   }
   $('sel-close').addEventListener('click', () => selectOrder(null));
 
@@ -531,7 +545,7 @@
   function renderNearby(list) {
     reconcile($('nearby'), list, (r) => r.rider_id, () => {
       const li = el('li', { class: 'nearby-rider' },
-        el('span', null, el('span', { class: 'rid' }), el('span', { class: 'muted name', style: 'margin-left:6px;font-size:12px' })),
+        el('span', { class: 'ellipsis' }, el('span', { class: 'rid' }), el('span', { class: 'muted name', style: 'margin-left:6px;font-size:12px' })),
         el('span', { class: 'chip' }),
         el('span', { class: 'dist' }),
         el('button', { type: 'button', class: 'assign small primary' }, 'Assign'));

@@ -347,7 +347,7 @@
     _drawPoints(layer) {
       const ctx = this.ctx, w = this.width, h = this.height;
       const buckets = this._bucket; buckets.clear();
-      const r = layer.radius;
+      const r = typeof layer.radius === 'function' ? layer.radius(this.scale) : layer.radius;
       let n = 0;
       for (const o of layer.items()) {
         const p = layer.pos(o);
@@ -411,8 +411,8 @@
           const [x2, y2] = this.project(b.lat, b.lon);
           ctx.lineWidth = 3; ctx.strokeStyle = layer.highlightColor || '#7c3aed';
           ctx.beginPath(); ctx.moveTo(x1, y1); ctx.lineTo(x2, y2); ctx.stroke();
-          ctx.lineWidth = 2; ctx.fillStyle = '#fff';
-          ctx.beginPath(); ctx.arc(x1, y1, 6, 0, 2 * Math.PI); ctx.fill(); ctx.stroke();
+          ctx.lineWidth = 2.5; // ring around the pickup, so the merchant's own marker stays visible
+          ctx.beginPath(); ctx.arc(x1, y1, 9, 0, 2 * Math.PI); ctx.stroke();
           ctx.fillStyle = layer.highlightColor || '#7c3aed';
           ctx.beginPath(); ctx.arc(x2, y2, 6, 0, 2 * Math.PI); ctx.fill();
         } else {
@@ -420,7 +420,8 @@
           if (!validPos(p)) return;
           const [x, y] = this.project(p.lat, p.lon);
           ctx.lineWidth = 2.5; ctx.strokeStyle = layer.highlightColor || '#7c3aed';
-          ctx.beginPath(); ctx.arc(x, y, layer.radius + 6, 0, 2 * Math.PI); ctx.stroke();
+          const r = typeof layer.radius === 'function' ? layer.radius(this.scale) : layer.radius;
+          ctx.beginPath(); ctx.arc(x, y, r + 6, 0, 2 * Math.PI); ctx.stroke();
         }
         return;
       }

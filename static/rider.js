@@ -262,6 +262,7 @@
         break;
       case 'error':
         log('error', '← error ' + msg.code + ': ' + msg.message);
+        if (msg.code === 'invalid_location') log('info', 'hint: a jump faster than the server\'s gps.max_speed_mps is refused — move in smaller steps or use "Simulate route"');
         if (msg.code === 'offer_not_available') setOffer(null);
         st.pendingActions.clear();
         st.offerPending = false;
@@ -338,7 +339,7 @@
       let li = ul.querySelector('.order[data-id="' + CSS.escape(o.order_id) + '"]');
       if (!li) {
         li = el('li', { class: 'order rider-order', 'data-id': o.order_id },
-          el('div', { class: 'head' }, el('b', { class: 'mono' }, o.order_id), el('span', { class: 'chip' }), el('span', { class: 'muted ready' })),
+          el('div', { class: 'head' }, el('b', { class: 'mono' }, o.order_id), el('span', { class: 'chip' }), el('span', { class: 'muted ready', style: 'font-size:12px' })),
           el('div', { class: 'where', style: 'font-size:13px' }),
           el('div', { class: 'muted what', style: 'font-size:12px' }),
           el('div', { class: 'actions' },

@@ -100,7 +100,7 @@
     if (first) fitAll();
   }
   function applyRiderLocation(msg) {
-    if (st.status && !RIDER_VISIBLE.has(st.status)) return; // never shown before assignment nor after delivery
+    if (st.status && FINAL.has(st.status)) return; // a late fix after delivery: the rider stays hidden
     if (!Number.isFinite(msg.lat) || !Number.isFinite(msg.lon)) return;
     if (st.rider && msg.ts_ms != null && st.rider.ts_ms != null && msg.ts_ms < st.rider.ts_ms) return;
     const firstFix = !st.rider;
@@ -132,6 +132,7 @@
     setText(statusEl, s || '');
     statusEl.className = 'chip ' + (s || '');
     statusEl.dataset.status = s || '';
+    statusEl.classList.toggle('hidden', !s);
     setText($('status-label'), st.notAllowed ? 'Not allowed' : (s ? HEADLINE[s] || s : 'Loading…'));
     const eta = etaText();
     setText($('eta'), eta);
@@ -192,6 +193,7 @@
     const box = $('error');
     setText(box, 'Not allowed' + (why ? ' — ' + why : ''));
     box.classList.remove('hidden');
+    for (const card of document.querySelectorAll('.side .card')) card.classList.add('hidden');
     setConn('unauthorized', 'not allowed');
     render();
   }

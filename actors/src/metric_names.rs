@@ -11,3 +11,4 @@ pub const ASSIGNMENT_LATENCY_SECONDS: &str = "dispatch_assignment_latency_second
 pub const EVENTS_DROPPED_TOTAL: &str = "dispatch_events_dropped_total";
 pub const WS_FRAMES_DROPPED_TOTAL: &str = "dispatch_ws_frames_dropped_total";
 pub const MATCHER_QUERIES_TOTAL: &str = "dispatch_matcher_queries_total";
+pub const RATE_LIMITED_TOTAL: &str = "dispatch_rate_limited_total";

@@ -14,7 +14,8 @@ use crate::domain::escalation::{EscalationKind, Subject};
 use crate::domain::gps::GpsFix;
 use crate::domain::ladder::{self, Step, Timer};
 use crate::domain::offers::{
-    CandidateTrace, ClaimError, Offer, OfferBook, OfferCloseReason, OpenOffer, TraceEntry,
+    CandidateTrace, ClaimError, Offer, OfferBook, OfferCloseReason, OpenOffer, SkippedTrace,
+    TraceEntry,
 };
 use crate::domain::order::{
     Actor as By, Order, OrderCommand, OrderStatus, Transition, TransitionError,
@@ -451,11 +452,21 @@ impl OrderActor {
     }
 
     fn trace(&mut self, event: String, candidates: Vec<CandidateTrace>) {
+        self.trace_search(event, candidates, Vec::new());
+    }
+
+    fn trace_search(
+        &mut self,
+        event: String,
+        candidates: Vec<CandidateTrace>,
+        skipped: Vec<SkippedTrace>,
+    ) {
         self.offers.record(TraceEntry {
             at_ms: self.now(),
             radius_m: self.radius_m,
             event,
             candidates,
+            skipped,
         });
     }
 
@@ -475,7 +486,7 @@ impl OrderActor {
             radius_m: self.radius_m,
             exclude: self.offers.excluded(),
         };
-        let excluded = query.exclude.len();
+        let skipped = self.offers.skipped();
         ctx.spawn(
             self.shared
                 .matcher
@@ -489,14 +500,19 @@ impl OrderActor {
                         return;
                     }
                     match res {
-                        Ok(cands) => act.on_candidates(cands, excluded, ctx),
+                        Ok(cands) => act.on_candidates(cands, skipped, ctx),
                         Err(_) => act.schedule_retry(ctx),
                     }
                 }),
         );
     }
 
-    fn on_candidates(&mut self, cands: Vec<Nearby>, excluded: usize, ctx: &mut Context<Self>) {
+    fn on_candidates(
+        &mut self,
+        cands: Vec<Nearby>,
+        skipped: Vec<SkippedTrace>,
+        ctx: &mut Context<Self>,
+    ) {
         let speed = self.shared.cfg.dispatch.speed_mps.max(0.1);
         let traced = cands
             .iter()
@@ -507,13 +523,15 @@ impl OrderActor {
                 decision: "candidate".into(),
             })
             .collect();
-        self.trace(
+        self.trace_search(
             format!(
-                "search within {} m: {} candidates ({excluded} riders skipped: declined, expired or already offered)",
+                "search within {} m: {} candidates ({} riders skipped: declined, expired or already offered)",
                 self.radius_m,
-                cands.len()
+                cands.len(),
+                skipped.len()
             ),
             traced,
+            skipped,
         );
         if cands.is_empty() {
             let max = self.shared.cfg.dispatch.max_radius_m;

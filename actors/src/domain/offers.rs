@@ -59,12 +59,23 @@ pub struct CandidateTrace {
     pub decision: String,
 }
 
+/// A rider a search left out on purpose, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SkippedTrace {
+    pub rider_id: RiderId,
+    /// `declined` (for good), `offer_expired` (until nobody else is left) or `offer_open`
+    /// (already holds an offer for this order).
+    pub reason: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TraceEntry {
     pub at_ms: u64,
     pub radius_m: f64,
     pub event: String,
     pub candidates: Vec<CandidateTrace>,
+    /// For a search: the riders excluded from it, with the reason.
+    pub skipped: Vec<SkippedTrace>,
 }
 
 const TRACE_CAP: usize = 200;
@@ -109,6 +120,28 @@ impl OfferBook {
         let mut s: HashSet<RiderId> = self.declined.union(&self.expired).cloned().collect();
         s.extend(self.open.values().map(|o| o.rider_id.clone()));
         s
+    }
+
+    /// The riders [`OfferBook::excluded`] leaves out, each with its reason, by id.
+    pub fn skipped(&self) -> Vec<SkippedTrace> {
+        let mut out: Vec<SkippedTrace> = self
+            .declined
+            .iter()
+            .map(|r| (r, "declined"))
+            .chain(
+                self.expired
+                    .iter()
+                    .filter(|r| !self.declined.contains(*r))
+                    .map(|r| (r, "offer_expired")),
+            )
+            .chain(self.open.values().map(|o| (&o.rider_id, "offer_open")))
+            .map(|(r, why)| SkippedTrace {
+                rider_id: r.clone(),
+                reason: why.to_string(),
+            })
+            .collect();
+        out.sort_by(|a, b| a.rider_id.cmp(&b.rider_id));
+        out
     }
 
     pub fn has_declined(&self, rider: &RiderId) -> bool {
@@ -256,6 +289,20 @@ mod tests {
         b.close(&OfferId::parse("f_b").unwrap(), OfferCloseReason::Expired);
         assert!(b.excluded().contains(&r("r_a")));
         assert!(b.excluded().contains(&r("r_b")));
+        b.add(offer("f_c"), r("r_c"), 0);
+        let why: Vec<(RiderId, String)> = b
+            .skipped()
+            .into_iter()
+            .map(|s| (s.rider_id, s.reason))
+            .collect();
+        assert_eq!(
+            why,
+            vec![
+                (r("r_a"), "declined".to_string()),
+                (r("r_b"), "offer_expired".to_string()),
+                (r("r_c"), "offer_open".to_string()),
+            ]
+        );
         assert!(b.forgive_expired());
         assert!(b.excluded().contains(&r("r_a")));
         assert!(!b.excluded().contains(&r("r_b")));
@@ -270,6 +317,7 @@ mod tests {
                 radius_m: 1.0,
                 event: "search".into(),
                 candidates: vec![],
+                skipped: vec![],
             });
         }
         assert_eq!(b.trace().len(), TRACE_CAP);

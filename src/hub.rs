@@ -1,0 +1,306 @@
+//! The hub routes engine events to client sockets: merchants get their orders, customers
+//! the order they track, dispatchers a batched stream of changes. It never waits on a
+//! socket: every socket has its own bounded [`Outbox`]; a full one is disconnected and the
+//! dropped frame counted. It also remembers which orders each rider was ever offered or
+//! assigned (a rider may read those).
+
+use dispatch_actors::domain::escalation::Escalation;
+use dispatch_actors::domain::merchant::Merchant;
+use dispatch_actors::domain::offers::OfferCloseReason;
+use dispatch_actors::domain::order::{Order, OrderStatus};
+use dispatch_actors::domain::rider::RiderView;
+use dispatch_actors::domain::{EscalationId, MerchantId, OrderId, RiderId};
+use dispatch_actors::events::Event;
+use dispatch_actors::metric_names;
+use dispatch_actors::outbox::{Outbox, PushOutcome};
+use dispatch_actors::Engine;
+use parking_lot::{Mutex, RwLock};
+use serde::Serialize;
+use serde_json::json;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::broadcast::error::RecvError;
+
+pub type TextOutbox = Outbox<String>;
+
+/// Live counters shown on the dashboard.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Stats {
+    pub offers_accepted: u64,
+    pub offers_expired: u64,
+    pub median_assign_s: Option<f64>,
+}
+
+#[derive(Default)]
+struct Pending {
+    riders: HashMap<RiderId, Arc<RiderView>>,
+    orders: HashMap<OrderId, Arc<Order>>,
+    escalations: HashMap<EscalationId, Arc<Escalation>>,
+    merchants: HashMap<MerchantId, Arc<Merchant>>,
+    stats_changed: bool,
+}
+
+#[derive(Default)]
+struct StatsBook {
+    offers_accepted: u64,
+    offers_expired: u64,
+    assign_s: VecDeque<f64>,
+}
+
+impl StatsBook {
+    fn stats(&self) -> Stats {
+        let mut v: Vec<f64> = self.assign_s.iter().copied().collect();
+        v.sort_by(|a, b| a.total_cmp(b));
+        Stats {
+            offers_accepted: self.offers_accepted,
+            offers_expired: self.offers_expired,
+            median_assign_s: (!v.is_empty()).then(|| v[v.len() / 2]),
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct Hub {
+    merchants: Mutex<HashMap<MerchantId, Vec<TextOutbox>>>,
+    trackers: Mutex<HashMap<OrderId, Vec<TextOutbox>>>,
+    dashboards: Mutex<Vec<TextOutbox>>,
+    rider_access: RwLock<HashMap<RiderId, HashSet<OrderId>>>,
+    pending: Mutex<Pending>,
+    stats: Mutex<StatsBook>,
+}
+
+fn push(outbox: &TextOutbox, frame: String, socket: &'static str) -> bool {
+    match outbox.push(frame) {
+        PushOutcome::Queued | PushOutcome::Coalesced => true,
+        PushOutcome::Overflowed => {
+            metrics::counter!(metric_names::WS_FRAMES_DROPPED_TOTAL, "socket" => socket, "why" => "overflow")
+                .increment(1);
+            false
+        }
+        PushOutcome::Closed => false,
+    }
+}
+
+fn push_all(list: &mut Vec<TextOutbox>, frame: &str, socket: &'static str) {
+    list.retain(|o| push(o, frame.to_string(), socket));
+}
+
+impl Hub {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    /// Starts routing the engine's events, and the dashboard batching tick.
+    pub fn start(self: &Arc<Self>, engine: &Engine, update_interval: Duration) {
+        let mut rx = engine.subscribe();
+        let hub = self.clone();
+        actix_web::rt::spawn(async move {
+            loop {
+                match rx.recv().await {
+                    Ok(ev) => hub.route(ev),
+                    Err(RecvError::Lagged(n)) => {
+                        metrics::counter!(metric_names::EVENTS_DROPPED_TOTAL, "subscriber" => "hub")
+                            .increment(n);
+                    }
+                    Err(RecvError::Closed) => break,
+                }
+            }
+        });
+        let hub = self.clone();
+        actix_web::rt::spawn(async move {
+            let mut tick = tokio::time::interval(update_interval.max(Duration::from_millis(10)));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                hub.flush_dashboards();
+            }
+        });
+    }
+
+    pub fn add_merchant(&self, id: MerchantId, o: TextOutbox) {
+        self.merchants.lock().entry(id).or_default().push(o);
+    }
+
+    pub fn add_tracker(&self, id: OrderId, o: TextOutbox) {
+        self.trackers.lock().entry(id).or_default().push(o);
+    }
+
+    pub fn add_dashboard(&self, o: TextOutbox) {
+        self.dashboards.lock().push(o);
+    }
+
+    /// Closes every socket's outbox (shutdown).
+    pub fn close_all(&self) {
+        for l in self.merchants.lock().values() {
+            l.iter().for_each(|o| o.close());
+        }
+        for l in self.trackers.lock().values() {
+            l.iter().for_each(|o| o.close());
+        }
+        self.dashboards.lock().iter().for_each(|o| o.close());
+    }
+
+    /// Was this order ever offered or assigned to this rider?
+    pub fn rider_saw(&self, rider: &RiderId, order: &OrderId) -> bool {
+        self.rider_access
+            .read()
+            .get(rider)
+            .is_some_and(|s| s.contains(order))
+    }
+
+    pub fn stats(&self) -> Stats {
+        self.stats.lock().stats()
+    }
+
+    fn grant(&self, rider: &RiderId, order: &OrderId) {
+        let mut a = self.rider_access.write();
+        a.entry(rider.clone()).or_default().insert(order.clone());
+    }
+
+    fn route(&self, ev: Event) {
+        match ev {
+            Event::OrderChanged {
+                order,
+                previous_status,
+            } => self.on_order(order, previous_status),
+            Event::RiderChanged { rider } => {
+                self.pending.lock().riders.insert(rider.rider_id.clone(), rider);
+            }
+            Event::RiderMovedForOrder {
+                order_id,
+                location,
+                ts_ms,
+                eta_s,
+                ..
+            } => {
+                let frame = json!({"type": "rider_location", "lat": location.lat(), "lon": location.lon(),
+                    "ts_ms": ts_ms, "eta_s": eta_s})
+                .to_string();
+                if let Some(list) = self.trackers.lock().get_mut(&order_id) {
+                    // Locations coalesce: a slow page gets the latest, not a backlog.
+                    list.retain(|o| match o.push_latest(1, frame.clone()) {
+                        PushOutcome::Queued => true,
+                        PushOutcome::Coalesced => {
+                            metrics::counter!(metric_names::WS_FRAMES_DROPPED_TOTAL, "socket" => "track", "why" => "coalesced")
+                                .increment(1);
+                            true
+                        }
+                        PushOutcome::Overflowed | PushOutcome::Closed => false,
+                    });
+                }
+            }
+            Event::RiderArriving {
+                order_id,
+                merchant_id,
+                eta_s,
+            } => {
+                let frame = json!({"type": "rider_arriving", "order_id": order_id, "eta_s": eta_s}).to_string();
+                if let Some(list) = self.merchants.lock().get_mut(&merchant_id) {
+                    push_all(list, &frame, "merchant");
+                }
+            }
+            Event::MerchantReminded {
+                merchant_id,
+                order_id,
+                message,
+            } => {
+                let frame = json!({"type": "reminder", "order_id": order_id, "message": message}).to_string();
+                if let Some(list) = self.merchants.lock().get_mut(&merchant_id) {
+                    push_all(list, &frame, "merchant");
+                }
+            }
+            Event::OfferSent {
+                order_id, rider_id, ..
+            } => self.grant(&rider_id, &order_id),
+            Event::OfferClosed { reason, .. } => {
+                if reason == OfferCloseReason::Expired {
+                    self.stats.lock().offers_expired += 1;
+                    self.pending.lock().stats_changed = true;
+                }
+            }
+            Event::EscalationChanged { escalation } => {
+                self.pending
+                    .lock()
+                    .escalations
+                    .insert(escalation.escalation_id.clone(), escalation);
+            }
+            Event::MerchantChanged { merchant } => {
+                self.pending
+                    .lock()
+                    .merchants
+                    .insert(merchant.merchant_id.clone(), merchant);
+            }
+        }
+    }
+
+    fn on_order(&self, order: Arc<Order>, previous: Option<OrderStatus>) {
+        if let Some(r) = &order.rider_id {
+            self.grant(r, &order.order_id);
+        }
+        let status_changed = previous != Some(order.status);
+        if status_changed && previous == Some(OrderStatus::Accepted) && order.status == OrderStatus::Assigned {
+            let mut s = self.stats.lock();
+            s.offers_accepted += 1;
+            if let (Some(acc), Some(asg)) = (
+                order.entered_ms(OrderStatus::Accepted),
+                order.entered_ms(OrderStatus::Assigned),
+            ) {
+                if s.assign_s.len() == 1000 {
+                    s.assign_s.pop_front();
+                }
+                s.assign_s.push_back(asg.saturating_sub(acc) as f64 / 1000.0);
+            }
+            self.pending.lock().stats_changed = true;
+        }
+        // merchant app: a paid order is new; later changes are updates
+        if order.status != OrderStatus::PendingPayment && previous.is_some() {
+            let kind = if order.status == OrderStatus::Paid && status_changed {
+                "new_order"
+            } else {
+                "order_updated"
+            };
+            if let Some(list) = self.merchants.lock().get_mut(&order.merchant_id) {
+                let frame = json!({"type": kind, "order": &*order}).to_string();
+                push_all(list, &frame, "merchant");
+            }
+        }
+        // customer tracking: status changes
+        if status_changed && previous.is_some() {
+            let at_ms = order.timeline.last().map(|e| e.at_ms).unwrap_or(order.updated_ms);
+            let frame = json!({"type": "status", "order_id": order.order_id, "status": order.status, "at_ms": at_ms})
+                .to_string();
+            if let Some(list) = self.trackers.lock().get_mut(&order.order_id) {
+                push_all(list, &frame, "track");
+            }
+        }
+        self.pending.lock().orders.insert(order.order_id.clone(), order);
+    }
+
+    fn flush_dashboards(&self) {
+        let batch = {
+            let mut p = self.pending.lock();
+            if p.riders.is_empty()
+                && p.orders.is_empty()
+                && p.escalations.is_empty()
+                && p.merchants.is_empty()
+                && !p.stats_changed
+            {
+                return;
+            }
+            std::mem::take(&mut *p)
+        };
+        let mut dashboards = self.dashboards.lock();
+        if dashboards.is_empty() {
+            return;
+        }
+        let riders: Vec<_> = batch.riders.into_values().collect();
+        let orders: Vec<_> = batch.orders.into_values().collect();
+        let escalations: Vec<_> = batch.escalations.into_values().collect();
+        let merchants: Vec<_> = batch.merchants.into_values().collect();
+        let frame = json!({"type": "updates", "riders": riders, "orders": orders,
+            "escalations": escalations, "merchants": merchants, "stats": self.stats()})
+        .to_string();
+        push_all(&mut dashboards, &frame, "dispatch");
+    }
+}

@@ -1,0 +1,61 @@
+//! Customer registration and login (rate limited per IP).
+
+use super::{parse_json, read_body};
+use crate::errors::ApiError;
+use crate::startup::AppState;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+use serde_json::json;
+
+#[derive(Deserialize)]
+struct Credentials {
+    username: String,
+    password: String,
+}
+
+impl Credentials {
+    fn checked(self) -> Result<Self, ApiError> {
+        let n = self.username.chars().count();
+        if !(3..=64).contains(&n) || self.username.chars().any(char::is_whitespace) {
+            return Err(ApiError::invalid("username must be 3-64 characters without spaces"));
+        }
+        let p = self.password.chars().count();
+        if !(8..=128).contains(&p) {
+            return Err(ApiError::invalid("password must be 8-128 characters"));
+        }
+        Ok(self)
+    }
+}
+
+fn limit(state: &AppState, req: &HttpRequest) -> Result<(), ApiError> {
+    let ip = req
+        .peer_addr()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_default();
+    if state.auth_limiter.allow(&ip) {
+        Ok(())
+    } else {
+        metrics::counter!(dispatch_actors::metric_names::RATE_LIMITED_TOTAL, "what" => "auth").increment(1);
+        Err(ApiError::RateLimited)
+    }
+}
+
+pub async fn register(req: HttpRequest, body: web::Payload, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    limit(&state, &req)?;
+    let c: Credentials = parse_json::<Credentials>(&read_body(body).await?)?.checked()?;
+    let auth = state.clone();
+    let (customer_id, token) = web::block(move || auth.auth.register(&c.username, &c.password))
+        .await
+        .map_err(|e| ApiError::unavailable(e.to_string()))??;
+    Ok(HttpResponse::Created().json(json!({"customer_id": customer_id, "token": token})))
+}
+
+pub async fn login(req: HttpRequest, body: web::Payload, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    limit(&state, &req)?;
+    let c: Credentials = parse_json(&read_body(body).await?)?;
+    let auth = state.clone();
+    let (customer_id, token) = web::block(move || auth.auth.login(&c.username, &c.password))
+        .await
+        .map_err(|e| ApiError::unavailable(e.to_string()))??;
+    Ok(HttpResponse::Ok().json(json!({"customer_id": customer_id, "token": token})))
+}

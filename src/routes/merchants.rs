@@ -1,0 +1,100 @@
+//! Merchants and their menus.
+
+use super::{parse_json, read_body, require_dispatcher};
+use crate::auth::Principal;
+use crate::errors::ApiError;
+use crate::startup::AppState;
+use actix_web::{web, HttpRequest, HttpResponse};
+use dispatch_actors::domain::{GeoPoint, ItemId, MerchantId};
+use serde::Deserialize;
+use serde_json::json;
+
+pub fn merchant_id(raw: &str) -> Result<MerchantId, ApiError> {
+    MerchantId::parse(raw).map_err(|_| ApiError::not_found(format!("merchant {raw}")))
+}
+
+/// The caller must be this merchant.
+fn require_merchant(p: &Principal, id: &MerchantId) -> Result<(), ApiError> {
+    match p {
+        Principal::Merchant(m) if m == id => Ok(()),
+        _ => Err(ApiError::forbidden("only this merchant may do that")),
+    }
+}
+
+#[derive(Deserialize)]
+struct NewMerchant {
+    name: String,
+    location: GeoPoint,
+    prep_time_s: Option<u64>,
+}
+
+pub async fn create(req: HttpRequest, body: web::Payload, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    require_dispatcher(&state.auth.authenticate(&req, false)?)?;
+    let m: NewMerchant = parse_json(&read_body(body).await?)?;
+    let merchant = state.engine.create_merchant(m.name, m.location, m.prep_time_s).await?;
+    let token = state.auth.issue(Principal::Merchant(merchant.merchant_id.clone()));
+    Ok(HttpResponse::Created().json(json!({"merchant_id": merchant.merchant_id, "token": token, "merchant": merchant})))
+}
+
+#[derive(Deserialize)]
+struct OpenBody {
+    open: bool,
+}
+
+pub async fn set_open(
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let who = state.auth.authenticate(&req, false)?;
+    let id = merchant_id(&path)?;
+    require_merchant(&who, &id)?;
+    let b: OpenBody = parse_json(&read_body(body).await?)?;
+    Ok(HttpResponse::Ok().json(state.engine.set_merchant_open(&id, b.open).await?))
+}
+
+#[derive(Deserialize)]
+struct NewItem {
+    name: String,
+    price_cents: i64,
+}
+
+pub async fn add_item(
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let who = state.auth.authenticate(&req, false)?;
+    let id = merchant_id(&path)?;
+    require_merchant(&who, &id)?;
+    let b: NewItem = parse_json(&read_body(body).await?)?;
+    Ok(HttpResponse::Created().json(state.engine.add_item(&id, b.name, b.price_cents).await?))
+}
+
+#[derive(Deserialize)]
+struct ItemPatch {
+    available: Option<bool>,
+    price_cents: Option<i64>,
+}
+
+pub async fn update_item(
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    body: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let who = state.auth.authenticate(&req, false)?;
+    let (mid, iid) = path.into_inner();
+    let id = merchant_id(&mid)?;
+    require_merchant(&who, &id)?;
+    let item_id = ItemId::parse(&iid).map_err(|_| ApiError::not_found(format!("item {iid}")))?;
+    let b: ItemPatch = parse_json(&read_body(body).await?)?;
+    Ok(HttpResponse::Ok().json(state.engine.update_item(&id, item_id, b.available, b.price_cents).await?))
+}
+
+pub async fn list_items(path: web::Path<String>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let id = merchant_id(&path)?;
+    Ok(HttpResponse::Ok().json(state.engine.items(&id).await?))
+}

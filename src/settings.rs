@@ -1,0 +1,227 @@
+//! Configuration: `config.toml` (or `--config PATH`), then environment overrides
+//! `DISPATCH_<SECTION>__<KEY>` (e.g. `DISPATCH_TIMERS__OFFER_TTL_S=2`).
+
+use dispatch_actors::config::{DispatchConfig, GpsConfig, TimersConfig};
+use dispatch_actors::EngineConfig;
+use serde::Deserialize;
+use std::path::Path;
+
+pub const DEV_DISPATCHER_TOKEN: &str = "dev-dispatcher-token";
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct ServerSettings {
+    pub bind: String,
+    /// Browser origins allowed to open WebSockets; empty allows all (warned at start).
+    pub allowed_origins: Vec<String>,
+    /// How long in-flight requests may take to finish after SIGTERM.
+    pub shutdown_timeout_s: u64,
+    /// Frames queued per socket before a client that does not read is disconnected.
+    pub ws_queue_frames: usize,
+    /// A socket write that waits longer than this closes the socket.
+    pub ws_send_timeout_s: f64,
+    pub heartbeat_interval_s: f64,
+    pub client_timeout_s: f64,
+    pub workers: usize,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            bind: "127.0.0.1:8080".into(),
+            allowed_origins: Vec::new(),
+            shutdown_timeout_s: 10,
+            ws_queue_frames: 256,
+            ws_send_timeout_s: 10.0,
+            heartbeat_interval_s: 10.0,
+            client_timeout_s: 30.0,
+            workers: 2,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct AuthSettings {
+    pub dispatcher_token: String,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        Self {
+            dispatcher_token: DEV_DISPATCHER_TOKEN.into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct StoreSettings {
+    pub backend: String,
+    pub redis_url: String,
+    pub redis_prefix: String,
+}
+
+impl Default for StoreSettings {
+    fn default() -> Self {
+        Self {
+            backend: "memory".into(),
+            redis_url: "redis://127.0.0.1:6379/0".into(),
+            redis_prefix: "dispatch:".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct DemoSettings {
+    pub enabled: bool,
+    pub center_lat: f64,
+    pub center_lon: f64,
+    pub radius_m: f64,
+    pub merchants: usize,
+    pub riders: usize,
+    pub orders_per_minute: f64,
+    /// Fix interval of simulated riders (seconds).
+    pub fix_interval_s: f64,
+    pub rider_speed_mps: f64,
+    pub decline_probability: f64,
+    /// Chance per fix that a rider goes silent for a while.
+    pub silence_probability: f64,
+    /// Chance that a merchant never answers an order.
+    pub merchant_ignore_probability: f64,
+}
+
+impl Default for DemoSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            center_lat: 31.2304,
+            center_lon: 121.4737,
+            radius_m: 6000.0,
+            merchants: 25,
+            riders: 60,
+            orders_per_minute: 30.0,
+            fix_interval_s: 10.0,
+            rider_speed_mps: 8.0,
+            decline_probability: 0.1,
+            silence_probability: 0.003,
+            merchant_ignore_probability: 0.03,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct DashboardSettings {
+    pub update_interval_ms: u64,
+}
+
+impl Default for DashboardSettings {
+    fn default() -> Self {
+        Self {
+            update_interval_ms: 1000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct RateLimitSettings {
+    /// Location fixes a rider socket may send per 10 s.
+    pub rider_fixes_per_10s: u32,
+    /// Other rider messages per 10 s.
+    pub rider_messages_per_10s: u32,
+    /// Logins and registrations per IP per minute.
+    pub auth_per_ip_per_minute: u32,
+}
+
+impl Default for RateLimitSettings {
+    fn default() -> Self {
+        Self {
+            rider_fixes_per_10s: 10,
+            rider_messages_per_10s: 50,
+            auth_per_ip_per_minute: 30,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub auth: AuthSettings,
+    pub store: StoreSettings,
+    pub demo: DemoSettings,
+    pub dashboard: DashboardSettings,
+    pub rate_limit: RateLimitSettings,
+    pub timers: TimersConfig,
+    pub dispatch: DispatchConfig,
+    pub gps: GpsConfig,
+}
+
+impl Settings {
+    /// Reads `path` (optional if it is the default `config.toml`), then the environment.
+    pub fn load(path: Option<&Path>) -> Result<Settings, String> {
+        let mut b = config::Config::builder();
+        match path {
+            Some(p) => b = b.add_source(config::File::from(p).required(true)),
+            None => b = b.add_source(config::File::with_name("config.toml").required(false)),
+        }
+        b = b.add_source(
+            config::Environment::with_prefix("DISPATCH")
+                .prefix_separator("_")
+                .separator("__")
+                .try_parsing(true)
+                .list_separator(",")
+                .with_list_parse_key("server.allowed_origins"),
+        );
+        let s: Settings = b
+            .build()
+            .and_then(|c| c.try_deserialize())
+            .map_err(|e| format!("configuration: {e}"))?;
+        s.validate()?;
+        Ok(s)
+    }
+
+    pub fn validate(&self) -> Result<(), String> {
+        let t = &self.timers;
+        for (k, v) in [
+            ("timers.merchant_accept_s", t.merchant_accept_s),
+            ("timers.offer_ttl_s", t.offer_ttl_s),
+            ("timers.dispatch_remind_s", t.dispatch_remind_s),
+            ("timers.pickup_late_s", t.pickup_late_s),
+            ("timers.delivery_timeout_s", t.delivery_timeout_s),
+            ("timers.rider_silent_s", t.rider_silent_s),
+            ("timers.rider_lost_s", t.rider_lost_s),
+            ("dispatch.speed_mps", self.dispatch.speed_mps),
+            ("dispatch.initial_radius_m", self.dispatch.initial_radius_m),
+            ("dispatch.max_radius_m", self.dispatch.max_radius_m),
+            ("gps.max_speed_mps", self.gps.max_speed_mps),
+        ] {
+            if !(v.is_finite() && v > 0.0) {
+                return Err(format!("{k} must be a positive number, got {v}"));
+            }
+        }
+        if self.dispatch.max_radius_m < self.dispatch.initial_radius_m {
+            return Err("dispatch.max_radius_m must be >= dispatch.initial_radius_m".into());
+        }
+        if self.store.backend != "memory" {
+            return Err(format!(
+                "store.backend {:?} is not available in this build; use \"memory\"",
+                self.store.backend
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn engine_config(&self) -> EngineConfig {
+        EngineConfig {
+            timers: self.timers.clone(),
+            dispatch: self.dispatch.clone(),
+            gps: self.gps.clone(),
+            matcher_own_arbiter: true,
+            event_bus_capacity: 65_536,
+        }
+    }
+}

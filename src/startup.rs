@@ -1,0 +1,136 @@
+//! Building and running the application: engine, hub, HTTP server, demo city, graceful
+//! shutdown. `Application::build` binds first (port 0 allowed) so callers learn the port.
+
+use crate::auth::AuthRegistry;
+use crate::hub::Hub;
+use crate::idempotency::InFlight;
+use crate::ratelimit::KeyedLimiter;
+use crate::settings::{Settings, DEV_DISPATCHER_TOKEN};
+use crate::{demo, errors, routes, telemetry};
+use actix_web::dev::Server;
+use actix_web::{web, App, HttpServer};
+use dispatch_actors::store::{MemoryStore, Store};
+use dispatch_actors::{Clock, Engine};
+use metrics_exporter_prometheus::PrometheusHandle;
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+pub struct AppState {
+    pub engine: Engine,
+    pub auth: AuthRegistry,
+    pub hub: Arc<Hub>,
+    pub settings: Settings,
+    pub inflight: InFlight,
+    pub auth_limiter: KeyedLimiter,
+    pub draining: AtomicBool,
+    pub shutdown: watch::Sender<bool>,
+    pub metrics: PrometheusHandle,
+}
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    state: web::Data<AppState>,
+}
+
+impl Application {
+    /// Starts the engine and binds the server. Must run inside an actix System.
+    pub async fn build(settings: Settings) -> std::io::Result<Application> {
+        let metrics = telemetry::metrics_handle();
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        let engine = Engine::start(settings.engine_config(), store, Clock::system());
+        let hub = Hub::new();
+        hub.start(&engine, Duration::from_millis(settings.dashboard.update_interval_ms));
+        if settings.auth.dispatcher_token == DEV_DISPATCHER_TOKEN {
+            tracing::warn!("auth.dispatcher_token is the development default; set DISPATCH_AUTH__DISPATCHER_TOKEN in production");
+        }
+        if settings.server.allowed_origins.is_empty() {
+            tracing::warn!("server.allowed_origins is empty: WebSockets accept any browser origin");
+        }
+        let (shutdown, _) = watch::channel(false);
+        let state = web::Data::new(AppState {
+            engine: engine.clone(),
+            auth: AuthRegistry::new(settings.auth.dispatcher_token.clone()),
+            hub,
+            inflight: InFlight::default(),
+            auth_limiter: KeyedLimiter::new(settings.rate_limit.auth_per_ip_per_minute, Duration::from_secs(60)),
+            draining: AtomicBool::new(false),
+            shutdown,
+            metrics,
+            settings: settings.clone(),
+        });
+        let listener = TcpListener::bind(&settings.server.bind)?;
+        let addr = listener.local_addr()?;
+        let data = state.clone();
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(data.clone())
+                .app_data(web::QueryConfig::default().error_handler(errors::query_error))
+                .app_data(web::PathConfig::default().error_handler(errors::path_error))
+                .wrap(tracing_actix_web::TracingLogger::default())
+                .configure(routes::configure)
+        })
+        .listen(listener)?
+        .workers(settings.server.workers.max(1))
+        .disable_signals()
+        .shutdown_timeout(settings.server.shutdown_timeout_s)
+        .run();
+        tracing::info!("listening on http://{addr}");
+        if settings.demo.enabled {
+            demo::start(state.clone().into_inner(), addr);
+        }
+        Ok(Application {
+            port: addr.port(),
+            server,
+            state,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn state(&self) -> web::Data<AppState> {
+        self.state.clone()
+    }
+
+    /// Serves until SIGTERM or ctrl-c, then drains: readyz turns 503, sockets get a close
+    /// frame, in-flight requests finish (bounded by `server.shutdown_timeout_s`).
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let handle = self.server.handle();
+        let state = self.state.clone();
+        actix_web::rt::spawn(async move {
+            wait_for_signal().await;
+            tracing::info!("shutting down: draining");
+            drain(&state);
+            handle.stop(true).await;
+        });
+        self.server.await
+    }
+}
+
+/// Stops taking new work: readyz 503, every socket closed with a close frame.
+pub fn drain(state: &AppState) {
+    state.draining.store(true, Ordering::SeqCst);
+    let _ = state.shutdown.send(true);
+    state.hub.close_all();
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,51 @@
+//! `GET /ws/dispatch?token=…`: the dispatcher's dashboard. A snapshot of every rider,
+//! live order and open escalation (plus merchants and live counters), then batched
+//! `updates` at most once per `dashboard.update_interval_ms`.
+
+use super::{check_origin, pump, PumpOpts};
+use crate::auth::Principal;
+use crate::errors::ApiError;
+use crate::startup::AppState;
+use actix_web::{web, HttpRequest, HttpResponse};
+use dispatch_actors::outbox::Outbox;
+use serde_json::json;
+
+pub async fn connect(
+    req: HttpRequest,
+    body: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    check_origin(&state, &req)?;
+    if state.auth.authenticate(&req, true)? != Principal::Dispatcher {
+        return Err(ApiError::forbidden("dispatcher only"));
+    }
+    let (response, session, stream) =
+        actix_ws::handle(&req, body).map_err(|e| ApiError::invalid(e.to_string()))?;
+    // A snapshot of 5,000 riders is a big frame: allow it more room than the usual cap.
+    let outbox = Outbox::new(state.settings.server.ws_queue_frames);
+    let snapshot = snapshot(&state).await?;
+    outbox.push(snapshot);
+    state.hub.add_dashboard(outbox.clone());
+    let opts = PumpOpts::from_state(&state, "dispatch");
+    let shutdown = state.shutdown.subscribe();
+    actix_web::rt::spawn(async move {
+        pump(session, stream, outbox, String::clone, |_| {}, opts, shutdown).await;
+    });
+    Ok(response)
+}
+
+pub async fn snapshot(state: &AppState) -> Result<String, ApiError> {
+    let e = &state.engine;
+    let riders = e.riders().await;
+    let orders: Vec<_> = e
+        .live_orders()
+        .await
+        .into_iter()
+        .filter(|o| !o.status.is_final())
+        .collect();
+    let escalations = e.escalations(true).await?;
+    let merchants = e.merchants().await;
+    Ok(json!({"type": "snapshot", "riders": riders, "orders": orders,
+        "escalations": escalations, "merchants": merchants, "stats": state.hub.stats()})
+    .to_string())
+}

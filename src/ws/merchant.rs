@@ -1,0 +1,44 @@
+//! `GET /ws/merchant?token=…`: a merchant's live orders, reminders, riders arriving.
+
+use super::{check_origin, pump, PumpOpts};
+use crate::auth::Principal;
+use crate::errors::ApiError;
+use crate::startup::AppState;
+use actix_web::{web, HttpRequest, HttpResponse};
+use dispatch_actors::domain::order::OrderStatus;
+use dispatch_actors::outbox::Outbox;
+use serde_json::json;
+
+pub async fn connect(
+    req: HttpRequest,
+    body: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    check_origin(&state, &req)?;
+    let merchant_id = match state.auth.authenticate(&req, true)? {
+        Principal::Merchant(m) => m,
+        _ => return Err(ApiError::forbidden("merchant tokens only")),
+    };
+    let (response, session, stream) =
+        actix_ws::handle(&req, body).map_err(|e| ApiError::invalid(e.to_string()))?;
+    let outbox = Outbox::new(state.settings.server.ws_queue_frames);
+    let orders: Vec<_> = state
+        .engine
+        .live_orders()
+        .await
+        .into_iter()
+        .filter(|o| {
+            o.merchant_id == merchant_id
+                && !o.status.is_final()
+                && o.status != OrderStatus::PendingPayment
+        })
+        .collect();
+    outbox.push(json!({"type": "welcome", "merchant_id": merchant_id, "orders": orders}).to_string());
+    state.hub.add_merchant(merchant_id, outbox.clone());
+    let opts = PumpOpts::from_state(&state, "merchant");
+    let shutdown = state.shutdown.subscribe();
+    actix_web::rt::spawn(async move {
+        pump(session, stream, outbox, String::clone, |_| {}, opts, shutdown).await;
+    });
+    Ok(response)
+}

@@ -1,0 +1,169 @@
+//! `GET /ws/rider?token=…`: the rider app. Messages are parsed here (protocol shapes) and
+//! handed to the rider's actor; everything the rider is told comes back through the
+//! rider's outbox, which the actor keeps across reconnects of the same rider.
+
+use super::{check_origin, pump, PumpOpts};
+use crate::auth::Principal;
+use crate::errors::ApiError;
+use crate::ratelimit::TokenBucket;
+use crate::startup::AppState;
+use actix_web::{web, HttpRequest, HttpResponse};
+use dispatch_actors::actors::rider::{RiderCommand, RiderNotice};
+use dispatch_actors::domain::gps::RawFix;
+use dispatch_actors::domain::{OfferId, OrderId};
+use dispatch_actors::metric_names;
+use dispatch_actors::outbox::Outbox;
+use serde_json::{Map, Value};
+use std::time::Duration;
+
+/// Parses one rider message, or says what is wrong with it (as the error frame to send).
+pub fn parse(text: &str) -> Result<RiderCommand, RiderNotice> {
+    let bad = |m: &str| RiderNotice::error("invalid_message", m);
+    let v: Value = serde_json::from_str(text).map_err(|_| bad("not a JSON object"))?;
+    let obj = v.as_object().ok_or_else(|| bad("not a JSON object"))?;
+    let ty = obj
+        .get("type")
+        .and_then(Value::as_str)
+        .ok_or_else(|| bad("missing \"type\""))?;
+    let string = |o: &Map<String, Value>, k: &str| -> Result<String, RiderNotice> {
+        o.get(k)
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .ok_or_else(|| bad(&format!("missing string field \"{k}\"")))
+    };
+    let num = |k: &str| obj.get(k).and_then(Value::as_f64);
+    let offer = |o: &Map<String, Value>| -> Result<OfferId, RiderNotice> {
+        OfferId::parse(&string(o, "offer_id")?)
+            .map_err(|_| RiderNotice::error("offer_not_available", "no such offer"))
+    };
+    let order = |o: &Map<String, Value>| -> Result<OrderId, RiderNotice> {
+        OrderId::parse(&string(o, "order_id")?)
+            .map_err(|_| RiderNotice::error("forbidden", "not your order"))
+    };
+    Ok(match ty {
+        "location" => RiderCommand::Location(RawFix {
+            lat: num("lat"),
+            lon: num("lon"),
+            ts_ms: num("ts_ms"),
+            accuracy_m: num("accuracy_m"),
+            speed_mps: num("speed_mps"),
+            heading_deg: num("heading_deg"),
+        }),
+        "status" => match string(obj, "status")?.as_str() {
+            "online" => RiderCommand::SetOnline(true),
+            "offline" => RiderCommand::SetOnline(false),
+            _ => return Err(bad("status must be \"online\" or \"offline\"")),
+        },
+        "accept" => RiderCommand::Accept { offer_id: offer(obj)? },
+        "decline" => RiderCommand::Decline { offer_id: offer(obj)? },
+        "picked_up" => RiderCommand::PickedUp { order_id: order(obj)? },
+        "delivered" => RiderCommand::Delivered { order_id: order(obj)? },
+        "release" => RiderCommand::Release { order_id: order(obj)? },
+        "failed" => {
+            let reason = string(obj, "reason")?;
+            RiderCommand::Failed {
+                order_id: order(obj)?,
+                reason,
+            }
+        }
+        other => return Err(bad(&format!("unknown type {other:?}"))),
+    })
+}
+
+pub async fn connect(
+    req: HttpRequest,
+    body: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    check_origin(&state, &req)?;
+    let rider_id = match state.auth.authenticate(&req, true)? {
+        Principal::Rider(r) => r,
+        _ => return Err(ApiError::forbidden("rider tokens only")),
+    };
+    let (response, session, stream) =
+        actix_ws::handle(&req, body).map_err(|e| ApiError::invalid(e.to_string()))?;
+    let outbox: Outbox<RiderNotice> = Outbox::new(state.settings.server.ws_queue_frames);
+    state.engine.attach_rider(&rider_id, outbox.clone()).await?;
+    let engine = state.engine.clone();
+    let limits = &state.settings.rate_limit;
+    let mut fixes = TokenBucket::new(limits.rider_fixes_per_10s, Duration::from_secs(10));
+    let mut others = TokenBucket::new(limits.rider_messages_per_10s, Duration::from_secs(10));
+    let opts = PumpOpts::from_state(&state, "rider");
+    let shutdown = state.shutdown.subscribe();
+    let reply = outbox.clone();
+    let rid = rider_id.clone();
+    let on_text = move |text: &str| {
+        let cmd = match parse(text) {
+            Ok(c) => c,
+            Err(notice) => {
+                reply.push(notice);
+                return;
+            }
+        };
+        let bucket = if matches!(cmd, RiderCommand::Location(_)) {
+            &mut fixes
+        } else {
+            &mut others
+        };
+        if !bucket.try_take() {
+            metrics::counter!(metric_names::RATE_LIMITED_TOTAL, "what" => "rider_socket").increment(1);
+            reply.push(RiderNotice::error("rate_limited", "too many messages; slow down"));
+            return;
+        }
+        if let Err(e) = engine.rider_command(&rid, cmd) {
+            reply.push(RiderNotice::error(e.code(), e.to_string()));
+        }
+    };
+    let engine = state.engine.clone();
+    actix_web::rt::spawn(async move {
+        let to_text = |n: &RiderNotice| serde_json::to_string(n).unwrap_or_default();
+        pump(session, stream, outbox.clone(), to_text, on_text, opts, shutdown).await;
+        engine.detach_rider(&rider_id, outbox);
+    });
+    Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn code(r: Result<RiderCommand, RiderNotice>) -> String {
+        match r {
+            Err(RiderNotice::Error { code, .. }) => code,
+            other => panic!("expected an error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn parses_each_message_type() {
+        assert!(matches!(
+            parse(r#"{"type":"location","lat":1.5,"lon":2,"ts_ms":5}"#),
+            Ok(RiderCommand::Location(RawFix { lat: Some(_), lon: Some(_), ts_ms: Some(_), .. }))
+        ));
+        assert_eq!(parse(r#"{"type":"status","status":"online"}"#), Ok(RiderCommand::SetOnline(true)));
+        assert!(matches!(parse(r#"{"type":"accept","offer_id":"f_x"}"#), Ok(RiderCommand::Accept { .. })));
+        assert!(matches!(
+            parse(r#"{"type":"failed","order_id":"o_x","reason":"closed"}"#),
+            Ok(RiderCommand::Failed { .. })
+        ));
+    }
+
+    #[test]
+    fn a_location_with_a_string_lat_reaches_the_validator_without_it() {
+        let Ok(RiderCommand::Location(raw)) = parse(r#"{"type":"location","lat":"x","lon":2,"ts_ms":5}"#) else {
+            panic!()
+        };
+        assert_eq!(raw.lat, None);
+    }
+
+    #[test]
+    fn malformed_messages_are_invalid_message() {
+        assert_eq!(code(parse("nope")), "invalid_message");
+        assert_eq!(code(parse("[1]")), "invalid_message");
+        assert_eq!(code(parse(r#"{"type":"dance"}"#)), "invalid_message");
+        assert_eq!(code(parse(r#"{"type":"accept"}"#)), "invalid_message");
+        assert_eq!(code(parse(r#"{"type":"status","status":"away"}"#)), "invalid_message");
+        assert_eq!(code(parse(r#"{"type":"failed","order_id":"o_1"}"#)), "invalid_message");
+        assert_eq!(code(parse(r#"{"type":"accept","offer_id":"o_1"}"#)), "offer_not_available");
+    }
+}
