@@ -112,7 +112,8 @@ fn moves(c: &City, n: usize) -> Moves {
         let (id, p, _) = &c.riders[i];
         m.ids.push(id.clone());
         m.back.push(*p);
-        m.there.push(p.destination(rng.gen_range(0.0..360.0), MOVE_M));
+        m.there
+            .push(p.destination(rng.gen_range(0.0..360.0), MOVE_M));
     }
     m
 }

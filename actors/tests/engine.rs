@@ -39,11 +39,7 @@ fn cfg() -> EngineConfig {
 
 fn start(cfg: EngineConfig) -> Engine {
     tokio::time::pause();
-    Engine::start(
-        cfg,
-        Arc::new(MemoryStore::new()),
-        Clock::starting_at(T0_MS),
-    )
+    Engine::start(cfg, Arc::new(MemoryStore::new()), Clock::starting_at(T0_MS))
 }
 
 fn centre() -> GeoPoint {
@@ -130,7 +126,10 @@ impl TestRider {
     }
 
     fn send_fix(&self) {
-        self.cmd(RiderCommand::Location(fix_at(self.at, self.engine.now_ms())));
+        self.cmd(RiderCommand::Location(fix_at(
+            self.at,
+            self.engine.now_ms(),
+        )));
     }
 
     /// Notices that arrived since the last call (also kept in `log`).
@@ -316,8 +315,14 @@ async fn happy_path_offers_the_nearest_rider_and_delivers() {
     );
     let ttl_ms = offer.expires_at_ms - offer_sent_ms(&engine, &id).await;
     assert!((4_900..=5_000).contains(&ttl_ms), "{ttl_ms}");
-    assert!(offers(&far.take()).is_empty(), "only the nearest is offered");
-    assert!(offers(&mid.take()).is_empty(), "only the nearest is offered");
+    assert!(
+        offers(&far.take()).is_empty(),
+        "only the nearest is offered"
+    );
+    assert!(
+        offers(&mid.take()).is_empty(),
+        "only the nearest is offered"
+    );
     assert_eq!(near.view().await.status, RiderStatus::Offered);
 
     near.accept(&offer);
@@ -491,7 +496,11 @@ async fn a_decliner_is_never_offered_the_same_order_again() {
         "B is offered again after expiries: {}",
         b_offers.len()
     );
-    assert_eq!(a.offers_for(&id), vec![first.clone()], "A only got the first");
+    assert_eq!(
+        a.offers_for(&id),
+        vec![first.clone()],
+        "A only got the first"
+    );
     assert_eq!(order(&engine, &id).await.status, OrderStatus::Accepted);
 
     // A is still a candidate for other orders.
@@ -612,7 +621,11 @@ async fn a_silent_rider_turns_stale_then_loses_its_order() {
     assert!(!silent.is_open());
     assert_eq!(silent.resolved_by, Some(ResolvedBy::System));
     assert_eq!(a.view().await.status, RiderStatus::Idle);
-    assert_eq!(a.offers_for(&id).len(), 1, "A is not offered its lost order again");
+    assert_eq!(
+        a.offers_for(&id).len(),
+        1,
+        "A is not offered its lost order again"
+    );
 }
 
 // ---------------------------------------------------------------- 6. merchant accept
@@ -627,9 +640,11 @@ async fn an_unresponsive_merchant_is_escalated_then_the_order_cancelled() {
     let id = o.order_id.clone();
 
     advance(9.8).await;
-    assert!(escalations_of(&engine, EscalationKind::MerchantUnresponsive)
-        .await
-        .is_empty());
+    assert!(
+        escalations_of(&engine, EscalationKind::MerchantUnresponsive)
+            .await
+            .is_empty()
+    );
 
     advance(0.4).await;
     let e = the_escalation(&engine, EscalationKind::MerchantUnresponsive).await;
@@ -905,7 +920,10 @@ async fn invalid_fixes_are_refused_and_leave_the_position_unchanged() {
     assert_eq!(v.location, Some(next));
     assert!(v.last_seen_ms.unwrap() > seen);
     // 29 s ahead is within the allowed clock skew.
-    r.cmd(RiderCommand::Location(fix_at(next, engine.now_ms() + 29_000)));
+    r.cmd(RiderCommand::Location(fix_at(
+        next,
+        engine.now_ms() + 29_000,
+    )));
     settle().await;
     assert!(errors(&r.take()).is_empty());
 }
@@ -961,7 +979,11 @@ async fn a_dispatcher_assignment_withdraws_open_offers() {
         .unwrap_err();
     assert!(matches!(err, EngineError::RiderUnavailable(_)), "{err:?}");
     let after = order(&engine, &id).await;
-    assert_eq!(after.rider_id.as_ref(), Some(&b.id), "refusals change nothing");
+    assert_eq!(
+        after.rider_id.as_ref(),
+        Some(&b.id),
+        "refusals change nothing"
+    );
     assert_eq!(after.version, done.version);
 
     // Reassigning to A tells B it was reassigned.
@@ -1080,7 +1102,10 @@ async fn a_reconnect_gets_welcome_with_what_the_rider_holds() {
     // A second attach replaces (closes) the first; the new one carries on.
     let old = offered.outbox.clone();
     let newer = Outbox::new(64);
-    engine.attach_rider(&offered.id, newer.clone()).await.unwrap();
+    engine
+        .attach_rider(&offered.id, newer.clone())
+        .await
+        .unwrap();
     assert!(old.is_closed());
     offered.outbox = newer;
     offered.take();
@@ -1120,8 +1145,14 @@ async fn the_trace_records_candidates_and_why_riders_were_skipped() {
     assert_eq!(ids, vec![&a.id, &b.id, &c.id], "{events:?}");
     assert!(first.candidates.iter().all(|c| c.decision == "candidate"));
     let d: Vec<f64> = first.candidates.iter().map(|c| c.distance_m).collect();
-    assert!((d[0] - 300.0).abs() <= 1.0 && (d[2] - 1500.0).abs() <= 1.0, "{d:?}");
-    assert!((first.candidates[0].travel_s - 60.0).abs() <= 1.0, "300 m at 5 m/s");
+    assert!(
+        (d[0] - 300.0).abs() <= 1.0 && (d[2] - 1500.0).abs() <= 1.0,
+        "{d:?}"
+    );
+    assert!(
+        (first.candidates[0].travel_s - 60.0).abs() <= 1.0,
+        "300 m at 5 m/s"
+    );
     assert_eq!(first.radius_m, 3000.0);
 
     let offered_to = |r: &RiderId| {
@@ -1167,4 +1198,207 @@ async fn the_trace_records_candidates_and_why_riders_were_skipped() {
             .all(|t| t.candidates.iter().all(|c| c.rider_id != a.id)),
         "{trace:#?}"
     );
+}
+
+// ---------------------------------------------------------------- more offer rules
+
+#[actix_rt::test]
+async fn an_accept_closes_every_other_open_offer_taken() {
+    let mut c = cfg();
+    c.dispatch.offer_fanout = 3;
+    let engine = start(c);
+    let mut a = TestRider::online_at(&engine, "A", north(300.0)).await;
+    let mut b = TestRider::online_at(&engine, "B", north(600.0)).await;
+    let mut d = TestRider::online_at(&engine, "D", north(900.0)).await;
+    let o = accepted_order(&engine).await;
+    settle().await;
+    let (oa, ob, od) = (
+        the_offer(&a.take()),
+        the_offer(&b.take()),
+        the_offer(&d.take()),
+    );
+    b.accept(&ob);
+    settle().await;
+    assert_eq!(assigned(&b.take()).len(), 1);
+    assert_eq!(
+        closed(&a.take()),
+        vec![(oa.offer_id.clone(), OfferCloseReason::Taken)]
+    );
+    assert_eq!(
+        closed(&d.take()),
+        vec![(od.offer_id.clone(), OfferCloseReason::Taken)]
+    );
+    assert_eq!(a.view().await.status, RiderStatus::Idle);
+    // A late accept of a closed offer is refused; a repeated accept answers assigned again.
+    d.accept(&od);
+    b.accept(&ob);
+    settle().await;
+    assert_eq!(errors(&d.take()), vec!["offer_not_available".to_string()]);
+    let again = assigned(&b.take());
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].order_id, o.order_id);
+    let o = order(&engine, &o.order_id).await;
+    assert_eq!((o.rider_id.as_ref(), o.version), (Some(&b.id), 4));
+}
+
+#[actix_rt::test]
+async fn cancelling_an_order_closes_its_open_offer_cancelled() {
+    let engine = start(cfg());
+    let mut a = TestRider::online_at(&engine, "A", north(300.0)).await;
+    let o = accepted_order(&engine).await;
+    settle().await;
+    let offer = the_offer(&a.take());
+    let done = engine
+        .order_command(
+            &o.order_id,
+            OrderCommand::Cancel {
+                by: dispatch_actors::domain::order::Actor::Dispatcher,
+                reason: Some("customer called".into()),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(done.status, OrderStatus::Cancelled);
+    settle().await;
+    assert_eq!(
+        closed(&a.take()),
+        vec![(offer.offer_id, OfferCloseReason::Cancelled)]
+    );
+    assert_eq!(a.view().await.status, RiderStatus::Idle);
+}
+
+/// A rider app that repeats an old accept (say after a reconnect) must not lose the offer
+/// it holds now.
+#[actix_rt::test]
+async fn a_repeated_accept_of_a_finished_order_keeps_the_current_offer() {
+    let engine = start(cfg());
+    let mut r = TestRider::online_at(&engine, "R", north(300.0)).await;
+    let o1 = accepted_order(&engine).await;
+    settle().await;
+    let f1 = the_offer(&r.take());
+    r.accept(&f1);
+    settle().await;
+    r.cmd(RiderCommand::PickedUp {
+        order_id: o1.order_id.clone(),
+    });
+    settle().await;
+    r.cmd(RiderCommand::Delivered {
+        order_id: o1.order_id.clone(),
+    });
+    advance(6.0).await; // o1's actor is gone
+    r.take();
+
+    let o2 = accepted_order(&engine).await;
+    settle().await;
+    let f2 = the_offer(&r.take());
+    assert_eq!(f2.order_id, o2.order_id);
+    r.accept(&f1);
+    settle().await;
+    assert_eq!(errors(&r.take()), vec!["offer_not_available".to_string()]);
+    assert_eq!(
+        r.view().await.status,
+        RiderStatus::Offered,
+        "still holds the offer for o2"
+    );
+    r.accept(&f2);
+    settle().await;
+    let got = assigned(&r.take());
+    assert_eq!(got.len(), 1, "the current offer can still be accepted");
+    assert_eq!(
+        order(&engine, &o2.order_id).await.rider_id.as_ref(),
+        Some(&r.id)
+    );
+}
+
+// ---------------------------------------------------------------- more silence rules
+
+/// The usual reconnect of a silent rider: a new socket, `status online`, then a fix.
+/// Only the fix counts as being heard from; it resolves the escalation.
+#[actix_rt::test]
+async fn a_silent_rider_reconnecting_is_heard_only_through_a_fix() {
+    let mut c = cfg();
+    c.timers.rider_silent_s = 10.0;
+    c.timers.rider_lost_s = 40.0;
+    let engine = start(c);
+    let mut a = TestRider::online_at(&engine, "A", north(300.0)).await;
+    let o = accepted_order(&engine).await;
+    settle().await;
+    let offer = the_offer(&a.take());
+    a.accept(&offer);
+    settle().await;
+
+    // A `status online` without a fix does not reset the silence timers.
+    advance(5.0).await;
+    a.cmd(RiderCommand::SetOnline(true));
+    advance(5.5).await;
+    assert_eq!(a.view().await.status, RiderStatus::Stale);
+    assert!(the_escalation(&engine, EscalationKind::RiderSilent)
+        .await
+        .is_open());
+
+    // Reconnect: welcome, status online (still stale: not heard yet), then a fix.
+    advance(5.0).await;
+    let fresh = Outbox::new(64);
+    engine.attach_rider(&a.id, fresh.clone()).await.unwrap();
+    a.outbox = fresh;
+    a.cmd(RiderCommand::SetOnline(true));
+    settle().await;
+    assert!(matches!(
+        a.take().first(),
+        Some(RiderNotice::Welcome {
+            status: RiderStatus::Stale,
+            ..
+        })
+    ));
+    assert_eq!(a.view().await.status, RiderStatus::Stale);
+    a.send_fix();
+    settle().await;
+    assert_eq!(a.view().await.status, RiderStatus::Busy);
+    let e = the_escalation(&engine, EscalationKind::RiderSilent).await;
+    assert_eq!(e.resolved_by, Some(ResolvedBy::System));
+    // Heard again in time: the order stays with A.
+    advance(30.0).await;
+    assert_eq!(
+        order(&engine, &o.order_id).await.rider_id.as_ref(),
+        Some(&a.id)
+    );
+}
+
+/// Going offline does not park an order with a rider for ever: rider_lost_s still runs
+/// while the rider holds an order it has not picked up.
+#[actix_rt::test]
+async fn a_rider_going_offline_with_an_unpicked_order_still_loses_it() {
+    let mut c = cfg();
+    c.timers.rider_silent_s = 10.0;
+    c.timers.rider_lost_s = 20.0;
+    let engine = start(c);
+    let mut a = TestRider::online_at(&engine, "A", north(300.0)).await;
+    let o = accepted_order(&engine).await;
+    let id = o.order_id.clone();
+    settle().await;
+    let offer = the_offer(&a.take());
+    a.accept(&offer);
+    settle().await;
+    a.cmd(RiderCommand::SetOnline(false));
+    settle().await;
+    assert_eq!(a.view().await.status, RiderStatus::Offline);
+    assert_eq!(a.view().await.order_ids, vec![id.clone()], "still holds it");
+
+    let mut b = TestRider::online_at(&engine, "B", north(1200.0)).await;
+    advance_fresh(19.0, &[&b]).await;
+    assert_eq!(order(&engine, &id).await.rider_id.as_ref(), Some(&a.id));
+    assert_eq!(
+        the_escalation(&engine, EscalationKind::RiderSilent)
+            .await
+            .rider_id
+            .as_ref(),
+        Some(&a.id)
+    );
+    advance_fresh(2.0, &[&b]).await;
+    assert_eq!(
+        unassigned(&a.take()),
+        vec![(id.clone(), UnassignReason::RiderLost)]
+    );
+    assert_eq!(b.offers_for(&id).len(), 1);
+    assert_eq!(a.view().await.status, RiderStatus::Offline);
 }

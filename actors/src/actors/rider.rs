@@ -203,8 +203,14 @@ impl RiderActor {
         }
     }
 
+    /// Silence timers run while the rider is online, and while it holds an order even
+    /// offline: an order must not stay parked with a rider nobody hears from.
+    fn supervised(&self) -> bool {
+        self.state.online || !self.state.orders.is_empty()
+    }
+
     fn on_timer(&mut self, timer: Timer, ctx: &mut Context<Self>) {
-        if !self.state.online {
+        if !self.supervised() {
             return;
         }
         let before = self.state.status();
@@ -278,7 +284,7 @@ impl RiderActor {
                         subject: Subject::Rider(self.state.rider_id.clone()),
                     });
                 }
-                if self.state.online {
+                if self.supervised() {
                     self.arm_silence(ctx);
                 }
                 for o in &self.state.orders {
@@ -294,14 +300,24 @@ impl RiderActor {
         }
     }
 
+    /// Only accepted fixes count as being heard from: `status online` neither clears
+    /// `stale` (the next fix does, and resolves the escalation with it) nor restarts
+    /// silence timers that are running. A rider coming online with no timer running gets
+    /// a fresh period to send its first fix.
     fn on_set_online(&mut self, online: bool, ctx: &mut Context<Self>) {
+        if online == self.state.online {
+            return;
+        }
         let before = self.state.status();
         self.state.online = online;
         if online {
-            self.state.stale = false;
-            self.arm_silence(ctx);
+            if self.silent_timer.is_none() && self.lost_timer.is_none() {
+                self.arm_silence(ctx);
+            }
         } else {
-            self.disarm_silence(ctx);
+            if !self.supervised() {
+                self.disarm_silence(ctx);
+            }
             if let Some(offer) = self.state.offer.take() {
                 self.decline_to_order(&offer);
             }
@@ -331,11 +347,22 @@ impl RiderActor {
             }
         };
         let Some(addr) = self.shared.dir.order(&order_id) else {
-            self.state.offer = None;
+            // Only the offer being accepted goes: a repeated accept of an old, won offer
+            // must not cost the rider the offer it holds now.
+            let before = self.state.status();
+            if self
+                .state
+                .offer
+                .as_ref()
+                .is_some_and(|o| o.offer_id == offer_id)
+            {
+                self.state.offer = None;
+            }
             self.tell(RiderNotice::error(
                 "offer_not_available",
                 "the order is gone",
             ));
+            self.settle(before, false);
             return;
         };
         let claim = ClaimOffer {
@@ -403,11 +430,13 @@ impl RiderActor {
             return;
         }
         let Some(addr) = self.shared.dir.order(&order_id) else {
+            let before = self.state.status();
             self.state.drop_order(&order_id);
             self.tell(RiderNotice::error(
                 "invalid_transition",
                 "the order is closed",
             ));
+            self.settle(before, false);
             return;
         };
         let msg = RiderReport {

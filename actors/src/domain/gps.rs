@@ -53,7 +53,7 @@ impl GpsRules {
             Ok(p) => p,
             Err(e) => return FixVerdict::Reject(e),
         };
-        if !ts.is_finite() || ts < 0.0 || ts > 9.0e15 {
+        if !ts.is_finite() || !(0.0..=9.0e15).contains(&ts) {
             return FixVerdict::Reject("ts_ms must be a Unix time in milliseconds".into());
         }
         let ts_ms = ts as u64;
