@@ -122,7 +122,7 @@ impl Moves {
     /// The `step`-th move: which rider, to where.
     fn get(&self, step: usize) -> (&RiderId, GeoPoint) {
         let j = step % self.ids.len();
-        let p = if (step / self.ids.len()) % 2 == 0 {
+        let p = if (step / self.ids.len()).is_multiple_of(2) {
             self.there[j]
         } else {
             self.back[j]

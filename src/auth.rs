@@ -4,7 +4,9 @@
 
 use crate::errors::ApiError;
 use actix_web::HttpRequest;
-use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{
+    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
+};
 use argon2::Argon2;
 use dispatch_actors::domain::{CustomerId, MerchantId, RiderId};
 use parking_lot::RwLock;
@@ -71,7 +73,11 @@ impl AuthRegistry {
     }
 
     /// The caller named by `Authorization: Bearer …` (or `?token=` when `allow_query`).
-    pub fn authenticate(&self, req: &HttpRequest, allow_query: bool) -> Result<Principal, ApiError> {
+    pub fn authenticate(
+        &self,
+        req: &HttpRequest,
+        allow_query: bool,
+    ) -> Result<Principal, ApiError> {
         let token = bearer(req).or_else(|| if allow_query { query_token(req) } else { None });
         let token = token.ok_or_else(|| ApiError::Unauthorized("missing bearer token".into()))?;
         self.lookup(&token)
@@ -79,7 +85,11 @@ impl AuthRegistry {
     }
 
     /// Registers a customer. The argon2 hash is computed before taking the lock.
-    pub fn register(&self, username: &str, password: &str) -> Result<(CustomerId, String), ApiError> {
+    pub fn register(
+        &self,
+        username: &str,
+        password: &str,
+    ) -> Result<(CustomerId, String), ApiError> {
         if self.accounts.read().contains_key(username) {
             return Err(ApiError::UsernameTaken);
         }
@@ -125,7 +135,9 @@ impl AuthRegistry {
 
 fn bearer(req: &HttpRequest) -> Option<String> {
     let h = req.headers().get("authorization")?.to_str().ok()?;
-    let t = h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer "))?;
+    let t = h
+        .strip_prefix("Bearer ")
+        .or_else(|| h.strip_prefix("bearer "))?;
     Some(t.trim().to_string())
 }
 
@@ -137,7 +149,11 @@ fn query_token(req: &HttpRequest) -> Option<String> {
 }
 
 fn constant_time_eq(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
 }
 
 #[cfg(test)]
@@ -149,7 +165,10 @@ mod tests {
         let reg = AuthRegistry::new("disp".into());
         let (cid, token) = reg.register("ann", "secret-pass").unwrap();
         assert_eq!(reg.lookup(&token), Some(Principal::Customer(cid.clone())));
-        assert!(matches!(reg.register("ann", "x"), Err(ApiError::UsernameTaken)));
+        assert!(matches!(
+            reg.register("ann", "x"),
+            Err(ApiError::UsernameTaken)
+        ));
         assert!(reg.login("ann", "wrong").is_err());
         let (cid2, _) = reg.login("ann", "secret-pass").unwrap();
         assert_eq!(cid, cid2);

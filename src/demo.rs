@@ -63,13 +63,25 @@ async fn run(state: Arc<AppState>, addr: SocketAddr) -> Result<(), dispatch_acto
     for i in 0..cfg.merchants.max(1) {
         let at = random_point(&mut rng, centre, cfg.radius_m * 0.7);
         let prep = rng.gen_range(180..900);
-        let m = engine.create_merchant(format!("Kitchen {}", i + 1), at, Some(prep)).await?;
+        let m = engine
+            .create_merchant(format!("Kitchen {}", i + 1), at, Some(prep))
+            .await?;
         let mut items = Vec::new();
         for (name, price) in DISHES.iter().filter(|_| rng.gen_bool(0.6)) {
-            items.push(engine.add_item(&m.merchant_id, name.to_string(), *price).await?.item_id);
+            items.push(
+                engine
+                    .add_item(&m.merchant_id, name.to_string(), *price)
+                    .await?
+                    .item_id,
+            );
         }
         if items.is_empty() {
-            items.push(engine.add_item(&m.merchant_id, "Set meal".into(), 2500).await?.item_id);
+            items.push(
+                engine
+                    .add_item(&m.merchant_id, "Set meal".into(), 2500)
+                    .await?
+                    .item_id,
+            );
         }
         merchants.push((m.merchant_id, items));
     }
@@ -79,7 +91,14 @@ async fn run(state: Arc<AppState>, addr: SocketAddr) -> Result<(), dispatch_acto
         let outbox = Outbox::new(64);
         engine.attach_rider(&r.rider_id, outbox.clone()).await?;
         let seed = rng.gen();
-        actix_web::rt::spawn(rider_loop(engine.clone(), r.rider_id, outbox, start, cfg.clone(), seed));
+        actix_web::rt::spawn(rider_loop(
+            engine.clone(),
+            r.rider_id,
+            outbox,
+            start,
+            cfg.clone(),
+            seed,
+        ));
     }
     // A rider for a person to drive by hand, and a customer whose orders can be tracked.
     let you = engine.create_rider("You".into()).await?;
@@ -94,7 +113,10 @@ async fn run(state: Arc<AppState>, addr: SocketAddr) -> Result<(), dispatch_acto
         cfg.center_lat,
         cfg.center_lon
     );
-    tracing::info!("dashboard:  {base}/?token={}", state.settings.auth.dispatcher_token);
+    tracing::info!(
+        "dashboard:  {base}/?token={}",
+        state.settings.auth.dispatcher_token
+    );
     tracing::info!("dispatcher token: {}", state.settings.auth.dispatcher_token);
     tracing::info!("rider page: {base}/rider?token={you_token}");
     let per_order = Duration::from_secs_f64(60.0 / cfg.orders_per_minute.max(0.1));
@@ -102,21 +124,42 @@ async fn run(state: Arc<AppState>, addr: SocketAddr) -> Result<(), dispatch_acto
     loop {
         let (mid, items) = &merchants[rng.gen_range(0..merchants.len())];
         let n = rng.gen_range(1..=3.min(items.len()));
-        let lines: Vec<(ItemId, u32)> = items.iter().take(n).map(|i| (i.clone(), rng.gen_range(1..3))).collect();
+        let lines: Vec<(ItemId, u32)> = items
+            .iter()
+            .take(n)
+            .map(|i| (i.clone(), rng.gen_range(1..3)))
+            .collect();
         let dropoff = random_point(&mut rng, centre, cfg.radius_m);
-        if let Ok(order) = engine.create_order(customer.clone(), mid, lines, dropoff).await {
+        if let Ok(order) = engine
+            .create_order(customer.clone(), mid, lines, dropoff)
+            .await
+        {
             let paid = engine
-                .order_command(&order.order_id, OrderCommand::Pay { payment_ref: format!("demo-{}", order.order_id) })
+                .order_command(
+                    &order.order_id,
+                    OrderCommand::Pay {
+                        payment_ref: format!("demo-{}", order.order_id),
+                    },
+                )
                 .await;
             if paid.is_ok() {
                 if first {
-                    tracing::info!("tracking page: {base}/track/{}?token={customer_token}", order.order_id);
+                    tracing::info!(
+                        "tracking page: {base}/track/{}?token={customer_token}",
+                        order.order_id
+                    );
                     first = false;
                 }
                 let ignore = rng.gen_bool(cfg.merchant_ignore_probability.clamp(0.0, 1.0));
                 let accept_after = Duration::from_secs(rng.gen_range(3..40));
                 let prep_s = rng.gen_range(120..600);
-                actix_web::rt::spawn(merchant_handles(engine.clone(), order.order_id, ignore, accept_after, prep_s));
+                actix_web::rt::spawn(merchant_handles(
+                    engine.clone(),
+                    order.order_id,
+                    ignore,
+                    accept_after,
+                    prep_s,
+                ));
             }
         }
         tokio::time::sleep(per_order.mul_f64(rng.gen_range(0.5..1.5))).await;
@@ -124,7 +167,13 @@ async fn run(state: Arc<AppState>, addr: SocketAddr) -> Result<(), dispatch_acto
 }
 
 /// A merchant accepts after a while (or never) and presses `ready` when the food is done.
-async fn merchant_handles(engine: Engine, order: OrderId, ignore: bool, after: Duration, prep_s: u64) {
+async fn merchant_handles(
+    engine: Engine,
+    order: OrderId,
+    ignore: bool,
+    after: Duration,
+    prep_s: u64,
+) {
     if ignore {
         return;
     }
@@ -140,7 +189,14 @@ enum Leg {
     ToDropoff(OrderId, GeoPoint),
 }
 
-async fn rider_loop(engine: Engine, rider: RiderId, outbox: Outbox<RiderNotice>, start: GeoPoint, cfg: DemoSettings, seed: u64) {
+async fn rider_loop(
+    engine: Engine,
+    rider: RiderId,
+    outbox: Outbox<RiderNotice>,
+    start: GeoPoint,
+    cfg: DemoSettings,
+    seed: u64,
+) {
     let mut rng = StdRng::seed_from_u64(seed);
     let mut pos = start;
     let mut legs: Vec<Leg> = Vec::new();

@@ -105,10 +105,16 @@ pub fn error_body(code: &str, message: &str) -> serde_json::Value {
 }
 
 /// actix-web's own extractor errors (bad query strings, paths) in the protocol's shape.
-pub fn query_error(err: actix_web::error::QueryPayloadError, _: &actix_web::HttpRequest) -> actix_web::Error {
+pub fn query_error(
+    err: actix_web::error::QueryPayloadError,
+    _: &actix_web::HttpRequest,
+) -> actix_web::Error {
     ApiError::invalid(err.to_string()).into()
 }
 
-pub fn path_error(err: actix_web::error::PathError, _: &actix_web::HttpRequest) -> actix_web::Error {
+pub fn path_error(
+    err: actix_web::error::PathError,
+    _: &actix_web::HttpRequest,
+) -> actix_web::Error {
     ApiError::invalid(err.to_string()).into()
 }

@@ -165,7 +165,10 @@ impl Hub {
                 previous_status,
             } => self.on_order(order, previous_status),
             Event::RiderChanged { rider } => {
-                self.pending.lock().riders.insert(rider.rider_id.clone(), rider);
+                self.pending
+                    .lock()
+                    .riders
+                    .insert(rider.rider_id.clone(), rider);
             }
             Event::RiderMovedForOrder {
                 order_id,
@@ -174,9 +177,10 @@ impl Hub {
                 eta_s,
                 ..
             } => {
-                let frame = json!({"type": "rider_location", "lat": location.lat(), "lon": location.lon(),
+                let frame =
+                    json!({"type": "rider_location", "lat": location.lat(), "lon": location.lon(),
                     "ts_ms": ts_ms, "eta_s": eta_s})
-                .to_string();
+                    .to_string();
                 if let Some(list) = self.trackers.lock().get_mut(&order_id) {
                     // Locations coalesce: a slow page gets the latest, not a backlog.
                     list.retain(|o| match o.push_latest(1, frame.clone()) {
@@ -195,7 +199,8 @@ impl Hub {
                 merchant_id,
                 eta_s,
             } => {
-                let frame = json!({"type": "rider_arriving", "order_id": order_id, "eta_s": eta_s}).to_string();
+                let frame = json!({"type": "rider_arriving", "order_id": order_id, "eta_s": eta_s})
+                    .to_string();
                 if let Some(list) = self.merchants.lock().get_mut(&merchant_id) {
                     push_all(list, &frame, "merchant");
                 }
@@ -205,7 +210,8 @@ impl Hub {
                 order_id,
                 message,
             } => {
-                let frame = json!({"type": "reminder", "order_id": order_id, "message": message}).to_string();
+                let frame = json!({"type": "reminder", "order_id": order_id, "message": message})
+                    .to_string();
                 if let Some(list) = self.merchants.lock().get_mut(&merchant_id) {
                     push_all(list, &frame, "merchant");
                 }
@@ -239,7 +245,10 @@ impl Hub {
             self.grant(r, &order.order_id);
         }
         let status_changed = previous != Some(order.status);
-        if status_changed && previous == Some(OrderStatus::Accepted) && order.status == OrderStatus::Assigned {
+        if status_changed
+            && previous == Some(OrderStatus::Accepted)
+            && order.status == OrderStatus::Assigned
+        {
             let mut s = self.stats.lock();
             s.offers_accepted += 1;
             if let (Some(acc), Some(asg)) = (
@@ -249,7 +258,8 @@ impl Hub {
                 if s.assign_s.len() == 1000 {
                     s.assign_s.pop_front();
                 }
-                s.assign_s.push_back(asg.saturating_sub(acc) as f64 / 1000.0);
+                s.assign_s
+                    .push_back(asg.saturating_sub(acc) as f64 / 1000.0);
             }
             self.pending.lock().stats_changed = true;
         }
@@ -267,14 +277,21 @@ impl Hub {
         }
         // customer tracking: status changes
         if status_changed && previous.is_some() {
-            let at_ms = order.timeline.last().map(|e| e.at_ms).unwrap_or(order.updated_ms);
+            let at_ms = order
+                .timeline
+                .last()
+                .map(|e| e.at_ms)
+                .unwrap_or(order.updated_ms);
             let frame = json!({"type": "status", "order_id": order.order_id, "status": order.status, "at_ms": at_ms})
                 .to_string();
             if let Some(list) = self.trackers.lock().get_mut(&order.order_id) {
                 push_all(list, &frame, "track");
             }
         }
-        self.pending.lock().orders.insert(order.order_id.clone(), order);
+        self.pending
+            .lock()
+            .orders
+            .insert(order.order_id.clone(), order);
     }
 
     fn flush_dashboards(&self) {

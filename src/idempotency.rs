@@ -38,7 +38,9 @@ pub fn header_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
         .to_str()
         .map_err(|_| ApiError::invalid("Idempotency-Key must be printable text"))?;
     if v.is_empty() || v.len() > 128 {
-        return Err(ApiError::invalid("Idempotency-Key must be 1-128 characters"));
+        return Err(ApiError::invalid(
+            "Idempotency-Key must be 1-128 characters",
+        ));
     }
     Ok(Some(v.to_string()))
 }

@@ -6,7 +6,11 @@ use dispatchd::startup::Application;
 use std::path::PathBuf;
 
 #[derive(Parser)]
-#[command(name = "dispatchd", version, about = "Real-time dispatch engine for food delivery")]
+#[command(
+    name = "dispatchd",
+    version,
+    about = "Real-time dispatch engine for food delivery"
+)]
 struct Cli {
     /// Configuration file (default: ./config.toml if present).
     #[arg(long, global = true)]

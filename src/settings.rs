@@ -115,12 +115,16 @@ impl Default for DemoSettings {
 #[serde(default)]
 pub struct DashboardSettings {
     pub update_interval_ms: u64,
+    /// Update frames queued per dashboard socket. Frames are large (a whole fleet), so a
+    /// dashboard that falls this far behind is disconnected; it reconnects to a snapshot.
+    pub queue_frames: usize,
 }
 
 impl Default for DashboardSettings {
     fn default() -> Self {
         Self {
             update_interval_ms: 1000,
+            queue_frames: 16,
         }
     }
 }

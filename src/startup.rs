@@ -43,7 +43,10 @@ impl Application {
         let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
         let engine = Engine::start(settings.engine_config(), store, Clock::system());
         let hub = Hub::new();
-        hub.start(&engine, Duration::from_millis(settings.dashboard.update_interval_ms));
+        hub.start(
+            &engine,
+            Duration::from_millis(settings.dashboard.update_interval_ms),
+        );
         if settings.auth.dispatcher_token == DEV_DISPATCHER_TOKEN {
             tracing::warn!("auth.dispatcher_token is the development default; set DISPATCH_AUTH__DISPATCHER_TOKEN in production");
         }
@@ -56,7 +59,10 @@ impl Application {
             auth: AuthRegistry::new(settings.auth.dispatcher_token.clone()),
             hub,
             inflight: InFlight::default(),
-            auth_limiter: KeyedLimiter::new(settings.rate_limit.auth_per_ip_per_minute, Duration::from_secs(60)),
+            auth_limiter: KeyedLimiter::new(
+                settings.rate_limit.auth_per_ip_per_minute,
+                Duration::from_secs(60),
+            ),
             draining: AtomicBool::new(false),
             shutdown,
             metrics,

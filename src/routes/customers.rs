@@ -17,7 +17,9 @@ impl Credentials {
     fn checked(self) -> Result<Self, ApiError> {
         let n = self.username.chars().count();
         if !(3..=64).contains(&n) || self.username.chars().any(char::is_whitespace) {
-            return Err(ApiError::invalid("username must be 3-64 characters without spaces"));
+            return Err(ApiError::invalid(
+                "username must be 3-64 characters without spaces",
+            ));
         }
         let p = self.password.chars().count();
         if !(8..=128).contains(&p) {
@@ -35,12 +37,17 @@ fn limit(state: &AppState, req: &HttpRequest) -> Result<(), ApiError> {
     if state.auth_limiter.allow(&ip) {
         Ok(())
     } else {
-        metrics::counter!(dispatch_actors::metric_names::RATE_LIMITED_TOTAL, "what" => "auth").increment(1);
+        metrics::counter!(dispatch_actors::metric_names::RATE_LIMITED_TOTAL, "what" => "auth")
+            .increment(1);
         Err(ApiError::RateLimited)
     }
 }
 
-pub async fn register(req: HttpRequest, body: web::Payload, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn register(
+    req: HttpRequest,
+    body: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     limit(&state, &req)?;
     let c: Credentials = parse_json::<Credentials>(&read_body(body).await?)?.checked()?;
     let auth = state.clone();
@@ -50,7 +57,11 @@ pub async fn register(req: HttpRequest, body: web::Payload, state: web::Data<App
     Ok(HttpResponse::Created().json(json!({"customer_id": customer_id, "token": token})))
 }
 
-pub async fn login(req: HttpRequest, body: web::Payload, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn login(
+    req: HttpRequest,
+    body: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     limit(&state, &req)?;
     let c: Credentials = parse_json(&read_body(body).await?)?;
     let auth = state.clone();

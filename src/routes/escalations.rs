@@ -34,7 +34,8 @@ pub async fn resolve(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     require_dispatcher(&state.auth.authenticate(&req, false)?)?;
-    let id = EscalationId::parse(&path).map_err(|_| ApiError::not_found(format!("escalation {path}")))?;
+    let id = EscalationId::parse(&path)
+        .map_err(|_| ApiError::not_found(format!("escalation {path}")))?;
     let b: ResolveBody = parse_json(&read_body(body).await?)?;
     Ok(HttpResponse::Ok().json(state.engine.resolve_escalation(id, b.note).await?))
 }

@@ -28,12 +28,22 @@ struct NewMerchant {
     prep_time_s: Option<u64>,
 }
 
-pub async fn create(req: HttpRequest, body: web::Payload, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn create(
+    req: HttpRequest,
+    body: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     require_dispatcher(&state.auth.authenticate(&req, false)?)?;
     let m: NewMerchant = parse_json(&read_body(body).await?)?;
-    let merchant = state.engine.create_merchant(m.name, m.location, m.prep_time_s).await?;
-    let token = state.auth.issue(Principal::Merchant(merchant.merchant_id.clone()));
-    Ok(HttpResponse::Created().json(json!({"merchant_id": merchant.merchant_id, "token": token, "merchant": merchant})))
+    let merchant = state
+        .engine
+        .create_merchant(m.name, m.location, m.prep_time_s)
+        .await?;
+    let token = state
+        .auth
+        .issue(Principal::Merchant(merchant.merchant_id.clone()));
+    Ok(HttpResponse::Created()
+        .json(json!({"merchant_id": merchant.merchant_id, "token": token, "merchant": merchant})))
 }
 
 #[derive(Deserialize)]
@@ -91,10 +101,18 @@ pub async fn update_item(
     require_merchant(&who, &id)?;
     let item_id = ItemId::parse(&iid).map_err(|_| ApiError::not_found(format!("item {iid}")))?;
     let b: ItemPatch = parse_json(&read_body(body).await?)?;
-    Ok(HttpResponse::Ok().json(state.engine.update_item(&id, item_id, b.available, b.price_cents).await?))
+    Ok(HttpResponse::Ok().json(
+        state
+            .engine
+            .update_item(&id, item_id, b.available, b.price_cents)
+            .await?,
+    ))
 }
 
-pub async fn list_items(path: web::Path<String>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn list_items(
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     let id = merchant_id(&path)?;
     Ok(HttpResponse::Ok().json(state.engine.items(&id).await?))
 }

@@ -35,7 +35,11 @@ pub async fn read_body(mut payload: web::Payload) -> Result<web::BytesMut, ApiEr
 
 /// Parses JSON; an empty body reads as `{}` so optional-only bodies may be omitted.
 pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    let body: &[u8] = if body.iter().all(u8::is_ascii_whitespace) { b"{}" } else { body };
+    let body: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
+        b"{}"
+    } else {
+        body
+    };
     serde_json::from_slice(body).map_err(|e| ApiError::invalid(format!("invalid JSON body: {e}")))
 }
 
@@ -54,8 +58,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/merchants", web::post().to(merchants::create))
             .route("/merchants/{id}/open", web::put().to(merchants::set_open))
             .route("/merchants/{id}/items", web::post().to(merchants::add_item))
-            .route("/merchants/{id}/items", web::get().to(merchants::list_items))
-            .route("/merchants/{id}/items/{item_id}", web::patch().to(merchants::update_item))
+            .route(
+                "/merchants/{id}/items",
+                web::get().to(merchants::list_items),
+            )
+            .route(
+                "/merchants/{id}/items/{item_id}",
+                web::patch().to(merchants::update_item),
+            )
             .route("/riders", web::post().to(riders::create))
             .route("/riders", web::get().to(riders::list))
             .route("/riders/nearby", web::get().to(riders::nearby))
@@ -71,12 +81,18 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/orders/{id}/fail", web::post().to(orders::fail))
             .route("/orders/{id}/trace", web::get().to(orders::trace))
             .route("/escalations", web::get().to(escalations::list))
-            .route("/escalations/{id}/resolve", web::post().to(escalations::resolve))
+            .route(
+                "/escalations/{id}/resolve",
+                web::post().to(escalations::resolve),
+            )
             .default_service(web::to(ops::not_found)),
     )
     .route("/ws/rider", web::get().to(crate::ws::rider::connect))
     .route("/ws/merchant", web::get().to(crate::ws::merchant::connect))
-    .route("/ws/orders/{id}/track", web::get().to(crate::ws::track::connect))
+    .route(
+        "/ws/orders/{id}/track",
+        web::get().to(crate::ws::track::connect),
+    )
     .route("/ws/dispatch", web::get().to(crate::ws::dispatch::connect))
     .route("/healthz", web::get().to(ops::healthz))
     .route("/readyz", web::get().to(ops::readyz))

@@ -16,9 +16,12 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     if !draining && store_ok {
         HttpResponse::Ok().json(serde_json::json!({"status": "ready"}))
     } else {
-        let why = if draining { "draining" } else { "store unreachable" };
-        HttpResponse::ServiceUnavailable()
-            .json(crate::errors::error_body("unavailable", why))
+        let why = if draining {
+            "draining"
+        } else {
+            "store unreachable"
+        };
+        HttpResponse::ServiceUnavailable().json(crate::errors::error_body("unavailable", why))
     }
 }
 

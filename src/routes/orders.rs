@@ -25,7 +25,9 @@ fn may_read(state: &AppState, who: &Principal, order: &Order) -> bool {
         Principal::Dispatcher => true,
         Principal::Customer(c) => *c == order.customer_id,
         Principal::Merchant(m) => *m == order.merchant_id,
-        Principal::Rider(r) => order.rider_id.as_ref() == Some(r) || state.hub.rider_saw(r, &order.order_id),
+        Principal::Rider(r) => {
+            order.rider_id.as_ref() == Some(r) || state.hub.rider_saw(r, &order.order_id)
+        }
     }
 }
 
@@ -56,7 +58,11 @@ struct NewOrder {
     dropoff: GeoPoint,
 }
 
-pub async fn create(req: HttpRequest, body: web::Payload, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn create(
+    req: HttpRequest,
+    body: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     let who = state.auth.authenticate(&req, false)?;
     let Principal::Customer(customer_id) = &who else {
         return Err(ApiError::forbidden("only customers place orders"));
@@ -79,15 +85,27 @@ pub async fn create(req: HttpRequest, body: web::Payload, state: web::Data<AppSt
         .collect::<Result<Vec<_>, _>>()?;
     let engine = state.engine.clone();
     let cid = customer_id.clone();
-    idempotency::once(state.engine.store(), &state.inflight, &req, &who.scope(), &body, || async move {
-        let order = engine.create_order(cid, &mid, items, n.dropoff).await?;
-        let v = serde_json::to_value(&order).map_err(|e| ApiError::unavailable(e.to_string()))?;
-        Ok((StatusCode::CREATED, v))
-    })
+    idempotency::once(
+        state.engine.store(),
+        &state.inflight,
+        &req,
+        &who.scope(),
+        &body,
+        || async move {
+            let order = engine.create_order(cid, &mid, items, n.dropoff).await?;
+            let v =
+                serde_json::to_value(&order).map_err(|e| ApiError::unavailable(e.to_string()))?;
+            Ok((StatusCode::CREATED, v))
+        },
+    )
     .await
 }
 
-pub async fn get(req: HttpRequest, path: web::Path<String>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn get(
+    req: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     let who = state.auth.authenticate(&req, false)?;
     Ok(HttpResponse::Ok().json(load(&state, &who, &path).await?))
 }
@@ -115,12 +133,24 @@ pub async fn pay(
         return Err(ApiError::invalid("payment_ref must be 1-200 characters"));
     }
     let engine = state.engine.clone();
-    idempotency::once(state.engine.store(), &state.inflight, &req, &who.scope(), &body, || async move {
-        let o = engine
-            .order_command(&order.order_id, OrderCommand::Pay { payment_ref: p.payment_ref })
-            .await?;
-        ok(&o)
-    })
+    idempotency::once(
+        state.engine.store(),
+        &state.inflight,
+        &req,
+        &who.scope(),
+        &body,
+        || async move {
+            let o = engine
+                .order_command(
+                    &order.order_id,
+                    OrderCommand::Pay {
+                        payment_ref: p.payment_ref,
+                    },
+                )
+                .await?;
+            ok(&o)
+        },
+    )
     .await
 }
 
@@ -147,7 +177,10 @@ pub async fn accept(
 ) -> Result<HttpResponse, ApiError> {
     let order = for_merchant(&state, &req, &path).await?;
     let b: AcceptBody = parse_json(&read_body(body).await?)?;
-    let o = state.engine.accept_order(&order.order_id, b.prep_time_s).await?;
+    let o = state
+        .engine
+        .accept_order(&order.order_id, b.prep_time_s)
+        .await?;
     Ok(HttpResponse::Ok().json(o))
 }
 
@@ -176,9 +209,16 @@ pub async fn reject(
     Ok(HttpResponse::Ok().json(o))
 }
 
-pub async fn ready(req: HttpRequest, path: web::Path<String>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn ready(
+    req: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     let order = for_merchant(&state, &req, &path).await?;
-    let o = state.engine.order_command(&order.order_id, OrderCommand::MarkReady).await?;
+    let o = state
+        .engine
+        .order_command(&order.order_id, OrderCommand::MarkReady)
+        .await?;
     Ok(HttpResponse::Ok().json(o))
 }
 
@@ -193,12 +233,22 @@ pub async fn cancel(
     let by = match who {
         Principal::Customer(_) => Actor::Customer,
         Principal::Dispatcher => Actor::Dispatcher,
-        _ => return Err(ApiError::forbidden("only the customer or a dispatcher may cancel")),
+        _ => {
+            return Err(ApiError::forbidden(
+                "only the customer or a dispatcher may cancel",
+            ))
+        }
     };
     let b: OptionalReason = parse_json(&read_body(body).await?)?;
     let o = state
         .engine
-        .order_command(&order.order_id, OrderCommand::Cancel { by, reason: b.reason })
+        .order_command(
+            &order.order_id,
+            OrderCommand::Cancel {
+                by,
+                reason: b.reason,
+            },
+        )
         .await?;
     Ok(HttpResponse::Ok().json(o))
 }
@@ -221,10 +271,19 @@ pub async fn assign(
     Ok(HttpResponse::Ok().json(state.engine.assign(&id, &rider).await?))
 }
 
-pub async fn unassign(req: HttpRequest, path: web::Path<String>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn unassign(
+    req: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     require_dispatcher(&state.auth.authenticate(&req, false)?)?;
     let id = order_id(&path)?;
-    Ok(HttpResponse::Ok().json(state.engine.order_command(&id, OrderCommand::Unassign).await?))
+    Ok(HttpResponse::Ok().json(
+        state
+            .engine
+            .order_command(&id, OrderCommand::Unassign)
+            .await?,
+    ))
 }
 
 pub async fn fail(
@@ -243,7 +302,11 @@ pub async fn fail(
     Ok(HttpResponse::Ok().json(state.engine.order_command(&id, cmd).await?))
 }
 
-pub async fn trace(req: HttpRequest, path: web::Path<String>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn trace(
+    req: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     require_dispatcher(&state.auth.authenticate(&req, false)?)?;
     let id = order_id(&path)?;
     let decisions = state.engine.trace(&id).await?;

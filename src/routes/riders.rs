@@ -15,7 +15,11 @@ struct NewRider {
     name: String,
 }
 
-pub async fn create(req: HttpRequest, body: web::Payload, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn create(
+    req: HttpRequest,
+    body: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     require_dispatcher(&state.auth.authenticate(&req, false)?)?;
     let r: NewRider = parse_json(&read_body(body).await?)?;
     let rider = state.engine.create_rider(r.name).await?;
@@ -73,7 +77,10 @@ pub async fn nearby(
 ) -> Result<HttpResponse, ApiError> {
     require_dispatcher(&state.auth.authenticate(&req, false)?)?;
     let q = parse_nearby(&query)?;
-    let near = state.engine.riders_nearby(q.at, q.radius_m, q.limit).await?;
+    let near = state
+        .engine
+        .riders_nearby(q.at, q.radius_m, q.limit)
+        .await?;
     let out: Vec<_> = near
         .into_iter()
         .map(|(n, view)| {
@@ -89,7 +96,10 @@ mod tests {
     use super::*;
 
     fn q(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]

@@ -21,15 +21,23 @@ pub async fn connect(
     }
     let (response, session, stream) =
         actix_ws::handle(&req, body).map_err(|e| ApiError::invalid(e.to_string()))?;
-    // A snapshot of 5,000 riders is a big frame: allow it more room than the usual cap.
-    let outbox = Outbox::new(state.settings.server.ws_queue_frames);
+    let outbox = Outbox::new(state.settings.dashboard.queue_frames);
     let snapshot = snapshot(&state).await?;
     outbox.push(snapshot);
     state.hub.add_dashboard(outbox.clone());
     let opts = PumpOpts::from_state(&state, "dispatch");
     let shutdown = state.shutdown.subscribe();
     actix_web::rt::spawn(async move {
-        pump(session, stream, outbox, String::clone, |_| {}, opts, shutdown).await;
+        pump(
+            session,
+            stream,
+            outbox,
+            String::clone,
+            |_| {},
+            opts,
+            shutdown,
+        )
+        .await;
     });
     Ok(response)
 }
@@ -45,7 +53,9 @@ pub async fn snapshot(state: &AppState) -> Result<String, ApiError> {
         .collect();
     let escalations = e.escalations(true).await?;
     let merchants = e.merchants().await;
-    Ok(json!({"type": "snapshot", "riders": riders, "orders": orders,
+    Ok(
+        json!({"type": "snapshot", "riders": riders, "orders": orders,
         "escalations": escalations, "merchants": merchants, "stats": state.hub.stats()})
-    .to_string())
+        .to_string(),
+    )
 }

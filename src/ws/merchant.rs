@@ -33,12 +33,22 @@ pub async fn connect(
                 && o.status != OrderStatus::PendingPayment
         })
         .collect();
-    outbox.push(json!({"type": "welcome", "merchant_id": merchant_id, "orders": orders}).to_string());
+    outbox
+        .push(json!({"type": "welcome", "merchant_id": merchant_id, "orders": orders}).to_string());
     state.hub.add_merchant(merchant_id, outbox.clone());
     let opts = PumpOpts::from_state(&state, "merchant");
     let shutdown = state.shutdown.subscribe();
     actix_web::rt::spawn(async move {
-        pump(session, stream, outbox, String::clone, |_| {}, opts, shutdown).await;
+        pump(
+            session,
+            stream,
+            outbox,
+            String::clone,
+            |_| {},
+            opts,
+            shutdown,
+        )
+        .await;
     });
     Ok(response)
 }

@@ -16,29 +16,32 @@ use dispatch_actors::outbox::Outbox;
 use serde_json::{Map, Value};
 use std::time::Duration;
 
-/// Parses one rider message, or says what is wrong with it (as the error frame to send).
-pub fn parse(text: &str) -> Result<RiderCommand, RiderNotice> {
-    let bad = |m: &str| RiderNotice::error("invalid_message", m);
+/// Why a rider message was refused: the `error` frame's code and message.
+pub type Refusal = (&'static str, String);
+
+/// Parses one rider message, or says what is wrong with it.
+pub fn parse(text: &str) -> Result<RiderCommand, Refusal> {
+    let bad = |m: &str| ("invalid_message", m.to_string());
     let v: Value = serde_json::from_str(text).map_err(|_| bad("not a JSON object"))?;
     let obj = v.as_object().ok_or_else(|| bad("not a JSON object"))?;
     let ty = obj
         .get("type")
         .and_then(Value::as_str)
         .ok_or_else(|| bad("missing \"type\""))?;
-    let string = |o: &Map<String, Value>, k: &str| -> Result<String, RiderNotice> {
+    let string = |o: &Map<String, Value>, k: &str| -> Result<String, Refusal> {
         o.get(k)
             .and_then(Value::as_str)
             .map(str::to_string)
             .ok_or_else(|| bad(&format!("missing string field \"{k}\"")))
     };
     let num = |k: &str| obj.get(k).and_then(Value::as_f64);
-    let offer = |o: &Map<String, Value>| -> Result<OfferId, RiderNotice> {
+    let offer = |o: &Map<String, Value>| -> Result<OfferId, Refusal> {
         OfferId::parse(&string(o, "offer_id")?)
-            .map_err(|_| RiderNotice::error("offer_not_available", "no such offer"))
+            .map_err(|_| ("offer_not_available", "no such offer".to_string()))
     };
-    let order = |o: &Map<String, Value>| -> Result<OrderId, RiderNotice> {
+    let order = |o: &Map<String, Value>| -> Result<OrderId, Refusal> {
         OrderId::parse(&string(o, "order_id")?)
-            .map_err(|_| RiderNotice::error("forbidden", "not your order"))
+            .map_err(|_| ("forbidden", "not your order".to_string()))
     };
     Ok(match ty {
         "location" => RiderCommand::Location(RawFix {
@@ -54,11 +57,21 @@ pub fn parse(text: &str) -> Result<RiderCommand, RiderNotice> {
             "offline" => RiderCommand::SetOnline(false),
             _ => return Err(bad("status must be \"online\" or \"offline\"")),
         },
-        "accept" => RiderCommand::Accept { offer_id: offer(obj)? },
-        "decline" => RiderCommand::Decline { offer_id: offer(obj)? },
-        "picked_up" => RiderCommand::PickedUp { order_id: order(obj)? },
-        "delivered" => RiderCommand::Delivered { order_id: order(obj)? },
-        "release" => RiderCommand::Release { order_id: order(obj)? },
+        "accept" => RiderCommand::Accept {
+            offer_id: offer(obj)?,
+        },
+        "decline" => RiderCommand::Decline {
+            offer_id: offer(obj)?,
+        },
+        "picked_up" => RiderCommand::PickedUp {
+            order_id: order(obj)?,
+        },
+        "delivered" => RiderCommand::Delivered {
+            order_id: order(obj)?,
+        },
+        "release" => RiderCommand::Release {
+            order_id: order(obj)?,
+        },
         "failed" => {
             let reason = string(obj, "reason")?;
             RiderCommand::Failed {
@@ -95,8 +108,8 @@ pub async fn connect(
     let on_text = move |text: &str| {
         let cmd = match parse(text) {
             Ok(c) => c,
-            Err(notice) => {
-                reply.push(notice);
+            Err((code, message)) => {
+                reply.push(RiderNotice::error(code, message));
                 return;
             }
         };
@@ -106,8 +119,12 @@ pub async fn connect(
             &mut others
         };
         if !bucket.try_take() {
-            metrics::counter!(metric_names::RATE_LIMITED_TOTAL, "what" => "rider_socket").increment(1);
-            reply.push(RiderNotice::error("rate_limited", "too many messages; slow down"));
+            metrics::counter!(metric_names::RATE_LIMITED_TOTAL, "what" => "rider_socket")
+                .increment(1);
+            reply.push(RiderNotice::error(
+                "rate_limited",
+                "too many messages; slow down",
+            ));
             return;
         }
         if let Err(e) = engine.rider_command(&rid, cmd) {
@@ -117,7 +134,16 @@ pub async fn connect(
     let engine = state.engine.clone();
     actix_web::rt::spawn(async move {
         let to_text = |n: &RiderNotice| serde_json::to_string(n).unwrap_or_default();
-        pump(session, stream, outbox.clone(), to_text, on_text, opts, shutdown).await;
+        pump(
+            session,
+            stream,
+            outbox.clone(),
+            to_text,
+            on_text,
+            opts,
+            shutdown,
+        )
+        .await;
         engine.detach_rider(&rider_id, outbox);
     });
     Ok(response)
@@ -127,9 +153,9 @@ pub async fn connect(
 mod tests {
     use super::*;
 
-    fn code(r: Result<RiderCommand, RiderNotice>) -> String {
+    fn code(r: Result<RiderCommand, Refusal>) -> &'static str {
         match r {
-            Err(RiderNotice::Error { code, .. }) => code,
+            Err((code, _)) => code,
             other => panic!("expected an error, got {other:?}"),
         }
     }
@@ -138,10 +164,21 @@ mod tests {
     fn parses_each_message_type() {
         assert!(matches!(
             parse(r#"{"type":"location","lat":1.5,"lon":2,"ts_ms":5}"#),
-            Ok(RiderCommand::Location(RawFix { lat: Some(_), lon: Some(_), ts_ms: Some(_), .. }))
+            Ok(RiderCommand::Location(RawFix {
+                lat: Some(_),
+                lon: Some(_),
+                ts_ms: Some(_),
+                ..
+            }))
         ));
-        assert_eq!(parse(r#"{"type":"status","status":"online"}"#), Ok(RiderCommand::SetOnline(true)));
-        assert!(matches!(parse(r#"{"type":"accept","offer_id":"f_x"}"#), Ok(RiderCommand::Accept { .. })));
+        assert_eq!(
+            parse(r#"{"type":"status","status":"online"}"#),
+            Ok(RiderCommand::SetOnline(true))
+        );
+        assert!(matches!(
+            parse(r#"{"type":"accept","offer_id":"f_x"}"#),
+            Ok(RiderCommand::Accept { .. })
+        ));
         assert!(matches!(
             parse(r#"{"type":"failed","order_id":"o_x","reason":"closed"}"#),
             Ok(RiderCommand::Failed { .. })
@@ -150,7 +187,9 @@ mod tests {
 
     #[test]
     fn a_location_with_a_string_lat_reaches_the_validator_without_it() {
-        let Ok(RiderCommand::Location(raw)) = parse(r#"{"type":"location","lat":"x","lon":2,"ts_ms":5}"#) else {
+        let Ok(RiderCommand::Location(raw)) =
+            parse(r#"{"type":"location","lat":"x","lon":2,"ts_ms":5}"#)
+        else {
             panic!()
         };
         assert_eq!(raw.lat, None);
@@ -162,8 +201,17 @@ mod tests {
         assert_eq!(code(parse("[1]")), "invalid_message");
         assert_eq!(code(parse(r#"{"type":"dance"}"#)), "invalid_message");
         assert_eq!(code(parse(r#"{"type":"accept"}"#)), "invalid_message");
-        assert_eq!(code(parse(r#"{"type":"status","status":"away"}"#)), "invalid_message");
-        assert_eq!(code(parse(r#"{"type":"failed","order_id":"o_1"}"#)), "invalid_message");
-        assert_eq!(code(parse(r#"{"type":"accept","offer_id":"o_1"}"#)), "offer_not_available");
+        assert_eq!(
+            code(parse(r#"{"type":"status","status":"away"}"#)),
+            "invalid_message"
+        );
+        assert_eq!(
+            code(parse(r#"{"type":"failed","order_id":"o_1"}"#)),
+            "invalid_message"
+        );
+        assert_eq!(
+            code(parse(r#"{"type":"accept","offer_id":"o_1"}"#)),
+            "offer_not_available"
+        );
     }
 }

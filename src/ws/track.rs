@@ -24,7 +24,11 @@ pub async fn connect(
     match &who {
         Principal::Dispatcher => {}
         Principal::Customer(c) if *c == order.customer_id => {}
-        _ => return Err(ApiError::forbidden("only the order's customer may track it")),
+        _ => {
+            return Err(ApiError::forbidden(
+                "only the order's customer may track it",
+            ))
+        }
     }
     let (response, session, stream) =
         actix_ws::handle(&req, body).map_err(|e| ApiError::invalid(e.to_string()))?;
@@ -36,7 +40,16 @@ pub async fn connect(
     let opts = PumpOpts::from_state(&state, "track");
     let shutdown = state.shutdown.subscribe();
     actix_web::rt::spawn(async move {
-        pump(session, stream, outbox, String::clone, |_| {}, opts, shutdown).await;
+        pump(
+            session,
+            stream,
+            outbox,
+            String::clone,
+            |_| {},
+            opts,
+            shutdown,
+        )
+        .await;
     });
     Ok(response)
 }

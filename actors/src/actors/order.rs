@@ -207,6 +207,11 @@ impl OrderActor {
                 self.offers.forget_winner();
                 self.rider_fix = None;
                 self.arriving_sent = false;
+                // Whoever handed the order back (release, lost, unassigned) counts as a decline,
+                // remembered before the new search starts.
+                if let Some(prev) = &t.previous_rider {
+                    self.offers.remember_decline(prev.clone());
+                }
                 self.start_dispatch(ctx);
             }
             (OrderStatus::Assigned, OrderStatus::Assigned) if t.previous_rider.is_none() => {
@@ -805,7 +810,6 @@ impl Handler<Command> for OrderActor {
                 }
             }
             if is_unassign {
-                self.offers.remember_decline(prev.clone());
                 self.trace(format!("{prev} unassigned by the dispatcher"), vec![]);
             }
         }
@@ -909,7 +913,6 @@ impl Handler<RiderReport> for OrderActor {
                 } else {
                     let t = self.change(OrderCommand::Unassign, ctx);
                     if t.is_ok() {
-                        self.offers.remember_decline(rider.clone());
                         self.trace(format!("{rider} released the order"), vec![]);
                     }
                     t
@@ -932,7 +935,6 @@ impl Handler<RiderLost> for OrderActor {
             return;
         }
         if self.change(OrderCommand::Unassign, ctx).is_ok() {
-            self.offers.remember_decline(m.rider_id.clone());
             self.trace(
                 format!("{} lost (silent): dispatching again", m.rider_id),
                 vec![],

@@ -1,0 +1,194 @@
+//! dispatch-load: load tools for a running dispatchd (loopback only).
+//!
+//! - `idle-riders`: N riders, each with an open rider socket that went online and sent one
+//!   fix; reports the server's RSS before and after, per socket.
+//! - `flood`: K dispatcher sockets that never read while the server pushes updates; samples
+//!   the server's RSS every second. Run the server with a big demo city and a short
+//!   `dashboard.update_interval_ms` so it has plenty to push.
+//!
+//! Both read the server's RSS from /proc/<pid>/status, so run them on the server's machine.
+
+use clap::{Parser, Subcommand};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+use tokio_tungstenite::tungstenite::Message;
+
+#[derive(Parser)]
+struct Cli {
+    /// Base URL of the server, e.g. http://127.0.0.1:8080 (loopback only).
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    url: String,
+    /// Dispatcher token.
+    #[arg(long, default_value = "dev-dispatcher-token")]
+    token: String,
+    /// Server process id, to read its RSS.
+    #[arg(long)]
+    pid: u32,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    IdleRiders {
+        #[arg(long, default_value_t = 10_000)]
+        riders: usize,
+    },
+    Flood {
+        #[arg(long, default_value_t = 4)]
+        sockets: usize,
+        #[arg(long, default_value_t = 30)]
+        seconds: u64,
+    },
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn ws_url(base: &str, path: &str) -> String {
+    format!("{}{path}", base.replacen("http", "ws", 1))
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let host = cli
+        .url
+        .split("//")
+        .nth(1)
+        .unwrap_or("")
+        .split(':')
+        .next()
+        .unwrap_or("");
+    if !(host == "127.0.0.1" || host == "localhost" || host.starts_with("127.") || host == "[::1]")
+    {
+        eprintln!("dispatch-load only targets loopback addresses");
+        std::process::exit(2);
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async move {
+        match cli.cmd {
+            Cmd::IdleRiders { riders } => idle_riders(&cli.url, &cli.token, cli.pid, riders).await,
+            Cmd::Flood { sockets, seconds } => {
+                flood(&cli.url, &cli.token, cli.pid, sockets, seconds).await
+            }
+        }
+    });
+}
+
+async fn idle_riders(url: &str, token: &str, pid: u32, n: usize) {
+    let http = reqwest::Client::new();
+    let before = rss_kib(pid);
+    println!("server RSS before: {before} KiB");
+    let mut tokens = Vec::with_capacity(n);
+    for chunk in (0..n).collect::<Vec<_>>().chunks(200) {
+        let futs = chunk.iter().map(|i| {
+            let http = http.clone();
+            async move {
+                let r: Value = http
+                    .post(format!("{url}/api/v1/riders"))
+                    .bearer_auth(token)
+                    .json(&json!({"name": format!("load rider {i}")}))
+                    .send()
+                    .await
+                    .expect("create rider")
+                    .json()
+                    .await
+                    .expect("rider json");
+                r["token"].as_str().expect("token").to_string()
+            }
+        });
+        tokens.extend(futures_util::future::join_all(futs).await);
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let after_riders = rss_kib(pid);
+    println!("server RSS with {n} riders (no sockets): {after_riders} KiB");
+    let started = Instant::now();
+    let mut handles = Vec::with_capacity(n);
+    for (i, t) in tokens.into_iter().enumerate() {
+        let u = ws_url(url, &format!("/ws/rider?token={t}"));
+        handles.push(tokio::spawn(async move {
+            let (mut ws, _) = tokio_tungstenite::connect_async(u).await.expect("connect");
+            let lat = 31.0 + (i % 100) as f64 * 0.004;
+            let lon = 121.0 + (i / 100) as f64 * 0.004;
+            let ts = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_millis() as u64;
+            ws.send(Message::text(
+                json!({"type":"status","status":"online"}).to_string(),
+            ))
+            .await
+            .ok();
+            ws.send(Message::text(
+                json!({"type":"location","lat":lat,"lon":lon,"ts_ms":ts}).to_string(),
+            ))
+            .await
+            .ok();
+            // Stay connected and answer pings (tungstenite does when we read).
+            while let Some(Ok(_)) = ws.next().await {}
+        }));
+        if i % 500 == 499 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let after = rss_kib(pid);
+    println!(
+        "server RSS with {n} riders and {n} open rider sockets: {after} KiB (connected in {:.1} s)",
+        started.elapsed().as_secs_f64()
+    );
+    println!(
+        "per socket: {:.1} KiB; per rider (actor, no socket): {:.1} KiB",
+        (after.saturating_sub(after_riders)) as f64 / n as f64,
+        (after_riders.saturating_sub(before)) as f64 / n as f64
+    );
+    for h in handles {
+        h.abort();
+    }
+}
+
+async fn flood(url: &str, token: &str, pid: u32, sockets: usize, seconds: u64) {
+    let mut held = Vec::new();
+    println!("t_s,server_rss_kib");
+    println!("0,{}", rss_kib(pid));
+    for _ in 0..sockets {
+        let u = ws_url(url, &format!("/ws/dispatch?token={token}"));
+        // Connected and never read: the server's writes back up into its own buffers.
+        let (ws, _) = tokio_tungstenite::connect_async(u).await.expect("connect");
+        held.push(ws);
+    }
+    let start = Instant::now();
+    for t in 1..=seconds {
+        tokio::time::sleep_until((start + Duration::from_secs(t)).into()).await;
+        println!("{t},{}", rss_kib(pid));
+    }
+    // Did the server give up on the sockets? Read what is buffered until the close.
+    let mut closed = 0;
+    for mut ws in held {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            match tokio::time::timeout_at(deadline, ws.next()).await {
+                Ok(Some(Ok(Message::Close(_)))) | Ok(None) | Ok(Some(Err(_))) => {
+                    closed += 1;
+                    break;
+                }
+                Ok(Some(Ok(_))) => continue,
+                Err(_) => break,
+            }
+        }
+    }
+    println!("# sockets closed by the server: {closed}/{sockets}");
+}
