@@ -155,8 +155,20 @@ async fn idle_riders(url: &str, token: &str, pid: u32, n: usize) {
         (after.saturating_sub(after_riders)) as f64 / n as f64,
         (after_riders.saturating_sub(before)) as f64 / n as f64
     );
+    print_rider_gauges(url).await;
     for h in handles {
         h.abort();
+    }
+}
+
+/// The server's own count of riders by status (proves the sockets went online).
+async fn print_rider_gauges(url: &str) {
+    if let Ok(r) = reqwest::get(format!("{url}/metrics")).await {
+        if let Ok(text) = r.text().await {
+            for l in text.lines().filter(|l| l.starts_with("dispatch_riders{")) {
+                println!("{l}");
+            }
+        }
     }
 }
 

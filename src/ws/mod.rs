@@ -12,7 +12,7 @@ pub mod track;
 use crate::errors::ApiError;
 use crate::startup::AppState;
 use actix_web::HttpRequest;
-use actix_ws::{AggregatedMessage, CloseCode, CloseReason, Session};
+use actix_ws::{CloseCode, CloseReason, Item, Message, Session};
 use dispatch_actors::metric_names;
 use dispatch_actors::outbox::Outbox;
 use std::time::{Duration, Instant};
@@ -52,6 +52,28 @@ pub fn check_origin(state: &AppState, req: &HttpRequest) -> Result<(), ApiError>
     }
 }
 
+fn too_big() -> CloseReason {
+    CloseReason {
+        code: CloseCode::Size,
+        description: Some("message over 64 KiB".into()),
+    }
+}
+
+/// A binary message is read as text when it is UTF-8 (else it is not a valid message).
+fn on_bytes(b: &[u8], on_text: &mut impl FnMut(&str)) {
+    match std::str::from_utf8(b) {
+        Ok(t) => on_text(t),
+        Err(_) => on_text("\u{0}"),
+    }
+}
+
+fn going_away() -> CloseReason {
+    CloseReason {
+        code: CloseCode::Away,
+        description: Some("server shutting down".into()),
+    }
+}
+
 /// Runs a socket until either side ends it. `on_text` handles each client message.
 pub async fn pump<T: Send + 'static>(
     mut session: Session,
@@ -62,10 +84,10 @@ pub async fn pump<T: Send + 'static>(
     opts: PumpOpts,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
-    let mut stream = stream
-        .max_frame_size(MAX_MESSAGE_BYTES)
-        .aggregate_continuations()
-        .max_continuation_size(MAX_MESSAGE_BYTES);
+    // Fragments are reassembled here rather than by actix-ws's aggregator, which reports
+    // an oversized message as a generic I/O error (that would close with 1002, not 1009).
+    let mut stream = stream.max_frame_size(MAX_MESSAGE_BYTES);
+    let mut partial: Option<Vec<u8>> = None;
     let mut heartbeat = tokio::time::interval(opts.heartbeat);
     heartbeat.tick().await;
     let mut last_heard = Instant::now();
@@ -74,20 +96,35 @@ pub async fn pump<T: Send + 'static>(
             msg = stream.recv() => {
                 last_heard = Instant::now();
                 match msg {
-                    Some(Ok(AggregatedMessage::Text(t))) => on_text(&t),
-                    Some(Ok(AggregatedMessage::Binary(b))) => match std::str::from_utf8(&b) {
-                        Ok(t) => on_text(t),
-                        Err(_) => on_text("\u{0}"),
-                    },
-                    Some(Ok(AggregatedMessage::Ping(p))) => {
+                    Some(Ok(Message::Text(t))) => on_text(&t),
+                    Some(Ok(Message::Binary(b))) => on_bytes(&b, &mut on_text),
+                    Some(Ok(Message::Continuation(item))) => {
+                        let (bytes, last) = match item {
+                            Item::FirstText(b) | Item::FirstBinary(b) => {
+                                partial = Some(Vec::new());
+                                (b, false)
+                            }
+                            Item::Continue(b) => (b, false),
+                            Item::Last(b) => (b, true),
+                        };
+                        let Some(buf) = partial.as_mut() else {
+                            break Some(CloseReason { code: CloseCode::Protocol, description: Some("continuation without a first fragment".into()) });
+                        };
+                        if buf.len() + bytes.len() > MAX_MESSAGE_BYTES {
+                            break Some(too_big());
+                        }
+                        buf.extend_from_slice(&bytes);
+                        if last {
+                            let whole = partial.take().unwrap_or_default();
+                            on_bytes(&whole, &mut on_text);
+                        }
+                    }
+                    Some(Ok(Message::Ping(p))) => {
                         if session.pong(&p).await.is_err() { break None; }
                     }
-                    Some(Ok(AggregatedMessage::Pong(_))) => {}
-                    Some(Ok(AggregatedMessage::Close(_))) | None => break Some(CloseCode::Normal.into()),
-                    Some(Err(actix_ws::ProtocolError::Overflow)) => break Some(CloseReason {
-                        code: CloseCode::Size,
-                        description: Some("message over 64 KiB".into()),
-                    }),
+                    Some(Ok(Message::Pong(_) | Message::Nop)) => {}
+                    Some(Ok(Message::Close(_))) | None => break Some(CloseCode::Normal.into()),
+                    Some(Err(actix_ws::ProtocolError::Overflow)) => break Some(too_big()),
                     Some(Err(_)) => break Some(CloseReason {
                         code: CloseCode::Protocol,
                         description: Some("protocol error".into()),
@@ -106,7 +143,9 @@ pub async fn pump<T: Send + 'static>(
                         }
                     }
                 }
-                // Overflowed (client too slow) or replaced by a newer connection.
+                // Shutting down (drain also closes the outboxes), overflowed (client too
+                // slow) or replaced by a newer connection.
+                None if *shutdown.borrow() => break Some(going_away()),
                 None => break Some(CloseReason { code: CloseCode::Policy, description: Some("connection closed by the server".into()) }),
             },
             _ = heartbeat.tick() => {
@@ -118,7 +157,7 @@ pub async fn pump<T: Send + 'static>(
                     _ => break None,
                 }
             }
-            _ = shutdown.changed() => break Some(CloseReason { code: CloseCode::Away, description: Some("server shutting down".into()) }),
+            _ = shutdown.changed() => break Some(going_away()),
         }
     };
     outbox.close();

@@ -2,8 +2,10 @@
 //! remind → reassign → alert the dispatcher → cancel and compensate.
 
 use super::escalation::EscalationKind;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Timer {
     MerchantAccept,
     OfferTtl,

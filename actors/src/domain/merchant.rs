@@ -4,12 +4,12 @@ use super::ids::{ItemId, MerchantId};
 use super::order::{OrderLine, Pickup};
 use super::GeoPoint;
 use crate::error::EngineError;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub const MAX_PREP_TIME_S: u64 = 7200;
 pub const DEFAULT_PREP_TIME_S: u64 = 600;
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Merchant {
     pub merchant_id: MerchantId,
     pub name: String,
@@ -18,7 +18,7 @@ pub struct Merchant {
     pub prep_time_s: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Item {
     pub item_id: ItemId,
     pub merchant_id: MerchantId,

@@ -5,11 +5,11 @@
 use super::ids::{OfferId, OrderId, RiderId};
 use super::order::Pickup;
 use super::GeoPoint;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
 
 /// What a rider is shown.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Offer {
     pub offer_id: OfferId,
     pub order_id: OrderId,
@@ -20,7 +20,7 @@ pub struct Offer {
     pub distance_m: f64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OfferCloseReason {
     Expired,
@@ -42,7 +42,7 @@ impl OfferCloseReason {
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OpenOffer {
     pub offer: Offer,
     pub rider_id: RiderId,
@@ -50,7 +50,7 @@ pub struct OpenOffer {
 }
 
 /// One candidate as the matcher saw it, and what dispatch did with it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CandidateTrace {
     pub rider_id: RiderId,
     pub distance_m: f64,
@@ -60,7 +60,7 @@ pub struct CandidateTrace {
 }
 
 /// A rider a search left out on purpose, and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SkippedTrace {
     pub rider_id: RiderId,
     /// `declined` (for good), `offer_expired` (until nobody else is left) or `offer_open`
@@ -68,7 +68,7 @@ pub struct SkippedTrace {
     pub reason: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TraceEntry {
     pub at_ms: u64,
     pub radius_m: f64,
@@ -79,6 +79,15 @@ pub struct TraceEntry {
 }
 
 const TRACE_CAP: usize = 200;
+
+/// The durable part of an [`OfferBook`] (see [`OfferBook::durable`]).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct OfferBookState {
+    pub open: Vec<OpenOffer>,
+    pub declined: Vec<RiderId>,
+    pub expired: Vec<RiderId>,
+    pub won: Option<(OfferId, RiderId)>,
+}
 
 #[derive(Debug, Default)]
 pub struct OfferBook {
@@ -202,6 +211,38 @@ impl OfferBook {
     /// The order left `assigned` (unassign, release, lost): a new winner may come.
     pub fn forget_winner(&mut self) {
         self.won = None;
+    }
+
+    /// What must survive a restart: open offers, decliners, riders whose offer expired,
+    /// and the winning offer.
+    pub fn durable(&self) -> OfferBookState {
+        let mut open: Vec<OpenOffer> = self.open.values().cloned().collect();
+        open.sort_by(|a, b| a.offer.offer_id.cmp(&b.offer.offer_id));
+        let mut declined: Vec<RiderId> = self.declined.iter().cloned().collect();
+        declined.sort();
+        let mut expired: Vec<RiderId> = self.expired.iter().cloned().collect();
+        expired.sort();
+        OfferBookState {
+            open,
+            declined,
+            expired,
+            won: self.won.clone(),
+        }
+    }
+
+    /// The book as [`OfferBook::durable`] left it (the trace starts empty).
+    pub fn restore(state: OfferBookState) -> Self {
+        Self {
+            open: state
+                .open
+                .into_iter()
+                .map(|o| (o.offer.offer_id.clone(), o))
+                .collect(),
+            declined: state.declined.into_iter().collect(),
+            expired: state.expired.into_iter().collect(),
+            won: state.won,
+            trace: Vec::new(),
+        }
     }
 
     pub fn record(&mut self, entry: TraceEntry) {

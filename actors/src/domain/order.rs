@@ -6,10 +6,10 @@
 
 use super::ids::{CustomerId, ItemId, MerchantId, OrderId, RiderId};
 use super::GeoPoint;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::fmt;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OrderStatus {
     PendingPayment,
@@ -61,7 +61,7 @@ impl fmt::Display for OrderStatus {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OrderLine {
     pub item_id: ItemId,
     pub name: String,
@@ -69,7 +69,7 @@ pub struct OrderLine {
     pub price_cents: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Pickup {
     pub lat: f64,
     pub lon: f64,
@@ -83,13 +83,13 @@ impl Pickup {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TimelineEntry {
     pub status: OrderStatus,
     pub at_ms: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Order {
     pub order_id: OrderId,
     pub customer_id: CustomerId,

@@ -6,9 +6,9 @@ use super::ids::{OfferId, OrderId, RiderId};
 use super::offers::Offer;
 use super::order::{Order, OrderStatus};
 use super::GeoPoint;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RiderStatus {
     Offline,
@@ -39,7 +39,7 @@ impl RiderStatus {
 }
 
 /// The protocol's rider object.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RiderView {
     pub rider_id: RiderId,
     pub name: String,

@@ -1,15 +1,20 @@
 //! Persistence. The engine writes every state change of an order, rider, merchant and
 //! escalation through [`Store`] before it acknowledges the command that caused it, and
 //! reads final orders back from it once their actor has stopped. `memory` is the embedded
-//! default; a durable backend implements the same trait.
+//! default; [`redis::RedisStore`] is the durable backend (docs/architecture.md, "Store").
+
+pub mod redis;
 
 use crate::domain::escalation::Escalation;
+use crate::domain::ladder::Timer;
 use crate::domain::merchant::{Item, Merchant};
+use crate::domain::offers::OfferBookState;
 use crate::domain::order::Order;
 use crate::domain::rider::RiderView;
-use crate::domain::{EscalationId, MerchantId, OrderId, RiderId};
+use crate::domain::{EscalationId, GeoPoint, MerchantId, OrderId, RiderId};
 use async_trait::async_trait;
 use parking_lot::RwLock;
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::time::Duration;
 use thiserror::Error;
@@ -32,9 +37,74 @@ pub struct StoredResponse {
     pub body: String,
 }
 
+/// One armed supervisor timer of an order: when it is due and how often it has fired.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TimerRecord {
+    pub timer: Timer,
+    pub due_ms: u64,
+    pub fired: u32,
+}
+
+/// Everything an OrderActor needs to come back after a restart: the order, its offers
+/// (open ones with their expiry, decliners, the winner) and its timer deadlines.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OrderRecord {
+    pub order: Order,
+    #[serde(default)]
+    pub offers: OfferBookState,
+    #[serde(default)]
+    pub timers: Vec<TimerRecord>,
+    #[serde(default)]
+    pub radius_m: f64,
+    /// The version this actor took the order over at (created: 0, recovered: the stored
+    /// version). A durable store refuses the write when another writer has moved the
+    /// order past it (compare-and-set). Not stored.
+    #[serde(skip)]
+    pub base_version: u64,
+}
+
+impl OrderRecord {
+    pub fn bare(order: Order) -> Self {
+        Self {
+            order,
+            offers: OfferBookState::default(),
+            timers: Vec::new(),
+            radius_m: 0.0,
+            base_version: 0,
+        }
+    }
+}
+
+/// A customer account: the argon2 hash, never the password.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountRecord {
+    pub username: String,
+    pub customer_id: String,
+    pub password_hash: String,
+}
+
+/// What a durable store hands back at start-up to rebuild the engine.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    /// Orders not in a final state.
+    pub orders: Vec<OrderRecord>,
+    pub riders: Vec<RiderView>,
+    /// Latest position per rider (`positions` is written more often than the rider).
+    pub positions: HashMap<RiderId, (GeoPoint, u64)>,
+    pub merchants: Vec<(Merchant, Vec<Item>)>,
+    pub escalations: Vec<Escalation>,
+    /// token → principal (`rider:r_…`, `merchant:m_…`, `customer:c_…`).
+    pub tokens: Vec<(String, String)>,
+    pub accounts: Vec<AccountRecord>,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     async fn save_order(&self, order: &Order) -> Result<(), StoreError>;
+    /// Saves an order with its dispatch state and timers. The default keeps only the order.
+    async fn save_order_record(&self, rec: &OrderRecord) -> Result<(), StoreError> {
+        self.save_order(&rec.order).await
+    }
     async fn load_order(&self, id: &OrderId) -> Result<Option<Order>, StoreError>;
     async fn save_rider(&self, rider: &RiderView) -> Result<(), StoreError>;
     async fn save_merchant(&self, merchant: &Merchant, items: &[Item]) -> Result<(), StoreError>;
@@ -51,6 +121,25 @@ pub trait Store: Send + Sync + 'static {
     async fn get_idempotent(&self, key: &str) -> Result<Option<StoredResponse>, StoreError>;
     /// Can the store serve now? (readyz)
     async fn healthy(&self) -> bool;
+    /// May state change now? False while a durable store is unreachable or recovering:
+    /// the engine refuses changes (503) rather than acknowledge what it cannot store.
+    fn writable(&self) -> bool {
+        true
+    }
+    /// The latest accepted position of a rider; a durable store batches these per tick.
+    fn record_position(&self, _rider: &RiderId, _at: GeoPoint, _ts_ms: u64) {}
+    /// A new token (principal as `rider:r_…`, `merchant:m_…`, `customer:c_…`).
+    async fn save_token(&self, _token: &str, _principal: &str) -> Result<(), StoreError> {
+        Ok(())
+    }
+    /// Stores an account unless the username is taken; returns whether it was stored.
+    async fn save_account(&self, _account: &AccountRecord) -> Result<bool, StoreError> {
+        Ok(true)
+    }
+    /// Everything needed to rebuild the engine after a restart (empty for memory).
+    async fn load_snapshot(&self) -> Result<Snapshot, StoreError> {
+        Ok(Snapshot::default())
+    }
 }
 
 /// Everything in process memory: lost on exit, needs nothing else to run.
