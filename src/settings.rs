@@ -90,6 +90,9 @@ pub struct DemoSettings {
     pub silence_probability: f64,
     /// Chance that a merchant never answers an order.
     pub merchant_ignore_probability: f64,
+    /// While the demo runs, cap each supervisor timer at a demo-sized value (see
+    /// `Settings::engine_config`) so every escalation kind shows up within minutes.
+    pub fast_timers: bool,
 }
 
 impl Default for DemoSettings {
@@ -98,15 +101,16 @@ impl Default for DemoSettings {
             enabled: true,
             center_lat: 31.2304,
             center_lon: 121.4737,
-            radius_m: 6000.0,
+            radius_m: 4000.0,
             merchants: 25,
             riders: 60,
-            orders_per_minute: 30.0,
+            orders_per_minute: 5.0,
             fix_interval_s: 10.0,
             rider_speed_mps: 8.0,
             decline_probability: 0.1,
             silence_probability: 0.003,
             merchant_ignore_probability: 0.03,
+            fast_timers: true,
         }
     }
 }
@@ -220,12 +224,49 @@ impl Settings {
     }
 
     pub fn engine_config(&self) -> EngineConfig {
+        let mut timers = self.timers.clone();
+        if self.demo.enabled && self.demo.fast_timers {
+            // Never longer than these while the demo city runs; shorter settings stay.
+            let cap = |v: &mut f64, max: f64| *v = v.min(max);
+            cap(&mut timers.merchant_accept_s, 60.0);
+            cap(&mut timers.dispatch_remind_s, 120.0);
+            cap(&mut timers.pickup_late_s, 120.0);
+            cap(&mut timers.delivery_timeout_s, 300.0);
+        }
         EngineConfig {
-            timers: self.timers.clone(),
+            timers,
             dispatch: self.dispatch.clone(),
             gps: self.gps.clone(),
             matcher_own_arbiter: true,
             event_bus_capacity: 65_536,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn demo_caps_timers_but_keeps_shorter_ones() {
+        let mut s = Settings::default();
+        s.timers.merchant_accept_s = 2.0;
+        let t = s.engine_config().timers;
+        assert_eq!(t.merchant_accept_s, 2.0);
+        assert_eq!(t.dispatch_remind_s, 120.0);
+        assert_eq!(t.offer_ttl_s, 30.0);
+        s.demo.enabled = false;
+        assert_eq!(s.engine_config().timers.dispatch_remind_s, 600.0);
+    }
+
+    #[test]
+    fn validation_refuses_nonsense() {
+        let mut s = Settings::default();
+        assert!(s.validate().is_ok());
+        s.timers.offer_ttl_s = 0.0;
+        assert!(s.validate().is_err());
+        let mut s = Settings::default();
+        s.dispatch.max_radius_m = 10.0;
+        assert!(s.validate().is_err());
     }
 }
