@@ -1,0 +1,16 @@
+//! Integration tests against PROTOCOL.md: each test starts its own server on a free port
+//! and talks to it over real HTTP and WebSockets, with short timers.
+
+mod helpers;
+
+mod assign;
+mod authz;
+mod bad_input;
+mod escalations;
+mod happy_path;
+mod idempotency;
+mod offers;
+mod ops;
+mod reconnect;
+mod supervision;
+mod transitions;

@@ -1,0 +1,237 @@
+//! Scenario 5: every transition the state machine forbids is 409 `invalid_transition`
+//! and leaves the order exactly as it was.
+
+use crate::assign::strip_eta;
+use crate::helpers::*;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+const T: Duration = Duration::from_secs(5);
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Call {
+    Pay,
+    Accept,
+    Reject,
+    Ready,
+    CancelByCustomer,
+    CancelByDispatcher,
+    Assign,
+    Unassign,
+    Fail,
+}
+
+const ALL: [Call; 9] = [
+    Call::Pay,
+    Call::Accept,
+    Call::Reject,
+    Call::Ready,
+    Call::CancelByCustomer,
+    Call::CancelByDispatcher,
+    Call::Assign,
+    Call::Unassign,
+    Call::Fail,
+];
+
+struct World {
+    app: TestApp,
+    c: Customer,
+    m: Merchant,
+    rider: Rider,
+}
+
+impl World {
+    async fn call(&self, id: &str, call: Call) -> Resp {
+        let (path, token, body): (&str, &str, Value) = match call {
+            Call::Pay => ("pay", &self.c.token, json!({"payment_ref": "again"})),
+            Call::Accept => ("accept", &self.m.token, json!({"prep_time_s": 0})),
+            Call::Reject => ("reject", &self.m.token, json!({"reason": "out of noodles"})),
+            Call::Ready => ("ready", &self.m.token, json!({})),
+            Call::CancelByCustomer => (
+                "cancel",
+                &self.c.token,
+                json!({"reason": "changed my mind"}),
+            ),
+            Call::CancelByDispatcher => ("cancel", &self.app.dispatcher, json!({})),
+            Call::Assign => (
+                "assign",
+                &self.app.dispatcher,
+                json!({"rider_id": self.rider.id}),
+            ),
+            Call::Unassign => ("unassign", &self.app.dispatcher, json!({})),
+            Call::Fail => (
+                "fail",
+                &self.app.dispatcher,
+                json!({"reason": "dropped it"}),
+            ),
+        };
+        self.app
+            .post(&format!("/orders/{id}/{path}"), Some(token), &body)
+            .await
+    }
+
+    /// Each call is refused with 409 `invalid_transition`; GET before and after agree.
+    async fn refused(&self, id: &str, calls: &[Call]) {
+        for &call in calls {
+            let before = self.app.order_state(id).await;
+            let r = self.call(id, call).await;
+            assert!(
+                r.status.as_u16() == 409 && r.code() == "invalid_transition",
+                "{call:?} on a {} order: expected 409 invalid_transition, got {} {}",
+                before["status"],
+                r.status,
+                r.text
+            );
+            let after = self.app.order_state(id).await;
+            assert_eq!(
+                strip_eta(&before),
+                strip_eta(&after),
+                "{call:?} changed a {} order",
+                before["status"]
+            );
+        }
+    }
+
+    async fn ok(&self, id: &str, call: Call, status: &str) -> Value {
+        let o = self.call(id, call).await.expect(200);
+        assert_eq!(o["status"], status, "{call:?}");
+        o
+    }
+}
+
+#[actix_web::test]
+async fn illegal_transitions_are_refused_and_change_nothing() {
+    let app = spawn_app(|_| {}).await;
+    let c = app.customer().await;
+    let m = app.merchant().await;
+    // Online and connected but without a position: never offered anything, assignable.
+    let mut rider = app.rider_connected().await;
+    rider.online().await;
+    let mut w = World { app, c, m, rider };
+    use Call::*;
+
+    let id = w.app.order(&w.c, &w.m).await["order_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    w.refused(&id, &[Accept, Reject, Ready, Assign, Unassign, Fail])
+        .await;
+    w.ok(&id, Pay, "paid").await;
+    w.refused(&id, &[Pay, Ready, Assign, Unassign, Fail]).await;
+    w.ok(&id, Accept, "accepted").await;
+    w.refused(
+        &id,
+        &[Pay, Accept, Reject, CancelByCustomer, Unassign, Fail],
+    )
+    .await;
+    w.ok(&id, Assign, "assigned").await;
+    w.refused(&id, &[Pay, Accept, Reject, CancelByCustomer, Fail])
+        .await;
+
+    // The rider reports out of order over its socket: refused, nothing changes.
+    w.rider.ws.recv_type("assigned", T).await;
+    let before = w.app.order_state(&id).await;
+    w.rider
+        .send(json!({"type": "delivered", "order_id": id}))
+        .await;
+    let err = w.rider.ws.recv_type("error", T).await;
+    assert_eq!(err["code"], "invalid_transition", "{err}");
+    assert_eq!(strip_eta(&before), strip_eta(&w.app.order_state(&id).await));
+
+    w.rider
+        .send(json!({"type": "picked_up", "order_id": id}))
+        .await;
+    let up = w.rider.ws.recv_type("order_updated", T).await;
+    assert_eq!(up["order"]["status"], "picked_up");
+    assert_eq!(
+        up["order"]["ready"], true,
+        "a pickup without `ready` sets it"
+    );
+    w.refused(
+        &id,
+        &[
+            Pay,
+            Accept,
+            Reject,
+            Ready,
+            CancelByCustomer,
+            CancelByDispatcher,
+            Assign,
+            Unassign,
+        ],
+    )
+    .await;
+    w.rider
+        .send(json!({"type": "picked_up", "order_id": id}))
+        .await;
+    assert_eq!(
+        w.rider.ws.recv_type("error", T).await["code"],
+        "invalid_transition"
+    );
+    w.rider
+        .send(json!({"type": "delivered", "order_id": id}))
+        .await;
+    assert_eq!(
+        w.rider.ws.recv_type("order_updated", T).await["order"]["status"],
+        "delivered"
+    );
+    w.refused(&id, &ALL).await;
+
+    // Cancelled by the customer before payment.
+    let id2 = w.app.order(&w.c, &w.m).await["order_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    w.ok(&id2, CancelByCustomer, "cancelled").await;
+    w.refused(&id2, &ALL).await;
+
+    // Rejected by the merchant.
+    let id3 = w.app.order(&w.c, &w.m).await["order_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    w.ok(&id3, Pay, "paid").await;
+    w.ok(&id3, Reject, "cancelled").await;
+    w.refused(&id3, &ALL).await;
+
+    // Failed by the dispatcher after pickup.
+    let id4 = w.app.accepted_order(&w.c, &w.m).await;
+    w.ok(&id4, Assign, "assigned").await;
+    w.rider
+        .ws
+        .recv_until("assigned", T, |v| {
+            v["type"] == "assigned" && v["order"]["order_id"] == id4.as_str()
+        })
+        .await;
+    w.rider
+        .send(json!({"type": "picked_up", "order_id": id4}))
+        .await;
+    w.rider
+        .ws
+        .recv_until("picked_up", T, |v| {
+            v["type"] == "order_updated" && v["order"]["status"] == "picked_up"
+        })
+        .await;
+    let failed = w.ok(&id4, Fail, "failed").await;
+    assert_eq!(failed["rider_id"], w.rider.id.as_str());
+    let told = w
+        .rider
+        .ws
+        .recv_until("order_updated failed", T, |v| {
+            v["type"] == "order_updated" && v["order"]["status"] == "failed"
+        })
+        .await;
+    assert_eq!(told["order"]["order_id"], id4.as_str());
+    w.refused(&id4, &ALL).await;
+
+    // Dispatcher cancel while assigned is allowed; afterwards everything is refused.
+    let id5 = w.app.accepted_order(&w.c, &w.m).await;
+    w.ok(&id5, Assign, "assigned").await;
+    w.ok(&id5, CancelByDispatcher, "cancelled").await;
+    let told = w.rider.ws.recv_type("order_cancelled", T).await;
+    assert_eq!(told["order_id"], id5.as_str());
+    w.refused(&id5, &ALL).await;
+
+    let final_ = w.app.order_state(&id).await;
+    assert_eq!(final_["status"], "delivered");
+}
