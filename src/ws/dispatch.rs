@@ -2,7 +2,7 @@
 //! live order and open escalation (plus merchants and live counters), then batched
 //! `updates` at most once per `dashboard.update_interval_ms`.
 
-use super::{check_origin, pump, PumpOpts};
+use super::{check_origin, serve_push_only};
 use crate::auth::Principal;
 use crate::errors::ApiError;
 use crate::startup::AppState;
@@ -25,20 +25,7 @@ pub async fn connect(
     let snapshot = snapshot(&state).await?;
     outbox.push(snapshot);
     state.hub.add_dashboard(outbox.clone());
-    let opts = PumpOpts::from_state(&state, "dispatch");
-    let shutdown = state.shutdown.subscribe();
-    actix_web::rt::spawn(async move {
-        pump(
-            session,
-            stream,
-            outbox,
-            String::clone,
-            |_| {},
-            opts,
-            shutdown,
-        )
-        .await;
-    });
+    serve_push_only(&state, session, stream, outbox, "dispatch");
     Ok(response)
 }
 

@@ -1,6 +1,6 @@
 //! `GET /ws/merchant?token=…`: a merchant's live orders, reminders, riders arriving.
 
-use super::{check_origin, pump, PumpOpts};
+use super::{check_origin, serve_push_only};
 use crate::auth::Principal;
 use crate::errors::ApiError;
 use crate::startup::AppState;
@@ -36,19 +36,6 @@ pub async fn connect(
     outbox
         .push(json!({"type": "welcome", "merchant_id": merchant_id, "orders": orders}).to_string());
     state.hub.add_merchant(merchant_id, outbox.clone());
-    let opts = PumpOpts::from_state(&state, "merchant");
-    let shutdown = state.shutdown.subscribe();
-    actix_web::rt::spawn(async move {
-        pump(
-            session,
-            stream,
-            outbox,
-            String::clone,
-            |_| {},
-            opts,
-            shutdown,
-        )
-        .await;
-    });
+    serve_push_only(&state, session, stream, outbox, "merchant");
     Ok(response)
 }

@@ -165,3 +165,28 @@ pub async fn pump<T: Send + 'static>(
         let _ = tokio::time::timeout(opts.send_timeout, session.close(Some(r))).await;
     }
 }
+
+/// Serves a socket the server only pushes to (merchant, tracking, dispatcher): whatever the
+/// hub queues in `outbox` is written; client messages are read only as signs of life.
+pub fn serve_push_only(
+    state: &AppState,
+    session: Session,
+    stream: actix_ws::MessageStream,
+    outbox: Outbox<String>,
+    label: &'static str,
+) {
+    let opts = PumpOpts::from_state(state, label);
+    let shutdown = state.shutdown.subscribe();
+    actix_web::rt::spawn(async move {
+        pump(
+            session,
+            stream,
+            outbox,
+            String::clone,
+            |_| {},
+            opts,
+            shutdown,
+        )
+        .await;
+    });
+}

@@ -2,7 +2,7 @@
 //! customer or a dispatcher: a missing or invalid token is 401, any other token 403, both
 //! at the upgrade, before anything about the order is sent.
 
-use super::{check_origin, pump, PumpOpts};
+use super::{check_origin, serve_push_only};
 use crate::auth::Principal;
 use crate::errors::ApiError;
 use crate::startup::AppState;
@@ -33,23 +33,19 @@ pub async fn connect(
     let (response, session, stream) =
         actix_ws::handle(&req, body).map_err(|e| ApiError::invalid(e.to_string()))?;
     let outbox = Outbox::new(state.settings.server.ws_queue_frames);
-    state.hub.add_tracker(order_id.clone(), outbox.clone());
-    // Re-read after registering so no status change falls between snapshot and stream.
-    let order = state.engine.order(&order_id).await?;
+    // Snapshot first, then the stream; a status change that fell between the two is sent
+    // right after the snapshot.
+    let seen = order.status;
     outbox.push(json!({"type": "snapshot", "order": order}).to_string());
-    let opts = PumpOpts::from_state(&state, "track");
-    let shutdown = state.shutdown.subscribe();
-    actix_web::rt::spawn(async move {
-        pump(
-            session,
-            stream,
-            outbox,
-            String::clone,
-            |_| {},
-            opts,
-            shutdown,
-        )
-        .await;
-    });
+    state.hub.add_tracker(order_id.clone(), outbox.clone());
+    let now = state.engine.order(&order_id).await?;
+    if now.status != seen {
+        let at_ms = now.timeline.last().map_or(now.updated_ms, |e| e.at_ms);
+        outbox.push(
+            json!({"type": "status", "order_id": now.order_id, "status": now.status, "at_ms": at_ms})
+                .to_string(),
+        );
+    }
+    serve_push_only(&state, session, stream, outbox, "track");
     Ok(response)
 }
