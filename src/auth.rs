@@ -9,9 +9,11 @@ use argon2::password_hash::{
 };
 use argon2::Argon2;
 use dispatch_actors::domain::{CustomerId, MerchantId, RiderId};
+use dispatch_actors::store::{AccountRecord, Store};
 use parking_lot::RwLock;
 use rand::RngCore;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Principal {
@@ -31,6 +33,26 @@ impl Principal {
             Principal::Customer(c) => c.to_string(),
         }
     }
+
+    /// How a token's owner is stored (`rider:r_…`); the dispatcher's token is config.
+    pub fn encode(&self) -> String {
+        match self {
+            Principal::Dispatcher => "dispatcher".into(),
+            Principal::Merchant(m) => format!("merchant:{m}"),
+            Principal::Rider(r) => format!("rider:{r}"),
+            Principal::Customer(c) => format!("customer:{c}"),
+        }
+    }
+
+    pub fn decode(s: &str) -> Option<Principal> {
+        let (kind, id) = s.split_once(':')?;
+        match kind {
+            "merchant" => MerchantId::parse(id).ok().map(Principal::Merchant),
+            "rider" => RiderId::parse(id).ok().map(Principal::Rider),
+            "customer" => CustomerId::parse(id).ok().map(Principal::Customer),
+            _ => None,
+        }
+    }
 }
 
 struct Account {
@@ -42,6 +64,8 @@ pub struct AuthRegistry {
     dispatcher_token: String,
     tokens: RwLock<HashMap<String, Principal>>,
     accounts: RwLock<HashMap<String, Account>>,
+    /// Where tokens and accounts are kept so they survive a restart (None: memory only).
+    store: Option<Arc<dyn Store>>,
 }
 
 pub fn new_token() -> String {
@@ -56,7 +80,113 @@ impl AuthRegistry {
             dispatcher_token,
             tokens: RwLock::new(HashMap::new()),
             accounts: RwLock::new(HashMap::new()),
+            store: None,
         }
+    }
+
+    /// Tokens and accounts are written to `store` before they are handed out.
+    pub fn with_store(mut self, store: Arc<dyn Store>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// Recovery: tokens and accounts as stored. Returns (tokens, accounts) restored.
+    pub fn restore(
+        &self,
+        tokens: Vec<(String, String)>,
+        accounts: Vec<AccountRecord>,
+    ) -> (usize, usize) {
+        let mut t = self.tokens.write();
+        let mut n_tokens = 0;
+        for (token, who) in tokens {
+            if let Some(p) = Principal::decode(&who) {
+                t.insert(token, p);
+                n_tokens += 1;
+            }
+        }
+        let mut a = self.accounts.write();
+        let mut n_accounts = 0;
+        for acc in accounts {
+            if let Ok(customer_id) = CustomerId::parse(&acc.customer_id) {
+                a.insert(
+                    acc.username,
+                    Account {
+                        customer_id,
+                        password_hash: acc.password_hash,
+                    },
+                );
+                n_accounts += 1;
+            }
+        }
+        (n_tokens, n_accounts)
+    }
+
+    /// Issues a token and stores it before returning it; a store failure issues nothing.
+    pub async fn issue_durable(&self, who: Principal) -> Result<String, ApiError> {
+        let encoded = who.encode();
+        let token = self.issue(who);
+        self.commit_token(&token, &encoded).await?;
+        Ok(token)
+    }
+
+    async fn commit_token(&self, token: &str, encoded: &str) -> Result<(), ApiError> {
+        let Some(store) = &self.store else {
+            return Ok(());
+        };
+        if let Err(e) = store.save_token(token, encoded).await {
+            self.tokens.write().remove(token);
+            return Err(ApiError::unavailable(e.to_string()));
+        }
+        Ok(())
+    }
+
+    /// After [`AuthRegistry::register`]: stores the account (refused if another node took
+    /// the username meanwhile) and its token; on failure both are forgotten.
+    pub async fn commit_registration(&self, username: &str, token: &str) -> Result<(), ApiError> {
+        let Some(store) = &self.store else {
+            return Ok(());
+        };
+        let record = {
+            let accounts = self.accounts.read();
+            let Some(a) = accounts.get(username) else {
+                return Err(ApiError::unavailable("account vanished"));
+            };
+            AccountRecord {
+                username: username.to_string(),
+                customer_id: a.customer_id.to_string(),
+                password_hash: a.password_hash.clone(),
+            }
+        };
+        let forget = || {
+            self.accounts.write().remove(username);
+            self.tokens.write().remove(token);
+        };
+        match store.save_account(&record).await {
+            Ok(true) => {}
+            Ok(false) => {
+                forget();
+                return Err(ApiError::UsernameTaken);
+            }
+            Err(e) => {
+                forget();
+                return Err(ApiError::unavailable(e.to_string()));
+            }
+        }
+        let encoded = format!("customer:{}", record.customer_id);
+        if let Err(e) = self.commit_token(token, &encoded).await {
+            self.accounts.write().remove(username);
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// After [`AuthRegistry::login`]: stores the new token.
+    pub async fn commit_login(&self, token: &str) -> Result<(), ApiError> {
+        let encoded = match self.tokens.read().get(token) {
+            Some(p) => p.encode(),
+            None => return Err(ApiError::unavailable("token vanished")),
+        };
+        self.commit_token(token, &encoded).await
     }
 
     pub fn issue(&self, who: Principal) -> String {

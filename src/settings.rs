@@ -60,6 +60,15 @@ pub struct StoreSettings {
     pub backend: String,
     pub redis_url: String,
     pub redis_prefix: String,
+    /// Most writes sent in one Redis pipeline (group commit); 1 turns batching off.
+    pub group_commit_max_batch: usize,
+    /// How long the writer waits after the first write for others to join its pipeline
+    /// (0: only what queued while the previous pipeline was in flight).
+    pub group_commit_linger_ms: f64,
+    /// Rider positions are written to Redis this often, latest per rider.
+    pub position_flush_ms: u64,
+    /// Approximate length of the `events` stream (`XADD MAXLEN ~`).
+    pub event_stream_maxlen: usize,
 }
 
 impl Default for StoreSettings {
@@ -68,6 +77,26 @@ impl Default for StoreSettings {
             backend: "memory".into(),
             redis_url: "redis://127.0.0.1:6379/0".into(),
             redis_prefix: "dispatch:".into(),
+            group_commit_max_batch: 512,
+            group_commit_linger_ms: 0.0,
+            position_flush_ms: 100,
+            event_stream_maxlen: 100_000,
+        }
+    }
+}
+
+impl StoreSettings {
+    pub fn redis_config(&self) -> dispatch_actors::store::redis::RedisConfig {
+        dispatch_actors::store::redis::RedisConfig {
+            url: self.redis_url.clone(),
+            prefix: self.redis_prefix.clone(),
+            max_batch: self.group_commit_max_batch.max(1),
+            linger: std::time::Duration::from_secs_f64(
+                self.group_commit_linger_ms.max(0.0) / 1000.0,
+            ),
+            position_flush: std::time::Duration::from_millis(self.position_flush_ms.max(1)),
+            event_stream_maxlen: self.event_stream_maxlen.max(1),
+            ..Default::default()
         }
     }
 }
@@ -214,11 +243,29 @@ impl Settings {
         if self.dispatch.max_radius_m < self.dispatch.initial_radius_m {
             return Err("dispatch.max_radius_m must be >= dispatch.initial_radius_m".into());
         }
-        if self.store.backend != "memory" {
-            return Err(format!(
-                "store.backend {:?} is not available in this build; use \"memory\"",
-                self.store.backend
-            ));
+        match self.store.backend.as_str() {
+            "memory" => {}
+            "redis" => {
+                if !self.store.redis_url.starts_with("redis://")
+                    && !self.store.redis_url.starts_with("rediss://")
+                    && !self.store.redis_url.starts_with("unix://")
+                {
+                    return Err(format!(
+                        "store.redis_url {:?} must start with redis://",
+                        self.store.redis_url
+                    ));
+                }
+                if !(self.store.group_commit_linger_ms.is_finite()
+                    && (0.0..=1000.0).contains(&self.store.group_commit_linger_ms))
+                {
+                    return Err("store.group_commit_linger_ms must be 0..1000".into());
+                }
+            }
+            other => {
+                return Err(format!(
+                    "store.backend {other:?} is unknown; use \"memory\" or \"redis\""
+                ))
+            }
         }
         Ok(())
     }

@@ -9,6 +9,7 @@ use crate::settings::{Settings, DEV_DISPATCHER_TOKEN};
 use crate::{demo, errors, routes, telemetry};
 use actix_web::dev::Server;
 use actix_web::{web, App, HttpServer};
+use dispatch_actors::store::redis::RedisStore;
 use dispatch_actors::store::{MemoryStore, Store};
 use dispatch_actors::{Clock, Engine};
 use metrics_exporter_prometheus::PrometheusHandle;
@@ -40,8 +41,15 @@ impl Application {
     /// Starts the engine and binds the server. Must run inside an actix System.
     pub async fn build(settings: Settings) -> std::io::Result<Application> {
         let metrics = telemetry::metrics_handle();
-        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
-        let engine = Engine::start(settings.engine_config(), store, Clock::system());
+        let (store, redis): (Arc<dyn Store>, Option<RedisStore>) =
+            if settings.store.backend == "redis" {
+                let r = RedisStore::open(settings.store.redis_config())
+                    .map_err(|e| std::io::Error::other(e.to_string()))?;
+                (Arc::new(r.clone()), Some(r))
+            } else {
+                (Arc::new(MemoryStore::new()), None)
+            };
+        let engine = Engine::start(settings.engine_config(), store.clone(), Clock::system());
         let hub = Hub::new();
         hub.start(
             &engine,
@@ -56,7 +64,7 @@ impl Application {
         let (shutdown, _) = watch::channel(false);
         let state = web::Data::new(AppState {
             engine: engine.clone(),
-            auth: AuthRegistry::new(settings.auth.dispatcher_token.clone()),
+            auth: AuthRegistry::new(settings.auth.dispatcher_token.clone()).with_store(store),
             hub,
             inflight: InFlight::default(),
             auth_limiter: KeyedLimiter::new(
@@ -85,8 +93,16 @@ impl Application {
         .shutdown_timeout(settings.server.shutdown_timeout_s)
         .run();
         tracing::info!("listening on http://{addr}");
-        if settings.demo.enabled {
-            demo::start(state.clone().into_inner(), addr);
+        match redis {
+            Some(r) => {
+                r.spawn_event_log(engine.subscribe());
+                actix_web::rt::spawn(recover(r, state.clone(), addr));
+            }
+            None => {
+                if settings.demo.enabled {
+                    demo::start(state.clone().into_inner(), addr);
+                }
+            }
         }
         Ok(Application {
             port: addr.port(),
@@ -114,7 +130,62 @@ impl Application {
             drain(&state);
             handle.stop(true).await;
         });
-        self.server.await
+        let served = self.server.await;
+        // Writes nobody waited for (offers, timer steps, rider views, events) are still
+        // queued for the store: give them a moment to land.
+        if !self
+            .state
+            .engine
+            .store()
+            .flush(Duration::from_secs(5))
+            .await
+        {
+            tracing::warn!("store: queued writes not flushed before exit");
+        }
+        served
+    }
+}
+
+/// Rebuilds the engine from Redis (waiting for it if it is away); readyz stays 503 and
+/// state changes answer 503 until this is done.
+async fn recover(redis: RedisStore, state: web::Data<AppState>, addr: std::net::SocketAddr) {
+    let started = std::time::Instant::now();
+    let mut delay = Duration::from_millis(100);
+    let snap = loop {
+        match redis.load_snapshot().await {
+            Ok(s) => break s,
+            Err(e) => {
+                tracing::warn!(%e, "recovery: redis not readable yet; retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(2));
+            }
+        }
+    };
+    let had_city = !snap.merchants.is_empty();
+    let (tokens, accounts) = state
+        .auth
+        .restore(snap.tokens.clone(), snap.accounts.clone());
+    let n = state.engine.recover(snap).await;
+    redis.mark_recovered();
+    tracing::info!(
+        orders = n.orders,
+        riders = n.riders,
+        merchants = n.merchants,
+        open_offers = n.offers,
+        timers = n.timers,
+        escalations = n.escalations,
+        open_escalations = n.open_escalations,
+        tokens,
+        accounts,
+        took_ms = started.elapsed().as_millis() as u64,
+        "recovered from redis"
+    );
+    if state.settings.demo.enabled {
+        if had_city {
+            tracing::info!("demo: the stored city is back; not seeding another");
+        } else {
+            demo::start(state.into_inner(), addr);
+        }
     }
 }
 

@@ -12,3 +12,12 @@ pub const EVENTS_DROPPED_TOTAL: &str = "dispatch_events_dropped_total";
 pub const WS_FRAMES_DROPPED_TOTAL: &str = "dispatch_ws_frames_dropped_total";
 pub const MATCHER_QUERIES_TOTAL: &str = "dispatch_matcher_queries_total";
 pub const RATE_LIMITED_TOTAL: &str = "dispatch_rate_limited_total";
+/// Writes per Redis pipeline (group commit), a histogram.
+pub const STORE_BATCH_WRITES: &str = "dispatch_store_batch_writes";
+/// Time from a write being queued to Redis answering it.
+pub const STORE_WRITE_SECONDS: &str = "dispatch_store_write_seconds";
+/// Writes that failed (Redis unreachable) and wait to be flushed, a gauge.
+pub const STORE_PENDING_WRITES: &str = "dispatch_store_pending_writes";
+pub const STORE_ERRORS_TOTAL: &str = "dispatch_store_errors_total";
+pub const STORE_POSITIONS_WRITTEN_TOTAL: &str = "dispatch_store_positions_written_total";
+pub const STORE_EVENTS_DROPPED_TOTAL: &str = "dispatch_store_events_dropped_total";

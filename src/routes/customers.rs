@@ -51,9 +51,11 @@ pub async fn register(
     limit(&state, &req)?;
     let c: Credentials = parse_json::<Credentials>(&read_body(body).await?)?.checked()?;
     let auth = state.clone();
+    let username = c.username.clone();
     let (customer_id, token) = web::block(move || auth.auth.register(&c.username, &c.password))
         .await
         .map_err(|e| ApiError::unavailable(e.to_string()))??;
+    state.auth.commit_registration(&username, &token).await?;
     Ok(HttpResponse::Created().json(json!({"customer_id": customer_id, "token": token})))
 }
 
@@ -68,5 +70,6 @@ pub async fn login(
     let (customer_id, token) = web::block(move || auth.auth.login(&c.username, &c.password))
         .await
         .map_err(|e| ApiError::unavailable(e.to_string()))??;
+    state.auth.commit_login(&token).await?;
     Ok(HttpResponse::Ok().json(json!({"customer_id": customer_id, "token": token})))
 }

@@ -41,7 +41,8 @@ pub async fn create(
         .await?;
     let token = state
         .auth
-        .issue(Principal::Merchant(merchant.merchant_id.clone()));
+        .issue_durable(Principal::Merchant(merchant.merchant_id.clone()))
+        .await?;
     Ok(HttpResponse::Created()
         .json(json!({"merchant_id": merchant.merchant_id, "token": token, "merchant": merchant})))
 }

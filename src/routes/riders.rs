@@ -23,7 +23,10 @@ pub async fn create(
     require_dispatcher(&state.auth.authenticate(&req, false)?)?;
     let r: NewRider = parse_json(&read_body(body).await?)?;
     let rider = state.engine.create_rider(r.name).await?;
-    let token = state.auth.issue(Principal::Rider(rider.rider_id.clone()));
+    let token = state
+        .auth
+        .issue_durable(Principal::Rider(rider.rider_id.clone()))
+        .await?;
     Ok(HttpResponse::Created().json(json!({"rider_id": rider.rider_id, "token": token})))
 }
 

@@ -92,6 +92,26 @@ pub struct Resolve {
     pub note: Option<String>,
 }
 
+/// Recovery: the book as stored (oldest first).
+#[derive(Message)]
+#[rtype(result = "usize")]
+pub struct RestoreBook(pub Vec<Escalation>);
+
+impl Handler<RestoreBook> for EscalationDesk {
+    type Result = usize;
+    fn handle(&mut self, m: RestoreBook, _: &mut Context<Self>) -> usize {
+        let mut open = 0;
+        for e in m.0 {
+            if self.book.get(&e.escalation_id).is_some() {
+                continue;
+            }
+            open += usize::from(e.is_open());
+            self.book.restore(e);
+        }
+        open
+    }
+}
+
 #[derive(Message)]
 #[rtype(result = "Vec<Escalation>")]
 pub struct ListEscalations {
@@ -129,6 +149,13 @@ impl Handler<Resolve> for EscalationDesk {
         let Some(sh) = self.shared() else {
             return Box::pin(async { Err(EngineError::Unavailable("engine stopping".into())) });
         };
+        if !sh.store.writable() {
+            return Box::pin(async {
+                Err(EngineError::Unavailable(
+                    "the store is unavailable; nothing was changed".into(),
+                ))
+            });
+        }
         let was_open = self.book.get(&m.id).map(|e| e.is_open());
         let Some(e) = self.book.resolve(&m.id, m.note, sh.now_ms()) else {
             let id = m.id.to_string();

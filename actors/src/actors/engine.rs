@@ -2,7 +2,7 @@
 //! that span many actors. The server's handlers and the tests drive the engine only
 //! through this type.
 
-use super::desk::{EscalationDesk, ListEscalations, Resolve, Wire};
+use super::desk::{EscalationDesk, ListEscalations, Resolve, RestoreBook, Wire};
 use super::directory::Directory;
 use super::matcher::{FindNearestRiders, MatcherActor};
 use super::merchant::{AddItem, GetMerchant, MerchantActor, QuoteOrder, SetOpen, UpdateItem};
@@ -18,17 +18,22 @@ use crate::domain::escalation::Escalation;
 use crate::domain::merchant::{
     Item, Merchant, MerchantState, DEFAULT_PREP_TIME_S, MAX_PREP_TIME_S,
 };
+use crate::domain::offers::Offer;
 use crate::domain::offers::TraceEntry;
+use crate::domain::order::OrderStatus;
 use crate::domain::order::{NewOrder, Order, OrderCommand};
+use crate::domain::rider::RiderStatus;
 use crate::domain::rider::{RiderState, RiderView};
+use crate::domain::OfferId;
 use crate::domain::{CustomerId, EscalationId, GeoPoint, ItemId, MerchantId, OrderId, RiderId};
 use crate::error::EngineError;
 use crate::events::{Event, EventBus};
 use crate::matcher::Nearby;
 use crate::outbox::Outbox;
-use crate::store::Store;
+use crate::store::{OrderRecord, Snapshot, Store};
 use actix::prelude::*;
 use futures_util::future::join_all;
+use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::sync::broadcast;
 
@@ -100,6 +105,93 @@ impl Engine {
         &self.shared.store
     }
 
+    /// Refuses a change the store could not take now (Redis away, or still recovering).
+    fn writable(&self) -> Result<(), EngineError> {
+        if self.shared.store.writable() {
+            Ok(())
+        } else {
+            Err(EngineError::Unavailable(
+                "the store is unavailable; nothing was changed".into(),
+            ))
+        }
+    }
+
+    /// Rebuilds the engine from a store snapshot after a restart: merchants, the
+    /// escalation book, riders (orders in hand, open offer, silence timers from their last
+    /// fix) and every live order (offers, decliners, timers at their original due times).
+    /// Call once, on an engine that has nothing yet.
+    pub async fn recover(&self, snap: Snapshot) -> Recovered {
+        let mut n = Recovered::default();
+        for (merchant, items) in snap.merchants {
+            let id = merchant.merchant_id.clone();
+            let state = MerchantState { merchant, items };
+            let addr = MerchantActor::new(state, self.shared.clone()).start();
+            self.shared.dir.merchants.write().insert(id, addr);
+            n.merchants += 1;
+        }
+        n.escalations = snap.escalations.len();
+        n.open_escalations = self
+            .shared
+            .desk
+            .send(RestoreBook(snap.escalations))
+            .await
+            .unwrap_or(0);
+        // What each rider holds follows from the orders: they are the truth.
+        let mut held: HashMap<RiderId, Vec<Order>> = HashMap::new();
+        let mut offered: HashMap<RiderId, Offer> = HashMap::new();
+        let mut won: HashMap<RiderId, (OfferId, crate::domain::OrderId)> = HashMap::new();
+        for rec in &snap.orders {
+            let o = &rec.order;
+            if let (Some(r), OrderStatus::Assigned | OrderStatus::PickedUp) =
+                (&o.rider_id, o.status)
+            {
+                held.entry(r.clone()).or_default().push(o.clone());
+                if let Some((f, by)) = &rec.offers.won {
+                    if by == r {
+                        won.insert(r.clone(), (f.clone(), o.order_id.clone()));
+                    }
+                }
+            }
+            for open in &rec.offers.open {
+                let newer = offered
+                    .get(&open.rider_id)
+                    .is_none_or(|cur| cur.expires_at_ms < open.offer.expires_at_ms);
+                if newer {
+                    offered.insert(open.rider_id.clone(), open.offer.clone());
+                }
+            }
+            n.offers += rec.offers.open.len();
+            n.timers += rec.timers.len();
+        }
+        let now = self.now_ms();
+        for view in snap.riders {
+            let id = view.rider_id.clone();
+            let mut state = RiderState::new(id.clone(), view.name.clone());
+            state.online = view.status != RiderStatus::Offline;
+            state.stale = view.status == RiderStatus::Stale;
+            let fix = snap
+                .positions
+                .get(&id)
+                .copied()
+                .or_else(|| view.location.map(|p| (p, view.last_seen_ms.unwrap_or(0))));
+            state.last_fix = fix.map(|(point, ts_ms)| crate::domain::gps::GpsFix { point, ts_ms });
+            state.orders = held.remove(&id).unwrap_or_default();
+            state.offer = offered.remove(&id);
+            state.won_offer = won.remove(&id);
+            let heard = fix.map(|f| f.1.min(now)).unwrap_or(now);
+            let addr = RiderActor::restore(state, self.shared.clone(), heard).start();
+            self.shared.dir.riders.write().insert(id, addr);
+            n.riders += 1;
+        }
+        for rec in snap.orders {
+            let id = rec.order.order_id.clone();
+            let addr = OrderActor::restore(rec, self.shared.clone()).start();
+            self.shared.dir.orders.write().insert(id, addr);
+            n.orders += 1;
+        }
+        n
+    }
+
     // ---- merchants ----
 
     pub async fn create_merchant(
@@ -108,6 +200,7 @@ impl Engine {
         location: GeoPoint,
         prep_time_s: Option<u64>,
     ) -> Result<Merchant, EngineError> {
+        self.writable()?;
         let name = checked_name(name)?;
         let prep_time_s = prep_time_s.unwrap_or(DEFAULT_PREP_TIME_S);
         if prep_time_s > MAX_PREP_TIME_S {
@@ -207,6 +300,7 @@ impl Engine {
     // ---- riders ----
 
     pub async fn create_rider(&self, name: String) -> Result<RiderView, EngineError> {
+        self.writable()?;
         let name = checked_name(name)?;
         let state = RiderState::new(RiderId::generate(), name);
         let view = state.view();
@@ -302,6 +396,7 @@ impl Engine {
         items: Vec<(ItemId, u32)>,
         dropoff: GeoPoint,
     ) -> Result<Order, EngineError> {
+        self.writable()?;
         let (lines, pickup, _prep) = self
             .merchant_addr(merchant_id)?
             .send(QuoteOrder(items))
@@ -319,7 +414,7 @@ impl Engine {
         );
         self.shared
             .store
-            .save_order(&order)
+            .save_order_record(&OrderRecord::bare(order.clone()))
             .await
             .map_err(|e| EngineError::Unavailable(e.to_string()))?;
         let addr = OrderActor::new(order.clone(), self.shared.clone()).start();
@@ -447,6 +542,18 @@ impl Engine {
     ) -> Result<Escalation, EngineError> {
         self.shared.desk.send(Resolve { id, note }).await?
     }
+}
+
+/// What [`Engine::recover`] brought back.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Recovered {
+    pub orders: usize,
+    pub riders: usize,
+    pub merchants: usize,
+    pub offers: usize,
+    pub timers: usize,
+    pub escalations: usize,
+    pub open_escalations: usize,
 }
 
 fn checked_name(name: String) -> Result<String, EngineError> {

@@ -19,6 +19,18 @@ impl MerchantActor {
         Self { state, shared }
     }
 
+    /// Changes are refused while the store cannot take them (nothing unstored is
+    /// acknowledged).
+    fn writable(&self) -> Result<(), EngineError> {
+        if self.shared.store.writable() {
+            Ok(())
+        } else {
+            Err(EngineError::Unavailable(
+                "the store is unavailable; nothing was changed".into(),
+            ))
+        }
+    }
+
     /// Persists the merchant and announces it; the returned future resolves once stored.
     fn commit(&self) -> impl std::future::Future<Output = Result<(), EngineError>> {
         let m = self.state.merchant.clone();
@@ -78,6 +90,9 @@ impl Handler<GetMerchant> for MerchantActor {
 impl Handler<SetOpen> for MerchantActor {
     type Result = ResponseFuture<Result<Merchant, EngineError>>;
     fn handle(&mut self, m: SetOpen, _: &mut Context<Self>) -> Self::Result {
+        if let Err(e) = self.writable() {
+            return Box::pin(async move { Err(e) });
+        }
         self.state.merchant.open = m.0;
         let done = self.commit();
         let merchant = self.state.merchant.clone();
@@ -88,6 +103,9 @@ impl Handler<SetOpen> for MerchantActor {
 impl Handler<AddItem> for MerchantActor {
     type Result = ResponseFuture<Result<Item, EngineError>>;
     fn handle(&mut self, m: AddItem, _: &mut Context<Self>) -> Self::Result {
+        if let Err(e) = self.writable() {
+            return Box::pin(async move { Err(e) });
+        }
         let item = Item {
             item_id: ItemId::generate(),
             merchant_id: self.state.merchant.merchant_id.clone(),
@@ -104,6 +122,9 @@ impl Handler<AddItem> for MerchantActor {
 impl Handler<UpdateItem> for MerchantActor {
     type Result = ResponseFuture<Result<Item, EngineError>>;
     fn handle(&mut self, m: UpdateItem, _: &mut Context<Self>) -> Self::Result {
+        if let Err(e) = self.writable() {
+            return Box::pin(async move { Err(e) });
+        }
         let Some(item) = self.state.items.iter_mut().find(|i| i.item_id == m.item_id) else {
             let id = m.item_id.to_string();
             return Box::pin(async move { Err(EngineError::NotFound(format!("item {id}"))) });

@@ -25,7 +25,7 @@ use crate::error::EngineError;
 use crate::events::Event;
 use crate::matcher::Nearby;
 use crate::metric_names;
-use crate::store::StoreError;
+use crate::store::{OrderRecord, StoreError, TimerRecord};
 use actix::prelude::*;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -57,6 +57,10 @@ pub struct OrderActor {
     dispatch_started_ms: u64,
     rider_fix: Option<GpsFix>,
     arriving_sent: bool,
+    /// The stored version this actor took the order over at (compare-and-set base).
+    base_version: u64,
+    /// Timers to re-arm at their original due times once started (recovery).
+    restored_timers: Option<Vec<TimerRecord>>,
 }
 
 fn transition_error(e: TransitionError) -> EngineError {
@@ -93,6 +97,78 @@ impl OrderActor {
             dispatch_started_ms: 0,
             rider_fix: None,
             arriving_sent: false,
+            base_version: 0,
+            restored_timers: None,
+        }
+    }
+
+    /// An order coming back from the store after a restart: its offers, decliners and
+    /// timers as they were. Timers re-arm at their original due times (one already past
+    /// fires at once), open offers expire at their original time, dispatch resumes.
+    pub fn restore(rec: OrderRecord, shared: Arc<Shared>) -> Self {
+        let mut a = Self::new(rec.order, shared);
+        a.offers = OfferBook::restore(rec.offers);
+        if rec.radius_m > 0.0 {
+            a.radius_m = rec.radius_m;
+        }
+        a.base_version = rec.base_version;
+        a.restored_timers = Some(rec.timers);
+        a
+    }
+
+    /// What the store keeps of this order (see [`OrderRecord`]).
+    fn record(&self) -> OrderRecord {
+        let mut timers: Vec<TimerRecord> = self
+            .timers
+            .iter()
+            .filter(|(_, a)| a.handle.is_some())
+            .map(|(t, a)| TimerRecord {
+                timer: *t,
+                due_ms: a.due_ms,
+                fired: a.fired,
+            })
+            .collect();
+        timers.sort_by_key(|t| t.due_ms);
+        OrderRecord {
+            order: self.snapshot(),
+            offers: self.offers.durable(),
+            timers,
+            radius_m: self.radius_m,
+            base_version: self.base_version,
+        }
+    }
+
+    fn on_started_restored(&mut self, ctx: &mut Context<Self>) {
+        let Some(timers) = self.restored_timers.take() else {
+            return;
+        };
+        let now = self.now();
+        for t in timers {
+            self.arm_at(t.timer, t.due_ms, t.fired, ctx);
+        }
+        let open: Vec<(OfferId, u64)> = self
+            .offers
+            .open_offers()
+            .map(|o| (o.offer.offer_id.clone(), o.offer.expires_at_ms))
+            .collect();
+        for (id, expires) in open {
+            let delay = Duration::from_millis(expires.saturating_sub(now));
+            let key = id.clone();
+            let h = ctx.run_later(delay, move |act, ctx| act.expire_offer(key, ctx));
+            self.offer_timers.insert(id, h);
+        }
+        if self.order.status == OrderStatus::Accepted {
+            self.dispatch_gen += 1;
+            self.dispatch_started_ms = now;
+            if !self.timers.contains_key(&Timer::DispatchRemind) {
+                self.arm(
+                    Timer::DispatchRemind,
+                    self.shared.cfg.timers.dispatch_remind_s,
+                    true,
+                    ctx,
+                );
+            }
+            self.try_dispatch(ctx);
         }
     }
 
@@ -126,19 +202,29 @@ impl OrderActor {
         }
     }
 
-    /// Writes the current order to the store; resolves with it once stored.
-    fn persist(&self) -> ResponseFuture<Result<Order, EngineError>> {
-        let order = self.snapshot();
+    /// Writes the current order (with offers and timers) to the store; resolves with it
+    /// once stored. A compare-and-set conflict means another engine moved the order: this
+    /// actor lets go of it.
+    fn persist(&self, ctx: &Context<Self>) -> ResponseFuture<Result<Order, EngineError>> {
+        let rec = self.record();
         let store = self.shared.store.clone();
+        let me = ctx.address();
         Box::pin(async move {
-            store.save_order(&order).await.map_err(store_error)?;
-            Ok(order)
+            match store.save_order_record(&rec).await {
+                Ok(()) => Ok(rec.order),
+                Err(e) => {
+                    if matches!(e, StoreError::Conflict(_)) {
+                        me.do_send(Relinquish);
+                    }
+                    Err(store_error(e))
+                }
+            }
         })
     }
 
     /// Persists a change nobody waits for (timers, dispatch).
     fn persist_in_background(&self, ctx: &mut Context<Self>) {
-        let fut = self.persist();
+        let fut = self.persist(ctx);
         ctx.spawn(
             async move {
                 if let Err(e) = fut.await {
@@ -177,6 +263,11 @@ impl OrderActor {
         cmd: OrderCommand,
         ctx: &mut Context<Self>,
     ) -> Result<Transition, EngineError> {
+        if !self.shared.store.writable() {
+            return Err(EngineError::Unavailable(
+                "the store is unavailable; nothing was changed".into(),
+            ));
+        }
         let t = self
             .order
             .apply(cmd, self.now())
@@ -324,6 +415,25 @@ impl OrderActor {
         );
     }
 
+    /// Arms a timer at an absolute due time (recovery), keeping how often it fired.
+    fn arm_at(&mut self, timer: Timer, due_ms: u64, fired: u32, ctx: &mut Context<Self>) {
+        if let Some(old) = self.timers.remove(&timer) {
+            if let Some(h) = old.handle {
+                ctx.cancel_future(h);
+            }
+        }
+        let delay = Duration::from_millis(due_ms.saturating_sub(self.now()));
+        let handle = ctx.run_later(delay, move |act, ctx| act.on_timer(timer, ctx));
+        self.timers.insert(
+            timer,
+            ArmedTimer {
+                handle: Some(handle),
+                fired,
+                due_ms,
+            },
+        );
+    }
+
     fn disarm(&mut self, timer: Timer, ctx: &mut Context<Self>) {
         if let Some(t) = self.timers.remove(&timer) {
             if let Some(h) = t.handle {
@@ -430,6 +540,10 @@ impl OrderActor {
                 | Step::ReassignUnpickedOrders => {}
             }
         }
+        // Fired counts and new due times must survive a restart.
+        if !self.order.status.is_final() {
+            self.persist_in_background(ctx);
+        }
     }
 
     // ---- dispatch ----
@@ -481,6 +595,11 @@ impl OrderActor {
             || self.in_flight == Some(self.dispatch_gen)
             || self.offers.open_count() >= cfg.offer_fanout.max(1)
         {
+            return;
+        }
+        if !self.shared.store.writable() {
+            // An offer that could not be stored must not be sent: try again later.
+            self.schedule_retry(ctx);
             return;
         }
         let gen = self.dispatch_gen;
@@ -647,6 +766,7 @@ impl OrderActor {
         let h = ctx.run_later(ttl, move |act, ctx| act.expire_offer(id, ctx));
         self.offer_timers.insert(offer.offer_id.clone(), h);
         self.offers.add(offer, c.rider_id, now);
+        self.persist_in_background(ctx);
     }
 
     /// `offer_ttl_s` passed: the offer closes `expired` and the next candidate is tried.
@@ -664,6 +784,7 @@ impl OrderActor {
                 _ => {}
             }
         }
+        self.persist_in_background(ctx);
     }
 
     /// A dispatcher's assignment: open offers close `withdrawn`, a previous rider is told.
@@ -681,25 +802,16 @@ impl OrderActor {
         let closed = self.offers.close_all(OfferCloseReason::Withdrawn);
         self.tell_closed(closed, OfferCloseReason::Withdrawn, ctx);
         self.trace(format!("assigned to {rider_id} by the dispatcher"), vec![]);
-        if let Some(prev) = &t.previous_rider {
-            if let Some(addr) = self.rider_addr(prev) {
-                addr.do_send(OrderUnassigned {
-                    order_id: self.order.order_id.clone(),
-                    reason: UnassignReason::Reassigned,
-                });
-            }
-        }
-        if t.changed {
-            if let Some(addr) = self.rider_addr(&rider_id) {
-                addr.do_send(OrderAssigned(self.snapshot()));
-            }
-        }
         Ok(t)
     }
 }
 
 impl Actor for OrderActor {
     type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        self.on_started_restored(ctx);
+    }
 
     fn stopped(&mut self, _: &mut Self::Context) {
         self.shared.dir.orders.write().remove(&self.order.order_id);
@@ -715,6 +827,28 @@ pub struct GetOrder;
 #[derive(Message)]
 #[rtype(result = "Vec<TraceEntry>")]
 pub struct GetTrace;
+
+/// Another engine moved this order (compare-and-set conflict): stop owning it. Later
+/// calls for it read the stored record.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Relinquish;
+
+impl Handler<Relinquish> for OrderActor {
+    type Result = ();
+    fn handle(&mut self, _: Relinquish, ctx: &mut Context<Self>) {
+        tracing::warn!(order = %self.order.order_id, "order moved by another engine: actor stops");
+        let armed: Vec<Timer> = self.timers.keys().copied().collect();
+        for t in armed {
+            self.disarm(t, ctx);
+        }
+        for (_, h) in self.offer_timers.drain() {
+            ctx.cancel_future(h);
+        }
+        self.dispatch_gen += 1;
+        ctx.stop();
+    }
+}
 
 /// A command from REST (customer, merchant or dispatcher), or from the engine.
 #[derive(Message)]
@@ -823,17 +957,38 @@ impl Handler<Command> for OrderActor {
                 addr.do_send(OrderChanged(self.snapshot()));
             }
         }
-        self.persist()
+        self.persist(ctx)
     }
 }
 
 impl Handler<AssignByDispatcher> for OrderActor {
     type Result = ResponseFuture<Result<Order, EngineError>>;
     fn handle(&mut self, m: AssignByDispatcher, ctx: &mut Context<Self>) -> Self::Result {
-        match self.assign_by_dispatcher(m.rider_id, ctx) {
-            Ok(_) => self.persist(),
-            Err(e) => Box::pin(async move { Err(e) }),
-        }
+        let t = match self.assign_by_dispatcher(m.rider_id.clone(), ctx) {
+            Ok(t) => t,
+            Err(e) => return Box::pin(async move { Err(e) }),
+        };
+        // The riders hear of it only once it is stored (a lost compare-and-set tells no one).
+        let previous = t.previous_rider.as_ref().and_then(|p| self.rider_addr(p));
+        let assigned = if t.changed {
+            self.rider_addr(&m.rider_id)
+        } else {
+            None
+        };
+        let stored = self.persist(ctx);
+        Box::pin(async move {
+            let order = stored.await?;
+            if let Some(addr) = previous {
+                addr.do_send(OrderUnassigned {
+                    order_id: order.order_id.clone(),
+                    reason: UnassignReason::Reassigned,
+                });
+            }
+            if let Some(addr) = assigned {
+                addr.do_send(OrderAssigned(order.clone()));
+            }
+            Ok(order)
+        })
     }
 }
 
@@ -844,7 +999,7 @@ impl Handler<ClaimOffer> for OrderActor {
             || -> Self::Result { Box::pin(async { Err(EngineError::OfferNotAvailable) }) };
         match self.offers.claim(&m.offer_id, &m.rider_id) {
             Err(ClaimError::AlreadyWon) if self.order.rider_id.as_ref() == Some(&m.rider_id) => {
-                self.persist()
+                self.persist(ctx)
             }
             Err(_) => not_available(),
             Ok(_) if self.order.status != OrderStatus::Accepted => not_available(),
@@ -867,7 +1022,7 @@ impl Handler<ClaimOffer> for OrderActor {
                     },
                     ctx,
                 ) {
-                    Ok(_) => self.persist(),
+                    Ok(_) => self.persist(ctx),
                     Err(e) => Box::pin(async move { Err(e) }),
                 }
             }
@@ -890,6 +1045,7 @@ impl Handler<DeclineOffer> for OrderActor {
             self.tell_closed(vec![o], OfferCloseReason::Declined, ctx);
         }
         self.try_dispatch(ctx);
+        self.persist_in_background(ctx);
     }
 }
 
@@ -920,7 +1076,7 @@ impl Handler<RiderReport> for OrderActor {
             }
         };
         match result {
-            Ok(_) => self.persist(),
+            Ok(_) => self.persist(ctx),
             Err(e) => Box::pin(async move { Err(e) }),
         }
     }

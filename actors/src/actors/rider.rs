@@ -102,6 +102,9 @@ pub struct RiderActor {
     /// What the matcher holds for this rider: (position, available), or None.
     in_matcher: Option<(GeoPoint, bool)>,
     gauge_status: Option<RiderStatus>,
+    /// Recovery: when the rider was last heard from, to re-arm its silence timers at their
+    /// original due times once started.
+    restored_heard_ms: Option<u64>,
 }
 
 impl RiderActor {
@@ -114,7 +117,16 @@ impl RiderActor {
             lost_timer: None,
             in_matcher: None,
             gauge_status: None,
+            restored_heard_ms: None,
         }
+    }
+
+    /// A rider coming back from the store after a restart. Its silence timers count from
+    /// `heard_ms` (its last fix), so one already past fires at once.
+    pub fn restore(state: RiderState, shared: Arc<Shared>, heard_ms: u64) -> Self {
+        let mut a = Self::new(state, shared);
+        a.restored_heard_ms = Some(heard_ms);
+        a
     }
 
     fn tell(&mut self, notice: RiderNotice) {
@@ -189,6 +201,26 @@ impl RiderActor {
             act.on_timer(Timer::RiderSilent, ctx);
         }));
         self.lost_timer = Some(ctx.run_later(secs(t.rider_lost_s), |act, ctx| {
+            act.lost_timer = None;
+            act.on_timer(Timer::RiderLost, ctx);
+        }));
+    }
+
+    /// Silence timers counted from `heard_ms` rather than now (recovery).
+    fn arm_silence_from(&mut self, heard_ms: u64, ctx: &mut Context<Self>) {
+        self.disarm_silence(ctx);
+        let t = &self.shared.cfg.timers;
+        let now = self.shared.now_ms();
+        let left = |s: f64| {
+            let due = heard_ms + (s.max(0.0) * 1000.0) as u64;
+            std::time::Duration::from_millis(due.saturating_sub(now))
+        };
+        let (silent, lost) = (left(t.rider_silent_s), left(t.rider_lost_s));
+        self.silent_timer = Some(ctx.run_later(silent, |act, ctx| {
+            act.silent_timer = None;
+            act.on_timer(Timer::RiderSilent, ctx);
+        }));
+        self.lost_timer = Some(ctx.run_later(lost, |act, ctx| {
             act.lost_timer = None;
             act.on_timer(Timer::RiderLost, ctx);
         }));
@@ -277,6 +309,9 @@ impl RiderActor {
             FixVerdict::Accept(fix) => {
                 let before = self.state.status();
                 self.state.last_fix = Some(fix);
+                self.shared
+                    .store
+                    .record_position(&self.state.rider_id, fix.point, fix.ts_ms);
                 if self.state.stale {
                     self.state.stale = false;
                     self.shared.desk.do_send(Clear {
@@ -468,8 +503,13 @@ impl RiderActor {
 impl Actor for RiderActor {
     type Context = Context<Self>;
 
-    fn started(&mut self, _ctx: &mut Self::Context) {
+    fn started(&mut self, ctx: &mut Self::Context) {
         self.settle(RiderStatus::Offline, false);
+        if let Some(heard) = self.restored_heard_ms.take() {
+            if self.supervised() {
+                self.arm_silence_from(heard, ctx);
+            }
+        }
     }
 
     fn stopped(&mut self, _ctx: &mut Self::Context) {

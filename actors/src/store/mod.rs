@@ -136,6 +136,11 @@ pub trait Store: Send + Sync + 'static {
     async fn save_account(&self, _account: &AccountRecord) -> Result<bool, StoreError> {
         Ok(true)
     }
+    /// Waits (at most `within`) until every write queued so far has reached the store;
+    /// false if it could not (graceful shutdown).
+    async fn flush(&self, _within: Duration) -> bool {
+        true
+    }
     /// Everything needed to rebuild the engine after a restart (empty for memory).
     async fn load_snapshot(&self) -> Result<Snapshot, StoreError> {
         Ok(Snapshot::default())
