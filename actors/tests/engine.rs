@@ -333,7 +333,9 @@ async fn happy_path_offers_the_nearest_rider_and_delivers() {
     let o = order(&engine, &id).await;
     assert_eq!(o.status, OrderStatus::Assigned);
     assert_eq!(o.rider_id.as_ref(), Some(&near.id));
-    assert_eq!(o.eta_s, None, "no fix since the assignment yet");
+    // The rider's last fix travels with the accept: an ETA from the first moment.
+    let eta = o.eta_s.expect("eta as soon as the order is assigned");
+    assert!((495..=505).contains(&eta), "eta {eta}");
     let v = near.view().await;
     assert_eq!(v.status, RiderStatus::Busy);
     assert_eq!(v.order_ids, vec![id.clone()]);

@@ -502,9 +502,10 @@ impl Engine {
         let rider = self
             .rider_addr(rider_id)
             .map_err(|_| EngineError::RiderUnavailable(format!("no rider {rider_id}")))?;
-        rider.send(CheckAssignable).await??;
+        let fix = rider.send(CheckAssignable).await??;
         addr.send(AssignByDispatcher {
             rider_id: rider_id.clone(),
+            fix,
         })
         .await?
     }

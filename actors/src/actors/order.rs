@@ -860,6 +860,8 @@ pub struct Command(pub OrderCommand);
 #[rtype(result = "Result<Order, EngineError>")]
 pub struct AssignByDispatcher {
     pub rider_id: RiderId,
+    /// The rider's last accepted fix, so the order has an ETA from the start.
+    pub fix: Option<GpsFix>,
 }
 
 /// A rider accepts an offer. First accept wins.
@@ -868,6 +870,8 @@ pub struct AssignByDispatcher {
 pub struct ClaimOffer {
     pub offer_id: OfferId,
     pub rider_id: RiderId,
+    /// The rider's last accepted fix, so the order has an ETA from the start.
+    pub fix: Option<GpsFix>,
 }
 
 #[derive(Message)]
@@ -968,6 +972,9 @@ impl Handler<AssignByDispatcher> for OrderActor {
             Ok(t) => t,
             Err(e) => return Box::pin(async move { Err(e) }),
         };
+        if t.changed {
+            self.rider_fix = m.fix;
+        }
         // The riders hear of it only once it is stored (a lost compare-and-set tells no one).
         let previous = t.previous_rider.as_ref().and_then(|p| self.rider_addr(p));
         let assigned = if t.changed {
@@ -1022,7 +1029,10 @@ impl Handler<ClaimOffer> for OrderActor {
                     },
                     ctx,
                 ) {
-                    Ok(_) => self.persist(ctx),
+                    Ok(_) => {
+                        self.rider_fix = m.fix;
+                        self.persist(ctx)
+                    }
                     Err(e) => Box::pin(async move { Err(e) }),
                 }
             }

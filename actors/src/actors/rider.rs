@@ -8,7 +8,7 @@ use super::order::{ClaimOffer, DeclineOffer, ReportKind, RiderLost, RiderMoved, 
 use super::Shared;
 use crate::config::secs;
 use crate::domain::escalation::{EscalationKind, Subject};
-use crate::domain::gps::{FixVerdict, GpsRules, RawFix};
+use crate::domain::gps::{FixVerdict, GpsFix, GpsRules, RawFix};
 use crate::domain::ladder::{self, Step, Timer};
 use crate::domain::offers::{Offer, OfferCloseReason};
 use crate::domain::order::{Order, OrderStatus};
@@ -403,6 +403,7 @@ impl RiderActor {
         let claim = ClaimOffer {
             offer_id: offer_id.clone(),
             rider_id: self.state.rider_id.clone(),
+            fix: self.state.last_fix,
         };
         ctx.spawn(
             addr.send(claim)
@@ -640,8 +641,9 @@ pub struct RemindRider {
 }
 
 /// May the dispatcher assign this rider an order? (connected, online, not stale)
+/// Answers the rider's last accepted fix.
 #[derive(Message)]
-#[rtype(result = "Result<(), EngineError>")]
+#[rtype(result = "Result<Option<GpsFix>, EngineError>")]
 pub struct CheckAssignable;
 
 impl Handler<ProposeOffer> for RiderActor {
@@ -736,7 +738,7 @@ impl Handler<RemindRider> for RiderActor {
 }
 
 impl Handler<CheckAssignable> for RiderActor {
-    type Result = Result<(), EngineError>;
+    type Result = Result<Option<GpsFix>, EngineError>;
     fn handle(&mut self, _: CheckAssignable, _: &mut Context<Self>) -> Self::Result {
         match self.state.status() {
             RiderStatus::Offline | RiderStatus::Stale => {
@@ -750,7 +752,7 @@ impl Handler<CheckAssignable> for RiderActor {
                 "rider {} is not connected",
                 self.state.rider_id
             ))),
-            _ => Ok(()),
+            _ => Ok(self.state.last_fix),
         }
     }
 }
