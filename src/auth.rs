@@ -3,7 +3,7 @@
 //! Customer passwords are stored only as argon2 hashes.
 
 use crate::errors::ApiError;
-use actix_web::HttpRequest;
+use actix_web::{web, HttpRequest};
 use argon2::password_hash::{
     rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
 };
@@ -272,10 +272,8 @@ fn bearer(req: &HttpRequest) -> Option<String> {
 }
 
 fn query_token(req: &HttpRequest) -> Option<String> {
-    req.query_string().split('&').find_map(|kv| {
-        let (k, v) = kv.split_once('=')?;
-        (k == "token" && !v.is_empty()).then(|| v.to_string())
-    })
+    let q = web::Query::<HashMap<String, String>>::from_query(req.query_string()).ok()?;
+    q.get("token").filter(|t| !t.is_empty()).cloned()
 }
 
 fn constant_time_eq(a: &str, b: &str) -> bool {

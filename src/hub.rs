@@ -86,6 +86,22 @@ fn push_all(list: &mut Vec<TextOutbox>, frame: &str, socket: &'static str) {
     list.retain(|o| push(o, frame.to_string(), socket));
 }
 
+/// Pushes to every socket registered under `key`; forgets the key once none is left.
+fn push_keyed<K: std::hash::Hash + Eq>(
+    map: &Mutex<HashMap<K, Vec<TextOutbox>>>,
+    key: &K,
+    frame: &str,
+    socket: &'static str,
+) {
+    let mut map = map.lock();
+    if let Some(list) = map.get_mut(key) {
+        push_all(list, frame, socket);
+        if list.is_empty() {
+            map.remove(key);
+        }
+    }
+}
+
 impl Hub {
     pub fn new() -> Arc<Self> {
         Arc::new(Self::default())
@@ -201,9 +217,7 @@ impl Hub {
             } => {
                 let frame = json!({"type": "rider_arriving", "order_id": order_id, "eta_s": eta_s})
                     .to_string();
-                if let Some(list) = self.merchants.lock().get_mut(&merchant_id) {
-                    push_all(list, &frame, "merchant");
-                }
+                push_keyed(&self.merchants, &merchant_id, &frame, "merchant");
             }
             Event::MerchantReminded {
                 merchant_id,
@@ -212,9 +226,7 @@ impl Hub {
             } => {
                 let frame = json!({"type": "reminder", "order_id": order_id, "message": message})
                     .to_string();
-                if let Some(list) = self.merchants.lock().get_mut(&merchant_id) {
-                    push_all(list, &frame, "merchant");
-                }
+                push_keyed(&self.merchants, &merchant_id, &frame, "merchant");
             }
             Event::OfferSent {
                 order_id, rider_id, ..
@@ -270,9 +282,9 @@ impl Hub {
             } else {
                 "order_updated"
             };
-            if let Some(list) = self.merchants.lock().get_mut(&order.merchant_id) {
+            if self.merchants.lock().contains_key(&order.merchant_id) {
                 let frame = json!({"type": kind, "order": &*order}).to_string();
-                push_all(list, &frame, "merchant");
+                push_keyed(&self.merchants, &order.merchant_id, &frame, "merchant");
             }
         }
         // customer tracking: status changes
@@ -284,9 +296,7 @@ impl Hub {
                 .unwrap_or(order.updated_ms);
             let frame = json!({"type": "status", "order_id": order.order_id, "status": order.status, "at_ms": at_ms})
                 .to_string();
-            if let Some(list) = self.trackers.lock().get_mut(&order.order_id) {
-                push_all(list, &frame, "track");
-            }
+            push_keyed(&self.trackers, &order.order_id, &frame, "track");
         }
         self.pending
             .lock()

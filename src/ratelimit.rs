@@ -15,9 +15,15 @@ pub struct TokenBucket {
 impl TokenBucket {
     /// `n` events per `per`, with a burst of `n`.
     pub fn new(n: u32, per: Duration) -> Self {
+        Self::with_burst(n, per, n)
+    }
+
+    /// `n` events per `per` sustained, up to `burst` at once.
+    pub fn with_burst(n: u32, per: Duration, burst: u32) -> Self {
+        let burst = burst.max(1) as f64;
         Self {
-            capacity: n as f64,
-            tokens: n as f64,
+            capacity: burst,
+            tokens: burst,
             refill_per_s: n as f64 / per.as_secs_f64().max(0.001),
             last: Instant::now(),
         }

@@ -165,8 +165,10 @@ impl Default for DashboardSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct RateLimitSettings {
-    /// Location fixes a rider socket may send per 10 s.
+    /// Location fixes a rider socket may send per 10 s (sustained)...
     pub rider_fixes_per_10s: u32,
+    /// ...and at once (burst), e.g. after a reconnect.
+    pub rider_fix_burst: u32,
     /// Other rider messages per 10 s.
     pub rider_messages_per_10s: u32,
     /// Logins and registrations per IP per minute.
@@ -177,8 +179,9 @@ impl Default for RateLimitSettings {
     fn default() -> Self {
         Self {
             rider_fixes_per_10s: 10,
+            rider_fix_burst: 20,
             rider_messages_per_10s: 50,
-            auth_per_ip_per_minute: 30,
+            auth_per_ip_per_minute: 1000,
         }
     }
 }

@@ -69,6 +69,26 @@ impl<T> Outbox<T> {
         self.push_inner(None, item)
     }
 
+    /// Puts a frame ahead of everything queued: a socket's first frame (snapshot, welcome),
+    /// built after the socket was registered for changes, so none falls between the two.
+    pub fn push_front(&self, item: T) -> PushOutcome {
+        let mut s = self.inner.state.lock();
+        if s.closed {
+            return PushOutcome::Closed;
+        }
+        if s.queue.len() >= self.inner.cap {
+            s.closed = true;
+            s.queue.clear();
+            drop(s);
+            self.inner.notify.notify_one();
+            return PushOutcome::Overflowed;
+        }
+        s.queue.push_front((None, item));
+        drop(s);
+        self.inner.notify.notify_one();
+        PushOutcome::Queued
+    }
+
     /// Pushes a frame that supersedes any pending frame with the same `key`.
     pub fn push_latest(&self, key: u64, item: T) -> PushOutcome {
         self.push_inner(Some(key), item)
@@ -154,6 +174,15 @@ mod tests {
         assert_eq!(o.push(3), PushOutcome::Queued);
         assert_eq!(o.push_latest(7, 4), PushOutcome::Coalesced);
         assert_eq!(o.drain(), vec![1, 4, 3]);
+    }
+
+    #[test]
+    fn push_front_goes_ahead_of_what_is_queued() {
+        let o = Outbox::new(10);
+        o.push(2);
+        o.push_latest(1, 3);
+        assert_eq!(o.push_front(1), PushOutcome::Queued);
+        assert_eq!(o.drain(), vec![1, 2, 3]);
     }
 
     #[test]

@@ -1404,3 +1404,101 @@ async fn a_rider_going_offline_with_an_unpicked_order_still_loses_it() {
     assert_eq!(b.offers_for(&id).len(), 1);
     assert_eq!(a.view().await.status, RiderStatus::Offline);
 }
+
+// ---------------------------------------------------------------- review fixes
+
+#[actix_rt::test]
+async fn a_finished_order_keeps_its_trace_and_who_was_offered_it() {
+    let engine = start(cfg());
+    let mut r = TestRider::online_at(&engine, "Ann", north(300.0)).await;
+    let stranger = TestRider::online_at(&engine, "Far away", north(90_000.0)).await;
+    let o = accepted_order(&engine).await;
+    let id = o.order_id.clone();
+    settle().await;
+    let offer = the_offer(&r.take());
+    assert!(engine.was_offered(&id, &r.id).await.unwrap());
+    assert!(!engine.was_offered(&id, &stranger.id).await.unwrap());
+    r.accept(&offer);
+    settle().await;
+    r.cmd(RiderCommand::PickedUp {
+        order_id: id.clone(),
+    });
+    settle().await;
+    r.cmd(RiderCommand::Delivered {
+        order_id: id.clone(),
+    });
+    settle().await;
+    let live_trace = engine.trace(&id).await.unwrap();
+    advance(6.0).await;
+    assert!(
+        !engine.live_orders().await.iter().any(|l| l.order_id == id),
+        "the order's actor stopped"
+    );
+    let stored = engine.trace(&id).await.unwrap();
+    assert!(!stored.is_empty());
+    assert_eq!(stored, live_trace, "the trace outlives the actor");
+    assert!(stored.iter().any(|e| e.event.contains("accepted")));
+    assert!(engine.was_offered(&id, &r.id).await.unwrap());
+    assert!(!engine.was_offered(&id, &stranger.id).await.unwrap());
+}
+
+#[actix_rt::test]
+async fn ready_after_a_late_pickup_does_not_fire_the_timer_again_at_once() {
+    let mut c = cfg();
+    c.timers.pickup_late_s = 10.0;
+    let engine = start(c);
+    let mut r = TestRider::online_at(&engine, "Ann", north(300.0)).await;
+    // prep 0: food ready at acceptance, so pickup is late 10 s after assignment
+    let o = accepted_order(&engine).await;
+    let id = o.order_id.clone();
+    settle().await;
+    let offer = the_offer(&r.take());
+    r.accept(&offer);
+    settle().await;
+    advance_fresh(10.5, &[&r]).await;
+    let e = the_escalation(&engine, EscalationKind::PickupLate).await;
+    assert_eq!(e.level, 1);
+    engine
+        .order_command(&id, OrderCommand::MarkReady)
+        .await
+        .unwrap();
+    advance_fresh(2.0, &[&r]).await;
+    assert_eq!(
+        the_escalation(&engine, EscalationKind::PickupLate)
+            .await
+            .level,
+        1,
+        "ready does not bring the next period forward"
+    );
+    advance_fresh(9.0, &[&r]).await;
+    assert_eq!(
+        the_escalation(&engine, EscalationKind::PickupLate)
+            .await
+            .level,
+        2,
+        "the next period still comes"
+    );
+}
+
+#[actix_rt::test]
+async fn an_accept_sent_the_moment_the_offer_arrives_wins() {
+    let engine = start(cfg());
+    let mut r = TestRider::online_at(&engine, "Quick", north(300.0)).await;
+    let o = accepted_order(&engine).await;
+    // Accept as soon as the offer frame is queued for the rider, before anything else runs.
+    let offer = loop {
+        tokio::task::yield_now().await;
+        if let Some(o) = offers(&r.take()).into_iter().next() {
+            break o;
+        }
+    };
+    r.accept(&offer);
+    settle().await;
+    let got = r.take();
+    assert_eq!(assigned(&got).len(), 1, "{got:?}");
+    assert!(errors(&got).is_empty(), "{got:?}");
+    assert_eq!(
+        order(&engine, &o.order_id).await.rider_id,
+        Some(r.id.clone())
+    );
+}

@@ -19,22 +19,24 @@ fn order_id(raw: &str) -> Result<OrderId, ApiError> {
 }
 
 /// May `who` see this order? (owner, its merchant, a rider it was offered or assigned to,
-/// the dispatcher)
-fn may_read(state: &AppState, who: &Principal, order: &Order) -> bool {
-    match who {
+/// now or before, the dispatcher)
+async fn may_read(state: &AppState, who: &Principal, order: &Order) -> Result<bool, ApiError> {
+    Ok(match who {
         Principal::Dispatcher => true,
         Principal::Customer(c) => *c == order.customer_id,
         Principal::Merchant(m) => *m == order.merchant_id,
         Principal::Rider(r) => {
-            order.rider_id.as_ref() == Some(r) || state.hub.rider_saw(r, &order.order_id)
+            order.rider_id.as_ref() == Some(r)
+                || state.hub.rider_saw(r, &order.order_id)
+                || state.engine.was_offered(&order.order_id, r).await?
         }
-    }
+    })
 }
 
 /// Loads the order and checks the caller may read it.
 async fn load(state: &AppState, who: &Principal, raw: &str) -> Result<Order, ApiError> {
     let order = state.engine.order(&order_id(raw)?).await?;
-    if !may_read(state, who, &order) {
+    if !may_read(state, who, &order).await? {
         return Err(ApiError::forbidden("not your order"));
     }
     Ok(order)

@@ -22,9 +22,10 @@ pub async fn connect(
     let (response, session, stream) =
         actix_ws::handle(&req, body).map_err(|e| ApiError::invalid(e.to_string()))?;
     let outbox = Outbox::new(state.settings.dashboard.queue_frames);
-    let snapshot = snapshot(&state).await?;
-    outbox.push(snapshot);
+    // Registered first; the snapshot goes ahead of updates queued while it was built.
     state.hub.add_dashboard(outbox.clone());
+    let snapshot = snapshot(&state).await?;
+    outbox.push_front(snapshot);
     serve_push_only(&state, session, stream, outbox, "dispatch");
     Ok(response)
 }

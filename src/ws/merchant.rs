@@ -5,7 +5,6 @@ use crate::auth::Principal;
 use crate::errors::ApiError;
 use crate::startup::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
-use dispatch_actors::domain::order::OrderStatus;
 use dispatch_actors::outbox::Outbox;
 use serde_json::json;
 
@@ -22,20 +21,18 @@ pub async fn connect(
     let (response, session, stream) =
         actix_ws::handle(&req, body).map_err(|e| ApiError::invalid(e.to_string()))?;
     let outbox = Outbox::new(state.settings.server.ws_queue_frames);
+    // Registered first; the welcome goes ahead of changes queued while it was built.
+    state.hub.add_merchant(merchant_id.clone(), outbox.clone());
     let orders: Vec<_> = state
         .engine
         .live_orders()
         .await
         .into_iter()
-        .filter(|o| {
-            o.merchant_id == merchant_id
-                && !o.status.is_final()
-                && o.status != OrderStatus::PendingPayment
-        })
+        .filter(|o| o.merchant_id == merchant_id && !o.status.is_final())
         .collect();
-    outbox
-        .push(json!({"type": "welcome", "merchant_id": merchant_id, "orders": orders}).to_string());
-    state.hub.add_merchant(merchant_id, outbox.clone());
+    outbox.push_front(
+        json!({"type": "welcome", "merchant_id": merchant_id, "orders": orders}).to_string(),
+    );
     serve_push_only(&state, session, stream, outbox, "merchant");
     Ok(response)
 }

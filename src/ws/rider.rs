@@ -99,7 +99,11 @@ pub async fn connect(
     state.engine.attach_rider(&rider_id, outbox.clone()).await?;
     let engine = state.engine.clone();
     let limits = &state.settings.rate_limit;
-    let mut fixes = TokenBucket::new(limits.rider_fixes_per_10s, Duration::from_secs(10));
+    let mut fixes = TokenBucket::with_burst(
+        limits.rider_fixes_per_10s,
+        Duration::from_secs(10),
+        limits.rider_fix_burst,
+    );
     let mut others = TokenBucket::new(limits.rider_messages_per_10s, Duration::from_secs(10));
     let opts = PumpOpts::from_state(&state, "rider");
     let shutdown = state.shutdown.subscribe();

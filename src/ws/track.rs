@@ -33,19 +33,11 @@ pub async fn connect(
     let (response, session, stream) =
         actix_ws::handle(&req, body).map_err(|e| ApiError::invalid(e.to_string()))?;
     let outbox = Outbox::new(state.settings.server.ws_queue_frames);
-    // Snapshot first, then the stream; a status change that fell between the two is sent
-    // right after the snapshot.
-    let seen = order.status;
-    outbox.push(json!({"type": "snapshot", "order": order}).to_string());
+    // Registered before the snapshot is read, and the snapshot goes ahead of anything
+    // queued meanwhile: no status change falls between the two.
     state.hub.add_tracker(order_id.clone(), outbox.clone());
-    let now = state.engine.order(&order_id).await?;
-    if now.status != seen {
-        let at_ms = now.timeline.last().map_or(now.updated_ms, |e| e.at_ms);
-        outbox.push(
-            json!({"type": "status", "order_id": now.order_id, "status": now.status, "at_ms": at_ms})
-                .to_string(),
-        );
-    }
+    let order = state.engine.order(&order_id).await?;
+    outbox.push_front(json!({"type": "snapshot", "order": order}).to_string());
     serve_push_only(&state, session, stream, outbox, "track");
     Ok(response)
 }

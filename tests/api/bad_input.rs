@@ -78,17 +78,22 @@ async fn malformed_or_invalid_rest_bodies_are_400_and_change_nothing() {
         (
             "/customers",
             None,
-            json!({"username": "ab", "password": "long enough"}),
+            json!({"username": "", "password": "long enough"}),
         ),
         (
             "/customers",
             None,
-            json!({"username": "has space", "password": "long enough"}),
+            json!({"username": "   ", "password": "long enough"}),
         ),
         (
             "/customers",
             None,
-            json!({"username": "shorty", "password": "short"}),
+            json!({"username": "x".repeat(129), "password": "long enough"}),
+        ),
+        (
+            "/customers",
+            None,
+            json!({"username": "shorty", "password": ""}),
         ),
         (
             "/customers",
@@ -312,7 +317,11 @@ async fn riders_nearby_checks_its_parameters() {
 #[actix_web::test]
 async fn invalid_locations_are_refused_and_not_stored() {
     // More fixes than the default rate limit allows in a burst.
-    let app = spawn_app(|s| s.rate_limit.rider_fixes_per_10s = 100).await;
+    let app = spawn_app(|s| {
+        s.rate_limit.rider_fixes_per_10s = 100;
+        s.rate_limit.rider_fix_burst = 100;
+    })
+    .await;
     let start = offset(SHOP, 200.0, 0.0);
     let mut r = app.rider_at(start).await;
     let listed = app.nearby_rider(&r.id).await.unwrap();

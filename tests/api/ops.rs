@@ -175,11 +175,12 @@ async fn the_dashboard_gets_a_snapshot_then_batched_updates() {
 }
 
 #[actix_web::test]
-async fn more_than_ten_fixes_a_second_are_rate_limited() {
+async fn a_burst_of_fixes_beyond_the_limit_is_rate_limited() {
     let app = spawn_app(|_| {}).await;
     let mut r = app.rider_connected().await;
     r.online().await;
-    for i in 0..15 {
+    // The default allows 10 fixes per 10 s with bursts of 20.
+    for i in 0..30 {
         r.move_to(offset(SHOP, i as f64, 0.0)).await;
     }
     let err =

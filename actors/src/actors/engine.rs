@@ -6,7 +6,7 @@ use super::desk::{EscalationDesk, ListEscalations, Resolve, RestoreBook, Wire};
 use super::directory::Directory;
 use super::matcher::{FindNearestRiders, MatcherActor};
 use super::merchant::{AddItem, GetMerchant, MerchantActor, QuoteOrder, SetOpen, UpdateItem};
-use super::order::{AssignByDispatcher, Command, GetOrder, GetTrace, OrderActor};
+use super::order::{AssignByDispatcher, Command, GetOrder, GetTrace, OrderActor, WasOffered};
 use super::rider::{
     AttachSession, CheckAssignable, DetachSession, FromRider, GetRider, RiderActor, RiderCommand,
     RiderNotice,
@@ -511,13 +511,35 @@ impl Engine {
     }
 
     pub async fn trace(&self, id: &OrderId) -> Result<Vec<TraceEntry>, EngineError> {
-        match self.shared.dir.order(id) {
-            Some(a) => Ok(a.send(GetTrace).await?),
-            None => {
-                self.order(id).await?;
-                Ok(Vec::new())
+        if let Some(a) = self.shared.dir.order(id) {
+            if let Ok(t) = a.send(GetTrace).await {
+                return Ok(t);
             }
         }
+        // A finished order's trace was stored with it.
+        self.shared
+            .store
+            .load_order_record(id)
+            .await
+            .map_err(|e| EngineError::Unavailable(e.to_string()))?
+            .map(|r| r.offers.trace)
+            .ok_or_else(|| not_found("order", id))
+    }
+
+    /// Was this order ever offered to `rider` (now or before)?
+    pub async fn was_offered(&self, id: &OrderId, rider: &RiderId) -> Result<bool, EngineError> {
+        if let Some(a) = self.shared.dir.order(id) {
+            if let Ok(b) = a.send(WasOffered(rider.clone())).await {
+                return Ok(b);
+            }
+        }
+        Ok(self
+            .shared
+            .store
+            .load_order_record(id)
+            .await
+            .map_err(|e| EngineError::Unavailable(e.to_string()))?
+            .is_some_and(|r| r.offers.offered.contains(rider)))
     }
 
     /// Every order whose actor is alive (not final, or final moments ago).

@@ -56,6 +56,8 @@ pub struct OrderActor {
     retry: Option<SpawnHandle>,
     dispatch_started_ms: u64,
     rider_fix: Option<GpsFix>,
+    /// When the current rider got the order (a reassignment keeps status `assigned`).
+    assigned_ms: Option<u64>,
     arriving_sent: bool,
     /// The stored version this actor took the order over at (compare-and-set base).
     base_version: u64,
@@ -96,6 +98,7 @@ impl OrderActor {
             retry: None,
             dispatch_started_ms: 0,
             rider_fix: None,
+            assigned_ms: None,
             arriving_sent: false,
             base_version: 0,
             restored_timers: None,
@@ -297,7 +300,7 @@ impl OrderActor {
                 self.clear(vec![EscalationKind::PickupLate]);
                 self.offers.forget_winner();
                 self.rider_fix = None;
-                self.arriving_sent = false;
+                self.assigned_ms = None;
                 // Whoever handed the order back (release, lost, unassigned) counts as a decline,
                 // remembered before the new search starts.
                 if let Some(prev) = &t.previous_rider {
@@ -307,7 +310,7 @@ impl OrderActor {
             }
             (OrderStatus::Assigned, OrderStatus::Assigned) if t.previous_rider.is_none() => {
                 // `ready` while assigned: the pickup deadline may move earlier.
-                self.arm_pickup_late(false, ctx);
+                self.arm_pickup_late(true, ctx);
             }
             (_, OrderStatus::Assigned) => {
                 self.stop_dispatch(ctx);
@@ -317,9 +320,10 @@ impl OrderActor {
                             .record(now.saturating_sub(acc) as f64 / 1000.0);
                     }
                 }
-                self.rider_fix = None;
-                self.arriving_sent = false;
-                self.arm_pickup_late(true, ctx);
+                // The caller set `rider_fix` to the new rider's last fix; `rider_arriving` is
+                // once per order, so a reassignment does not repeat it.
+                self.assigned_ms = Some(now);
+                self.arm_pickup_late(false, ctx);
             }
             (OrderStatus::Assigned, OrderStatus::PickedUp) => {
                 self.disarm(Timer::PickupLate, ctx);
@@ -442,14 +446,25 @@ impl OrderActor {
         }
     }
 
-    /// Pickup is late `pickup_late_s` after the later of food-ready and assignment.
-    fn arm_pickup_late(&mut self, reset: bool, ctx: &mut Context<Self>) {
+    /// Pickup is late `pickup_late_s` after the later of food-ready and the (latest)
+    /// assignment. `on_ready`: the merchant pressed ready while the order is assigned — the
+    /// deadline may only move earlier, and only before its first period fired.
+    fn arm_pickup_late(&mut self, on_ready: bool, ctx: &mut Context<Self>) {
         let now = self.now();
-        let assigned = self.order.entered_ms(OrderStatus::Assigned).unwrap_or(now);
+        let assigned = self
+            .assigned_ms
+            .or_else(|| self.order.entered_ms(OrderStatus::Assigned))
+            .unwrap_or(now);
         let from = self.order.ready_at_ms.unwrap_or(assigned).max(assigned);
         let due = from + (self.shared.cfg.timers.pickup_late_s * 1000.0) as u64;
+        if on_ready {
+            match self.timers.get(&Timer::PickupLate) {
+                Some(t) if t.fired == 0 && due < t.due_ms => {}
+                _ => return,
+            }
+        }
         let delay_s = due.saturating_sub(now) as f64 / 1000.0;
-        self.arm(Timer::PickupLate, delay_s, reset, ctx);
+        self.arm(Timer::PickupLate, delay_s, !on_ready, ctx);
     }
 
     /// Due times of the armed timers (for persistence and inspection).
@@ -713,34 +728,42 @@ impl OrderActor {
         };
         let gen = self.dispatch_gen;
         self.in_flight = Some(gen);
+        // The offer is open in the book before the rider sees it, so an accept that arrives
+        // before the rider's answer to this proposal is a valid claim.
+        self.offer_opened(offer.clone(), c.clone(), ctx);
         ctx.spawn(addr.send(ProposeOffer(offer.clone())).into_actor(self).map(
             move |res, act, ctx| {
                 if act.in_flight == Some(gen) {
                     act.in_flight = None;
                 }
                 let taken = matches!(res, Ok(true));
-                if gen != act.dispatch_gen || act.order.status != OrderStatus::Accepted {
-                    if taken {
-                        if let Some(addr) = act.rider_addr(&c.rider_id) {
-                            addr.do_send(CloseOffer {
-                                offer_id: offer.offer_id,
-                                reason: OfferCloseReason::Withdrawn,
-                            });
-                        }
+                let still_open = act.offers.get(&offer.offer_id).is_some();
+                if !taken {
+                    if still_open {
+                        act.withdraw_offer(&offer.offer_id, ctx);
                     }
-                    return;
-                }
-                if taken {
-                    act.offer_sent(offer, c.clone(), ctx);
-                } else {
                     act.trace(format!("skipped {}: not idle any more", c.rider_id), vec![]);
+                } else if still_open
+                    && (gen != act.dispatch_gen || act.order.status != OrderStatus::Accepted)
+                {
+                    // Dispatch moved on while the rider was being asked.
+                    act.withdraw_offer(&offer.offer_id, ctx);
+                    if let Some(addr) = act.rider_addr(&c.rider_id) {
+                        addr.do_send(CloseOffer {
+                            offer_id: offer.offer_id.clone(),
+                            reason: OfferCloseReason::Withdrawn,
+                        });
+                    }
                 }
-                act.propose(cands, i + 1, ctx);
+                if gen == act.dispatch_gen && act.order.status == OrderStatus::Accepted {
+                    act.propose(cands, i + 1, ctx);
+                }
             },
         ));
     }
 
-    fn offer_sent(&mut self, offer: Offer, c: Nearby, ctx: &mut Context<Self>) {
+    /// Records an offer as open: trace, event, expiry timer.
+    fn offer_opened(&mut self, offer: Offer, c: Nearby, ctx: &mut Context<Self>) {
         let now = self.now();
         metrics::counter!(metric_names::OFFERS_TOTAL, "outcome" => "sent").increment(1);
         metrics::histogram!(metric_names::OFFER_LATENCY_SECONDS)
@@ -767,6 +790,17 @@ impl OrderActor {
         self.offer_timers.insert(offer.offer_id.clone(), h);
         self.offers.add(offer, c.rider_id, now);
         self.persist_in_background(ctx);
+    }
+
+    /// Takes back an offer its rider never held (not idle, or dispatch moved on).
+    fn withdraw_offer(&mut self, id: &OfferId, ctx: &mut Context<Self>) {
+        if let Some(h) = self.offer_timers.remove(id) {
+            ctx.cancel_future(h);
+        }
+        if self.offers.withdraw(id).is_some() {
+            metrics::counter!(metric_names::OFFERS_TOTAL, "outcome" => "refused").increment(1);
+            self.persist_in_background(ctx);
+        }
     }
 
     /// `offer_ttl_s` passed: the offer closes `expired` and the next candidate is tried.
@@ -827,6 +861,11 @@ pub struct GetOrder;
 #[derive(Message)]
 #[rtype(result = "Vec<TraceEntry>")]
 pub struct GetTrace;
+
+/// Was this order ever offered to the rider? (A rider may read such an order.)
+#[derive(Message)]
+#[rtype(result = "bool")]
+pub struct WasOffered(pub RiderId);
 
 /// Another engine moved this order (compare-and-set conflict): stop owning it. Later
 /// calls for it read the stored record.
@@ -918,6 +957,13 @@ impl Handler<GetOrder> for OrderActor {
     }
 }
 
+impl Handler<WasOffered> for OrderActor {
+    type Result = bool;
+    fn handle(&mut self, m: WasOffered, _: &mut Context<Self>) -> bool {
+        self.offers.was_offered(&m.0)
+    }
+}
+
 impl Handler<GetTrace> for OrderActor {
     type Result = MessageResult<GetTrace>;
     fn handle(&mut self, _: GetTrace, _: &mut Context<Self>) -> Self::Result {
@@ -968,13 +1014,14 @@ impl Handler<Command> for OrderActor {
 impl Handler<AssignByDispatcher> for OrderActor {
     type Result = ResponseFuture<Result<Order, EngineError>>;
     fn handle(&mut self, m: AssignByDispatcher, ctx: &mut Context<Self>) -> Self::Result {
+        let previous_fix = std::mem::replace(&mut self.rider_fix, m.fix);
         let t = match self.assign_by_dispatcher(m.rider_id.clone(), ctx) {
             Ok(t) => t,
-            Err(e) => return Box::pin(async move { Err(e) }),
+            Err(e) => {
+                self.rider_fix = previous_fix;
+                return Box::pin(async move { Err(e) });
+            }
         };
-        if t.changed {
-            self.rider_fix = m.fix;
-        }
         // The riders hear of it only once it is stored (a lost compare-and-set tells no one).
         let previous = t.previous_rider.as_ref().and_then(|p| self.rider_addr(p));
         let assigned = if t.changed {
@@ -1023,17 +1070,18 @@ impl Handler<ClaimOffer> for OrderActor {
                 });
                 self.tell_closed(others, OfferCloseReason::Taken, ctx);
                 self.trace(format!("{} accepted {}", m.rider_id, m.offer_id), vec![]);
+                let previous_fix = std::mem::replace(&mut self.rider_fix, m.fix);
                 match self.change(
                     OrderCommand::Assign {
                         rider_id: m.rider_id,
                     },
                     ctx,
                 ) {
-                    Ok(_) => {
-                        self.rider_fix = m.fix;
-                        self.persist(ctx)
+                    Ok(_) => self.persist(ctx),
+                    Err(e) => {
+                        self.rider_fix = previous_fix;
+                        Box::pin(async move { Err(e) })
                     }
-                    Err(e) => Box::pin(async move { Err(e) }),
                 }
             }
         }

@@ -87,6 +87,11 @@ pub struct OfferBookState {
     pub declined: Vec<RiderId>,
     pub expired: Vec<RiderId>,
     pub won: Option<(OfferId, RiderId)>,
+    /// Every rider ever offered this order (they may read it).
+    #[serde(default)]
+    pub offered: Vec<RiderId>,
+    #[serde(default)]
+    pub trace: Vec<TraceEntry>,
 }
 
 #[derive(Debug, Default)]
@@ -96,6 +101,7 @@ pub struct OfferBook {
     expired: HashSet<RiderId>,
     /// The offer that won, and its rider (a repeated accept answers `assigned` again).
     won: Option<(OfferId, RiderId)>,
+    offered: HashSet<RiderId>,
     trace: Vec<TraceEntry>,
 }
 
@@ -113,6 +119,7 @@ impl OfferBook {
     }
 
     pub fn add(&mut self, offer: Offer, rider_id: RiderId, sent_ms: u64) {
+        self.offered.insert(rider_id.clone());
         self.open.insert(
             offer.offer_id.clone(),
             OpenOffer {
@@ -121,6 +128,16 @@ impl OfferBook {
                 sent_ms,
             },
         );
+    }
+
+    /// Takes back an offer the rider never got (it was not idle): no memory of it.
+    pub fn withdraw(&mut self, id: &OfferId) -> Option<OpenOffer> {
+        self.open.remove(id)
+    }
+
+    /// Was this order ever offered to `rider`?
+    pub fn was_offered(&self, rider: &RiderId) -> bool {
+        self.offered.contains(rider)
     }
 
     /// Riders not to offer this order now: decliners, riders holding an open offer for it,
@@ -222,15 +239,19 @@ impl OfferBook {
         declined.sort();
         let mut expired: Vec<RiderId> = self.expired.iter().cloned().collect();
         expired.sort();
+        let mut offered: Vec<RiderId> = self.offered.iter().cloned().collect();
+        offered.sort();
         OfferBookState {
             open,
             declined,
             expired,
             won: self.won.clone(),
+            offered,
+            trace: self.trace.clone(),
         }
     }
 
-    /// The book as [`OfferBook::durable`] left it (the trace starts empty).
+    /// The book as [`OfferBook::durable`] left it.
     pub fn restore(state: OfferBookState) -> Self {
         Self {
             open: state
@@ -241,7 +262,8 @@ impl OfferBook {
             declined: state.declined.into_iter().collect(),
             expired: state.expired.into_iter().collect(),
             won: state.won,
-            trace: Vec::new(),
+            offered: state.offered.into_iter().collect(),
+            trace: state.trace,
         }
     }
 

@@ -106,6 +106,10 @@ pub trait Store: Send + Sync + 'static {
         self.save_order(&rec.order).await
     }
     async fn load_order(&self, id: &OrderId) -> Result<Option<Order>, StoreError>;
+    /// The order with its dispatch state (offers, trace, timers). The default has none.
+    async fn load_order_record(&self, id: &OrderId) -> Result<Option<OrderRecord>, StoreError> {
+        Ok(self.load_order(id).await?.map(OrderRecord::bare))
+    }
     async fn save_rider(&self, rider: &RiderView) -> Result<(), StoreError>;
     async fn save_merchant(&self, merchant: &Merchant, items: &[Item]) -> Result<(), StoreError>;
     async fn save_escalation(&self, e: &Escalation) -> Result<(), StoreError>;
@@ -150,7 +154,7 @@ pub trait Store: Send + Sync + 'static {
 /// Everything in process memory: lost on exit, needs nothing else to run.
 #[derive(Default)]
 pub struct MemoryStore {
-    orders: RwLock<HashMap<OrderId, Order>>,
+    orders: RwLock<HashMap<OrderId, OrderRecord>>,
     riders: RwLock<HashMap<RiderId, RiderView>>,
     merchants: RwLock<HashMap<MerchantId, (Merchant, Vec<Item>)>>,
     escalations: RwLock<HashMap<EscalationId, Escalation>>,
@@ -170,17 +174,29 @@ impl MemoryStore {
 #[async_trait]
 impl Store for MemoryStore {
     async fn save_order(&self, order: &Order) -> Result<(), StoreError> {
+        self.save_order_record(&OrderRecord::bare(order.clone()))
+            .await
+    }
+
+    /// One process owns every order here, so a write older than the stored one is a late
+    /// arrival of this actor's own earlier save (replies and background saves complete in
+    /// any order): it is skipped, not a conflict.
+    async fn save_order_record(&self, rec: &OrderRecord) -> Result<(), StoreError> {
         let mut orders = self.orders.write();
-        if let Some(old) = orders.get(&order.order_id) {
-            if old.version > order.version {
-                return Err(StoreError::Conflict(order.order_id.to_string()));
+        if let Some(old) = orders.get(&rec.order.order_id) {
+            if old.order.version > rec.order.version {
+                return Ok(());
             }
         }
-        orders.insert(order.order_id.clone(), order.clone());
+        orders.insert(rec.order.order_id.clone(), rec.clone());
         Ok(())
     }
 
     async fn load_order(&self, id: &OrderId) -> Result<Option<Order>, StoreError> {
+        Ok(self.orders.read().get(id).map(|r| r.order.clone()))
+    }
+
+    async fn load_order_record(&self, id: &OrderId) -> Result<Option<OrderRecord>, StoreError> {
         Ok(self.orders.read().get(id).cloned())
     }
 
@@ -223,6 +239,10 @@ impl Store for MemoryStore {
                 return Ok(stored.clone());
             }
         }
+        if map.len() % 4096 == 4095 {
+            // Expired keys go now and then, so the map stays as large as 24 h of keys.
+            map.retain(|_, (_, expires)| *expires > now);
+        }
         map.insert(key.to_string(), (resp.clone(), now + ttl));
         Ok(resp)
     }
@@ -245,6 +265,19 @@ impl Store for MemoryStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn an_older_write_of_an_order_is_skipped_not_a_conflict() {
+        let s = MemoryStore::new();
+        let mut rec = OrderRecord::bare(crate::domain::order::tests::sample_order());
+        rec.order.version = 5;
+        s.save_order_record(&rec).await.unwrap();
+        let mut older = rec.clone();
+        older.order.version = 4;
+        assert_eq!(s.save_order_record(&older).await, Ok(()));
+        let id = rec.order.order_id.clone();
+        assert_eq!(s.load_order(&id).await.unwrap().unwrap().version, 5);
+    }
 
     #[tokio::test]
     async fn idempotent_put_keeps_the_first_response() {

@@ -704,11 +704,14 @@ impl Store for RedisStore {
     }
 
     async fn load_order(&self, id: &OrderId) -> Result<Option<Order>, StoreError> {
+        Ok(self.load_order_record(id).await?.map(|r| r.order))
+    }
+
+    async fn load_order_record(&self, id: &OrderId) -> Result<Option<OrderRecord>, StoreError> {
         let mut c = redis::cmd("HGET");
         c.arg(self.key(&format!("order:{id}"))).arg("data");
         let s: Option<String> = self.read(c).await?;
-        Ok(s.and_then(|s| decode::<OrderRecord>("order", &s))
-            .map(|r| r.order))
+        Ok(s.and_then(|s| decode::<OrderRecord>("order", &s)))
     }
 
     async fn save_rider(&self, rider: &RiderView) -> Result<(), StoreError> {
