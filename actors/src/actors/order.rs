@@ -10,6 +10,7 @@ use super::rider::{
 };
 use super::Shared;
 use crate::config::secs;
+use crate::domain::dispatch::{DispatchPolicy, WhenEmpty};
 use crate::domain::escalation::{EscalationKind, Subject};
 use crate::domain::gps::GpsFix;
 use crate::domain::ladder::{self, Step, Timer};
@@ -44,6 +45,8 @@ struct ArmedTimer {
 
 pub struct OrderActor {
     order: Order,
+    /// The matching policy (ranking, fanout, widening): plain rules, see domain::dispatch.
+    policy: DispatchPolicy,
     offers: OfferBook,
     shared: Arc<Shared>,
     timers: HashMap<Timer, ArmedTimer>,
@@ -85,9 +88,11 @@ fn store_error(e: StoreError) -> EngineError {
 
 impl OrderActor {
     pub fn new(order: Order, shared: Arc<Shared>) -> Self {
-        let radius_m = shared.cfg.dispatch.initial_radius_m;
+        let policy = DispatchPolicy::new(&shared.cfg.dispatch);
+        let radius_m = policy.initial_radius_m();
         Self {
             order,
+            policy,
             offers: OfferBook::default(),
             shared,
             timers: HashMap::new(),
@@ -188,19 +193,19 @@ impl OrderActor {
 
     fn eta_s(&self) -> Option<f64> {
         let fix = self.rider_fix?;
-        let speed = self.shared.cfg.dispatch.speed_mps.max(0.1);
+        let p = &self.policy;
         let pickup = self.order.pickup.point();
         match self.order.status {
             OrderStatus::Assigned => {
-                let to_pickup = fix.point.distance_m(&pickup) / speed;
+                let to_pickup = p.travel_s(fix.point.distance_m(&pickup));
                 let wait = self
                     .order
                     .ready_at_ms
                     .map(|r| r.saturating_sub(self.now()) as f64 / 1000.0)
                     .unwrap_or(0.0);
-                Some(to_pickup.max(wait) + pickup.distance_m(&self.order.dropoff) / speed)
+                Some(to_pickup.max(wait) + p.travel_s(pickup.distance_m(&self.order.dropoff)))
             }
-            OrderStatus::PickedUp => Some(fix.point.distance_m(&self.order.dropoff) / speed),
+            OrderStatus::PickedUp => Some(p.travel_s(fix.point.distance_m(&self.order.dropoff))),
             _ => None,
         }
     }
@@ -524,8 +529,7 @@ impl OrderActor {
                 }
                 Step::Resolve(kind) => self.clear(vec![kind]),
                 Step::WidenSearch => {
-                    self.radius_m =
-                        (self.radius_m * 2.0).min(self.shared.cfg.dispatch.max_radius_m);
+                    self.radius_m = self.policy.widened(self.radius_m);
                     self.offers.forgive_expired();
                     self.try_dispatch(ctx);
                 }
@@ -565,7 +569,7 @@ impl OrderActor {
 
     fn start_dispatch(&mut self, ctx: &mut Context<Self>) {
         self.dispatch_gen += 1;
-        self.radius_m = self.shared.cfg.dispatch.initial_radius_m;
+        self.radius_m = self.policy.initial_radius_m();
         self.dispatch_started_ms = self.now();
         self.arm(
             Timer::DispatchRemind,
@@ -608,7 +612,7 @@ impl OrderActor {
         let cfg = &self.shared.cfg.dispatch;
         if self.order.status != OrderStatus::Accepted
             || self.in_flight == Some(self.dispatch_gen)
-            || self.offers.open_count() >= cfg.offer_fanout.max(1)
+            || !self.policy.wants_more_offers(self.offers.open_count())
         {
             return;
         }
@@ -652,13 +656,13 @@ impl OrderActor {
         skipped: Vec<SkippedTrace>,
         ctx: &mut Context<Self>,
     ) {
-        let speed = self.shared.cfg.dispatch.speed_mps.max(0.1);
+        let cands = self.policy.rank(cands);
         let traced = cands
             .iter()
             .map(|c| CandidateTrace {
                 rider_id: c.rider_id.clone(),
                 distance_m: c.distance_m.round(),
-                travel_s: (c.distance_m / speed).round(),
+                travel_s: self.policy.travel_s(c.distance_m).round(),
                 decision: "candidate".into(),
             })
             .collect();
@@ -673,23 +677,29 @@ impl OrderActor {
             skipped,
         );
         if cands.is_empty() {
-            let max = self.shared.cfg.dispatch.max_radius_m;
-            if self.radius_m < max {
-                self.radius_m = (self.radius_m * 2.0).min(max);
-                self.try_dispatch(ctx);
-            } else if self.offers.open_count() == 0 && self.offers.forgive_expired() {
-                self.trace(
-                    "nobody new in range: riders who let an offer expire may be offered again"
-                        .into(),
-                    vec![],
-                );
-                self.try_dispatch(ctx);
-            } else {
-                self.schedule_retry(ctx);
+            let step = self.policy.when_empty(
+                self.radius_m,
+                self.offers.open_count(),
+                self.offers.expired_count(),
+            );
+            match step {
+                WhenEmpty::Widen(r) => {
+                    self.radius_m = r;
+                    self.try_dispatch(ctx);
+                }
+                WhenEmpty::ForgiveExpired => {
+                    self.offers.forgive_expired();
+                    self.trace(
+                        "nobody new in range: riders who let an offer expire may be offered again"
+                            .into(),
+                        vec![],
+                    );
+                    self.try_dispatch(ctx);
+                }
+                WhenEmpty::RetryLater => self.schedule_retry(ctx),
             }
             return;
         }
-        // Ranked by travel time to the merchant = distance ÷ speed: the matcher's order.
         self.propose(cands, 0, ctx);
     }
 
@@ -705,8 +715,7 @@ impl OrderActor {
     }
 
     fn propose(&mut self, cands: Vec<Nearby>, i: usize, ctx: &mut Context<Self>) {
-        let fanout = self.shared.cfg.dispatch.offer_fanout.max(1);
-        if i >= cands.len() || self.offers.open_count() >= fanout {
+        if i >= cands.len() || !self.policy.wants_more_offers(self.offers.open_count()) {
             if self.offers.open_count() == 0 {
                 self.schedule_retry(ctx);
             }
@@ -768,13 +777,12 @@ impl OrderActor {
         metrics::counter!(metric_names::OFFERS_TOTAL, "outcome" => "sent").increment(1);
         metrics::histogram!(metric_names::OFFER_LATENCY_SECONDS)
             .record(now.saturating_sub(self.dispatch_started_ms) as f64 / 1000.0);
-        let speed = self.shared.cfg.dispatch.speed_mps.max(0.1);
         self.trace(
             format!("offered {} to {}", offer.offer_id, c.rider_id),
             vec![CandidateTrace {
                 rider_id: c.rider_id.clone(),
                 distance_m: c.distance_m.round(),
-                travel_s: (c.distance_m / speed).round(),
+                travel_s: self.policy.travel_s(c.distance_m).round(),
                 decision: "offered".into(),
             }],
         );
@@ -1181,8 +1189,9 @@ impl Handler<RiderMoved> for OrderActor {
             eta_s: eta.round() as u64,
         });
         if self.order.status == OrderStatus::Assigned && !self.arriving_sent {
-            let to_pickup = m.fix.point.distance_m(&self.order.pickup.point())
-                / self.shared.cfg.dispatch.speed_mps.max(0.1);
+            let to_pickup = self
+                .policy
+                .travel_s(m.fix.point.distance_m(&self.order.pickup.point()));
             if to_pickup < ARRIVING_S {
                 self.arriving_sent = true;
                 self.shared.bus.publish(Event::RiderArriving {

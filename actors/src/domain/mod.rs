@@ -1,6 +1,7 @@
 //! Plain domain types and the rules over them. No actors, no I/O: every rule here is
 //! tested directly.
 
+pub mod dispatch;
 pub mod escalation;
 pub mod geo;
 pub mod gps;

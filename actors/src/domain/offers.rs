@@ -174,6 +174,11 @@ impl OfferBook {
         self.declined.contains(rider)
     }
 
+    /// How many riders let an offer of this order expire (and are skipped for now).
+    pub fn expired_count(&self) -> usize {
+        self.expired.len()
+    }
+
     /// Nobody new is left: give riders who only let an offer expire another chance.
     /// Decliners stay excluded.
     pub fn forgive_expired(&mut self) -> bool {
