@@ -66,35 +66,21 @@ impl<T> Outbox<T> {
     }
 
     pub fn push(&self, item: T) -> PushOutcome {
-        self.push_inner(None, item)
+        self.push_inner(None, item, false)
     }
 
     /// Puts a frame ahead of everything queued: a socket's first frame (snapshot, welcome),
     /// built after the socket was registered for changes, so none falls between the two.
     pub fn push_front(&self, item: T) -> PushOutcome {
-        let mut s = self.inner.state.lock();
-        if s.closed {
-            return PushOutcome::Closed;
-        }
-        if s.queue.len() >= self.inner.cap {
-            s.closed = true;
-            s.queue.clear();
-            drop(s);
-            self.inner.notify.notify_one();
-            return PushOutcome::Overflowed;
-        }
-        s.queue.push_front((None, item));
-        drop(s);
-        self.inner.notify.notify_one();
-        PushOutcome::Queued
+        self.push_inner(None, item, true)
     }
 
     /// Pushes a frame that supersedes any pending frame with the same `key`.
     pub fn push_latest(&self, key: u64, item: T) -> PushOutcome {
-        self.push_inner(Some(key), item)
+        self.push_inner(Some(key), item, false)
     }
 
-    fn push_inner(&self, key: Option<u64>, item: T) -> PushOutcome {
+    fn push_inner(&self, key: Option<u64>, item: T, front: bool) -> PushOutcome {
         let mut s = self.inner.state.lock();
         if s.closed {
             return PushOutcome::Closed;
@@ -112,7 +98,11 @@ impl<T> Outbox<T> {
             self.inner.notify.notify_one();
             return PushOutcome::Overflowed;
         }
-        s.queue.push_back((key, item));
+        if front {
+            s.queue.push_front((key, item));
+        } else {
+            s.queue.push_back((key, item));
+        }
         drop(s);
         self.inner.notify.notify_one();
         PushOutcome::Queued

@@ -13,10 +13,12 @@ pub fn merchant_id(raw: &str) -> Result<MerchantId, ApiError> {
     MerchantId::parse(raw).map_err(|_| ApiError::not_found(format!("merchant {raw}")))
 }
 
-/// The caller must be this merchant.
-fn require_merchant(p: &Principal, id: &MerchantId) -> Result<(), ApiError> {
-    match p {
-        Principal::Merchant(m) if m == id => Ok(()),
+/// The merchant named in the path, when the caller is that merchant.
+fn own_merchant(state: &AppState, req: &HttpRequest, raw: &str) -> Result<MerchantId, ApiError> {
+    let who = state.auth.authenticate(req, false)?;
+    let id = merchant_id(raw)?;
+    match who {
+        Principal::Merchant(m) if m == id => Ok(id),
         _ => Err(ApiError::forbidden("only this merchant may do that")),
     }
 }
@@ -58,9 +60,7 @@ pub async fn set_open(
     body: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let who = state.auth.authenticate(&req, false)?;
-    let id = merchant_id(&path)?;
-    require_merchant(&who, &id)?;
+    let id = own_merchant(&state, &req, &path)?;
     let b: OpenBody = parse_json(&read_body(body).await?)?;
     Ok(HttpResponse::Ok().json(state.engine.set_merchant_open(&id, b.open).await?))
 }
@@ -77,9 +77,7 @@ pub async fn add_item(
     body: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let who = state.auth.authenticate(&req, false)?;
-    let id = merchant_id(&path)?;
-    require_merchant(&who, &id)?;
+    let id = own_merchant(&state, &req, &path)?;
     let b: NewItem = parse_json(&read_body(body).await?)?;
     Ok(HttpResponse::Created().json(state.engine.add_item(&id, b.name, b.price_cents).await?))
 }
@@ -96,10 +94,8 @@ pub async fn update_item(
     body: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let who = state.auth.authenticate(&req, false)?;
     let (mid, iid) = path.into_inner();
-    let id = merchant_id(&mid)?;
-    require_merchant(&who, &id)?;
+    let id = own_merchant(&state, &req, &mid)?;
     let item_id = ItemId::parse(&iid).map_err(|_| ApiError::not_found(format!("item {iid}")))?;
     let b: ItemPatch = parse_json(&read_body(body).await?)?;
     Ok(HttpResponse::Ok().json(
