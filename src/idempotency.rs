@@ -9,7 +9,6 @@ use actix_web::{HttpRequest, HttpResponse};
 use dispatch_actors::store::{Store, StoredResponse};
 use parking_lot::Mutex;
 use std::collections::HashSet;
-use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -45,10 +44,11 @@ pub fn header_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
     Ok(Some(v.to_string()))
 }
 
+/// FNV-1a: stable across processes and releases, so a retry after a restart matches.
 fn body_hash(body: &[u8]) -> u64 {
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    body.hash(&mut h);
-    h.finish()
+    body.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ *b as u64).wrapping_mul(0x0000_0100_0000_01b3)
+    })
 }
 
 fn replay(r: &StoredResponse) -> HttpResponse {

@@ -1502,3 +1502,42 @@ async fn an_accept_sent_the_moment_the_offer_arrives_wins() {
         Some(r.id.clone())
     );
 }
+
+#[actix_rt::test]
+async fn creating_an_order_under_an_existing_id_returns_that_order() {
+    let engine = start(cfg());
+    let (m, item) = merchant(&engine).await;
+    let id = OrderId::derived_from("c_alice:key-1");
+    let alice = CustomerId::parse("c_alice").unwrap();
+    let drop = centre().destination(90.0, 2000.0);
+    let first = engine
+        .create_order_as(
+            id.clone(),
+            alice.clone(),
+            &m.merchant_id,
+            vec![(item.clone(), 1)],
+            drop,
+        )
+        .await
+        .unwrap();
+    assert_eq!(first.order_id, id);
+    let again = engine
+        .create_order_as(
+            id.clone(),
+            alice,
+            &m.merchant_id,
+            vec![(item.clone(), 3)],
+            drop,
+        )
+        .await
+        .unwrap();
+    assert_eq!(again, first, "no second order, no change");
+    assert_eq!(engine.live_orders().await.len(), 1);
+    let bob = CustomerId::parse("c_bob").unwrap();
+    let err = engine
+        .create_order_as(id, bob, &m.merchant_id, vec![(item, 1)], drop)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "invalid_input");
+    assert_eq!(engine.live_orders().await.len(), 1);
+}

@@ -69,7 +69,12 @@ pub async fn create(
     let Principal::Customer(customer_id) = &who else {
         return Err(ApiError::forbidden("only customers place orders"));
     };
-    idempotency::header_key(&req)?;
+    // With an Idempotency-Key the order id is derived from it: a retry whose first answer
+    // was lost (crash, store outage) finds that order instead of creating a second one.
+    let order_id = match idempotency::header_key(&req)? {
+        Some(key) => OrderId::derived_from(&format!("{}:{key}", who.scope())),
+        None => OrderId::generate(),
+    };
     let body = read_body(body).await?;
     let n: NewOrder = parse_json(&body)?;
     let mid = merchant_id(&n.merchant_id)?;
@@ -94,7 +99,9 @@ pub async fn create(
         &who.scope(),
         &body,
         || async move {
-            let order = engine.create_order(cid, &mid, items, n.dropoff).await?;
+            let order = engine
+                .create_order_as(order_id, cid, &mid, items, n.dropoff)
+                .await?;
             let v =
                 serde_json::to_value(&order).map_err(|e| ApiError::unavailable(e.to_string()))?;
             Ok((StatusCode::CREATED, v))

@@ -396,6 +396,37 @@ impl Engine {
         items: Vec<(ItemId, u32)>,
         dropoff: GeoPoint,
     ) -> Result<Order, EngineError> {
+        self.create_order_as(
+            OrderId::generate(),
+            customer_id,
+            merchant_id,
+            items,
+            dropoff,
+        )
+        .await
+    }
+
+    /// Creates an order under a caller-chosen id (derived from an idempotency key), or
+    /// returns that customer's order if it already exists: a retry whose first response was
+    /// lost (crash, store outage) finds the order it created instead of making another.
+    pub async fn create_order_as(
+        &self,
+        order_id: OrderId,
+        customer_id: CustomerId,
+        merchant_id: &MerchantId,
+        items: Vec<(ItemId, u32)>,
+        dropoff: GeoPoint,
+    ) -> Result<Order, EngineError> {
+        match self.order(&order_id).await {
+            Ok(existing) if existing.customer_id == customer_id => return Ok(existing),
+            Ok(_) => {
+                return Err(EngineError::InvalidInput(
+                    "that order id belongs to another customer".into(),
+                ))
+            }
+            Err(EngineError::NotFound(_)) => {}
+            Err(e) => return Err(e),
+        }
         self.writable()?;
         let (lines, pickup, _prep) = self
             .merchant_addr(merchant_id)?
@@ -403,7 +434,7 @@ impl Engine {
             .await??;
         let order = Order::new(
             NewOrder {
-                order_id: OrderId::generate(),
+                order_id,
                 customer_id,
                 merchant_id: merchant_id.clone(),
                 items: lines,

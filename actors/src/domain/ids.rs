@@ -19,6 +19,12 @@ macro_rules! id_type {
                 Self(format!("{}{}", $prefix, random_suffix()).into())
             }
 
+            /// A stable id derived from `seed` (the same seed gives the same id in every
+            /// process and release: FNV-1a, not std's hasher, whose output may change).
+            pub fn derived_from(seed: &str) -> Self {
+                Self(format!("{}{}", $prefix, stable_hex(seed)).into())
+            }
+
             /// Parses an id of this kind: the prefix, then 1–64 of `[A-Za-z0-9_-]`.
             pub fn parse(s: &str) -> Result<Self, String> {
                 let rest = s
@@ -75,6 +81,20 @@ id_type!(CustomerId, "c_");
 id_type!(OfferId, "f_");
 id_type!(EscalationId, "e_");
 
+/// 128 bits of FNV-1a over `seed` (two passes with different offsets), as hex.
+fn stable_hex(seed: &str) -> String {
+    let fnv = |offset: u64| {
+        seed.bytes().fold(offset, |h, b| {
+            (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3)
+        })
+    };
+    format!(
+        "{:016x}{:016x}",
+        fnv(0xcbf2_9ce4_8422_2325),
+        fnv(0x6c62_272e_07bb_0142)
+    )
+}
+
 fn random_suffix() -> String {
     use rand::Rng;
     const ALPHABET: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
@@ -93,6 +113,18 @@ mod tests {
         let id = OrderId::generate();
         assert!(id.as_str().starts_with("o_"));
         assert_eq!(OrderId::parse(id.as_str()).unwrap(), id);
+    }
+
+    #[test]
+    fn derived_ids_are_stable_and_distinct() {
+        let a = OrderId::derived_from("c_1:key-1");
+        assert_eq!(a, OrderId::derived_from("c_1:key-1"));
+        assert_ne!(a, OrderId::derived_from("c_2:key-1"));
+        assert_eq!(OrderId::parse(a.as_str()).unwrap(), a);
+        assert_eq!(
+            OrderId::derived_from("").as_str(),
+            "o_cbf29ce4842223256c62272e07bb0142"
+        );
     }
 
     #[test]
