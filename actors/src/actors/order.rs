@@ -374,6 +374,20 @@ impl OrderActor {
         reason: OfferCloseReason,
         ctx: &mut Context<Self>,
     ) {
+        for (addr, msg) in self.close_offers(closed, reason, ctx) {
+            addr.do_send(msg);
+        }
+    }
+
+    /// Bookkeeping for closed offers (timers, metrics, events); returns the notices their
+    /// riders are due, for the caller to send now or once the change is stored.
+    fn close_offers(
+        &mut self,
+        closed: Vec<OpenOffer>,
+        reason: OfferCloseReason,
+        ctx: &mut Context<Self>,
+    ) -> Vec<(Addr<super::rider::RiderActor>, CloseOffer)> {
+        let mut notices = Vec::new();
         for o in closed {
             if let Some(h) = self.offer_timers.remove(&o.offer.offer_id) {
                 ctx.cancel_future(h);
@@ -388,13 +402,17 @@ impl OrderActor {
             });
             if reason != OfferCloseReason::Declined {
                 if let Some(addr) = self.rider_addr(&o.rider_id) {
-                    addr.do_send(CloseOffer {
-                        offer_id: o.offer.offer_id,
-                        reason,
-                    });
+                    notices.push((
+                        addr,
+                        CloseOffer {
+                            offer_id: o.offer.offer_id,
+                            reason,
+                        },
+                    ));
                 }
             }
         }
+        notices
     }
 
     // ---- timers ----
@@ -1076,7 +1094,8 @@ impl Handler<ClaimOffer> for OrderActor {
                     rider_id: m.rider_id.clone(),
                     reason: OfferCloseReason::Taken,
                 });
-                self.tell_closed(others, OfferCloseReason::Taken, ctx);
+                // The other riders hear that the offer is taken once the assignment is stored.
+                let notices = self.close_offers(others, OfferCloseReason::Taken, ctx);
                 self.trace(format!("{} accepted {}", m.rider_id, m.offer_id), vec![]);
                 let previous_fix = std::mem::replace(&mut self.rider_fix, m.fix);
                 match self.change(
@@ -1085,7 +1104,16 @@ impl Handler<ClaimOffer> for OrderActor {
                     },
                     ctx,
                 ) {
-                    Ok(_) => self.persist(ctx),
+                    Ok(_) => {
+                        let stored = self.persist(ctx);
+                        Box::pin(async move {
+                            let order = stored.await?;
+                            for (addr, msg) in notices {
+                                addr.do_send(msg);
+                            }
+                            Ok(order)
+                        })
+                    }
                     Err(e) => {
                         self.rider_fix = previous_fix;
                         Box::pin(async move { Err(e) })
