@@ -62,10 +62,10 @@ impl Engine {
         let (matcher, keeper) = if cfg.matcher_own_arbiter {
             let arbiter = Arbiter::new();
             let addr =
-                MatcherActor::start_in_arbiter(&arbiter.handle(), |_| MatcherActor::default());
+                MatcherActor::start_in_arbiter(&arbiter.handle(), MatcherActor::with_mailbox);
             (addr, Some(Arc::new(ArbiterKeeper(arbiter))))
         } else {
-            (MatcherActor::default().start(), None)
+            (MatcherActor::create(MatcherActor::with_mailbox), None)
         };
         let desk = EscalationDesk::new().start();
         let bus = EventBus::new(if cfg.event_bus_capacity == 0 {

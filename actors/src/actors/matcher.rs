@@ -7,19 +7,27 @@ use crate::metric_names;
 use actix::prelude::*;
 use std::collections::HashSet;
 
+/// Messages the matcher may have queued before position updates are dropped.
+pub const MAILBOX_CAPACITY: usize = 16_384;
+
 #[derive(Default)]
 pub struct MatcherActor {
     index: RiderIndex,
 }
 
+impl MatcherActor {
+    /// A matcher whose mailbox takes `MAILBOX_CAPACITY` messages from the first one on.
+    /// Riders' position updates come with `try_send`: past that many queued messages an
+    /// update is dropped and counted (`dispatch_matcher_updates_dropped_total`), and the
+    /// rider re-sends its state with its next change. Queries (`send`) wait their turn.
+    pub fn with_mailbox(ctx: &mut Context<Self>) -> Self {
+        ctx.set_mailbox_capacity(MAILBOX_CAPACITY);
+        Self::default()
+    }
+}
+
 impl Actor for MatcherActor {
     type Context = Context<Self>;
-
-    fn started(&mut self, ctx: &mut Self::Context) {
-        // GPS floods queue here; a big mailbox beats refusing fixes, and do_send is unbounded
-        // anyway. The capacity bounds `send` callers (queries), which wait their turn.
-        ctx.set_mailbox_capacity(4096);
-    }
 }
 
 /// Inserts or moves a rider; `available` = may take an offer now.

@@ -157,17 +157,32 @@ impl RiderActor {
             _ => None,
         };
         if want != self.in_matcher {
-            match want {
-                Some((point, available)) => self.shared.matcher.do_send(UpsertRider {
-                    rider_id: self.state.rider_id.clone(),
-                    point,
-                    available,
-                }),
-                None => self.shared.matcher.do_send(RemoveRider {
-                    rider_id: self.state.rider_id.clone(),
-                }),
+            let sent = match want {
+                Some((point, available)) => self
+                    .shared
+                    .matcher
+                    .try_send(UpsertRider {
+                        rider_id: self.state.rider_id.clone(),
+                        point,
+                        available,
+                    })
+                    .is_ok(),
+                None => self
+                    .shared
+                    .matcher
+                    .try_send(RemoveRider {
+                        rider_id: self.state.rider_id.clone(),
+                    })
+                    .is_ok(),
+            };
+            if sent {
+                self.in_matcher = want;
+            } else {
+                // The matcher's queue is full: drop this update (counted) and keep the old
+                // belief, so the next change of this rider sends the whole state again. The
+                // RiderActor stays the authority: it refuses offers when not idle.
+                metrics::counter!(metric_names::MATCHER_UPDATES_DROPPED_TOTAL).increment(1);
             }
-            self.in_matcher = want;
         }
         if self.gauge_status != Some(status) {
             if let Some(old) = self.gauge_status {
