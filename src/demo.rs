@@ -2,8 +2,9 @@
 //! `cargo run` shows the engine at work. Simulated riders use the rider socket's own code
 //! path (an outbox attached to their actor, commands through `Engine::rider_command`):
 //! they move in straight lines at a realistic speed, send fixes every `fix_interval_s`,
-//! sometimes decline, sometimes go silent; some merchants never answer. So every
-//! escalation kind shows up on the dashboard.
+//! sometimes decline, sometimes go silent; some merchants never answer, and one kitchen's
+//! orders nobody accepts (they wait for the dispatcher). So every escalation kind shows
+//! up on the dashboard within minutes.
 
 use crate::auth::Principal;
 use crate::settings::DemoSettings;
@@ -63,9 +64,14 @@ async fn run(state: Arc<AppState>, addr: SocketAddr) -> Result<(), dispatch_acto
     for i in 0..cfg.merchants.max(1) {
         let at = random_point(&mut rng, centre, cfg.radius_m * 0.7);
         let prep = rng.gen_range(180..900);
-        let m = engine
-            .create_merchant(format!("Kitchen {}", i + 1), at, Some(prep))
-            .await?;
+        // Kitchen 1 is the one riders avoid (long waits): nobody accepts its orders, so
+        // they escalate `no_rider` until a dispatcher assigns them by hand.
+        let name = if i == 0 {
+            "Night Market (riders avoid it)".to_string()
+        } else {
+            format!("Kitchen {}", i + 1)
+        };
+        let m = engine.create_merchant(name, at, Some(prep)).await?;
         let mut items = Vec::new();
         for (name, price) in DISHES.iter().filter(|_| rng.gen_bool(0.6)) {
             items.push(
@@ -91,14 +97,15 @@ async fn run(state: Arc<AppState>, addr: SocketAddr) -> Result<(), dispatch_acto
         let outbox = Outbox::new(64);
         engine.attach_rider(&r.rider_id, outbox.clone()).await?;
         let seed = rng.gen();
-        actix_web::rt::spawn(rider_loop(
-            engine.clone(),
-            r.rider_id,
+        let sim = SimRider {
+            rider: r.rider_id,
             outbox,
             start,
-            cfg.clone(),
             seed,
-        ));
+            avoided: merchants[0].0.clone(),
+            flaky: i == 0,
+        };
+        actix_web::rt::spawn(rider_loop(engine.clone(), sim, cfg.clone()));
     }
     // A rider for a person to drive by hand, and a customer whose orders can be tracked.
     let you = engine.create_rider("You".into()).await?;
@@ -121,8 +128,16 @@ async fn run(state: Arc<AppState>, addr: SocketAddr) -> Result<(), dispatch_acto
     tracing::info!("rider page: {base}/rider?token={you_token}");
     let per_order = Duration::from_secs_f64(60.0 / cfg.orders_per_minute.max(0.1));
     let mut first = true;
-    loop {
-        let (mid, items) = &merchants[rng.gen_range(0..merchants.len())];
+    for n in 0u64.. {
+        // The first minutes show every kind of trouble for sure, later it comes by chance:
+        // the 2nd order's kitchen never answers, the 3rd goes to the kitchen riders avoid,
+        // and then one order in eight does.
+        let pick = if n == 2 || (n > 2 && rng.gen_bool(0.125)) {
+            0
+        } else {
+            rng.gen_range(0..merchants.len())
+        };
+        let (mid, items) = &merchants[pick];
         let n = rng.gen_range(1..=3.min(items.len()));
         let lines: Vec<(ItemId, u32)> = items
             .iter()
@@ -150,7 +165,8 @@ async fn run(state: Arc<AppState>, addr: SocketAddr) -> Result<(), dispatch_acto
                     );
                     first = false;
                 }
-                let ignore = rng.gen_bool(cfg.merchant_ignore_probability.clamp(0.0, 1.0));
+                let ignore =
+                    n == 1 || rng.gen_bool(cfg.merchant_ignore_probability.clamp(0.0, 1.0));
                 let accept_after = Duration::from_secs(rng.gen_range(3..40));
                 let prep_s = rng.gen_range(120..600);
                 actix_web::rt::spawn(merchant_handles(
@@ -164,6 +180,7 @@ async fn run(state: Arc<AppState>, addr: SocketAddr) -> Result<(), dispatch_acto
         }
         tokio::time::sleep(per_order.mul_f64(rng.gen_range(0.5..1.5))).await;
     }
+    Ok(())
 }
 
 /// A merchant accepts after a while (or never) and presses `ready` when the food is done.
@@ -185,22 +202,46 @@ async fn merchant_handles(
 }
 
 enum Leg {
-    ToPickup(OrderId, GeoPoint),
+    /// To the kitchen; the food is ready at this engine time (ms), if known.
+    ToPickup(OrderId, GeoPoint, Option<u64>),
     ToDropoff(OrderId, GeoPoint),
 }
 
-async fn rider_loop(
-    engine: Engine,
+impl Leg {
+    fn order_id(&self) -> &OrderId {
+        match self {
+            Leg::ToPickup(id, ..) | Leg::ToDropoff(id, _) => id,
+        }
+    }
+}
+
+/// One simulated rider.
+struct SimRider {
     rider: RiderId,
     outbox: Outbox<RiderNotice>,
     start: GeoPoint,
-    cfg: DemoSettings,
     seed: u64,
-) {
+    /// The kitchen whose offers every rider declines.
+    avoided: MerchantId,
+    /// Goes silent on its first job (rider_silent, then rider_lost).
+    flaky: bool,
+}
+
+async fn rider_loop(engine: Engine, sim: SimRider, cfg: DemoSettings) {
+    let SimRider {
+        rider,
+        outbox,
+        start,
+        seed,
+        avoided,
+        flaky,
+    } = sim;
+
     let mut rng = StdRng::seed_from_u64(seed);
     let mut pos = start;
     let mut legs: Vec<Leg> = Vec::new();
     let mut silent_until: Option<tokio::time::Instant> = None;
+    let mut went_quiet = false;
     let tick = Duration::from_secs_f64(cfg.fix_interval_s.max(0.5));
     // Riders join over the first few seconds, not all at once.
     tokio::time::sleep(Duration::from_millis(rng.gen_range(0..3000))).await;
@@ -228,7 +269,8 @@ async fn rider_loop(
                         if silent_until.is_some() {
                             continue; // a silent rider ignores offers; they expire
                         }
-                        let cmd = if rng.gen_bool(cfg.decline_probability.clamp(0.0, 1.0)) {
+                        let avoid = o.pickup.merchant_id == avoided;
+                        let cmd = if avoid || rng.gen_bool(cfg.decline_probability.clamp(0.0, 1.0)) {
                             RiderCommand::Decline { offer_id: o.offer_id }
                         } else {
                             RiderCommand::Accept { offer_id: o.offer_id }
@@ -236,12 +278,26 @@ async fn rider_loop(
                         send(cmd);
                     }
                     RiderNotice::Assigned { order } => {
-                        legs.retain(|l| !matches!(l, Leg::ToPickup(id, _) | Leg::ToDropoff(id, _) if *id == order.order_id));
-                        legs.push(Leg::ToPickup(order.order_id.clone(), order.pickup.point()));
+                        legs.retain(|l| *l.order_id() != order.order_id);
+                        legs.push(Leg::ToPickup(order.order_id.clone(), order.pickup.point(), order.ready_at_ms));
                         legs.push(Leg::ToDropoff(order.order_id, order.dropoff));
+                        if flaky && !went_quiet {
+                            // This rider's phone dies on its first job: silent, then lost.
+                            went_quiet = true;
+                            silent_until = Some(tokio::time::Instant::now() + Duration::from_secs(150));
+                        }
+                    }
+                    RiderNotice::OrderUpdated { order } if order.ready => {
+                        for l in legs.iter_mut() {
+                            if let Leg::ToPickup(id, _, ready_at) = l {
+                                if *id == order.order_id {
+                                    *ready_at = None;
+                                }
+                            }
+                        }
                     }
                     RiderNotice::OrderCancelled { order_id } | RiderNotice::Unassigned { order_id, .. } => {
-                        legs.retain(|l| !matches!(l, Leg::ToPickup(id, _) | Leg::ToDropoff(id, _) if *id == order_id));
+                        legs.retain(|l| *l.order_id() != order_id);
                     }
                     _ => {}
                 }
@@ -260,10 +316,16 @@ async fn rider_loop(
                 }
                 let step = cfg.rider_speed_mps * dt;
                 match legs.first() {
-                    Some(Leg::ToPickup(id, to)) | Some(Leg::ToDropoff(id, to)) => {
+                    Some(Leg::ToPickup(id, to, _)) | Some(Leg::ToDropoff(id, to)) => {
                         let (id, to) = (id.clone(), *to);
                         let d = pos.distance_m(&to);
-                        if d <= step {
+                        let waiting_for_food = matches!(legs.first(),
+                            Some(Leg::ToPickup(_, _, Some(ready))) if *ready > engine.now_ms());
+                        if d > step {
+                            pos = pos.destination(bearing_deg(&pos, &to), step);
+                        } else if waiting_for_food {
+                            pos = to; // at the counter, waiting for the food
+                        } else {
                             pos = to;
                             let cmd = match legs.remove(0) {
                                 Leg::ToPickup(..) => RiderCommand::PickedUp { order_id: id },
@@ -273,7 +335,6 @@ async fn rider_loop(
                             send(cmd);
                             continue;
                         }
-                        pos = pos.destination(bearing_deg(&pos, &to), step);
                     }
                     None => {
                         // idle riders drift a little, as riders waiting for work do

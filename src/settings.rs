@@ -133,12 +133,12 @@ impl Default for DemoSettings {
             radius_m: 4000.0,
             merchants: 25,
             riders: 60,
-            orders_per_minute: 5.0,
+            orders_per_minute: 4.0,
             fix_interval_s: 10.0,
             rider_speed_mps: 8.0,
             decline_probability: 0.1,
-            silence_probability: 0.003,
-            merchant_ignore_probability: 0.03,
+            silence_probability: 0.006,
+            merchant_ignore_probability: 0.08,
             fast_timers: true,
         }
     }
@@ -281,7 +281,7 @@ impl Settings {
             cap(&mut timers.merchant_accept_s, 60.0);
             cap(&mut timers.dispatch_remind_s, 120.0);
             cap(&mut timers.pickup_late_s, 120.0);
-            cap(&mut timers.delivery_timeout_s, 300.0);
+            cap(&mut timers.delivery_timeout_s, 420.0);
         }
         EngineConfig {
             timers,
