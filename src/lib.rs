@@ -7,6 +7,7 @@ pub mod errors;
 pub mod hub;
 pub mod idempotency;
 pub mod ratelimit;
+pub mod replay;
 pub mod routes;
 pub mod settings;
 pub mod startup;

@@ -1,9 +1,10 @@
 //! `dispatchd` (same as `dispatchd serve`): runs the engine and its HTTP/WebSocket server.
+//! `dispatchd replay --instance DIR`: replays one MDRP benchmark instance (src/replay.rs).
 
 use clap::{Parser, Subcommand};
 use dispatchd::settings::Settings;
 use dispatchd::startup::Application;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(Parser)]
 #[command(
@@ -23,6 +24,19 @@ struct Cli {
 enum Command {
     /// Run the engine and serve HTTP and WebSockets (the default).
     Serve,
+    /// Replay one Grubhub MDRP instance through the engine under a paused clock, write the
+    /// solution files and compare the metrics with the published results.
+    Replay {
+        /// Instance directory (…/mdrplib/instances/<name>).
+        #[arg(long)]
+        instance: PathBuf,
+        /// Where to write the three solution files (default: a new temporary directory).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Replay only what happens before this instance minute.
+        #[arg(long)]
+        until_minute: Option<u64>,
+    },
 }
 
 fn main() -> std::io::Result<()> {
@@ -40,5 +54,44 @@ fn main() -> std::io::Result<()> {
             let app = Application::build(settings).await?;
             app.run_until_stopped().await
         }),
+        Command::Replay {
+            instance,
+            out,
+            until_minute,
+        } => replay(&instance, out, until_minute),
     }
+}
+
+fn replay(dir: &Path, out: Option<PathBuf>, until_minute: Option<u64>) -> std::io::Result<()> {
+    use dispatchd::replay;
+    let fail = |e: String| -> std::io::Result<()> {
+        eprintln!("dispatchd replay: {e}");
+        std::process::exit(2);
+    };
+    let inst = match replay::Instance::load(dir) {
+        Ok(i) => i,
+        Err(e) => return fail(e),
+    };
+    let outcome = match replay::run(&inst, &replay::ReplayOptions { until_minute }) {
+        Ok(o) => o,
+        Err(e) => return fail(e),
+    };
+    let out = out.unwrap_or_else(|| {
+        std::env::temp_dir().join(format!(
+            "dispatchd-replay-{}-{}",
+            inst.name,
+            std::process::id()
+        ))
+    });
+    outcome.solution.write(&out)?;
+    let published = replay::published(&replay::mdrplib_root(dir), &inst.name);
+    println!("{}", outcome.summary());
+    if let Some(m) = until_minute {
+        println!("(cut at minute {m}: orders placed and shifts before it)");
+    }
+    println!();
+    print!("{}", replay::report_table(&outcome.metrics, &published));
+    println!();
+    println!("solution files: {}", out.display());
+    Ok(())
 }
