@@ -22,3 +22,5 @@ pub const STORE_ERRORS_TOTAL: &str = "dispatch_store_errors_total";
 pub const STORE_POSITIONS_WRITTEN_TOTAL: &str = "dispatch_store_positions_written_total";
 pub const STORE_EVENTS_DROPPED_TOTAL: &str = "dispatch_store_events_dropped_total";
 pub const MATCHER_UPDATES_DROPPED_TOTAL: &str = "dispatch_matcher_updates_dropped_total";
+pub const MATCHER_WITHHELD_TOTAL: &str = "dispatch_matcher_withheld_total";
+pub const ORDERS_WAITING: &str = "dispatch_orders_waiting";

@@ -1541,3 +1541,39 @@ async fn creating_an_order_under_an_existing_id_returns_that_order() {
     assert_eq!(err.code(), "invalid_input");
     assert_eq!(engine.live_orders().await.len(), 1);
 }
+
+#[actix_rt::test]
+async fn when_riders_are_short_the_longest_waiting_order_gets_the_next_one() {
+    let engine = start(cfg());
+    // Nobody is online: both orders wait, retrying every 2 s on their own clocks
+    // (A at 2, 4, …, 12 s; B at 3, 5, …, 11 s).
+    let a = accepted_order(&engine).await;
+    advance(1.0).await;
+    let b = accepted_order(&engine).await;
+    advance(9.5).await;
+    // A rider comes free at 10.5 s. B's retry comes first (11 s), but A has waited longer.
+    let mut r = TestRider::online_at(&engine, "Free", north(300.0)).await;
+    advance(2.0).await;
+    let got = offers(&r.take());
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(
+        got[0].order_id, a.order_id,
+        "the older order is served first"
+    );
+    r.accept(&got[0]);
+    settle().await;
+    assert_eq!(
+        order(&engine, &a.order_id).await.status,
+        OrderStatus::Assigned
+    );
+    assert_eq!(
+        order(&engine, &b.order_id).await.status,
+        OrderStatus::Accepted
+    );
+    // The next rider to come free goes to B.
+    let mut r2 = TestRider::online_at(&engine, "Next", north(600.0)).await;
+    advance(2.5).await;
+    let got = offers(&r2.take());
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].order_id, b.order_id);
+}

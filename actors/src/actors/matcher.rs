@@ -1,8 +1,9 @@
 //! The matcher actor: owns the rider R-tree. It runs on its own Arbiter in production so a
 //! flood of GPS updates never stalls HTTP workers or order actors.
 
+use crate::domain::OrderId;
 use crate::domain::{GeoPoint, RiderId};
-use crate::matcher::{Nearby, RiderIndex};
+use crate::matcher::{Nearby, RiderIndex, Waiting, WaitingOrders};
 use crate::metric_names;
 use actix::prelude::*;
 use std::collections::HashSet;
@@ -13,6 +14,7 @@ pub const MAILBOX_CAPACITY: usize = 16_384;
 #[derive(Default)]
 pub struct MatcherActor {
     index: RiderIndex,
+    waiting: WaitingOrders,
 }
 
 impl MatcherActor {
@@ -45,15 +47,32 @@ pub struct RemoveRider {
     pub rider_id: RiderId,
 }
 
-/// Candidates for an offer: available riders only, nearest first.
+/// Candidates for an offer: available riders only, nearest first, less riders owed to an
+/// order that has waited longer (see [`WaitingOrders`]).
 #[derive(Message)]
 #[rtype(result = "Vec<Nearby>")]
 pub struct FindCandidates {
+    pub order_id: OrderId,
+    /// When the asking order's dispatch started.
+    pub since_ms: u64,
     pub at: GeoPoint,
     pub k: usize,
     pub radius_m: f64,
     pub exclude: HashSet<RiderId>,
 }
+
+/// The order found nobody at its widest search and waits for a rider.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct WaitForRider {
+    pub order_id: OrderId,
+    pub waiting: Waiting,
+}
+
+/// The order no longer waits (it found riders, was assigned, or left dispatch).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct StopWaiting(pub OrderId);
 
 /// Any located rider that is online and not stale (the dispatcher's "nearby" view).
 #[derive(Message)]
@@ -82,7 +101,44 @@ impl Handler<FindCandidates> for MatcherActor {
     type Result = MessageResult<FindCandidates>;
     fn handle(&mut self, m: FindCandidates, _: &mut Context<Self>) -> Self::Result {
         metrics::counter!(metric_names::MATCHER_QUERIES_TOTAL, "kind" => "candidates").increment(1);
-        MessageResult(self.index.nearest(m.at, m.k, m.radius_m, true, &m.exclude))
+        if self.waiting.is_empty() {
+            return MessageResult(self.index.nearest(m.at, m.k, m.radius_m, true, &m.exclude));
+        }
+        // Look a little deeper: some of the nearest may be owed to older orders.
+        let found = self
+            .index
+            .nearest(m.at, m.k.saturating_mul(3), m.radius_m, true, &m.exclude);
+        let mut out = Vec::with_capacity(m.k);
+        for n in found {
+            if self
+                .waiting
+                .owed_to_older(&n.rider_id, &n.location, &m.order_id, m.since_ms)
+            {
+                metrics::counter!(metric_names::MATCHER_WITHHELD_TOTAL).increment(1);
+                continue;
+            }
+            out.push(n);
+            if out.len() == m.k {
+                break;
+            }
+        }
+        MessageResult(out)
+    }
+}
+
+impl Handler<WaitForRider> for MatcherActor {
+    type Result = ();
+    fn handle(&mut self, m: WaitForRider, _: &mut Context<Self>) {
+        self.waiting.wait(m.order_id, m.waiting);
+        metrics::gauge!(metric_names::ORDERS_WAITING).set(self.waiting.len() as f64);
+    }
+}
+
+impl Handler<StopWaiting> for MatcherActor {
+    type Result = ();
+    fn handle(&mut self, m: StopWaiting, _: &mut Context<Self>) {
+        self.waiting.done(&m.0);
+        metrics::gauge!(metric_names::ORDERS_WAITING).set(self.waiting.len() as f64);
     }
 }
 

@@ -3,7 +3,7 @@
 //! stops; its final record stays in the store.
 
 use super::desk::{Clear, Raise};
-use super::matcher::FindCandidates;
+use super::matcher::{FindCandidates, StopWaiting, WaitForRider};
 use super::rider::{
     CloseOffer, OrderAssigned, OrderCancelled, OrderChanged, OrderUnassigned, ProposeOffer,
     RemindRider, UnassignReason,
@@ -59,6 +59,8 @@ pub struct OrderActor {
     retry: Option<SpawnHandle>,
     dispatch_started_ms: u64,
     rider_fix: Option<GpsFix>,
+    /// Registered with the matcher as starved of riders.
+    waiting: bool,
     /// When the current rider got the order (a reassignment keeps status `assigned`).
     assigned_ms: Option<u64>,
     arriving_sent: bool,
@@ -103,6 +105,7 @@ impl OrderActor {
             retry: None,
             dispatch_started_ms: 0,
             rider_fix: None,
+            waiting: false,
             assigned_ms: None,
             arriving_sent: false,
             base_version: 0,
@@ -598,7 +601,37 @@ impl OrderActor {
         self.try_dispatch(ctx);
     }
 
+    /// The order's place in the queue for scarce riders: when it was first accepted.
+    fn waiting_since_ms(&self) -> u64 {
+        self.order
+            .timeline
+            .iter()
+            .find(|e| e.status == OrderStatus::Accepted)
+            .map_or(self.dispatch_started_ms, |e| e.at_ms)
+    }
+
+    /// Tells the matcher whether this order is starved of riders (see `WaitingOrders`).
+    fn set_waiting(&mut self, waiting: bool) {
+        if waiting {
+            self.shared.matcher.do_send(WaitForRider {
+                order_id: self.order.order_id.clone(),
+                waiting: crate::matcher::Waiting {
+                    since_ms: self.waiting_since_ms(),
+                    at: self.order.pickup.point(),
+                    radius_m: self.radius_m,
+                    exclude: self.offers.excluded(),
+                },
+            });
+        } else if self.waiting {
+            self.shared
+                .matcher
+                .do_send(StopWaiting(self.order.order_id.clone()));
+        }
+        self.waiting = waiting;
+    }
+
     fn stop_dispatch(&mut self, ctx: &mut Context<Self>) {
+        self.set_waiting(false);
         self.dispatch_gen += 1;
         self.disarm(Timer::DispatchRemind, ctx);
         if let Some(h) = self.retry.take() {
@@ -642,6 +675,8 @@ impl OrderActor {
         let gen = self.dispatch_gen;
         self.in_flight = Some(gen);
         let query = FindCandidates {
+            order_id: self.order.order_id.clone(),
+            since_ms: self.waiting_since_ms(),
             at: self.order.pickup.point(),
             k: cfg.candidates_k.max(1),
             radius_m: self.radius_m,
@@ -675,6 +710,9 @@ impl OrderActor {
         ctx: &mut Context<Self>,
     ) {
         let cands = self.policy.rank(cands);
+        if !cands.is_empty() {
+            self.set_waiting(false);
+        }
         let traced = cands
             .iter()
             .map(|c| CandidateTrace {
@@ -714,7 +752,10 @@ impl OrderActor {
                     );
                     self.try_dispatch(ctx);
                 }
-                WhenEmpty::RetryLater => self.schedule_retry(ctx),
+                WhenEmpty::RetryLater => {
+                    self.set_waiting(true);
+                    self.schedule_retry(ctx);
+                }
             }
             return;
         }
@@ -874,6 +915,7 @@ impl Actor for OrderActor {
     }
 
     fn stopped(&mut self, _: &mut Self::Context) {
+        self.set_waiting(false);
         self.shared.dir.orders.write().remove(&self.order.order_id);
     }
 }
