@@ -2,7 +2,7 @@
 //! live order and open escalation (plus merchants and live counters), then batched
 //! `updates` at most once per `dashboard.update_interval_ms`.
 
-use super::{check_origin, serve_push_only};
+use super::{check_origin, serve_push_only, upgrade};
 use crate::auth::Principal;
 use crate::errors::ApiError;
 use crate::startup::AppState;
@@ -19,8 +19,7 @@ pub async fn connect(
     if state.auth.authenticate(&req, true)? != Principal::Dispatcher {
         return Err(ApiError::forbidden("dispatcher only"));
     }
-    let (response, session, stream) =
-        actix_ws::handle(&req, body).map_err(|e| ApiError::invalid(e.to_string()))?;
+    let (response, session, stream) = upgrade(&req, body)?;
     let outbox = Outbox::new(state.settings.dashboard.queue_frames);
     // Registered first; the snapshot goes ahead of updates queued while it was built.
     state.hub.add_dashboard(outbox.clone());

@@ -1,6 +1,6 @@
 //! `GET /ws/merchant?token=…`: a merchant's live orders, reminders, riders arriving.
 
-use super::{check_origin, serve_push_only};
+use super::{check_origin, serve_push_only, upgrade};
 use crate::auth::Principal;
 use crate::errors::ApiError;
 use crate::startup::AppState;
@@ -18,8 +18,7 @@ pub async fn connect(
         Principal::Merchant(m) => m,
         _ => return Err(ApiError::forbidden("merchant tokens only")),
     };
-    let (response, session, stream) =
-        actix_ws::handle(&req, body).map_err(|e| ApiError::invalid(e.to_string()))?;
+    let (response, session, stream) = upgrade(&req, body)?;
     let outbox = Outbox::new(state.settings.server.ws_queue_frames);
     // Registered first; the welcome goes ahead of changes queued while it was built.
     state.hub.add_merchant(merchant_id.clone(), outbox.clone());

@@ -39,6 +39,14 @@ impl PumpOpts {
     }
 }
 
+/// Completes the WebSocket handshake (a request that is not one is 400 `invalid_input`).
+pub fn upgrade(
+    req: &HttpRequest,
+    body: actix_web::web::Payload,
+) -> Result<(actix_web::HttpResponse, Session, actix_ws::MessageStream), ApiError> {
+    actix_ws::handle(req, body).map_err(|e| ApiError::invalid(e.to_string()))
+}
+
 /// Refuses browser origins not on the allowlist (empty allowlist: all allowed).
 pub fn check_origin(state: &AppState, req: &HttpRequest) -> Result<(), ApiError> {
     let allowed = &state.settings.server.allowed_origins;

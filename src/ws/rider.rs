@@ -2,7 +2,7 @@
 //! handed to the rider's actor; everything the rider is told comes back through the
 //! rider's outbox, which the actor keeps across reconnects of the same rider.
 
-use super::{check_origin, pump, PumpOpts};
+use super::{check_origin, pump, upgrade, PumpOpts};
 use crate::auth::Principal;
 use crate::errors::ApiError;
 use crate::ratelimit::TokenBucket;
@@ -93,8 +93,7 @@ pub async fn connect(
         Principal::Rider(r) => r,
         _ => return Err(ApiError::forbidden("rider tokens only")),
     };
-    let (response, session, stream) =
-        actix_ws::handle(&req, body).map_err(|e| ApiError::invalid(e.to_string()))?;
+    let (response, session, stream) = upgrade(&req, body)?;
     let outbox: Outbox<RiderNotice> = Outbox::new(state.settings.server.ws_queue_frames);
     state.engine.attach_rider(&rider_id, outbox.clone()).await?;
     let engine = state.engine.clone();

@@ -2,7 +2,7 @@
 //! customer or a dispatcher: a missing or invalid token is 401, any other token 403, both
 //! at the upgrade, before anything about the order is sent.
 
-use super::{check_origin, serve_push_only};
+use super::{check_origin, serve_push_only, upgrade};
 use crate::auth::Principal;
 use crate::errors::ApiError;
 use crate::startup::AppState;
@@ -30,8 +30,7 @@ pub async fn connect(
             ))
         }
     }
-    let (response, session, stream) =
-        actix_ws::handle(&req, body).map_err(|e| ApiError::invalid(e.to_string()))?;
+    let (response, session, stream) = upgrade(&req, body)?;
     let outbox = Outbox::new(state.settings.server.ws_queue_frames);
     // Registered before the snapshot is read, and the snapshot goes ahead of anything
     // queued meanwhile: no status change falls between the two.
