@@ -174,6 +174,7 @@ impl OrderActor {
             if !self.timers.contains_key(&Timer::DispatchRemind) {
                 self.arm(
                     Timer::DispatchRemind,
+                    now,
                     self.shared.cfg.timers.dispatch_remind_s,
                     true,
                     ctx,
@@ -286,7 +287,8 @@ impl OrderActor {
         if !t.changed {
             return Ok(t);
         }
-        let now = self.now();
+        // Everything this change starts counts from the moment it happened.
+        let now = self.order.updated_ms;
         if t.to != t.from {
             metrics::counter!(metric_names::ORDERS_TOTAL, "status" => t.to.as_str()).increment(1);
             tracing::info!(order = %self.order.order_id, from = t.from.as_str(), to = t.to.as_str(), "order");
@@ -294,6 +296,7 @@ impl OrderActor {
         match (t.from, t.to) {
             (_, OrderStatus::Paid) => self.arm(
                 Timer::MerchantAccept,
+                now,
                 self.shared.cfg.timers.merchant_accept_s,
                 true,
                 ctx,
@@ -338,6 +341,7 @@ impl OrderActor {
                 self.clear(vec![EscalationKind::PickupLate]);
                 self.arm(
                     Timer::DeliveryTimeout,
+                    now,
                     self.shared.cfg.timers.delivery_timeout_s,
                     true,
                     ctx,
@@ -420,29 +424,22 @@ impl OrderActor {
 
     // ---- timers ----
 
-    fn arm(&mut self, timer: Timer, delay_s: f64, reset: bool, ctx: &mut Context<Self>) {
-        let fired = match self.timers.remove(&timer) {
-            Some(old) => {
-                if let Some(h) = old.handle {
-                    ctx.cancel_future(h);
-                }
-                if reset {
-                    0
-                } else {
-                    old.fired
-                }
-            }
-            None => 0,
+    /// Arms `timer` to fire `delay_s` after `from_ms` (the event it counts from, not the
+    /// moment this code runs), keeping its fire count unless `reset`.
+    fn arm(
+        &mut self,
+        timer: Timer,
+        from_ms: u64,
+        delay_s: f64,
+        reset: bool,
+        ctx: &mut Context<Self>,
+    ) {
+        let fired = match self.timers.get(&timer) {
+            Some(old) if !reset => old.fired,
+            _ => 0,
         };
-        let handle = ctx.run_later(secs(delay_s), move |act, ctx| act.on_timer(timer, ctx));
-        self.timers.insert(
-            timer,
-            ArmedTimer {
-                handle: Some(handle),
-                fired,
-                due_ms: self.now() + (delay_s.max(0.0) * 1000.0) as u64,
-            },
-        );
+        let due_ms = from_ms + (delay_s.max(0.0) * 1000.0) as u64;
+        self.arm_at(timer, due_ms, fired, ctx);
     }
 
     /// Arms a timer at an absolute due time (recovery), keeping how often it fired.
@@ -489,8 +486,7 @@ impl OrderActor {
                 _ => return,
             }
         }
-        let delay_s = due.saturating_sub(now) as f64 / 1000.0;
-        self.arm(Timer::PickupLate, delay_s, !on_ready, ctx);
+        self.arm(Timer::PickupLate, due, 0.0, !on_ready, ctx);
     }
 
     /// Due times of the armed timers (for persistence and inspection).
@@ -570,8 +566,10 @@ impl OrderActor {
                         Timer::PickupLate => cfg.pickup_late_s,
                         _ => cfg.delivery_timeout_s,
                     };
-                    if self.timers.contains_key(&timer) {
-                        self.arm(timer, period, false, ctx);
+                    // The next period counts from when this one was due, so periods
+                    // do not drift by however late the handler ran.
+                    if let Some(due) = self.timers.get(&timer).map(|t| t.due_ms) {
+                        self.arm(timer, due, period, false, ctx);
                     }
                 }
                 Step::ExpireOffer
@@ -588,12 +586,14 @@ impl OrderActor {
 
     // ---- dispatch ----
 
+    /// Called as the order becomes `accepted`: counts from that change.
     fn start_dispatch(&mut self, ctx: &mut Context<Self>) {
         self.dispatch_gen += 1;
         self.radius_m = self.policy.initial_radius_m();
-        self.dispatch_started_ms = self.now();
+        self.dispatch_started_ms = self.order.updated_ms;
         self.arm(
             Timer::DispatchRemind,
+            self.dispatch_started_ms,
             self.shared.cfg.timers.dispatch_remind_s,
             true,
             ctx,
