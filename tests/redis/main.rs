@@ -263,6 +263,14 @@ async fn new_order(c: &reqwest::Client, s: &Server, cust: &str, m: &str, item: &
     o["order_id"].as_str().unwrap().to_string()
 }
 
+/// The customer pays and the merchant accepts: dispatch starts.
+async fn pay_and_accept(c: &reqwest::Client, s: &Server, id: &str, cust: &str, merchant: &str) {
+    let pay = format!("/api/v1/orders/{id}/pay");
+    post(c, s, &pay, cust, json!({"payment_ref": "p"})).await;
+    let accept = format!("/api/v1/orders/{id}/accept");
+    expect_ok("accept", post(c, s, &accept, merchant, json!({})).await).await;
+}
+
 async fn expect_ok(what: &str, r: (StatusCode, Value)) -> Value {
     assert_eq!(r.0, StatusCode::OK, "{what}: {}", r.1);
     r.1
@@ -345,26 +353,7 @@ async fn kill_9_and_restart_restores_everything() {
     let delivered = new_order(&c, &s, &ctok, &m, &item).await;
     let assigned = new_order(&c, &s, &ctok, &m, &item).await;
     for (id, last) in [(&delivered, "delivered"), (&assigned, "assigned")] {
-        post(
-            &c,
-            &s,
-            &format!("/api/v1/orders/{id}/pay"),
-            &ctok,
-            json!({"payment_ref": "p"}),
-        )
-        .await;
-        expect_ok(
-            "accept",
-            post(
-                &c,
-                &s,
-                &format!("/api/v1/orders/{id}/accept"),
-                &mtok,
-                json!({}),
-            )
-            .await,
-        )
-        .await;
+        pay_and_accept(&c, &s, id, &ctok, &mtok).await;
         let offer = app1.next_of("offer").await;
         assert_eq!(offer["order_id"], id.as_str());
         app1.send(json!({"type": "accept", "offer_id": offer["offer_id"]}))
@@ -384,26 +373,7 @@ async fn kill_9_and_restart_restores_everything() {
     let (mut app2, _) = RiderApp::connect(&s, &r2tok).await;
     app2.online_at(near).await;
     let picked = new_order(&c, &s, &ctok, &m, &item).await;
-    post(
-        &c,
-        &s,
-        &format!("/api/v1/orders/{picked}/pay"),
-        &ctok,
-        json!({"payment_ref": "p"}),
-    )
-    .await;
-    expect_ok(
-        "accept",
-        post(
-            &c,
-            &s,
-            &format!("/api/v1/orders/{picked}/accept"),
-            &mtok,
-            json!({}),
-        )
-        .await,
-    )
-    .await;
+    pay_and_accept(&c, &s, &picked, &ctok, &mtok).await;
     let offer = app2.next_of("offer").await;
     app2.send(json!({"type": "accept", "offer_id": offer["offer_id"]}))
         .await;
@@ -416,26 +386,7 @@ async fn kill_9_and_restart_restores_everything() {
     let (mut app3, _) = RiderApp::connect(&s, &r3tok).await;
     app3.online_at(near).await;
     let offered = new_order(&c, &s, &ctok, &m, &item).await;
-    post(
-        &c,
-        &s,
-        &format!("/api/v1/orders/{offered}/pay"),
-        &ctok,
-        json!({"payment_ref": "p"}),
-    )
-    .await;
-    expect_ok(
-        "accept",
-        post(
-            &c,
-            &s,
-            &format!("/api/v1/orders/{offered}/accept"),
-            &mtok,
-            json!({}),
-        )
-        .await,
-    )
-    .await;
+    pay_and_accept(&c, &s, &offered, &ctok, &mtok).await;
     let open_offer = app3.next_of("offer").await;
     assert_eq!(open_offer["order_id"], offered.as_str());
     // Pending payment, cancelled, and (idempotently created) pending.
@@ -960,26 +911,7 @@ async fn two_engines_cannot_both_assign_one_order() {
     let mut orders = Vec::new();
     for _ in 0..4 {
         let id = new_order(&c, &a, &ctok, &m, &item).await;
-        post(
-            &c,
-            &a,
-            &format!("/api/v1/orders/{id}/pay"),
-            &ctok,
-            json!({"payment_ref": "p"}),
-        )
-        .await;
-        expect_ok(
-            "accept",
-            post(
-                &c,
-                &a,
-                &format!("/api/v1/orders/{id}/accept"),
-                &mtok,
-                json!({}),
-            )
-            .await,
-        )
-        .await;
+        pay_and_accept(&c, &a, &id, &ctok, &mtok).await;
         orders.push(id);
     }
     // The second engine starts on the same Redis and recovers the same orders.
