@@ -152,6 +152,14 @@ impl TestRider {
         self.engine.rider(&self.id).await.unwrap()
     }
 
+    /// Takes the one offer this rider was sent, accepts it and lets the engine settle.
+    async fn accept_next(&mut self) -> Offer {
+        let offer = the_offer(&self.take());
+        self.accept(&offer);
+        settle().await;
+        offer
+    }
+
     fn accept(&self, offer: &Offer) {
         self.cmd(RiderCommand::Accept {
             offer_id: offer.offer_id.clone(),
@@ -566,9 +574,7 @@ async fn a_silent_rider_turns_stale_then_loses_its_order() {
     let o = accepted_order(&engine).await;
     let id = o.order_id.clone();
     settle().await;
-    let offer = the_offer(&a.take());
-    a.accept(&offer);
-    settle().await;
+    a.accept_next().await;
     assert_eq!(assigned(&a.take()).len(), 1);
 
     // A sends nothing more; B keeps reporting.
@@ -769,9 +775,7 @@ async fn late_pickup_and_late_delivery_escalate_and_resolve() {
     let o = accepted_order(&engine).await;
     let id = o.order_id.clone();
     settle().await;
-    let offer = the_offer(&r.take());
-    r.accept(&offer);
-    settle().await;
+    r.accept_next().await;
     assert_eq!(assigned(&r.take()).len(), 1);
 
     // pickup_late: counted from assignment (food was ready at accept).
@@ -1009,9 +1013,7 @@ async fn a_released_order_is_dispatched_again_never_to_the_releaser() {
     let o = accepted_order(&engine).await;
     let id = o.order_id.clone();
     settle().await;
-    let offer = the_offer(&a.take());
-    a.accept(&offer);
-    settle().await;
+    let offer = a.accept_next().await;
     assert_eq!(assigned(&a.take()).len(), 1);
 
     a.cmd(RiderCommand::Release {
@@ -1047,9 +1049,7 @@ async fn a_reconnect_gets_welcome_with_what_the_rider_holds() {
     let mut busy = TestRider::online_at(&engine, "Busy", north(200.0)).await;
     let o1 = accepted_order(&engine).await;
     settle().await;
-    let offer = the_offer(&busy.take());
-    busy.accept(&offer);
-    settle().await;
+    busy.accept_next().await;
     assert_eq!(assigned(&busy.take()).len(), 1);
 
     let mut offered = TestRider::online_at(&engine, "Offered", north(400.0)).await;
@@ -1325,9 +1325,7 @@ async fn a_silent_rider_reconnecting_is_heard_only_through_a_fix() {
     let mut a = TestRider::online_at(&engine, "A", north(300.0)).await;
     let o = accepted_order(&engine).await;
     settle().await;
-    let offer = the_offer(&a.take());
-    a.accept(&offer);
-    settle().await;
+    a.accept_next().await;
 
     // A `status online` without a fix does not reset the silence timers.
     advance(5.0).await;
@@ -1378,9 +1376,7 @@ async fn a_rider_going_offline_with_an_unpicked_order_still_loses_it() {
     let o = accepted_order(&engine).await;
     let id = o.order_id.clone();
     settle().await;
-    let offer = the_offer(&a.take());
-    a.accept(&offer);
-    settle().await;
+    a.accept_next().await;
     a.cmd(RiderCommand::SetOnline(false));
     settle().await;
     assert_eq!(a.view().await.status, RiderStatus::Offline);
@@ -1452,9 +1448,7 @@ async fn ready_after_a_late_pickup_does_not_fire_the_timer_again_at_once() {
     let o = accepted_order(&engine).await;
     let id = o.order_id.clone();
     settle().await;
-    let offer = the_offer(&r.take());
-    r.accept(&offer);
-    settle().await;
+    r.accept_next().await;
     advance_fresh(10.5, &[&r]).await;
     let e = the_escalation(&engine, EscalationKind::PickupLate).await;
     assert_eq!(e.level, 1);
