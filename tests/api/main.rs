@@ -1,6 +1,11 @@
 //! Integration tests against PROTOCOL.md: each test starts its own server on a free port
 //! and talks to it over real HTTP and WebSockets, with short timers.
 
+// Shared with tests/redis; each crate uses only part of it.
+#[allow(dead_code, unused_imports)]
+#[path = "../support/mod.rs"]
+mod support;
+
 mod helpers;
 
 mod assign;
