@@ -2,16 +2,10 @@
 
 use crate::helpers::*;
 use serde_json::{json, Value};
-use std::time::Duration;
-
-const T: Duration = Duration::from_secs(5);
 
 #[actix_web::test]
 async fn manual_assign_withdraws_the_open_offer_and_unassign_dispatches_again() {
-    let app = spawn_app(|_| {}).await;
-    let d = app.dispatcher.clone();
-    let c = app.customer().await;
-    let m = app.merchant().await;
+    let (app, c, m) = spawn_shop(|_| {}).await;
     let mut a = app.rider_at(offset(SHOP, 100.0, 0.0)).await;
     let mut b = app.rider_at(offset(SHOP, 0.0, 3000.0)).await;
     let id = app.accepted_order(&c, &m).await;
@@ -34,13 +28,9 @@ async fn manual_assign_withdraws_the_open_offer_and_unassign_dispatches_again() 
         offline.id.as_str(),
         gone.id.as_str(),
     ] {
-        app.post(
-            &format!("/orders/{id}/assign"),
-            Some(&d),
-            &json!({"rider_id": rider}),
-        )
-        .await
-        .expect_error(409, "rider_unavailable");
+        app.assign(&id, rider)
+            .await
+            .expect_error(409, "rider_unavailable");
     }
     let after = app.order_state(&id).await;
     assert_eq!(
@@ -50,14 +40,7 @@ async fn manual_assign_withdraws_the_open_offer_and_unassign_dispatches_again() 
     );
 
     // Assign B: A's offer is withdrawn, B is told.
-    let o = app
-        .post(
-            &format!("/orders/{id}/assign"),
-            Some(&d),
-            &json!({"rider_id": b.id}),
-        )
-        .await
-        .expect(200);
+    let o = app.assign(&id, &b.id).await.expect(200);
     assert_eq!(o["status"], "assigned");
     assert_eq!(o["rider_id"], b.id.as_str());
     let closed = a.ws.recv_type("offer_closed", T).await;
@@ -66,18 +49,13 @@ async fn manual_assign_withdraws_the_open_offer_and_unassign_dispatches_again() 
     let assigned = b.ws.recv_type("assigned", T).await;
     assert_eq!(assigned["order"]["order_id"], id.as_str());
     // A's accept of the withdrawn offer does nothing.
-    a.send(json!({"type": "accept", "offer_id": offer["offer_id"]}))
-        .await;
-    assert_eq!(
-        a.ws.recv_type("error", T).await["code"],
-        "offer_not_available"
-    );
+    a.accept_refused(&offer).await;
     assert_eq!(app.order_state(&id).await["rider_id"], b.id.as_str());
 
     // Unassign: back to accepted, B told `dispatcher`, and the order is dispatched again
     // (to A, the nearest idle rider).
     let o = app
-        .post(&format!("/orders/{id}/unassign"), Some(&d), &json!({}))
+        .order_call(&id, "unassign", &app.dispatcher, json!({}))
         .await
         .expect(200);
     assert_eq!(o["status"], "accepted");
@@ -89,33 +67,15 @@ async fn manual_assign_withdraws_the_open_offer_and_unassign_dispatches_again() 
     assert_eq!(again["order_id"], id.as_str());
 
     // Reassigning from one rider to another tells the first `reassigned`.
-    app.post(
-        &format!("/orders/{id}/assign"),
-        Some(&d),
-        &json!({"rider_id": b.id}),
-    )
-    .await
-    .expect(200);
+    app.assign(&id, &b.id).await.expect(200);
     b.ws.recv_type("assigned", T).await;
     a.ws.recv_until("offer_closed withdrawn", T, |v| {
         v["type"] == "offer_closed" && v["reason"] == "withdrawn"
     })
     .await;
-    app.post(
-        &format!("/orders/{id}/assign"),
-        Some(&d),
-        &json!({"rider_id": a.id}),
-    )
-    .await
-    .expect(200);
+    app.assign(&id, &a.id).await.expect(200);
     let un = b.ws.recv_type("unassigned", T).await;
     assert_eq!(un["reason"], "reassigned");
     a.ws.recv_type("assigned", T).await;
     assert_eq!(app.order_state(&id).await["rider_id"], a.id.as_str());
-}
-
-pub fn strip_eta(o: &Value) -> Value {
-    let mut o = o.clone();
-    o.as_object_mut().unwrap().remove("eta_s");
-    o
 }

@@ -1,43 +1,22 @@
 //! Scenario 6: object- and role-level authorization; nobody reaches another's objects,
 //! over REST or over a socket.
 
-use crate::assign::strip_eta;
 use crate::helpers::*;
 use reqwest::Method;
 use serde_json::json;
 use std::time::Duration;
 
-const T: Duration = Duration::from_secs(5);
-
 #[actix_web::test]
 async fn a_customer_cannot_read_pay_cancel_or_track_anothers_order() {
-    let app = spawn_app(|_| {}).await;
-    let alice = app.customer().await;
+    let (app, alice, m) = spawn_shop(|_| {}).await;
     let bob = app.customer().await;
-    let m = app.merchant().await;
-    let id = app.order(&alice, &m).await["order_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = app.placed_order(&alice, &m).await;
     let before = app.order_state(&id).await;
 
     assert_denied(&app.get(&format!("/orders/{id}"), Some(&bob.token)).await);
-    assert_denied(
-        &app.post(
-            &format!("/orders/{id}/pay"),
-            Some(&bob.token),
-            &json!({"payment_ref": "x"}),
-        )
-        .await,
-    );
-    assert_denied(
-        &app.post(
-            &format!("/orders/{id}/cancel"),
-            Some(&bob.token),
-            &json!({}),
-        )
-        .await,
-    );
+    let pay = json!({"payment_ref": "x"});
+    assert_denied(&app.order_call(&id, "pay", &bob.token, pay).await);
+    assert_denied(&app.order_call(&id, "cancel", &bob.token, json!({})).await);
     assert_denied(
         &app.get(&format!("/orders/{id}/trace"), Some(&bob.token))
             .await,
@@ -69,11 +48,7 @@ async fn a_customer_cannot_read_pay_cancel_or_track_anothers_order() {
     );
     // The owner and the dispatcher may.
     for t in [&alice.token, &app.dispatcher] {
-        let mut ws = app
-            .ws(&track(&format!("?token={t}")))
-            .await
-            .expect("allowed");
-        let snap = ws.recv_type("snapshot", T).await;
+        let (_ws, snap) = app.track(&id, t).await;
         assert_eq!(snap["order"]["order_id"], id.as_str());
     }
 
@@ -105,21 +80,13 @@ async fn a_customer_cannot_read_pay_cancel_or_track_anothers_order() {
 
 #[actix_web::test]
 async fn a_rider_cannot_act_on_or_read_an_order_that_is_not_theirs() {
-    let app = spawn_app(|_| {}).await;
-    let c = app.customer().await;
-    let m = app.merchant().await;
+    let (app, c, m) = spawn_shop(|_| {}).await;
     let mut holder = app.rider_connected().await;
     holder.online().await;
     let mut other = app.rider_connected().await;
     other.online().await;
     let id = app.accepted_order(&c, &m).await;
-    app.post(
-        &format!("/orders/{id}/assign"),
-        Some(&app.dispatcher),
-        &json!({"rider_id": holder.id}),
-    )
-    .await
-    .expect(200);
+    app.assign(&id, &holder.id).await.expect(200);
     holder.ws.recv_type("assigned", T).await;
     let before = app.order_state(&id).await;
 
@@ -129,9 +96,8 @@ async fn a_rider_cannot_act_on_or_read_an_order_that_is_not_theirs() {
         json!({"type": "release", "order_id": id}),
         json!({"type": "failed", "order_id": id, "reason": "x"}),
     ] {
-        other.send(msg.clone()).await;
-        let err = other.ws.recv_type("error", T).await;
-        assert_eq!(err["code"], "forbidden", "{msg} answered {err}");
+        other.send(msg).await;
+        other.expect_error("forbidden").await;
     }
     assert_eq!(strip_eta(&before), strip_eta(&app.order_state(&id).await));
     assert_denied(&app.get(&format!("/orders/{id}"), Some(&other.token)).await);
@@ -140,22 +106,9 @@ async fn a_rider_cannot_act_on_or_read_an_order_that_is_not_theirs() {
         .await
         .expect(200);
     // A rider is not a customer or a merchant.
-    assert_denied(
-        &app.post(
-            &format!("/orders/{id}/cancel"),
-            Some(&holder.token),
-            &json!({}),
-        )
-        .await,
-    );
-    assert_denied(
-        &app.post(
-            &format!("/orders/{id}/ready"),
-            Some(&holder.token),
-            &json!({}),
-        )
-        .await,
-    );
+    for action in ["cancel", "ready"] {
+        assert_denied(&app.order_call(&id, action, &holder.token, json!({})).await);
+    }
     // Riders connect with rider tokens only.
     assert_eq!(
         app.ws(&format!("/ws/rider?token={}", c.token)).await.err(),
@@ -180,9 +133,7 @@ async fn a_rider_cannot_act_on_or_read_an_order_that_is_not_theirs() {
 
 #[actix_web::test]
 async fn only_the_dispatcher_reaches_dispatcher_endpoints() {
-    let app = spawn_app(|_| {}).await;
-    let c = app.customer().await;
-    let m = app.merchant().await;
+    let (app, c, m) = spawn_shop(|_| {}).await;
     let rider = app.rider_connected().await;
     let id = app.accepted_order(&c, &m).await;
     let calls: Vec<(Method, String, Option<serde_json::Value>)> = vec![
@@ -232,21 +183,18 @@ async fn only_the_dispatcher_reaches_dispatcher_endpoints() {
             let r = app
                 .raw(method.clone(), path, Some(token), body.clone(), &[])
                 .await;
-            assert!(
-                r.status.as_u16() == 403 && r.code() == "forbidden",
-                "{method} {path} with a non-dispatcher token: {} {}",
-                r.status,
-                r.text
+            r.expect_code(
+                403,
+                "forbidden",
+                &format!("{method} {path}, not the dispatcher"),
             );
         }
         let r = app.raw(method.clone(), path, None, body.clone(), &[]).await;
-        assert_eq!(
-            r.status.as_u16(),
+        r.expect_code(
             401,
-            "{method} {path} without a token: {}",
-            r.text
+            "unauthorized",
+            &format!("{method} {path} without a token"),
         );
-        assert_eq!(r.code(), "unauthorized");
     }
     let o = app.order_state(&id).await;
     assert_eq!(
@@ -267,14 +215,9 @@ async fn only_the_dispatcher_reaches_dispatcher_endpoints() {
 
 #[actix_web::test]
 async fn a_merchant_cannot_touch_another_merchants_orders_or_menu() {
-    let app = spawn_app(|_| {}).await;
-    let c = app.customer().await;
-    let m1 = app.merchant().await;
+    let (app, c, m1) = spawn_shop(|_| {}).await;
     let m2 = app.merchant_at(offset(SHOP, 300.0, 0.0), 999).await;
-    let id = app.order(&c, &m1).await["order_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = app.placed_order(&c, &m1).await;
     app.pay(&c, &id).await;
     let before = app.order_state(&id).await;
 
@@ -282,22 +225,13 @@ async fn a_merchant_cannot_touch_another_merchants_orders_or_menu() {
     app.get(&format!("/orders/{id}"), Some(&m1.token))
         .await
         .expect(200);
-    assert_denied(
-        &app.post(&format!("/orders/{id}/accept"), Some(&m2.token), &json!({}))
-            .await,
-    );
-    assert_denied(
-        &app.post(
-            &format!("/orders/{id}/reject"),
-            Some(&m2.token),
-            &json!({"reason": "x"}),
-        )
-        .await,
-    );
-    assert_denied(
-        &app.post(&format!("/orders/{id}/ready"), Some(&m2.token), &json!({}))
-            .await,
-    );
+    for (action, body) in [
+        ("accept", json!({})),
+        ("reject", json!({"reason": "x"})),
+        ("ready", json!({})),
+    ] {
+        assert_denied(&app.order_call(&id, action, &m2.token, body).await);
+    }
     assert_eq!(strip_eta(&before), strip_eta(&app.order_state(&id).await));
 
     let items = format!("/merchants/{}/items", m1.id);
@@ -315,13 +249,10 @@ async fn a_merchant_cannot_touch_another_merchants_orders_or_menu() {
     )
     .await
     .expect_error(403, "forbidden");
-    app.put(
-        &format!("/merchants/{}/open", m1.id),
-        Some(&m2.token),
-        &json!({"open": false}),
-    )
-    .await
-    .expect_error(403, "forbidden");
+    let open = format!("/merchants/{}/open", m1.id);
+    app.put(&open, Some(&m2.token), &json!({"open": false}))
+        .await
+        .expect_error(403, "forbidden");
     app.post(
         &items,
         Some(&c.token),
@@ -334,17 +265,9 @@ async fn a_merchant_cannot_touch_another_merchants_orders_or_menu() {
     assert_eq!(menu[0]["available"], true);
 
     // The merchant app sees only its own orders.
-    let mut ws2 = app
-        .ws(&format!("/ws/merchant?token={}", m2.token))
-        .await
-        .unwrap();
-    let welcome = ws2.recv_type("welcome", T).await;
+    let (mut ws2, welcome) = app.merchant_app(&m2).await;
     assert_eq!(welcome["orders"].as_array().unwrap().len(), 0, "{welcome}");
-    let mut ws1 = app
-        .ws(&format!("/ws/merchant?token={}", m1.token))
-        .await
-        .unwrap();
-    let welcome = ws1.recv_type("welcome", T).await;
+    let (mut ws1, welcome) = app.merchant_app(&m1).await;
     assert_eq!(welcome["orders"][0]["order_id"], id.as_str());
     app.accept(&m1, &id).await;
     ws1.recv_type("order_updated", T).await;

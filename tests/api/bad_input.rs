@@ -4,16 +4,11 @@ use crate::helpers::*;
 use reqwest::Method;
 use serde_json::{json, Value};
 use std::time::Duration;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
-use tokio_tungstenite::tungstenite::protocol::frame::Frame;
-
-const T: Duration = Duration::from_secs(5);
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 #[actix_web::test]
 async fn malformed_or_invalid_rest_bodies_are_400_and_change_nothing() {
-    let app = spawn_app(|_| {}).await;
-    let c = app.customer().await;
-    let m = app.merchant().await;
+    let (app, c, m) = spawn_shop(|_| {}).await;
     let post_raw = |path: &'static str, token: String, body: &'static str| {
         let app = &app;
         async move {
@@ -61,12 +56,7 @@ async fn malformed_or_invalid_rest_bodies_are_400_and_change_nothing() {
     ];
     for body in &bad_orders {
         let r = app.post("/orders", Some(&c.token), body).await;
-        assert!(
-            r.status.as_u16() == 400 && r.code() == "invalid_input",
-            "{body} answered {} {}",
-            r.status,
-            r.text
-        );
+        r.expect_code(400, "invalid_input", &body.to_string());
     }
     assert!(
         app.live_order_ids().await.is_empty(),
@@ -118,28 +108,17 @@ async fn malformed_or_invalid_rest_bodies_are_400_and_change_nothing() {
         ("/riders", Some(&app.dispatcher), json!({"name": 42})),
     ] {
         let r = app.post(path, token.map(String::as_str), &body).await;
-        assert!(
-            r.status.as_u16() == 400 && r.code() == "invalid_input",
-            "{path} {body} answered {} {}",
-            r.status,
-            r.text
-        );
+        r.expect_code(400, "invalid_input", &format!("{path} {body}"));
     }
     let items = format!("/merchants/{}/items", m.id);
-    app.post(
-        &items,
-        Some(&m.token),
-        &json!({"name": "free money", "price_cents": -5}),
-    )
-    .await
-    .expect_error(400, "invalid_input");
-    app.post(
-        &items,
-        Some(&m.token),
-        &json!({"name": "half cent", "price_cents": 1.5}),
-    )
-    .await
-    .expect_error(400, "invalid_input");
+    for item in [
+        json!({"name": "free money", "price_cents": -5}),
+        json!({"name": "half cent", "price_cents": 1.5}),
+    ] {
+        app.post(&items, Some(&m.token), &item)
+            .await
+            .expect_error(400, "invalid_input");
+    }
     app.patch(
         &format!("{items}/{}", m.item_id),
         Some(&m.token),
@@ -158,43 +137,24 @@ async fn malformed_or_invalid_rest_bodies_are_400_and_change_nothing() {
     );
 
     // Order-level bodies.
-    let id = app.order(&c, &m).await["order_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    app.post(
-        &format!("/orders/{id}/pay"),
-        Some(&c.token),
-        &json!({"payment_ref": 7}),
-    )
-    .await
-    .expect_error(400, "invalid_input");
-    app.pay(&c, &id).await;
-    app.post(
-        &format!("/orders/{id}/accept"),
-        Some(&m.token),
-        &json!({"prep_time_s": 7201}),
-    )
-    .await
-    .expect_error(400, "invalid_input");
-    app.post(
-        &format!("/orders/{id}/accept"),
-        Some(&m.token),
-        &json!({"prep_time_s": -1}),
-    )
-    .await
-    .expect_error(400, "invalid_input");
-    app.post(&format!("/orders/{id}/reject"), Some(&m.token), &json!({}))
+    let id = app.placed_order(&c, &m).await;
+    app.order_call(&id, "pay", &c.token, json!({"payment_ref": 7}))
         .await
         .expect_error(400, "invalid_input");
+    app.pay(&c, &id).await;
+    for (action, body) in [
+        ("accept", json!({"prep_time_s": 7201})),
+        ("accept", json!({"prep_time_s": -1})),
+        ("reject", json!({})),
+    ] {
+        app.order_call(&id, action, &m.token, body)
+            .await
+            .expect_error(400, "invalid_input");
+    }
     assert_eq!(app.order_state(&id).await["status"], "paid");
-    app.post(
-        &format!("/orders/{id}/assign"),
-        Some(&app.dispatcher),
-        &json!({"rider_id": 3}),
-    )
-    .await
-    .expect_error(400, "invalid_input");
+    app.order_call(&id, "assign", &app.dispatcher, json!({"rider_id": 3}))
+        .await
+        .expect_error(400, "invalid_input");
     app.get("/escalations?open=maybe", Some(&app.dispatcher))
         .await
         .expect_error(400, "invalid_input");
@@ -213,9 +173,7 @@ async fn malformed_or_invalid_rest_bodies_are_400_and_change_nothing() {
 
 #[actix_web::test]
 async fn bodies_over_64_kib_are_413() {
-    let app = spawn_app(|_| {}).await;
-    let c = app.customer().await;
-    let m = app.merchant().await;
+    let (app, c, m) = spawn_shop(|_| {}).await;
     let pad = "x".repeat(70 * 1024);
     let mut body = app.order_body(&m, 1);
     body["note"] = json!(pad);
@@ -256,12 +214,7 @@ async fn riders_nearby_checks_its_parameters() {
         "?lat=31.2&lon=121.4&limit=2.5",
     ] {
         let r = app.get(&format!("/riders/nearby{q}"), Some(&d)).await;
-        assert!(
-            r.status.as_u16() == 400 && r.code() == "invalid_input",
-            "nearby{q} answered {} {}",
-            r.status,
-            r.text
-        );
+        r.expect_code(400, "invalid_input", &format!("nearby{q}"));
     }
     let r = app
         .get(
@@ -425,15 +378,8 @@ async fn a_websocket_message_over_64_kib_closes_the_socket_with_1009() {
     // The same on the tracking socket, which takes no input at all.
     let c = app.customer().await;
     let m = app.merchant().await;
-    let id = app.order(&c, &m).await["order_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let mut t = app
-        .ws(&format!("/ws/orders/{id}/track?token={}", c.token))
-        .await
-        .unwrap();
-    t.recv_type("snapshot", T).await;
+    let id = app.placed_order(&c, &m).await;
+    let (mut t, _) = app.track(&id, &c.token).await;
     t.send_text("q".repeat(64 * 1024 + 1)).await;
     assert_eq!(t.close_code(T).await, CloseCode::Size);
 
@@ -441,52 +387,14 @@ async fn a_websocket_message_over_64_kib_closes_the_socket_with_1009() {
     let mut r3 = app.rider_connected().await;
     let chunk = "f".repeat(30 * 1024).into_bytes();
     r3.ws
-        .send_frame(Frame::message(
-            b"{\"pad\":\"".to_vec(),
-            OpCode::Data(Data::Text),
-            false,
-        ))
-        .await;
-    for _ in 0..3 {
-        r3.ws
-            .send_frame(Frame::message(
-                chunk.clone(),
-                OpCode::Data(Data::Continue),
-                false,
-            ))
-            .await;
-    }
-    r3.ws
-        .send_frame(Frame::message(
-            b"\"}".to_vec(),
-            OpCode::Data(Data::Continue),
-            true,
-        ))
+        .send_fragmented(&[b"{\"pad\":\"", &chunk, &chunk, &chunk, b"\"}"])
         .await;
     assert_eq!(r3.ws.close_code(T).await, CloseCode::Size);
 
     // Fragments adding up to less are reassembled into one ordinary message.
     let mut r4 = app.rider_connected().await;
     r4.ws
-        .send_frame(Frame::message(
-            b"{\"type\":".to_vec(),
-            OpCode::Data(Data::Text),
-            false,
-        ))
-        .await;
-    r4.ws
-        .send_frame(Frame::message(
-            b"\"status\",\"status\":".to_vec(),
-            OpCode::Data(Data::Continue),
-            false,
-        ))
-        .await;
-    r4.ws
-        .send_frame(Frame::message(
-            b"\"online\"}".to_vec(),
-            OpCode::Data(Data::Continue),
-            true,
-        ))
+        .send_fragmented(&[b"{\"type\":", b"\"status\",\"status\":", b"\"online\"}"])
         .await;
     r4.move_to(offset(SHOP, 20.0, 0.0)).await;
     let id4 = r4.id.clone();

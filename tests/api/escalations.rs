@@ -4,44 +4,13 @@ use crate::helpers::*;
 use serde_json::{json, Value};
 use std::time::Duration;
 
-const T: Duration = Duration::from_secs(5);
-
-async fn escalations(app: &TestApp, query: &str) -> Vec<Value> {
-    app.get(&format!("/escalations{query}"), Some(&app.dispatcher))
-        .await
-        .expect(200)
-        .as_array()
-        .unwrap()
-        .clone()
-}
-
-async fn open_for(app: &TestApp, order_id: &str, kind: &str) -> Option<Value> {
-    escalations(app, "?open=true")
-        .await
-        .into_iter()
-        .find(|e| e["order_id"] == order_id && e["kind"] == kind)
-}
-
 #[actix_web::test]
 async fn an_unresponsive_merchant_is_escalated_resolved_by_hand_and_the_order_cancelled() {
-    let app = spawn_app(|s| s.timers.merchant_accept_s = 1.0).await;
-    let c = app.customer().await;
-    let m = app.merchant().await;
-    let mut merchant_ws = app
-        .ws(&format!("/ws/merchant?token={}", m.token))
-        .await
-        .unwrap();
-    merchant_ws.recv_type("welcome", T).await;
-    let id = app.order(&c, &m).await["order_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let mut track = app
-        .ws(&format!("/ws/orders/{id}/track?token={}", c.token))
-        .await
-        .unwrap();
-    track.recv_type("snapshot", T).await;
-    assert!(escalations(&app, "?open=true").await.is_empty());
+    let (app, c, m) = spawn_shop(|s| s.timers.merchant_accept_s = 1.0).await;
+    let (mut merchant_ws, _) = app.merchant_app(&m).await;
+    let id = app.placed_order(&c, &m).await;
+    let (mut track, _) = app.track(&id, &c.token).await;
+    assert!(app.escalations("?open=true").await.is_empty());
     app.pay(&c, &id).await;
 
     // After merchant_accept_s: a reminder and an open escalation.
@@ -49,7 +18,7 @@ async fn an_unresponsive_merchant_is_escalated_resolved_by_hand_and_the_order_ca
     assert_eq!(reminder["order_id"], id.as_str());
     assert!(reminder["message"].is_string());
     let e = wait_for("merchant_unresponsive", T, || {
-        open_for(&app, &id, "merchant_unresponsive")
+        app.open_escalation(&id, "merchant_unresponsive")
     })
     .await;
     let eid = e["escalation_id"].as_str().unwrap().to_string();
@@ -72,8 +41,11 @@ async fn an_unresponsive_merchant_is_escalated_resolved_by_hand_and_the_order_ca
     assert_eq!(r["escalation_id"], eid.as_str());
     assert_eq!(r["resolved_by"], "dispatcher");
     assert!(r["resolved_ms"].as_u64().is_some());
-    assert!(open_for(&app, &id, "merchant_unresponsive").await.is_none());
-    let all = escalations(&app, "").await;
+    assert!(app
+        .open_escalation(&id, "merchant_unresponsive")
+        .await
+        .is_none());
+    let all = app.escalations("").await;
     let same = all
         .iter()
         .find(|x| x["escalation_id"] == eid.as_str())
@@ -95,7 +67,7 @@ async fn an_unresponsive_merchant_is_escalated_resolved_by_hand_and_the_order_ca
         })
         .await;
     // The merchant is too late now.
-    app.post(&format!("/orders/{id}/accept"), Some(&m.token), &json!({}))
+    app.order_call(&id, "accept", &m.token, json!({}))
         .await
         .expect_error(409, "invalid_transition");
 
@@ -111,35 +83,24 @@ async fn an_unresponsive_merchant_is_escalated_resolved_by_hand_and_the_order_ca
 
 #[actix_web::test]
 async fn an_escalation_resolves_itself_when_the_merchant_accepts_and_cancels_otherwise() {
-    let app = spawn_app(|s| s.timers.merchant_accept_s = 1.0).await;
-    let c = app.customer().await;
-    let m = app.merchant().await;
-    let slow = app.order(&c, &m).await["order_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let ignored = app.order(&c, &m).await["order_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let (app, c, m) = spawn_shop(|s| s.timers.merchant_accept_s = 1.0).await;
+    let slow = app.placed_order(&c, &m).await;
+    let ignored = app.placed_order(&c, &m).await;
     app.pay(&c, &slow).await;
     app.pay(&c, &ignored).await;
     let e = wait_for("merchant_unresponsive", T, || {
-        open_for(&app, &slow, "merchant_unresponsive")
+        app.open_escalation(&slow, "merchant_unresponsive")
     })
     .await;
     wait_for("the second escalation", T, || {
-        open_for(&app, &ignored, "merchant_unresponsive")
+        app.open_escalation(&ignored, "merchant_unresponsive")
     })
     .await;
 
     // Accepting late clears it (system).
     app.accept(&m, &slow).await;
-    let resolved = wait_for("the escalation to resolve", T, || async {
-        escalations(&app, "")
-            .await
-            .into_iter()
-            .find(|x| x["escalation_id"] == e["escalation_id"] && !x["resolved_ms"].is_null())
+    let resolved = wait_for("the escalation to resolve", T, || {
+        app.resolved_escalation(&e["escalation_id"])
     })
     .await;
     assert_eq!(resolved["resolved_by"], "system");
@@ -150,7 +111,7 @@ async fn an_escalation_resolves_itself_when_the_merchant_accepts_and_cancels_oth
     })
     .await;
     let closed = wait_for("the ignored order's escalation to resolve", T, || async {
-        escalations(&app, "")
+        app.escalations("")
             .await
             .into_iter()
             .find(|x| x["order_id"] == ignored.as_str() && !x["resolved_ms"].is_null())
@@ -159,7 +120,7 @@ async fn an_escalation_resolves_itself_when_the_merchant_accepts_and_cancels_oth
     assert_eq!(closed["resolved_by"], "system");
     assert_eq!(app.order_state(&slow).await["status"], "accepted");
     // Newest first.
-    let all = escalations(&app, "").await;
+    let all = app.escalations("").await;
     let opened: Vec<u64> = all
         .iter()
         .map(|x| x["opened_ms"].as_u64().unwrap())
@@ -172,15 +133,13 @@ async fn an_escalation_resolves_itself_when_the_merchant_accepts_and_cancels_oth
 
 #[actix_web::test]
 async fn no_rider_raises_its_level_each_period_and_resolves_on_assignment() {
-    let app = spawn_app(|s| s.timers.dispatch_remind_s = 1.0).await;
-    let c = app.customer().await;
-    let m = app.merchant().await;
+    let (app, c, m) = spawn_shop(|s| s.timers.dispatch_remind_s = 1.0).await;
     let id = app.accepted_order(&c, &m).await;
 
-    let first = wait_for("no_rider", T, || open_for(&app, &id, "no_rider")).await;
+    let first = wait_for("no_rider", T, || app.open_escalation(&id, "no_rider")).await;
     assert_eq!(first["level"], 1);
     let raised = wait_for("no_rider level 2", T, || async {
-        open_for(&app, &id, "no_rider")
+        app.open_escalation(&id, "no_rider")
             .await
             .filter(|e| e["level"].as_u64() >= Some(2))
     })
@@ -189,7 +148,8 @@ async fn no_rider_raises_its_level_each_period_and_resolves_on_assignment() {
         raised["escalation_id"], first["escalation_id"],
         "a repeat raises the level"
     );
-    let count = escalations(&app, "")
+    let count = app
+        .escalations("")
         .await
         .iter()
         .filter(|e| e["kind"] == "no_rider")
@@ -200,20 +160,13 @@ async fn no_rider_raises_its_level_each_period_and_resolves_on_assignment() {
     // out but in range is; assignment resolves the escalation.
     let mut too_far = app.rider_at(offset(SHOP, 25_000.0, 0.0)).await;
     let mut r = app.rider_at(offset(SHOP, 9000.0, 0.0)).await;
-    let offer = r.expect_offer().await;
-    assert_eq!(offer["order_id"], id.as_str());
-    r.send(json!({"type": "accept", "offer_id": offer["offer_id"]}))
-        .await;
-    r.ws.recv_type("assigned", T).await;
-    let resolved = wait_for("no_rider to resolve", T, || async {
-        escalations(&app, "")
-            .await
-            .into_iter()
-            .find(|e| e["escalation_id"] == first["escalation_id"] && !e["resolved_ms"].is_null())
+    r.take_order(&id).await;
+    let resolved = wait_for("no_rider to resolve", T, || {
+        app.resolved_escalation(&first["escalation_id"])
     })
     .await;
     assert_eq!(resolved["resolved_by"], "system");
-    assert!(open_for(&app, &id, "no_rider").await.is_none());
+    assert!(app.open_escalation(&id, "no_rider").await.is_none());
     too_far
         .ws
         .expect_none(

@@ -5,8 +5,6 @@ use crate::helpers::*;
 use serde_json::{json, Value};
 use std::time::Duration;
 
-const T: Duration = Duration::from_secs(5);
-
 #[actix_web::test]
 async fn order_from_registration_to_delivery_with_the_customer_watching() {
     let app = spawn_app(|_| {}).await;
@@ -52,11 +50,7 @@ async fn order_from_registration_to_delivery_with_the_customer_watching() {
         .await
         .expect(200);
     assert_eq!(menu.as_array().unwrap().len(), 2);
-    let mut merchant_ws = app
-        .ws(&format!("/ws/merchant?token={}", m.token))
-        .await
-        .unwrap();
-    let welcome = merchant_ws.recv_type("welcome", T).await;
+    let (mut merchant_ws, welcome) = app.merchant_app(&m).await;
     assert_eq!(welcome["merchant_id"], m.id.as_str());
 
     // Two riders: one 200 m from the shop, one 2 km away.
@@ -138,17 +132,11 @@ async fn order_from_registration_to_delivery_with_the_customer_watching() {
     // Before assignment the customer sees no rider positions.
     near.move_to(offset(SHOP, 190.0, 0.0)).await;
     track
-        .expect_none(
-            "rider_location before assignment",
-            Duration::from_millis(300),
-            |v| v["type"] == "rider_location",
-        )
+        .expect_no_type("rider_location", Duration::from_millis(300))
         .await;
 
     // The rider accepts.
-    near.send(json!({"type": "accept", "offer_id": offer["offer_id"]}))
-        .await;
-    let assigned = near.ws.recv_type("assigned", T).await;
+    let assigned = near.accept(&offer).await;
     assert_eq!(assigned["order"]["order_id"], id.as_str());
     assert_eq!(assigned["order"]["status"], "assigned");
     assert_eq!(assigned["order"]["rider_id"], near.id.as_str());
@@ -203,8 +191,7 @@ async fn order_from_registration_to_delivery_with_the_customer_watching() {
 
     // Pickup.
     near.move_to(SHOP).await;
-    near.send(json!({"type": "picked_up", "order_id": id}))
-        .await;
+    near.report("picked_up", &id).await;
     let up = near.ws.recv_type("order_updated", T).await;
     assert_eq!(up["order"]["status"], "picked_up");
     assert_eq!(up["order"]["ready"], true);
@@ -236,8 +223,7 @@ async fn order_from_registration_to_delivery_with_the_customer_watching() {
     );
 
     // Delivered.
-    near.send(json!({"type": "delivered", "order_id": id}))
-        .await;
+    near.report("delivered", &id).await;
     let done = near.ws.recv_type("order_updated", T).await;
     assert_eq!(done["order"]["status"], "delivered");
     versions.push(done["order"]["version"].as_u64().unwrap());
@@ -291,24 +277,15 @@ async fn order_from_registration_to_delivery_with_the_customer_watching() {
     // After delivery the rider's fixes are no longer the customer's business.
     near.move_to(offset(SHOP, 400.0, 400.0)).await;
     merchant_ws
-        .expect_none("a second rider_arriving", Duration::from_millis(100), |v| {
-            v["type"] == "rider_arriving"
-        })
+        .expect_no_type("rider_arriving", Duration::from_millis(100))
         .await;
     track
-        .expect_none(
-            "rider_location after delivery",
-            Duration::from_millis(800),
-            |v| v["type"] == "rider_location",
-        )
+        .expect_no_type("rider_location", Duration::from_millis(800))
         .await;
 
     // The far rider never saw this order.
-    let frames = far
-        .ws
-        .expect_none("offer to the far rider", Duration::from_millis(200), |v| {
-            v["type"] == "offer"
-        });
-    frames.await;
+    far.ws
+        .expect_no_type("offer", Duration::from_millis(200))
+        .await;
     assert_denied(&app.get(&format!("/orders/{id}"), Some(&far.token)).await);
 }

@@ -37,7 +37,10 @@ pub async fn spawn_app(tweak: impl FnOnce(&mut Settings)) -> TestApp {
     tweak(&mut s);
     s.validate().expect("test settings are valid");
     let app = Application::build(s).await.expect("the application starts");
-    let api = Api::new(&format!("http://127.0.0.1:{}", app.port()), DISPATCHER_TOKEN);
+    let api = Api::new(
+        &format!("http://127.0.0.1:{}", app.port()),
+        DISPATCHER_TOKEN,
+    );
     let state = app.state();
     actix_web::rt::spawn(app.run_until_stopped());
     TestApp { api, state }

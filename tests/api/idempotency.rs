@@ -5,9 +5,7 @@ use serde_json::json;
 
 #[actix_web::test]
 async fn create_with_the_same_key_and_body_replays_the_first_response() {
-    let app = spawn_app(|_| {}).await;
-    let c = app.customer().await;
-    let m = app.merchant().await;
+    let (app, c, m) = spawn_shop(|_| {}).await;
     let body = app.order_body(&m, 2);
 
     let first = app
@@ -58,13 +56,8 @@ async fn create_with_the_same_key_and_body_replays_the_first_response() {
 
 #[actix_web::test]
 async fn pay_with_the_same_key_replays_and_a_different_body_is_refused() {
-    let app = spawn_app(|_| {}).await;
-    let c = app.customer().await;
-    let m = app.merchant().await;
-    let id = app.order(&c, &m).await["order_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let (app, c, m) = spawn_shop(|_| {}).await;
+    let id = app.placed_order(&c, &m).await;
     let path = format!("/orders/{id}/pay");
     let body = json!({"payment_ref": "pay_1"});
 
@@ -96,9 +89,7 @@ async fn pay_with_the_same_key_replays_and_a_different_body_is_refused() {
 
 #[actix_web::test]
 async fn a_failed_request_stores_nothing_so_its_corrected_retry_runs() {
-    let app = spawn_app(|_| {}).await;
-    let c = app.customer().await;
-    let m = app.merchant().await;
+    let (app, c, m) = spawn_shop(|_| {}).await;
 
     // Invalid body (qty 0) then a corrected body with the same key.
     app.post_with_key("/orders", &c.token, "retry-1", &app.order_body(&m, 0))
@@ -112,23 +103,11 @@ async fn a_failed_request_stores_nothing_so_its_corrected_retry_runs() {
 
     // The merchant is closed: 409 merchant_closed; once open the very same request works.
     let body = app.order_body(&m, 2);
-    app.put(
-        &format!("/merchants/{}/open", m.id),
-        Some(&m.token),
-        &json!({"open": false}),
-    )
-    .await
-    .expect(200);
+    app.set_open(&m, false).await.expect(200);
     app.post_with_key("/orders", &c.token, "retry-2", &body)
         .await
         .expect_error(409, "merchant_closed");
-    app.put(
-        &format!("/merchants/{}/open", m.id),
-        Some(&m.token),
-        &json!({"open": true}),
-    )
-    .await
-    .expect(200);
+    app.set_open(&m, true).await.expect(200);
     let second = app
         .post_with_key("/orders", &c.token, "retry-2", &body)
         .await
@@ -139,45 +118,28 @@ async fn a_failed_request_stores_nothing_so_its_corrected_retry_runs() {
     let id = second["order_id"].as_str().unwrap().to_string();
     let path = format!("/orders/{id}/pay");
     let mallory = app.customer().await;
-    assert_denied(
-        &app.post_with_key(
-            &path,
-            &mallory.token,
-            "pay-retry",
-            &json!({"payment_ref": "x"}),
-        )
-        .await,
-    );
+    let pay = |token: String, body: serde_json::Value| {
+        let (app, path) = (&app, &path);
+        async move { app.post_with_key(path, &token, "pay-retry", &body).await }
+    };
+    let good = json!({"payment_ref": "x"});
+    assert_denied(&pay(mallory.token.clone(), good.clone()).await);
     // An invalid payment body fails and stores nothing; the corrected retry pays.
-    app.post_with_key(&path, &c.token, "pay-retry", &json!({"payment_ref": ""}))
-        .await
-        .expect_error(400, "invalid_input");
-    app.post_with_key(&path, &c.token, "pay-retry", &json!({"wrong": "shape"}))
-        .await
-        .expect_error(400, "invalid_input");
+    for bad in [json!({"payment_ref": ""}), json!({"wrong": "shape"})] {
+        pay(c.token.clone(), bad)
+            .await
+            .expect_error(400, "invalid_input");
+    }
     assert_eq!(app.order_state(&id).await["status"], "pending_payment");
-    let paid = app
-        .post_with_key(&path, &c.token, "pay-retry", &json!({"payment_ref": "x"}))
-        .await
-        .expect(200);
+    let paid = pay(c.token.clone(), good.clone()).await.expect(200);
     assert_eq!(paid["status"], "paid");
     // Mallory's retry with the same key still gets nothing.
-    assert_denied(
-        &app.post_with_key(
-            &path,
-            &mallory.token,
-            "pay-retry",
-            &json!({"payment_ref": "x"}),
-        )
-        .await,
-    );
+    assert_denied(&pay(mallory.token.clone(), good).await);
 }
 
 #[actix_web::test]
 async fn concurrent_duplicates_create_one_order() {
-    let app = spawn_app(|_| {}).await;
-    let c = app.customer().await;
-    let m = app.merchant().await;
+    let (app, c, m) = spawn_shop(|_| {}).await;
     let body = app.order_body(&m, 1);
     let (a, b) = tokio::join!(
         app.post_with_key("/orders", &c.token, "dup", &body),

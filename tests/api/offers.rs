@@ -4,13 +4,9 @@ use crate::helpers::*;
 use serde_json::{json, Value};
 use std::time::Duration;
 
-const T: Duration = Duration::from_secs(5);
-
 #[actix_web::test]
 async fn an_ignored_offer_expires_and_the_next_rider_gets_one() {
-    let app = spawn_app(|s| s.timers.offer_ttl_s = 1.0).await;
-    let c = app.customer().await;
-    let m = app.merchant().await;
+    let (app, c, m) = spawn_shop(|s| s.timers.offer_ttl_s = 1.0).await;
     let mut a = app.rider_at(offset(SHOP, 150.0, 0.0)).await;
     let mut b = app.rider_at(offset(SHOP, 0.0, 900.0)).await;
     let id = app.accepted_order(&c, &m).await;
@@ -32,16 +28,11 @@ async fn an_ignored_offer_expires_and_the_next_rider_gets_one() {
     assert_ne!(next["offer_id"], offer["offer_id"]);
 
     // An accept after expiry is refused and changes nothing.
-    a.send(json!({"type": "accept", "offer_id": offer["offer_id"]}))
-        .await;
-    let err = a.ws.recv_type("error", T).await;
-    assert_eq!(err["code"], "offer_not_available");
+    a.accept_refused(&offer).await;
     assert_eq!(app.order_state(&id).await["status"], "accepted");
 
     // B takes it in time.
-    b.send(json!({"type": "accept", "offer_id": next["offer_id"]}))
-        .await;
-    let assigned = b.ws.recv_type("assigned", T).await;
+    let assigned = b.accept(&next).await;
     assert_eq!(assigned["order"]["rider_id"], b.id.as_str());
     let o = app.order_state(&id).await;
     assert_eq!(
@@ -52,13 +43,11 @@ async fn an_ignored_offer_expires_and_the_next_rider_gets_one() {
 
 #[actix_web::test]
 async fn a_rider_who_declined_is_never_offered_that_order_again() {
-    let app = spawn_app(|s| {
+    let (app, c, m) = spawn_shop(|s| {
         s.timers.offer_ttl_s = 1.0;
         s.dispatch.retry_interval_s = 0.3;
     })
     .await;
-    let c = app.customer().await;
-    let m = app.merchant().await;
     let mut a = app.rider_at(offset(SHOP, 100.0, 0.0)).await;
     let mut b = app.rider_at(offset(SHOP, 0.0, 700.0)).await;
     let id = app.accepted_order(&c, &m).await;
@@ -102,12 +91,7 @@ async fn a_rider_who_declined_is_never_offered_that_order_again() {
     );
 
     // An accept of the declined offer is refused.
-    a.send(json!({"type": "accept", "offer_id": offer["offer_id"]}))
-        .await;
-    assert_eq!(
-        a.ws.recv_type("error", T).await["code"],
-        "offer_not_available"
-    );
+    a.accept_refused(&offer).await;
 
     // A is still good for other orders.
     let c2 = app.customer().await;
@@ -119,9 +103,7 @@ async fn a_rider_who_declined_is_never_offered_that_order_again() {
 
 #[actix_web::test]
 async fn two_riders_accepting_at_once_yield_exactly_one_winner() {
-    let app = spawn_app(|s| s.dispatch.offer_fanout = 2).await;
-    let c = app.customer().await;
-    let m = app.merchant().await;
+    let (app, c, m) = spawn_shop(|s| s.dispatch.offer_fanout = 2).await;
     let mut a = app.rider_at(offset(SHOP, 100.0, 0.0)).await;
     let mut b = app.rider_at(offset(SHOP, -120.0, 0.0)).await;
     let id = app.accepted_order(&c, &m).await;

@@ -6,8 +6,6 @@ use serde_json::json;
 use std::time::Duration;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
-const T: Duration = Duration::from_secs(5);
-
 #[actix_web::test]
 async fn health_readiness_and_metrics() {
     let app = spawn_app(|_| {}).await;
@@ -15,8 +13,7 @@ async fn health_readiness_and_metrics() {
     app.get("/readyz", None).await.expect(200);
 
     // Make each counter move: a fix, an order, an offer.
-    let c = app.customer().await;
-    let m = app.merchant().await;
+    let (c, m) = (app.customer().await, app.merchant().await);
     let mut r = app.rider_at(offset(SHOP, 100.0, 0.0)).await;
     app.accepted_order(&c, &m).await;
     r.expect_offer().await;
@@ -58,26 +55,14 @@ async fn health_readiness_and_metrics() {
 
 #[actix_web::test]
 async fn the_dashboard_gets_a_snapshot_then_batched_updates() {
-    let app = spawn_app(|_| {}).await;
-    let c = app.customer().await;
-    let m = app.merchant().await;
+    let (app, c, m) = spawn_shop(|_| {}).await;
     let mut r = app.rider_at(offset(SHOP, 300.0, 0.0)).await;
     let idle = app.rider_connected().await;
-    let pending = app.order(&c, &m).await["order_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let done = app.order(&c, &m).await["order_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    app.post(
-        &format!("/orders/{done}/cancel"),
-        Some(&c.token),
-        &json!({}),
-    )
-    .await
-    .expect(200);
+    let pending = app.placed_order(&c, &m).await;
+    let done = app.placed_order(&c, &m).await;
+    app.order_call(&done, "cancel", &c.token, json!({}))
+        .await
+        .expect(200);
 
     let (mut ws, snap) = app.dashboard().await;
     assert_eq!(snap["type"], "snapshot");
@@ -133,13 +118,9 @@ async fn the_dashboard_gets_a_snapshot_then_batched_updates() {
     );
 
     // An order reaching a final state is sent once more.
-    app.post(
-        &format!("/orders/{pending}/cancel"),
-        Some(&c.token),
-        &json!({}),
-    )
-    .await
-    .expect(200);
+    app.order_call(&pending, "cancel", &c.token, json!({}))
+        .await
+        .expect(200);
     let fin = ws
         .recv_until("the cancelled order", T, |v| {
             v["type"] == "updates"
@@ -201,24 +182,11 @@ async fn a_burst_of_fixes_beyond_the_limit_is_rate_limited() {
 
 #[actix_web::test]
 async fn draining_turns_readyz_503_and_closes_open_sockets() {
-    let app = spawn_app(|_| {}).await;
-    let c = app.customer().await;
-    let m = app.merchant().await;
-    let id = app.order(&c, &m).await["order_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let (app, c, m) = spawn_shop(|_| {}).await;
+    let id = app.placed_order(&c, &m).await;
     let mut rider = app.rider_at(offset(SHOP, 100.0, 0.0)).await;
-    let mut track = app
-        .ws(&format!("/ws/orders/{id}/track?token={}", c.token))
-        .await
-        .unwrap();
-    track.recv_type("snapshot", T).await;
-    let mut merchant = app
-        .ws(&format!("/ws/merchant?token={}", m.token))
-        .await
-        .unwrap();
-    merchant.recv_type("welcome", T).await;
+    let (mut track, _) = app.track(&id, &c.token).await;
+    let (mut merchant, _) = app.merchant_app(&m).await;
     let (mut dash, _) = app.dashboard().await;
     app.get("/readyz", None).await.expect(200);
 

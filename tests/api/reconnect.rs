@@ -3,23 +3,15 @@
 
 use crate::helpers::*;
 use serde_json::json;
-use std::time::Duration;
-
-const T: Duration = Duration::from_secs(5);
 
 #[actix_web::test]
 async fn a_reconnecting_rider_gets_its_order_and_its_open_offer_back() {
-    let app = spawn_app(|_| {}).await;
-    let c = app.customer().await;
-    let m = app.merchant().await;
+    let (app, c, m) = spawn_shop(|_| {}).await;
 
     // A holds an order.
     let mut a = app.rider_at(offset(SHOP, 100.0, 0.0)).await;
     let id1 = app.accepted_order(&c, &m).await;
-    let offer = a.expect_offer().await;
-    a.send(json!({"type": "accept", "offer_id": offer["offer_id"]}))
-        .await;
-    a.ws.recv_type("assigned", T).await;
+    a.take_order(&id1).await;
 
     // B holds an open offer (A is busy, so B is next).
     let mut b = app.rider_at(offset(SHOP, 0.0, 400.0)).await;
@@ -84,9 +76,7 @@ async fn a_reconnecting_rider_gets_its_order_and_its_open_offer_back() {
 
 #[actix_web::test]
 async fn a_second_connection_replaces_the_first() {
-    let app = spawn_app(|_| {}).await;
-    let c = app.customer().await;
-    let m = app.merchant().await;
+    let (app, c, m) = spawn_shop(|_| {}).await;
     let mut first = app.rider_at(offset(SHOP, 100.0, 0.0)).await;
 
     let mut second = app

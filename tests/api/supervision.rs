@@ -4,25 +4,17 @@ use crate::helpers::*;
 use serde_json::{json, Value};
 use std::time::Duration;
 
-const T: Duration = Duration::from_secs(5);
-
 #[actix_web::test]
 async fn cancelling_closes_open_offers_and_a_release_counts_as_a_decline() {
-    let app = spawn_app(|_| {}).await;
-    let c = app.customer().await;
-    let m = app.merchant().await;
+    let (app, c, m) = spawn_shop(|_| {}).await;
     let mut a = app.rider_at(offset(SHOP, 100.0, 0.0)).await;
 
     // An open offer closes `cancelled` when the dispatcher cancels the order.
     let id = app.accepted_order(&c, &m).await;
     let offer = a.expect_offer().await;
-    app.post(
-        &format!("/orders/{id}/cancel"),
-        Some(&app.dispatcher),
-        &json!({"reason": "test"}),
-    )
-    .await
-    .expect(200);
+    app.order_call(&id, "cancel", &app.dispatcher, json!({"reason": "test"}))
+        .await
+        .expect(200);
     let closed = a.ws.recv_type("offer_closed", T).await;
     assert_eq!(
         (closed["offer_id"].clone(), closed["reason"].as_str()),
@@ -32,12 +24,8 @@ async fn cancelling_closes_open_offers_and_a_release_counts_as_a_decline() {
     // A takes the next order, then hands it back: `unassigned released`, and it goes to B.
     let mut b = app.rider_at(offset(SHOP, 0.0, 600.0)).await;
     let id2 = app.accepted_order(&c, &m).await;
-    let offer = a.expect_offer().await;
-    assert_eq!(offer["order_id"], id2.as_str());
-    a.send(json!({"type": "accept", "offer_id": offer["offer_id"]}))
-        .await;
-    a.ws.recv_type("assigned", T).await;
-    a.send(json!({"type": "release", "order_id": id2})).await;
+    a.take_order(&id2).await;
+    a.report("release", &id2).await;
     let un = a.ws.recv_type("unassigned", T).await;
     assert_eq!(
         (un["order_id"].as_str(), un["reason"].as_str()),
@@ -62,48 +50,32 @@ async fn cancelling_closes_open_offers_and_a_release_counts_as_a_decline() {
 
     // While an order is assigned, a dispatcher cancel tells the rider.
     let id3 = app.accepted_order(&c, &m).await;
-    let offer = a.expect_offer().await;
-    assert_eq!(offer["order_id"], id3.as_str());
-    a.send(json!({"type": "accept", "offer_id": offer["offer_id"]}))
-        .await;
-    a.ws.recv_type("assigned", T).await;
-    app.post(
-        &format!("/orders/{id3}/cancel"),
-        Some(&app.dispatcher),
-        &json!({}),
-    )
-    .await
-    .expect(200);
+    a.take_order(&id3).await;
+    app.order_call(&id3, "cancel", &app.dispatcher, json!({}))
+        .await
+        .expect(200);
     let cancelled = a.ws.recv_type("order_cancelled", T).await;
     assert_eq!(cancelled["order_id"], id3.as_str());
 }
 
 #[actix_web::test]
 async fn a_silent_rider_goes_stale_then_loses_the_order() {
-    let app = spawn_app(|s| {
+    let (app, c, m) = spawn_shop(|s| {
         s.timers.rider_silent_s = 1.5;
         s.timers.rider_lost_s = 3.0;
     })
     .await;
-    let c = app.customer().await;
-    let m = app.merchant().await;
     let mut a = app.rider_at(offset(SHOP, 100.0, 0.0)).await;
     let id = app.accepted_order(&c, &m).await;
     let offer = a.expect_offer().await;
-    a.send(json!({"type": "accept", "offer_id": offer["offer_id"]}))
-        .await;
-    a.ws.recv_type("assigned", T).await;
+    a.accept(&offer).await;
 
     // No more fixes: stale, off the nearby list, one rider_silent escalation.
     let e = wait_for("a rider_silent escalation", T, || async {
-        app.get("/escalations?open=true", Some(&app.dispatcher))
+        app.escalations("?open=true")
             .await
-            .expect(200)
-            .as_array()
-            .unwrap()
-            .iter()
+            .into_iter()
             .find(|e| e["kind"] == "rider_silent")
-            .cloned()
     })
     .await;
     assert_eq!(e["rider_id"], a.id.as_str());
@@ -148,15 +120,8 @@ async fn a_silent_rider_goes_stale_then_loses_the_order() {
 
     // A is heard again: the escalation resolves itself.
     a.move_to(offset(SHOP, 90.0, 0.0)).await;
-    let resolved = wait_for("rider_silent to resolve", T, || async {
-        app.get("/escalations", Some(&app.dispatcher))
-            .await
-            .expect(200)
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|x| x["escalation_id"] == e["escalation_id"] && !x["resolved_ms"].is_null())
-            .cloned()
+    let resolved = wait_for("rider_silent to resolve", T, || {
+        app.resolved_escalation(&e["escalation_id"])
     })
     .await;
     assert_eq!(resolved["resolved_by"], "system");

@@ -1,12 +1,8 @@
 //! Scenario 5: every transition the state machine forbids is 409 `invalid_transition`
 //! and leaves the order exactly as it was.
 
-use crate::assign::strip_eta;
 use crate::helpers::*;
 use serde_json::{json, Value};
-use std::time::Duration;
-
-const T: Duration = Duration::from_secs(5);
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Call {
@@ -65,9 +61,7 @@ impl World {
                 json!({"reason": "dropped it"}),
             ),
         };
-        self.app
-            .post(&format!("/orders/{id}/{path}"), Some(token), &body)
-            .await
+        self.app.order_call(id, path, token, body).await
     }
 
     /// Each call is refused with 409 `invalid_transition`; GET before and after agree.
@@ -101,19 +95,14 @@ impl World {
 
 #[actix_web::test]
 async fn illegal_transitions_are_refused_and_change_nothing() {
-    let app = spawn_app(|_| {}).await;
-    let c = app.customer().await;
-    let m = app.merchant().await;
+    let (app, c, m) = spawn_shop(|_| {}).await;
     // Online and connected but without a position: never offered anything, assignable.
     let mut rider = app.rider_connected().await;
     rider.online().await;
     let mut w = World { app, c, m, rider };
     use Call::*;
 
-    let id = w.app.order(&w.c, &w.m).await["order_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = w.app.placed_order(&w.c, &w.m).await;
     w.refused(&id, &[Accept, Reject, Ready, Assign, Unassign, Fail])
         .await;
     w.ok(&id, Pay, "paid").await;
@@ -131,16 +120,11 @@ async fn illegal_transitions_are_refused_and_change_nothing() {
     // The rider reports out of order over its socket: refused, nothing changes.
     w.rider.ws.recv_type("assigned", T).await;
     let before = w.app.order_state(&id).await;
-    w.rider
-        .send(json!({"type": "delivered", "order_id": id}))
-        .await;
-    let err = w.rider.ws.recv_type("error", T).await;
-    assert_eq!(err["code"], "invalid_transition", "{err}");
+    w.rider.report("delivered", &id).await;
+    w.rider.expect_error("invalid_transition").await;
     assert_eq!(strip_eta(&before), strip_eta(&w.app.order_state(&id).await));
 
-    w.rider
-        .send(json!({"type": "picked_up", "order_id": id}))
-        .await;
+    w.rider.report("picked_up", &id).await;
     let up = w.rider.ws.recv_type("order_updated", T).await;
     assert_eq!(up["order"]["status"], "picked_up");
     assert_eq!(
@@ -161,16 +145,9 @@ async fn illegal_transitions_are_refused_and_change_nothing() {
         ],
     )
     .await;
-    w.rider
-        .send(json!({"type": "picked_up", "order_id": id}))
-        .await;
-    assert_eq!(
-        w.rider.ws.recv_type("error", T).await["code"],
-        "invalid_transition"
-    );
-    w.rider
-        .send(json!({"type": "delivered", "order_id": id}))
-        .await;
+    w.rider.report("picked_up", &id).await;
+    w.rider.expect_error("invalid_transition").await;
+    w.rider.report("delivered", &id).await;
     assert_eq!(
         w.rider.ws.recv_type("order_updated", T).await["order"]["status"],
         "delivered"
@@ -178,18 +155,12 @@ async fn illegal_transitions_are_refused_and_change_nothing() {
     w.refused(&id, &ALL).await;
 
     // Cancelled by the customer before payment.
-    let id2 = w.app.order(&w.c, &w.m).await["order_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id2 = w.app.placed_order(&w.c, &w.m).await;
     w.ok(&id2, CancelByCustomer, "cancelled").await;
     w.refused(&id2, &ALL).await;
 
     // Rejected by the merchant.
-    let id3 = w.app.order(&w.c, &w.m).await["order_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id3 = w.app.placed_order(&w.c, &w.m).await;
     w.ok(&id3, Pay, "paid").await;
     w.ok(&id3, Reject, "cancelled").await;
     w.refused(&id3, &ALL).await;
@@ -203,9 +174,7 @@ async fn illegal_transitions_are_refused_and_change_nothing() {
             v["type"] == "assigned" && v["order"]["order_id"] == id4.as_str()
         })
         .await;
-    w.rider
-        .send(json!({"type": "picked_up", "order_id": id4}))
-        .await;
+    w.rider.report("picked_up", &id4).await;
     w.rider
         .ws
         .recv_until("picked_up", T, |v| {

@@ -5,7 +5,7 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
 use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
 use tokio_tungstenite::tungstenite::protocol::frame::Frame;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message;
@@ -59,6 +59,16 @@ impl WsClient {
             .send(Message::Frame(f))
             .await
             .expect("websocket send");
+    }
+
+    /// Sends one text message split into `parts`, one frame each (a fragmented message).
+    pub async fn send_fragmented(&mut self, parts: &[&[u8]]) {
+        for (i, part) in parts.iter().enumerate() {
+            let kind = if i == 0 { Data::Text } else { Data::Continue };
+            let fin = i + 1 == parts.len();
+            self.send_frame(Frame::message(part.to_vec(), OpCode::Data(kind), fin))
+                .await;
+        }
     }
 
     /// The next JSON frame within `within` (pings skipped); None on timeout or close.
@@ -145,6 +155,11 @@ impl WsClient {
                 None => return got,
             }
         }
+    }
+
+    /// Asserts that no frame of type `ty` arrives during `during`; returns what came.
+    pub async fn expect_no_type(&mut self, ty: &str, during: Duration) -> Vec<Value> {
+        self.expect_none(ty, during, |v| v["type"] == ty).await
     }
 
     /// Waits until the server closes the socket; returns how.
