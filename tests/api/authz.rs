@@ -235,31 +235,27 @@ async fn a_merchant_cannot_touch_another_merchants_orders_or_menu() {
     assert_eq!(strip_eta(&before), strip_eta(&app.order_state(&id).await));
 
     let items = format!("/merchants/{}/items", m1.id);
-    app.post(
-        &items,
-        Some(&m2.token),
-        &json!({"name": "fake", "price_cents": 1}),
-    )
-    .await
-    .expect_error(403, "forbidden");
-    app.patch(
-        &format!("{items}/{}", m1.item_id),
-        Some(&m2.token),
-        &json!({"available": false}),
-    )
-    .await
-    .expect_error(403, "forbidden");
-    let open = format!("/merchants/{}/open", m1.id);
-    app.put(&open, Some(&m2.token), &json!({"open": false}))
-        .await
-        .expect_error(403, "forbidden");
-    app.post(
-        &items,
-        Some(&c.token),
-        &json!({"name": "fake", "price_cents": 1}),
-    )
-    .await
-    .expect_error(403, "forbidden");
+    let fake_item = json!({"name": "fake", "price_cents": 1});
+    for (method, path, token, body) in [
+        (Method::POST, items.clone(), &m2.token, &fake_item),
+        (
+            Method::PATCH,
+            format!("{items}/{}", m1.item_id),
+            &m2.token,
+            &json!({"available": false}),
+        ),
+        (
+            Method::PUT,
+            format!("/merchants/{}/open", m1.id),
+            &m2.token,
+            &json!({"open": false}),
+        ),
+        (Method::POST, items.clone(), &c.token, &fake_item),
+    ] {
+        app.call(method, &path, Some(token), body, &[])
+            .await
+            .expect_error(403, "forbidden");
+    }
     let menu = app.get(&items, None).await.expect(200);
     assert_eq!(menu.as_array().unwrap().len(), 1);
     assert_eq!(menu[0]["available"], true);
@@ -283,31 +279,13 @@ async fn a_merchant_cannot_touch_another_merchants_orders_or_menu() {
 async fn usernames_are_unique_and_logins_are_rate_limited() {
     let app = spawn_app(|s| s.rate_limit.auth_per_ip_per_minute = 5).await;
     let c = app.customer().await;
-    let r = app
-        .post(
-            "/customers",
-            None,
-            &json!({"username": c.username, "password": "another password"}),
-        )
-        .await;
+    let r = app.register(&c.username, "another password").await;
     r.expect_error(409, "username_taken");
     // The original password still works, so nothing was overwritten.
-    app.post(
-        "/sessions",
-        None,
-        &json!({"username": c.username, "password": "correct horse"}),
-    )
-    .await
-    .expect(200);
+    app.login(&c.username, "correct horse").await.expect(200);
     let mut limited = None;
     for i in 0..6 {
-        let r = app
-            .post(
-                "/sessions",
-                None,
-                &json!({"username": "nobody-here", "password": "whatever1"}),
-            )
-            .await;
+        let r = app.login("nobody-here", "whatever1").await;
         if r.status.as_u16() == 429 {
             limited = Some((i, r));
             break;

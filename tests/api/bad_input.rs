@@ -228,21 +228,10 @@ async fn riders_nearby_checks_its_parameters() {
     let a = app.rider_at(offset(SHOP, 300.0, 0.0)).await;
     let b = app.rider_at(offset(SHOP, 100.0, 0.0)).await;
     let _c = app.rider_at(offset(SHOP, 0.0, 8000.0)).await;
-    let list = app
-        .get(
-            &format!("/riders/nearby?lat={}&lon={}", SHOP.0, SHOP.1),
-            Some(&d),
-        )
-        .await
-        .expect(200);
-    let ids: Vec<&str> = list
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["rider_id"].as_str().unwrap())
-        .collect();
+    let around_shop = format!("/riders/nearby?lat={}&lon={}", SHOP.0, SHOP.1);
+    let list = app.get(&around_shop, Some(&d)).await.expect(200);
     assert_eq!(
-        ids,
+        strs(&list, "rider_id"),
         [b.id.as_str(), a.id.as_str()],
         "default radius 5000 m, nearest first"
     );
@@ -251,10 +240,7 @@ async fn riders_nearby_checks_its_parameters() {
     assert_eq!(list[0]["status"], "idle");
     assert!(list[0]["last_seen_ms"].as_u64().is_some());
     let one = app
-        .get(
-            &format!("/riders/nearby?lat={}&lon={}&limit=1", SHOP.0, SHOP.1),
-            Some(&d),
-        )
+        .get(&format!("{around_shop}&limit=1"), Some(&d))
         .await
         .expect(200);
     assert_eq!(one.as_array().unwrap().len(), 1);

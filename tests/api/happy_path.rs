@@ -11,22 +11,9 @@ async fn order_from_registration_to_delivery_with_the_customer_watching() {
 
     // Customer: register, then log in again (the login token is the one used below).
     let reg = app.customer().await;
-    let login = app
-        .post(
-            "/sessions",
-            None,
-            &json!({"username": reg.username, "password": "correct horse"}),
-        )
-        .await
-        .expect(200);
+    let login = app.login(&reg.username, "correct horse").await.expect(200);
     assert_eq!(login["customer_id"], reg.id.as_str());
-    let bad = app
-        .post(
-            "/sessions",
-            None,
-            &json!({"username": reg.username, "password": "wrong password"}),
-        )
-        .await;
+    let bad = app.login(&reg.username, "wrong password").await;
     bad.expect_error(401, "unauthorized");
     let customer = Customer {
         id: reg.id.clone(),
@@ -246,14 +233,8 @@ async fn order_from_registration_to_delivery_with_the_customer_watching() {
     assert_eq!(got["total_cents"], 3400);
     assert_eq!(got["eta_s"], Value::Null);
     assert_eq!(got["version"].as_u64(), versions.last().copied());
-    let timeline: Vec<&str> = got["timeline"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["status"].as_str().unwrap())
-        .collect();
     assert_eq!(
-        timeline,
+        strs(&got["timeline"], "status"),
         [
             "pending_payment",
             "paid",

@@ -66,22 +66,12 @@ async fn the_dashboard_gets_a_snapshot_then_batched_updates() {
 
     let (mut ws, snap) = app.dashboard().await;
     assert_eq!(snap["type"], "snapshot");
-    let rider_ids: Vec<&str> = snap["riders"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x["rider_id"].as_str().unwrap())
-        .collect();
+    let rider_ids = strs(&snap["riders"], "rider_id");
     assert!(
         rider_ids.contains(&r.id.as_str()) && rider_ids.contains(&idle.id.as_str()),
         "{rider_ids:?}"
     );
-    let order_ids: Vec<&str> = snap["orders"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x["order_id"].as_str().unwrap())
-        .collect();
+    let order_ids = strs(&snap["orders"], "order_id");
     assert_eq!(order_ids, [pending.as_str()], "live orders only");
     assert!(snap["escalations"].is_array());
     // Let changes from before the snapshot flush out.

@@ -2,7 +2,15 @@
 //! connection replaces the first.
 
 use crate::helpers::*;
-use serde_json::json;
+use serde_json::{json, Value};
+
+/// A new connection with the rider's token; its first frame is `welcome`.
+async fn reconnect(app: &TestApp, token: &str) -> (WsClient, Value) {
+    let mut ws = app.ws(&format!("/ws/rider?token={token}")).await.unwrap();
+    let w = ws.next_json(T).await.expect("welcome");
+    assert_eq!(w["type"], "welcome", "first frame {w}");
+    (ws, w)
+}
 
 #[actix_web::test]
 async fn a_reconnecting_rider_gets_its_order_and_its_open_offer_back() {
@@ -26,12 +34,7 @@ async fn a_reconnecting_rider_gets_its_order_and_its_open_offer_back() {
     b.ws.wait_closed(T).await;
 
     // A comes back: busy, holding the order.
-    let mut a2 = app
-        .ws(&format!("/ws/rider?token={}", a.token))
-        .await
-        .unwrap();
-    let w = a2.next_json(T).await.expect("welcome");
-    assert_eq!(w["type"], "welcome", "first frame {w}");
+    let (mut a2, w) = reconnect(&app, &a.token).await;
     assert_eq!(w["rider_id"], a.id.as_str());
     assert_eq!(w["status"], "busy");
     assert!(w["location_interval_s"].as_f64().is_some());
@@ -39,7 +42,7 @@ async fn a_reconnecting_rider_gets_its_order_and_its_open_offer_back() {
     assert_eq!(orders.len(), 1, "{w}");
     assert_eq!(orders[0]["order_id"], id1.as_str());
     assert_eq!(orders[0]["status"], "assigned");
-    assert_eq!(w["offer"], serde_json::Value::Null);
+    assert_eq!(w["offer"], Value::Null);
     // …and can carry on.
     a2.send_json(json!({"type": "picked_up", "order_id": id1}))
         .await;
@@ -56,12 +59,7 @@ async fn a_reconnecting_rider_gets_its_order_and_its_open_offer_back() {
     assert_eq!(app.order_state(&id1).await["status"], "failed");
 
     // B comes back: offered, the same offer; accepting it still works.
-    let mut b2 = app
-        .ws(&format!("/ws/rider?token={}", b.token))
-        .await
-        .unwrap();
-    let w = b2.next_json(T).await.expect("welcome");
-    assert_eq!(w["type"], "welcome", "first frame {w}");
+    let (mut b2, w) = reconnect(&app, &b.token).await;
     assert_eq!(w["status"], "offered");
     assert_eq!(w["orders"].as_array().unwrap().len(), 0);
     assert_eq!(w["offer"]["offer_id"], offer_b["offer_id"]);

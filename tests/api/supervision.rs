@@ -4,6 +4,20 @@ use crate::helpers::*;
 use serde_json::{json, Value};
 use std::time::Duration;
 
+/// The rider is told `unassigned` with `reason`, and the order waits for a rider again.
+async fn taken_back(app: &TestApp, rider: &mut Rider, id: &str, reason: &str) {
+    let un = rider.ws.recv_type("unassigned", T).await;
+    assert_eq!(
+        (un["order_id"].as_str(), un["reason"].as_str()),
+        (Some(id), Some(reason))
+    );
+    let o = app.order_state(id).await;
+    assert_eq!(
+        (o["status"].as_str(), &o["rider_id"]),
+        (Some("accepted"), &Value::Null)
+    );
+}
+
 #[actix_web::test]
 async fn cancelling_closes_open_offers_and_a_release_counts_as_a_decline() {
     let (app, c, m) = spawn_shop(|_| {}).await;
@@ -26,16 +40,7 @@ async fn cancelling_closes_open_offers_and_a_release_counts_as_a_decline() {
     let id2 = app.accepted_order(&c, &m).await;
     a.take_order(&id2).await;
     a.report("release", &id2).await;
-    let un = a.ws.recv_type("unassigned", T).await;
-    assert_eq!(
-        (un["order_id"].as_str(), un["reason"].as_str()),
-        (Some(id2.as_str()), Some("released"))
-    );
-    let o = app.order_state(&id2).await;
-    assert_eq!(
-        (o["status"].as_str(), &o["rider_id"]),
-        (Some("accepted"), &Value::Null)
-    );
+    taken_back(&app, &mut a, &id2, "released").await;
     let to_b = b.expect_offer().await;
     assert_eq!(to_b["order_id"], id2.as_str());
     b.send(json!({"type": "decline", "offer_id": to_b["offer_id"]}))
@@ -86,16 +91,7 @@ async fn a_silent_rider_goes_stale_then_loses_the_order() {
     );
 
     // Lost: the order is taken back and dispatched again.
-    let un = a.ws.recv_type("unassigned", T).await;
-    assert_eq!(
-        (un["order_id"].as_str(), un["reason"].as_str()),
-        (Some(id.as_str()), Some("rider_lost"))
-    );
-    let o = app.order_state(&id).await;
-    assert_eq!(
-        (o["status"].as_str(), &o["rider_id"]),
-        (Some("accepted"), &Value::Null)
-    );
+    taken_back(&app, &mut a, &id, "rider_lost").await;
     // B keeps reporting (rider_silent_s is short) until the order reaches it.
     let mut b = app.rider_at(offset(SHOP, 0.0, 300.0)).await;
     let mut offer_b = None;

@@ -108,7 +108,7 @@ impl Api {
     }
 
     /// A JSON body sent with `method`.
-    async fn send(
+    pub async fn call(
         &self,
         method: Method,
         path: &str,
@@ -125,20 +125,20 @@ impl Api {
     }
 
     pub async fn post(&self, path: &str, token: Option<&str>, body: &Value) -> Resp {
-        self.send(Method::POST, path, token, body, &[]).await
+        self.call(Method::POST, path, token, body, &[]).await
     }
 
     pub async fn post_with_key(&self, path: &str, token: &str, key: &str, body: &Value) -> Resp {
         let key = [("idempotency-key", key)];
-        self.send(Method::POST, path, Some(token), body, &key).await
+        self.call(Method::POST, path, Some(token), body, &key).await
     }
 
     pub async fn put(&self, path: &str, token: Option<&str>, body: &Value) -> Resp {
-        self.send(Method::PUT, path, token, body, &[]).await
+        self.call(Method::PUT, path, token, body, &[]).await
     }
 
     pub async fn patch(&self, path: &str, token: Option<&str>, body: &Value) -> Resp {
-        self.send(Method::PATCH, path, token, body, &[]).await
+        self.call(Method::PATCH, path, token, body, &[]).await
     }
 
     /// `POST /orders/{id}/{action}` (pay, accept, cancel, assign, …) as `token`.
@@ -162,10 +162,22 @@ impl Api {
 
     // ---- actors of the protocol ----
 
+    /// `POST /customers`: registers a customer.
+    pub async fn register(&self, username: &str, password: &str) -> Resp {
+        let body = json!({"username": username, "password": password});
+        self.post("/customers", None, &body).await
+    }
+
+    /// `POST /sessions`: a customer logs in.
+    pub async fn login(&self, username: &str, password: &str) -> Resp {
+        let body = json!({"username": username, "password": password});
+        self.post("/sessions", None, &body).await
+    }
+
+    /// A new customer (password `correct horse`).
     pub async fn customer(&self) -> Customer {
         let username = unique("cust");
-        let body = json!({"username": username, "password": "correct horse"});
-        let r = self.post("/customers", None, &body).await.expect(201);
+        let r = self.register(&username, "correct horse").await.expect(201);
         Customer {
             id: r["customer_id"].as_str().unwrap().to_string(),
             token: r["token"].as_str().unwrap().to_string(),

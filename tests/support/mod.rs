@@ -87,6 +87,15 @@ pub fn assert_denied(r: &Resp) {
     }
 }
 
+/// The string `key` of every object in the JSON array `list`.
+pub fn strs<'a>(list: &'a serde_json::Value, key: &str) -> Vec<&'a str> {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x[key].as_str().unwrap())
+        .collect()
+}
+
 /// An order as the API shows it, without its ETA (which moves with every fix), so that
 /// "nothing changed" can be compared.
 pub fn strip_eta(o: &serde_json::Value) -> serde_json::Value {
