@@ -1,0 +1,14 @@
+//! Engine scenarios, driven through the `Engine` facade with no HTTP in front, under
+//! tokio's paused clock: every timer runs in virtual time, nothing really sleeps.
+//!
+//! Riders are driven the way a rider session drives them (`rider_command`) and their
+//! outbox is read back to see exactly what the rider app would have been told.
+//!
+//! One test binary, one module per topic; the harness is in `support`.
+
+mod support;
+
+mod dispatch;
+mod offers;
+mod riders;
+mod supervision;
