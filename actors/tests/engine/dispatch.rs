@@ -11,9 +11,7 @@ async fn happy_path_offers_the_nearest_rider_and_delivers() {
     let mut near = TestRider::online_at(&engine, "Near", north(500.0)).await;
     let mut mid = TestRider::online_at(&engine, "Mid", centre().destination(180.0, 1000.0)).await;
 
-    let o = accepted_order(&engine).await;
-    let id = o.order_id.clone();
-    settle().await;
+    let id = dispatched(&engine).await;
 
     let offer = the_offer(&near.take());
     assert_eq!(offer.order_id, id);
@@ -55,20 +53,14 @@ async fn happy_path_offers_the_nearest_rider_and_delivers() {
     settle().await;
     let eta = order(&engine, &id).await.eta_s.expect("eta while assigned");
     assert!((495..=505).contains(&eta), "eta {eta}");
-    near.cmd(RiderCommand::PickedUp {
-        order_id: id.clone(),
-    });
-    settle().await;
+    near.picked_up(&id).await;
     let up = updated(&near.take());
     assert_eq!(up.len(), 1);
     assert_eq!(up[0].status, OrderStatus::PickedUp);
     assert!(up[0].ready, "a pickup marks the food ready");
 
     advance(7.0).await;
-    near.cmd(RiderCommand::Delivered {
-        order_id: id.clone(),
-    });
-    settle().await;
+    near.delivered(&id).await;
     let up = updated(&near.take());
     assert_eq!(up.len(), 1);
     assert_eq!(up[0].status, OrderStatus::Delivered);
@@ -133,9 +125,7 @@ async fn the_trace_records_candidates_and_why_riders_were_skipped() {
     let mut a = TestRider::online_at(&engine, "A", north(300.0)).await;
     let mut b = TestRider::online_at(&engine, "B", north(800.0)).await;
     let c = TestRider::online_at(&engine, "C", north(1500.0)).await;
-    let o = accepted_order(&engine).await;
-    let id = o.order_id.clone();
-    settle().await;
+    let id = dispatched(&engine).await;
     let offer = the_offer(&a.take());
     a.cmd(RiderCommand::Decline {
         offer_id: offer.offer_id.clone(),
@@ -227,14 +217,8 @@ async fn when_riders_are_short_the_longest_waiting_order_gets_the_next_one() {
     );
     r.accept(&got[0]);
     settle().await;
-    assert_eq!(
-        order(&engine, &a.order_id).await.status,
-        OrderStatus::Assigned
-    );
-    assert_eq!(
-        order(&engine, &b.order_id).await.status,
-        OrderStatus::Accepted
-    );
+    assert_eq!(status_of(&engine, &a.order_id).await, OrderStatus::Assigned);
+    assert_eq!(status_of(&engine, &b.order_id).await, OrderStatus::Accepted);
     // The next rider to come free goes to B.
     let mut r2 = TestRider::online_at(&engine, "Next", north(600.0)).await;
     advance(2.5).await;
@@ -289,22 +273,14 @@ async fn a_finished_order_keeps_its_trace_and_who_was_offered_it() {
     let engine = start(cfg());
     let mut r = TestRider::online_at(&engine, "Ann", north(300.0)).await;
     let stranger = TestRider::online_at(&engine, "Far away", north(90_000.0)).await;
-    let o = accepted_order(&engine).await;
-    let id = o.order_id.clone();
-    settle().await;
+    let id = dispatched(&engine).await;
     let offer = the_offer(&r.take());
     assert!(engine.was_offered(&id, &r.id).await.unwrap());
     assert!(!engine.was_offered(&id, &stranger.id).await.unwrap());
     r.accept(&offer);
     settle().await;
-    r.cmd(RiderCommand::PickedUp {
-        order_id: id.clone(),
-    });
-    settle().await;
-    r.cmd(RiderCommand::Delivered {
-        order_id: id.clone(),
-    });
-    settle().await;
+    r.picked_up(&id).await;
+    r.delivered(&id).await;
     let live_trace = engine.trace(&id).await.unwrap();
     advance(6.0).await;
     assert!(

@@ -36,19 +36,13 @@ async fn an_ignored_offer_expires_and_the_next_nearest_is_offered() {
     // Accepting the expired offer is refused and changes nothing.
     a.accept(&first);
     settle().await;
-    assert_eq!(errors(&a.take()), vec!["offer_not_available".to_string()]);
-    assert_eq!(
-        order(&engine, &o.order_id).await.status,
-        OrderStatus::Accepted
-    );
+    a.assert_offer_refused();
+    assert_eq!(status_of(&engine, &o.order_id).await, OrderStatus::Accepted);
 
     b.accept(&second);
     settle().await;
     assert_eq!(assigned(&b.take()).len(), 1);
-    assert_eq!(
-        order(&engine, &o.order_id).await.rider_id.as_ref(),
-        Some(&b.id)
-    );
+    assert_eq!(rider_of(&engine, &o.order_id).await, Some(b.id.clone()));
 }
 
 // ---------------------------------------------------------------- 3. decline
@@ -58,9 +52,7 @@ async fn a_decliner_is_never_offered_the_same_order_again() {
     let engine = start(cfg());
     let mut a = TestRider::online_at(&engine, "A", north(200.0)).await;
     let mut b = TestRider::online_at(&engine, "B", north(1500.0)).await;
-    let o = accepted_order(&engine).await;
-    let id = o.order_id.clone();
-    settle().await;
+    let id = dispatched(&engine).await;
 
     let first = the_offer(&a.take());
     a.cmd(RiderCommand::Decline {
@@ -89,7 +81,7 @@ async fn a_decliner_is_never_offered_the_same_order_again() {
         vec![first.clone()],
         "A only got the first"
     );
-    assert_eq!(order(&engine, &id).await.status, OrderStatus::Accepted);
+    assert_eq!(status_of(&engine, &id).await, OrderStatus::Accepted);
 
     // A is still a candidate for other orders.
     let other = accepted_order(&engine).await;
@@ -101,9 +93,7 @@ async fn a_decliner_is_never_offered_the_same_order_again() {
 
 #[actix_rt::test]
 async fn two_racing_accepts_exactly_one_wins() {
-    let mut c = cfg();
-    c.dispatch.offer_fanout = 2;
-    let engine = start(c);
+    let engine = start_with(|c| c.dispatch.offer_fanout = 2);
     let mut a = TestRider::online_at(&engine, "A", north(400.0)).await;
     let mut b = TestRider::online_at(&engine, "B", north(800.0)).await;
     let mut z = TestRider::online_at(&engine, "Z", north(1600.0)).await;
@@ -143,9 +133,7 @@ async fn two_racing_accepts_exactly_one_wins() {
 
 #[actix_rt::test]
 async fn an_accept_closes_every_other_open_offer_taken() {
-    let mut c = cfg();
-    c.dispatch.offer_fanout = 3;
-    let engine = start(c);
+    let engine = start_with(|c| c.dispatch.offer_fanout = 3);
     let mut a = TestRider::online_at(&engine, "A", north(300.0)).await;
     let mut b = TestRider::online_at(&engine, "B", north(600.0)).await;
     let mut d = TestRider::online_at(&engine, "D", north(900.0)).await;
@@ -172,7 +160,7 @@ async fn an_accept_closes_every_other_open_offer_taken() {
     d.accept(&od);
     b.accept(&ob);
     settle().await;
-    assert_eq!(errors(&d.take()), vec!["offer_not_available".to_string()]);
+    d.assert_offer_refused();
     let again = assigned(&b.take());
     assert_eq!(again.len(), 1);
     assert_eq!(again[0].order_id, o.order_id);
@@ -217,10 +205,7 @@ async fn a_repeated_accept_of_a_finished_order_keeps_the_current_offer() {
     let f1 = the_offer(&r.take());
     r.accept(&f1);
     settle().await;
-    r.cmd(RiderCommand::PickedUp {
-        order_id: o1.order_id.clone(),
-    });
-    settle().await;
+    r.picked_up(&o1.order_id).await;
     r.cmd(RiderCommand::Delivered {
         order_id: o1.order_id.clone(),
     });
@@ -233,7 +218,7 @@ async fn a_repeated_accept_of_a_finished_order_keeps_the_current_offer() {
     assert_eq!(f2.order_id, o2.order_id);
     r.accept(&f1);
     settle().await;
-    assert_eq!(errors(&r.take()), vec!["offer_not_available".to_string()]);
+    r.assert_offer_refused();
     assert_eq!(
         r.view().await.status,
         RiderStatus::Offered,
@@ -243,10 +228,7 @@ async fn a_repeated_accept_of_a_finished_order_keeps_the_current_offer() {
     settle().await;
     let got = assigned(&r.take());
     assert_eq!(got.len(), 1, "the current offer can still be accepted");
-    assert_eq!(
-        order(&engine, &o2.order_id).await.rider_id.as_ref(),
-        Some(&r.id)
-    );
+    assert_eq!(rider_of(&engine, &o2.order_id).await, Some(r.id.clone()));
 }
 
 #[actix_rt::test]
@@ -279,9 +261,7 @@ async fn a_dispatcher_assignment_withdraws_open_offers() {
     let engine = start(cfg());
     let mut a = TestRider::online_at(&engine, "A", north(300.0)).await;
     let mut b = TestRider::online_at(&engine, "B", north(2500.0)).await;
-    let o = accepted_order(&engine).await;
-    let id = o.order_id.clone();
-    settle().await;
+    let id = dispatched(&engine).await;
     let offer = the_offer(&a.take());
 
     let done = engine.assign(&id, &b.id).await.unwrap();
@@ -301,8 +281,8 @@ async fn a_dispatcher_assignment_withdraws_open_offers() {
     // The withdrawn offer can no longer be accepted.
     a.accept(&offer);
     settle().await;
-    assert_eq!(errors(&a.take()), vec!["offer_not_available".to_string()]);
-    assert_eq!(order(&engine, &id).await.rider_id.as_ref(), Some(&b.id));
+    a.assert_offer_refused();
+    assert_eq!(rider_of(&engine, &id).await, Some(b.id.clone()));
 
     // An offline rider, and an online one without a connection, cannot be assigned.
     let offline = engine.create_rider("Off".into()).await.unwrap();
@@ -348,11 +328,8 @@ async fn a_released_order_is_dispatched_again_never_to_the_releaser() {
     let engine = start(cfg());
     let mut a = TestRider::online_at(&engine, "A", north(200.0)).await;
     let mut b = TestRider::online_at(&engine, "B", north(1000.0)).await;
-    let o = accepted_order(&engine).await;
-    let id = o.order_id.clone();
-    settle().await;
-    let offer = a.accept_next().await;
-    assert_eq!(assigned(&a.take()).len(), 1);
+    let id = dispatched(&engine).await;
+    let offer = a.take_next().await;
 
     a.cmd(RiderCommand::Release {
         order_id: id.clone(),
@@ -375,6 +352,6 @@ async fn a_released_order_is_dispatched_again_never_to_the_releaser() {
     // Re-accepting the old, won offer is refused now.
     a.accept(&offer);
     settle().await;
-    assert_eq!(errors(&a.take()), vec!["offer_not_available".to_string()]);
-    assert_eq!(order(&engine, &id).await.status, OrderStatus::Accepted);
+    a.assert_offer_refused();
+    assert_eq!(status_of(&engine, &id).await, OrderStatus::Accepted);
 }

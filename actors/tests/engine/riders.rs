@@ -6,9 +6,7 @@ use crate::support::*;
 
 #[actix_rt::test]
 async fn invalid_fixes_are_refused_and_leave_the_position_unchanged() {
-    let mut c = cfg();
-    c.gps.max_speed_mps = 70.0;
-    let engine = start(c);
+    let engine = start_with(|c| c.gps.max_speed_mps = 70.0);
     let start_at = north(100.0);
     let mut r = TestRider::online_at(&engine, "R", start_at).await;
     let first = r.view().await;
@@ -99,17 +97,14 @@ async fn invalid_fixes_are_refused_and_leave_the_position_unchanged() {
 
 #[actix_rt::test]
 async fn a_silent_rider_turns_stale_then_loses_its_order() {
-    let mut c = cfg();
-    c.timers.rider_silent_s = 10.0;
-    c.timers.rider_lost_s = 20.0;
-    let engine = start(c);
+    let engine = start_with(|c| {
+        c.timers.rider_silent_s = 10.0;
+        c.timers.rider_lost_s = 20.0;
+    });
     let mut a = TestRider::online_at(&engine, "A", north(300.0)).await;
     let mut b = TestRider::online_at(&engine, "B", north(1200.0)).await;
-    let o = accepted_order(&engine).await;
-    let id = o.order_id.clone();
-    settle().await;
-    a.accept_next().await;
-    assert_eq!(assigned(&a.take()).len(), 1);
+    let id = dispatched(&engine).await;
+    a.take_next().await;
 
     // A sends nothing more; B keeps reporting.
     advance_fresh(9.0, &[&b]).await;
@@ -132,7 +127,7 @@ async fn a_silent_rider_turns_stale_then_loses_its_order() {
     assert!(b.offers_for(&id).is_empty());
 
     advance_fresh(8.0, &[&b]).await;
-    assert_eq!(order(&engine, &id).await.rider_id.as_ref(), Some(&a.id));
+    assert_eq!(rider_of(&engine, &id).await, Some(a.id.clone()));
     advance_fresh(2.0, &[&b]).await;
     assert_eq!(
         unassigned(&a.take()),
@@ -148,7 +143,7 @@ async fn a_silent_rider_turns_stale_then_loses_its_order() {
     b.accept(&offer_b[0]);
     settle().await;
     assert_eq!(assigned(&b.take()).len(), 1);
-    assert_eq!(order(&engine, &id).await.rider_id.as_ref(), Some(&b.id));
+    assert_eq!(rider_of(&engine, &id).await, Some(b.id.clone()));
 
     // A is heard again: the rider_silent escalation resolves by itself.
     assert!(
@@ -176,10 +171,10 @@ async fn a_silent_rider_turns_stale_then_loses_its_order() {
 /// Only the fix counts as being heard from; it resolves the escalation.
 #[actix_rt::test]
 async fn a_silent_rider_reconnecting_is_heard_only_through_a_fix() {
-    let mut c = cfg();
-    c.timers.rider_silent_s = 10.0;
-    c.timers.rider_lost_s = 40.0;
-    let engine = start(c);
+    let engine = start_with(|c| {
+        c.timers.rider_silent_s = 10.0;
+        c.timers.rider_lost_s = 40.0;
+    });
     let mut a = TestRider::online_at(&engine, "A", north(300.0)).await;
     let o = accepted_order(&engine).await;
     settle().await;
@@ -196,9 +191,7 @@ async fn a_silent_rider_reconnecting_is_heard_only_through_a_fix() {
 
     // Reconnect: welcome, status online (still stale: not heard yet), then a fix.
     advance(5.0).await;
-    let fresh = Outbox::new(64);
-    engine.attach_rider(&a.id, fresh.clone()).await.unwrap();
-    a.outbox = fresh;
+    a.reconnect().await;
     a.cmd(RiderCommand::SetOnline(true));
     settle().await;
     assert!(matches!(
@@ -216,24 +209,19 @@ async fn a_silent_rider_reconnecting_is_heard_only_through_a_fix() {
     assert_eq!(e.resolved_by, Some(ResolvedBy::System));
     // Heard again in time: the order stays with A.
     advance(30.0).await;
-    assert_eq!(
-        order(&engine, &o.order_id).await.rider_id.as_ref(),
-        Some(&a.id)
-    );
+    assert_eq!(rider_of(&engine, &o.order_id).await, Some(a.id.clone()));
 }
 
 /// Going offline does not park an order with a rider for ever: rider_lost_s still runs
 /// while the rider holds an order it has not picked up.
 #[actix_rt::test]
 async fn a_rider_going_offline_with_an_unpicked_order_still_loses_it() {
-    let mut c = cfg();
-    c.timers.rider_silent_s = 10.0;
-    c.timers.rider_lost_s = 20.0;
-    let engine = start(c);
+    let engine = start_with(|c| {
+        c.timers.rider_silent_s = 10.0;
+        c.timers.rider_lost_s = 20.0;
+    });
     let mut a = TestRider::online_at(&engine, "A", north(300.0)).await;
-    let o = accepted_order(&engine).await;
-    let id = o.order_id.clone();
-    settle().await;
+    let id = dispatched(&engine).await;
     a.accept_next().await;
     a.cmd(RiderCommand::SetOnline(false));
     settle().await;
@@ -242,7 +230,7 @@ async fn a_rider_going_offline_with_an_unpicked_order_still_loses_it() {
 
     let mut b = TestRider::online_at(&engine, "B", north(1200.0)).await;
     advance_fresh(19.0, &[&b]).await;
-    assert_eq!(order(&engine, &id).await.rider_id.as_ref(), Some(&a.id));
+    assert_eq!(rider_of(&engine, &id).await, Some(a.id.clone()));
     assert_eq!(
         the_escalation(&engine, EscalationKind::RiderSilent)
             .await
@@ -267,8 +255,7 @@ async fn a_reconnect_gets_welcome_with_what_the_rider_holds() {
     let mut busy = TestRider::online_at(&engine, "Busy", north(200.0)).await;
     let o1 = accepted_order(&engine).await;
     settle().await;
-    busy.accept_next().await;
-    assert_eq!(assigned(&busy.take()).len(), 1);
+    busy.take_next().await;
 
     let mut offered = TestRider::online_at(&engine, "Offered", north(400.0)).await;
     let o2 = accepted_order(&engine).await;
@@ -281,11 +268,8 @@ async fn a_reconnect_gets_welcome_with_what_the_rider_holds() {
     engine.detach_rider(&offered.id, offered.outbox.clone());
     settle().await;
     advance(2.0).await;
-    for r in [&mut busy, &mut offered] {
-        let fresh = Outbox::new(64);
-        engine.attach_rider(&r.id, fresh.clone()).await.unwrap();
-        r.outbox = fresh;
-    }
+    busy.reconnect().await;
+    offered.reconnect().await;
     let nb = busy.take();
     match nb.as_slice() {
         [RiderNotice::Welcome {
@@ -321,19 +305,14 @@ async fn a_reconnect_gets_welcome_with_what_the_rider_holds() {
 
     // A second attach replaces (closes) the first; the new one carries on.
     let old = offered.outbox.clone();
-    let newer = Outbox::new(64);
-    engine
-        .attach_rider(&offered.id, newer.clone())
-        .await
-        .unwrap();
+    offered.reconnect().await;
     assert!(old.is_closed());
-    offered.outbox = newer;
     offered.take();
     offered.accept(&open);
     settle().await;
     assert_eq!(assigned(&offered.take()).len(), 1);
     assert_eq!(
-        order(&engine, &o2.order_id).await.rider_id.as_ref(),
-        Some(&offered.id)
+        rider_of(&engine, &o2.order_id).await,
+        Some(offered.id.clone())
     );
 }

@@ -6,9 +6,7 @@ use crate::support::*;
 
 #[actix_rt::test]
 async fn an_unresponsive_merchant_is_escalated_then_the_order_cancelled() {
-    let mut c = cfg();
-    c.timers.merchant_accept_s = 10.0;
-    let engine = start(c);
+    let engine = start_with(|c| c.timers.merchant_accept_s = 10.0);
     let mut events = engine.subscribe();
     let o = paid_order(&engine).await;
     let id = o.order_id.clone();
@@ -25,7 +23,7 @@ async fn an_unresponsive_merchant_is_escalated_then_the_order_cancelled() {
     assert!(e.is_open());
     assert_eq!(e.level, 1);
     assert_eq!(e.order_id.as_ref(), Some(&id));
-    assert_eq!(order(&engine, &id).await.status, OrderStatus::Paid);
+    assert_eq!(status_of(&engine, &id).await, OrderStatus::Paid);
     let mut reminded = false;
     while let Ok(ev) = events.try_recv() {
         if let Event::MerchantReminded { order_id, .. } = ev {
@@ -35,7 +33,7 @@ async fn an_unresponsive_merchant_is_escalated_then_the_order_cancelled() {
     assert!(reminded, "the merchant is reminded");
 
     advance(9.4).await;
-    assert_eq!(order(&engine, &id).await.status, OrderStatus::Paid);
+    assert_eq!(status_of(&engine, &id).await, OrderStatus::Paid);
     assert!(
         the_escalation(&engine, EscalationKind::MerchantUnresponsive)
             .await
@@ -59,9 +57,7 @@ async fn an_unresponsive_merchant_is_escalated_then_the_order_cancelled() {
 
 #[actix_rt::test]
 async fn a_merchant_accept_resolves_the_unresponsive_escalation() {
-    let mut c = cfg();
-    c.timers.merchant_accept_s = 10.0;
-    let engine = start(c);
+    let engine = start_with(|c| c.timers.merchant_accept_s = 10.0);
     let o = paid_order(&engine).await;
     advance(10.5).await;
     assert!(
@@ -85,9 +81,7 @@ async fn a_merchant_accept_resolves_the_unresponsive_escalation() {
 
 #[actix_rt::test]
 async fn no_rider_escalates_and_raises_its_level_until_assigned() {
-    let mut c = cfg();
-    c.timers.dispatch_remind_s = 10.0;
-    let engine = start(c);
+    let engine = start_with(|c| c.timers.dispatch_remind_s = 10.0);
     let o = accepted_order(&engine).await;
     let id = o.order_id.clone();
 
@@ -133,16 +127,13 @@ async fn no_rider_escalates_and_raises_its_level_until_assigned() {
 
 #[actix_rt::test]
 async fn late_pickup_and_late_delivery_escalate_and_resolve() {
-    let mut c = cfg();
-    c.timers.pickup_late_s = 10.0;
-    c.timers.delivery_timeout_s = 15.0;
-    let engine = start(c);
+    let engine = start_with(|c| {
+        c.timers.pickup_late_s = 10.0;
+        c.timers.delivery_timeout_s = 15.0;
+    });
     let mut r = TestRider::online_at(&engine, "R", north(600.0)).await;
-    let o = accepted_order(&engine).await;
-    let id = o.order_id.clone();
-    settle().await;
-    r.accept_next().await;
-    assert_eq!(assigned(&r.take()).len(), 1);
+    let id = dispatched(&engine).await;
+    r.take_next().await;
 
     // pickup_late: counted from assignment (food was ready at accept).
     advance(9.7).await;
@@ -162,10 +153,7 @@ async fn late_pickup_and_late_delivery_escalate_and_resolve() {
     assert_eq!(p2.level, 2);
     assert_eq!(reminders(&r.take()), 1);
 
-    r.cmd(RiderCommand::PickedUp {
-        order_id: id.clone(),
-    });
-    settle().await;
+    r.picked_up(&id).await;
     assert_eq!(updated(&r.take())[0].status, OrderStatus::PickedUp);
     let p = the_escalation(&engine, EscalationKind::PickupLate).await;
     assert_eq!(p.resolved_by, Some(ResolvedBy::System));
@@ -192,10 +180,7 @@ async fn late_pickup_and_late_delivery_escalate_and_resolve() {
         2
     );
 
-    r.cmd(RiderCommand::Delivered {
-        order_id: id.clone(),
-    });
-    settle().await;
+    r.delivered(&id).await;
     assert_eq!(updated(&r.take())[0].status, OrderStatus::Delivered);
     let d = the_escalation(&engine, EscalationKind::DeliveryLate).await;
     assert_eq!(d.resolved_by, Some(ResolvedBy::System));
@@ -209,14 +194,10 @@ async fn late_pickup_and_late_delivery_escalate_and_resolve() {
 
 #[actix_rt::test]
 async fn ready_after_a_late_pickup_does_not_fire_the_timer_again_at_once() {
-    let mut c = cfg();
-    c.timers.pickup_late_s = 10.0;
-    let engine = start(c);
+    let engine = start_with(|c| c.timers.pickup_late_s = 10.0);
     let mut r = TestRider::online_at(&engine, "Ann", north(300.0)).await;
     // prep 0: food ready at acceptance, so pickup is late 10 s after assignment
-    let o = accepted_order(&engine).await;
-    let id = o.order_id.clone();
-    settle().await;
+    let id = dispatched(&engine).await;
     r.accept_next().await;
     advance_fresh(10.5, &[&r]).await;
     let e = the_escalation(&engine, EscalationKind::PickupLate).await;

@@ -35,6 +35,13 @@ pub fn cfg() -> EngineConfig {
     cfg
 }
 
+/// An engine on `cfg()` with the timers a test is about changed by `tweak`.
+pub fn start_with(tweak: impl FnOnce(&mut EngineConfig)) -> Engine {
+    let mut c = cfg();
+    tweak(&mut c);
+    start(c)
+}
+
 pub fn start(cfg: EngineConfig) -> Engine {
     tokio::time::pause();
     Engine::start(cfg, Arc::new(MemoryStore::new()), Clock::starting_at(T0_MS))
@@ -163,15 +170,62 @@ impl TestRider {
             offer_id: offer.offer_id.clone(),
         });
     }
+
+    /// Accepts the one offer it was sent and checks it was assigned the order.
+    pub async fn take_next(&mut self) -> Offer {
+        let offer = self.accept_next().await;
+        assert_eq!(assigned(&self.take()).len(), 1);
+        offer
+    }
+
+    /// Reports the pickup of `order_id` and lets the engine settle.
+    pub async fn picked_up(&self, order_id: &OrderId) {
+        let order_id = order_id.clone();
+        self.cmd(RiderCommand::PickedUp { order_id });
+        settle().await;
+    }
+
+    /// Reports the delivery of `order_id` and lets the engine settle.
+    pub async fn delivered(&self, order_id: &OrderId) {
+        let order_id = order_id.clone();
+        self.cmd(RiderCommand::Delivered { order_id });
+        settle().await;
+    }
+
+    /// The rider was told, and only told, that the offer it tried is not available.
+    #[track_caller]
+    pub fn assert_offer_refused(&mut self) {
+        assert_eq!(
+            errors(&self.take()),
+            vec!["offer_not_available".to_string()]
+        );
+    }
+
+    /// Attaches a new connection (outbox) in place of the current one.
+    pub async fn reconnect(&mut self) {
+        let fresh = Outbox::new(64);
+        self.engine
+            .attach_rider(&self.id, fresh.clone())
+            .await
+            .unwrap();
+        self.outbox = fresh;
+    }
+}
+
+/// The notices in `ns` that match `pattern`, mapped by `out`.
+macro_rules! pick {
+    ($ns:expr, $pattern:pat => $out:expr) => {
+        $ns.iter()
+            .filter_map(|n| match n {
+                $pattern => Some($out),
+                _ => None,
+            })
+            .collect()
+    };
 }
 
 pub fn offers(ns: &[RiderNotice]) -> Vec<Offer> {
-    ns.iter()
-        .filter_map(|n| match n {
-            RiderNotice::Offer(o) => Some(o.clone()),
-            _ => None,
-        })
-        .collect()
+    pick!(ns, RiderNotice::Offer(o) => o.clone())
 }
 
 pub fn the_offer(ns: &[RiderNotice]) -> Offer {
@@ -181,48 +235,23 @@ pub fn the_offer(ns: &[RiderNotice]) -> Offer {
 }
 
 pub fn closed(ns: &[RiderNotice]) -> Vec<(dispatch_actors::domain::OfferId, OfferCloseReason)> {
-    ns.iter()
-        .filter_map(|n| match n {
-            RiderNotice::OfferClosed { offer_id, reason } => Some((offer_id.clone(), *reason)),
-            _ => None,
-        })
-        .collect()
+    pick!(ns, RiderNotice::OfferClosed { offer_id, reason } => (offer_id.clone(), *reason))
 }
 
 pub fn errors(ns: &[RiderNotice]) -> Vec<String> {
-    ns.iter()
-        .filter_map(|n| match n {
-            RiderNotice::Error { code, .. } => Some(code.clone()),
-            _ => None,
-        })
-        .collect()
+    pick!(ns, RiderNotice::Error { code, .. } => code.clone())
 }
 
 pub fn assigned(ns: &[RiderNotice]) -> Vec<Order> {
-    ns.iter()
-        .filter_map(|n| match n {
-            RiderNotice::Assigned { order } => Some(order.clone()),
-            _ => None,
-        })
-        .collect()
+    pick!(ns, RiderNotice::Assigned { order } => order.clone())
 }
 
 pub fn updated(ns: &[RiderNotice]) -> Vec<Order> {
-    ns.iter()
-        .filter_map(|n| match n {
-            RiderNotice::OrderUpdated { order } => Some(order.clone()),
-            _ => None,
-        })
-        .collect()
+    pick!(ns, RiderNotice::OrderUpdated { order } => order.clone())
 }
 
 pub fn unassigned(ns: &[RiderNotice]) -> Vec<(OrderId, UnassignReason)> {
-    ns.iter()
-        .filter_map(|n| match n {
-            RiderNotice::Unassigned { order_id, reason } => Some((order_id.clone(), *reason)),
-            _ => None,
-        })
-        .collect()
+    pick!(ns, RiderNotice::Unassigned { order_id, reason } => (order_id.clone(), *reason))
 }
 
 pub fn reminders(ns: &[RiderNotice]) -> usize {
@@ -280,6 +309,21 @@ pub async fn accepted_order(engine: &Engine) -> Order {
 
 pub async fn order(engine: &Engine, id: &OrderId) -> Order {
     engine.order(id).await.unwrap()
+}
+
+/// An accepted order once its first search has run; its id.
+pub async fn dispatched(engine: &Engine) -> OrderId {
+    let o = accepted_order(engine).await;
+    settle().await;
+    o.order_id
+}
+
+pub async fn status_of(engine: &Engine, id: &OrderId) -> OrderStatus {
+    order(engine, id).await.status
+}
+
+pub async fn rider_of(engine: &Engine, id: &OrderId) -> Option<RiderId> {
+    order(engine, id).await.rider_id
 }
 
 pub async fn escalations_of(engine: &Engine, kind: EscalationKind) -> Vec<Escalation> {
