@@ -2,13 +2,10 @@
 
 use crate::support::*;
 
-// ---------------------------------------------------------------- 1. happy path
-
 #[actix_rt::test]
 async fn happy_path_offers_the_nearest_rider_and_delivers() {
     let engine = start(cfg());
-    let mut far = TestRider::online_at(&engine, "Far", north(2000.0)).await;
-    let mut near = TestRider::online_at(&engine, "Near", north(500.0)).await;
+    let [mut far, mut near] = riders_north(&engine, [("Far", 2000.0), ("Near", 500.0)]).await;
     let mut mid = TestRider::online_at(&engine, "Mid", centre().destination(180.0, 1000.0)).await;
 
     let id = dispatched(&engine).await;
@@ -79,17 +76,8 @@ async fn happy_path_offers_the_nearest_rider_and_delivers() {
     // created 1 → paid 2 → accepted 3 → assigned 4 → picked_up 5 → delivered 6
     assert_eq!(done.version, 6);
     let statuses: Vec<OrderStatus> = done.timeline.iter().map(|e| e.status).collect();
-    assert_eq!(
-        statuses,
-        vec![
-            OrderStatus::PendingPayment,
-            OrderStatus::Paid,
-            OrderStatus::Accepted,
-            OrderStatus::Assigned,
-            OrderStatus::PickedUp,
-            OrderStatus::Delivered,
-        ]
-    );
+    let lifecycle = "[PendingPayment, Paid, Accepted, Assigned, PickedUp, Delivered]";
+    assert_eq!(format!("{statuses:?}"), lifecycle);
     let at: Vec<u64> = done.timeline.iter().map(|e| e.at_ms).collect();
     assert!(at.windows(2).all(|w| w[0] <= w[1]), "{at:?}");
     assert!(at[4] >= at[3] + 3_000 && at[5] >= at[4] + 7_000, "{at:?}");
@@ -117,14 +105,11 @@ async fn offer_sent_ms(engine: &Engine, id: &OrderId) -> u64 {
         .at_ms
 }
 
-// ---------------------------------------------------------------- 13. trace
-
 #[actix_rt::test]
 async fn the_trace_records_candidates_and_why_riders_were_skipped() {
     let engine = start(cfg());
-    let mut a = TestRider::online_at(&engine, "A", north(300.0)).await;
-    let mut b = TestRider::online_at(&engine, "B", north(800.0)).await;
-    let c = TestRider::online_at(&engine, "C", north(1500.0)).await;
+    let [mut a, mut b, c] =
+        riders_north(&engine, [("A", 300.0), ("B", 800.0), ("C", 1500.0)]).await;
     let id = dispatched(&engine).await;
     let offer = the_offer(&a.take());
     a.cmd(RiderCommand::Decline {
@@ -266,13 +251,10 @@ async fn creating_an_order_under_an_existing_id_returns_that_order() {
     assert_eq!(engine.live_orders().await.len(), 1);
 }
 
-// ---------------------------------------------------------------- review fixes
-
 #[actix_rt::test]
 async fn a_finished_order_keeps_its_trace_and_who_was_offered_it() {
     let engine = start(cfg());
-    let mut r = TestRider::online_at(&engine, "Ann", north(300.0)).await;
-    let stranger = TestRider::online_at(&engine, "Far away", north(90_000.0)).await;
+    let [mut r, stranger] = riders_north(&engine, [("Ann", 300.0), ("Far away", 90_000.0)]).await;
     let id = dispatched(&engine).await;
     let offer = the_offer(&r.take());
     assert!(engine.was_offered(&id, &r.id).await.unwrap());

@@ -2,16 +2,12 @@
 
 use crate::support::*;
 
-// ---------------------------------------------------------------- 2. expiry
-
 #[actix_rt::test]
 async fn an_ignored_offer_expires_and_the_next_nearest_is_offered() {
     let engine = start(cfg());
-    let mut a = TestRider::online_at(&engine, "A", north(300.0)).await;
-    let mut b = TestRider::online_at(&engine, "B", north(900.0)).await;
-    let mut c = TestRider::online_at(&engine, "C", north(2500.0)).await;
-    let o = accepted_order(&engine).await;
-    settle().await;
+    let [mut a, mut b, mut c] =
+        riders_north(&engine, [("A", 300.0), ("B", 900.0), ("C", 2500.0)]).await;
+    let o = dispatched(&engine).await;
     let first = the_offer(&a.take());
     assert!(b.take().is_empty());
 
@@ -28,7 +24,7 @@ async fn an_ignored_offer_expires_and_the_next_nearest_is_offered() {
     );
     assert!(offers(&na).is_empty());
     let second = the_offer(&b.take());
-    assert_eq!(second.order_id, o.order_id);
+    assert_eq!(second.order_id, o);
     assert_ne!(second.offer_id, first.offer_id);
     assert!(c.take().is_empty(), "one rider at a time");
     assert_eq!(a.view().await.status, RiderStatus::Idle);
@@ -37,21 +33,18 @@ async fn an_ignored_offer_expires_and_the_next_nearest_is_offered() {
     a.accept(&first);
     settle().await;
     a.assert_offer_refused();
-    assert_eq!(status_of(&engine, &o.order_id).await, OrderStatus::Accepted);
+    assert_eq!(status_of(&engine, &o).await, OrderStatus::Accepted);
 
     b.accept(&second);
     settle().await;
     assert_eq!(assigned(&b.take()).len(), 1);
-    assert_eq!(rider_of(&engine, &o.order_id).await, Some(b.id.clone()));
+    assert_eq!(rider_of(&engine, &o).await, Some(b.id.clone()));
 }
-
-// ---------------------------------------------------------------- 3. decline
 
 #[actix_rt::test]
 async fn a_decliner_is_never_offered_the_same_order_again() {
     let engine = start(cfg());
-    let mut a = TestRider::online_at(&engine, "A", north(200.0)).await;
-    let mut b = TestRider::online_at(&engine, "B", north(1500.0)).await;
+    let [mut a, mut b] = riders_north(&engine, [("A", 200.0), ("B", 1500.0)]).await;
     let id = dispatched(&engine).await;
 
     let first = the_offer(&a.take());
@@ -84,21 +77,16 @@ async fn a_decliner_is_never_offered_the_same_order_again() {
     assert_eq!(status_of(&engine, &id).await, OrderStatus::Accepted);
 
     // A is still a candidate for other orders.
-    let other = accepted_order(&engine).await;
-    settle().await;
-    assert_eq!(a.offers_for(&other.order_id).len(), 1);
+    let other = dispatched(&engine).await;
+    assert_eq!(a.offers_for(&other).len(), 1);
 }
-
-// ---------------------------------------------------------------- 4. accept race
 
 #[actix_rt::test]
 async fn two_racing_accepts_exactly_one_wins() {
     let engine = start_with(|c| c.dispatch.offer_fanout = 2);
-    let mut a = TestRider::online_at(&engine, "A", north(400.0)).await;
-    let mut b = TestRider::online_at(&engine, "B", north(800.0)).await;
-    let mut z = TestRider::online_at(&engine, "Z", north(1600.0)).await;
-    let o = accepted_order(&engine).await;
-    settle().await;
+    let [mut a, mut b, mut z] =
+        riders_north(&engine, [("A", 400.0), ("B", 800.0), ("Z", 1600.0)]).await;
+    let id = dispatched(&engine).await;
     let oa = the_offer(&a.take());
     let ob = the_offer(&b.take());
     assert!(z.take().is_empty(), "fanout 2: the third rider waits");
@@ -119,7 +107,7 @@ async fn two_racing_accepts_exactly_one_wins() {
         .any(|(_, r)| *r == OfferCloseReason::Taken);
     let told_unavailable = errors(ln).contains(&"offer_not_available".to_string());
     assert!(told_taken || told_unavailable, "loser told: {ln:?}");
-    let o = order(&engine, &o.order_id).await;
+    let o = order(&engine, &id).await;
     assert_eq!(o.status, OrderStatus::Assigned);
     assert_eq!(o.rider_id.as_ref(), Some(&winner.id));
     assert_eq!(o.version, 4, "assigned once");
@@ -129,16 +117,12 @@ async fn two_racing_accepts_exactly_one_wins() {
     assert!(z.take().is_empty());
 }
 
-// ---------------------------------------------------------------- more offer rules
-
 #[actix_rt::test]
 async fn an_accept_closes_every_other_open_offer_taken() {
     let engine = start_with(|c| c.dispatch.offer_fanout = 3);
-    let mut a = TestRider::online_at(&engine, "A", north(300.0)).await;
-    let mut b = TestRider::online_at(&engine, "B", north(600.0)).await;
-    let mut d = TestRider::online_at(&engine, "D", north(900.0)).await;
-    let o = accepted_order(&engine).await;
-    settle().await;
+    let [mut a, mut b, mut d] =
+        riders_north(&engine, [("A", 300.0), ("B", 600.0), ("D", 900.0)]).await;
+    let id = dispatched(&engine).await;
     let (oa, ob, od) = (
         the_offer(&a.take()),
         the_offer(&b.take()),
@@ -163,8 +147,8 @@ async fn an_accept_closes_every_other_open_offer_taken() {
     d.assert_offer_refused();
     let again = assigned(&b.take());
     assert_eq!(again.len(), 1);
-    assert_eq!(again[0].order_id, o.order_id);
-    let o = order(&engine, &o.order_id).await;
+    assert_eq!(again[0].order_id, id);
+    let o = order(&engine, &id).await;
     assert_eq!((o.rider_id.as_ref(), o.version), (Some(&b.id), 4));
 }
 
@@ -172,12 +156,11 @@ async fn an_accept_closes_every_other_open_offer_taken() {
 async fn cancelling_an_order_closes_its_open_offer_cancelled() {
     let engine = start(cfg());
     let mut a = TestRider::online_at(&engine, "A", north(300.0)).await;
-    let o = accepted_order(&engine).await;
-    settle().await;
+    let o = dispatched(&engine).await;
     let offer = the_offer(&a.take());
     let done = engine
         .order_command(
-            &o.order_id,
+            &o,
             OrderCommand::Cancel {
                 by: dispatch_actors::domain::order::Actor::Dispatcher,
                 reason: Some("customer called".into()),
@@ -200,22 +183,20 @@ async fn cancelling_an_order_closes_its_open_offer_cancelled() {
 async fn a_repeated_accept_of_a_finished_order_keeps_the_current_offer() {
     let engine = start(cfg());
     let mut r = TestRider::online_at(&engine, "R", north(300.0)).await;
-    let o1 = accepted_order(&engine).await;
-    settle().await;
+    let o1 = dispatched(&engine).await;
     let f1 = the_offer(&r.take());
     r.accept(&f1);
     settle().await;
-    r.picked_up(&o1.order_id).await;
+    r.picked_up(&o1).await;
     r.cmd(RiderCommand::Delivered {
-        order_id: o1.order_id.clone(),
+        order_id: o1.clone(),
     });
     advance(6.0).await; // o1's actor is gone
     r.take();
 
-    let o2 = accepted_order(&engine).await;
-    settle().await;
+    let o2 = dispatched(&engine).await;
     let f2 = the_offer(&r.take());
-    assert_eq!(f2.order_id, o2.order_id);
+    assert_eq!(f2.order_id, o2);
     r.accept(&f1);
     settle().await;
     r.assert_offer_refused();
@@ -228,7 +209,7 @@ async fn a_repeated_accept_of_a_finished_order_keeps_the_current_offer() {
     settle().await;
     let got = assigned(&r.take());
     assert_eq!(got.len(), 1, "the current offer can still be accepted");
-    assert_eq!(rider_of(&engine, &o2.order_id).await, Some(r.id.clone()));
+    assert_eq!(rider_of(&engine, &o2).await, Some(r.id.clone()));
 }
 
 #[actix_rt::test]
@@ -254,13 +235,10 @@ async fn an_accept_sent_the_moment_the_offer_arrives_wins() {
     );
 }
 
-// ---------------------------------------------------------------- 10. manual assign
-
 #[actix_rt::test]
 async fn a_dispatcher_assignment_withdraws_open_offers() {
     let engine = start(cfg());
-    let mut a = TestRider::online_at(&engine, "A", north(300.0)).await;
-    let mut b = TestRider::online_at(&engine, "B", north(2500.0)).await;
+    let [mut a, mut b] = riders_north(&engine, [("A", 300.0), ("B", 2500.0)]).await;
     let id = dispatched(&engine).await;
     let offer = the_offer(&a.take());
 
@@ -321,13 +299,10 @@ async fn a_dispatcher_assignment_withdraws_open_offers() {
     assert_eq!(b.view().await.status, RiderStatus::Idle);
 }
 
-// ---------------------------------------------------------------- 11. release
-
 #[actix_rt::test]
 async fn a_released_order_is_dispatched_again_never_to_the_releaser() {
     let engine = start(cfg());
-    let mut a = TestRider::online_at(&engine, "A", north(200.0)).await;
-    let mut b = TestRider::online_at(&engine, "B", north(1000.0)).await;
+    let [mut a, mut b] = riders_north(&engine, [("A", 200.0), ("B", 1000.0)]).await;
     let id = dispatched(&engine).await;
     let offer = a.take_next().await;
 

@@ -2,8 +2,6 @@
 
 use crate::support::*;
 
-// ---------------------------------------------------------------- 9. GPS validation
-
 #[actix_rt::test]
 async fn invalid_fixes_are_refused_and_leave_the_position_unchanged() {
     let engine = start_with(|c| c.gps.max_speed_mps = 70.0);
@@ -93,25 +91,20 @@ async fn invalid_fixes_are_refused_and_leave_the_position_unchanged() {
     assert!(errors(&r.take()).is_empty());
 }
 
-// ---------------------------------------------------------------- 5. silent rider
-
 #[actix_rt::test]
 async fn a_silent_rider_turns_stale_then_loses_its_order() {
     let engine = start_with(|c| {
         c.timers.rider_silent_s = 10.0;
         c.timers.rider_lost_s = 20.0;
     });
-    let mut a = TestRider::online_at(&engine, "A", north(300.0)).await;
-    let mut b = TestRider::online_at(&engine, "B", north(1200.0)).await;
+    let [mut a, mut b] = riders_north(&engine, [("A", 300.0), ("B", 1200.0)]).await;
     let id = dispatched(&engine).await;
     a.take_next().await;
 
     // A sends nothing more; B keeps reporting.
     advance_fresh(9.0, &[&b]).await;
     assert_eq!(a.view().await.status, RiderStatus::Busy);
-    assert!(escalations_of(&engine, EscalationKind::RiderSilent)
-        .await
-        .is_empty());
+    assert_eq!(count_of(&engine, EscalationKind::RiderSilent).await, 0);
 
     advance_fresh(2.0, &[&b]).await;
     assert_eq!(a.view().await.status, RiderStatus::Stale);
@@ -165,8 +158,6 @@ async fn a_silent_rider_turns_stale_then_loses_its_order() {
     );
 }
 
-// ---------------------------------------------------------------- more silence rules
-
 /// The usual reconnect of a silent rider: a new socket, `status online`, then a fix.
 /// Only the fix counts as being heard from; it resolves the escalation.
 #[actix_rt::test]
@@ -176,8 +167,7 @@ async fn a_silent_rider_reconnecting_is_heard_only_through_a_fix() {
         c.timers.rider_lost_s = 40.0;
     });
     let mut a = TestRider::online_at(&engine, "A", north(300.0)).await;
-    let o = accepted_order(&engine).await;
-    settle().await;
+    let o = dispatched(&engine).await;
     a.accept_next().await;
 
     // A `status online` without a fix does not reset the silence timers.
@@ -209,7 +199,7 @@ async fn a_silent_rider_reconnecting_is_heard_only_through_a_fix() {
     assert_eq!(e.resolved_by, Some(ResolvedBy::System));
     // Heard again in time: the order stays with A.
     advance(30.0).await;
-    assert_eq!(rider_of(&engine, &o.order_id).await, Some(a.id.clone()));
+    assert_eq!(rider_of(&engine, &o).await, Some(a.id.clone()));
 }
 
 /// Going offline does not park an order with a rider for ever: rider_lost_s still runs
@@ -247,21 +237,17 @@ async fn a_rider_going_offline_with_an_unpicked_order_still_loses_it() {
     assert_eq!(a.view().await.status, RiderStatus::Offline);
 }
 
-// ---------------------------------------------------------------- 12. reconnect
-
 #[actix_rt::test]
 async fn a_reconnect_gets_welcome_with_what_the_rider_holds() {
     let engine = start(cfg());
     let mut busy = TestRider::online_at(&engine, "Busy", north(200.0)).await;
-    let o1 = accepted_order(&engine).await;
-    settle().await;
+    let o1 = dispatched(&engine).await;
     busy.take_next().await;
 
     let mut offered = TestRider::online_at(&engine, "Offered", north(400.0)).await;
-    let o2 = accepted_order(&engine).await;
-    settle().await;
+    let o2 = dispatched(&engine).await;
     let open = the_offer(&offered.take());
-    assert_eq!(open.order_id, o2.order_id);
+    assert_eq!(open.order_id, o2);
 
     // Both lose their connection and come back on a new one.
     engine.detach_rider(&busy.id, busy.outbox.clone());
@@ -282,7 +268,7 @@ async fn a_reconnect_gets_welcome_with_what_the_rider_holds() {
             assert_eq!(rider_id, &busy.id);
             assert_eq!(*status, RiderStatus::Busy);
             assert_eq!(orders.len(), 1);
-            assert_eq!(orders[0].order_id, o1.order_id);
+            assert_eq!(orders[0].order_id, o1);
             assert_eq!(orders[0].status, OrderStatus::Assigned);
             assert_eq!(*offer, None);
         }
@@ -311,8 +297,5 @@ async fn a_reconnect_gets_welcome_with_what_the_rider_holds() {
     offered.accept(&open);
     settle().await;
     assert_eq!(assigned(&offered.take()).len(), 1);
-    assert_eq!(
-        rider_of(&engine, &o2.order_id).await,
-        Some(offered.id.clone())
-    );
+    assert_eq!(rider_of(&engine, &o2).await, Some(offered.id.clone()));
 }

@@ -2,8 +2,6 @@
 
 use crate::support::*;
 
-// ---------------------------------------------------------------- 6. merchant accept
-
 #[actix_rt::test]
 async fn an_unresponsive_merchant_is_escalated_then_the_order_cancelled() {
     let engine = start_with(|c| c.timers.merchant_accept_s = 10.0);
@@ -12,10 +10,9 @@ async fn an_unresponsive_merchant_is_escalated_then_the_order_cancelled() {
     let id = o.order_id.clone();
 
     advance(9.8).await;
-    assert!(
-        escalations_of(&engine, EscalationKind::MerchantUnresponsive)
-            .await
-            .is_empty()
+    assert_eq!(
+        count_of(&engine, EscalationKind::MerchantUnresponsive).await,
+        0
     );
 
     advance(0.4).await;
@@ -77,18 +74,13 @@ async fn a_merchant_accept_resolves_the_unresponsive_escalation() {
     );
 }
 
-// ---------------------------------------------------------------- 7. no rider
-
 #[actix_rt::test]
 async fn no_rider_escalates_and_raises_its_level_until_assigned() {
     let engine = start_with(|c| c.timers.dispatch_remind_s = 10.0);
-    let o = accepted_order(&engine).await;
-    let id = o.order_id.clone();
+    let id = accepted_order(&engine).await.order_id;
 
     advance(9.8).await;
-    assert!(escalations_of(&engine, EscalationKind::NoRider)
-        .await
-        .is_empty());
+    assert_eq!(count_of(&engine, EscalationKind::NoRider).await, 0);
     advance(0.4).await;
     let e1 = the_escalation(&engine, EscalationKind::NoRider).await;
     assert_eq!(e1.level, 1);
@@ -96,10 +88,7 @@ async fn no_rider_escalates_and_raises_its_level_until_assigned() {
     assert_eq!(e1.order_id.as_ref(), Some(&id));
 
     advance(9.6).await;
-    assert_eq!(
-        the_escalation(&engine, EscalationKind::NoRider).await.level,
-        1
-    );
+    assert_eq!(level_of(&engine, EscalationKind::NoRider).await, 1);
     advance(0.4).await;
     let e2 = the_escalation(&engine, EscalationKind::NoRider).await;
     assert_eq!(e2.escalation_id, e1.escalation_id, "raised, not reopened");
@@ -123,8 +112,6 @@ async fn no_rider_escalates_and_raises_its_level_until_assigned() {
     assert_eq!(e.resolved_by, Some(ResolvedBy::System));
 }
 
-// ---------------------------------------------------------------- 8. late pickup, delivery
-
 #[actix_rt::test]
 async fn late_pickup_and_late_delivery_escalate_and_resolve() {
     let engine = start_with(|c| {
@@ -137,9 +124,7 @@ async fn late_pickup_and_late_delivery_escalate_and_resolve() {
 
     // pickup_late: counted from assignment (food was ready at accept).
     advance(9.7).await;
-    assert!(escalations_of(&engine, EscalationKind::PickupLate)
-        .await
-        .is_empty());
+    assert_eq!(count_of(&engine, EscalationKind::PickupLate).await, 0);
     assert_eq!(reminders(&r.take()), 0);
     advance(0.4).await;
     let p1 = the_escalation(&engine, EscalationKind::PickupLate).await;
@@ -161,9 +146,7 @@ async fn late_pickup_and_late_delivery_escalate_and_resolve() {
 
     // delivery_timeout: counted from pickup.
     advance(14.7).await;
-    assert!(escalations_of(&engine, EscalationKind::DeliveryLate)
-        .await
-        .is_empty());
+    assert_eq!(count_of(&engine, EscalationKind::DeliveryLate).await, 0);
     advance(0.4).await;
     let d1 = the_escalation(&engine, EscalationKind::DeliveryLate).await;
     assert_eq!((d1.level, d1.is_open()), (1, true));
@@ -173,12 +156,7 @@ async fn late_pickup_and_late_delivery_escalate_and_resolve() {
     assert_eq!(d2.escalation_id, d1.escalation_id);
     assert_eq!(d2.level, 2);
     // pickup_late stayed resolved, and was not raised again.
-    assert_eq!(
-        the_escalation(&engine, EscalationKind::PickupLate)
-            .await
-            .level,
-        2
-    );
+    assert_eq!(level_of(&engine, EscalationKind::PickupLate).await, 2);
 
     r.delivered(&id).await;
     assert_eq!(updated(&r.take())[0].status, OrderStatus::Delivered);
@@ -208,17 +186,13 @@ async fn ready_after_a_late_pickup_does_not_fire_the_timer_again_at_once() {
         .unwrap();
     advance_fresh(2.0, &[&r]).await;
     assert_eq!(
-        the_escalation(&engine, EscalationKind::PickupLate)
-            .await
-            .level,
+        level_of(&engine, EscalationKind::PickupLate).await,
         1,
         "ready does not bring the next period forward"
     );
     advance_fresh(9.0, &[&r]).await;
     assert_eq!(
-        the_escalation(&engine, EscalationKind::PickupLate)
-            .await
-            .level,
+        level_of(&engine, EscalationKind::PickupLate).await,
         2,
         "the next period still comes"
     );

@@ -89,13 +89,14 @@ pub async fn advance_fresh(secs: f64, fresh: &[&TestRider]) {
     }
 }
 
+/// A rider as its session drives it: commands in, notices read from its outbox.
 pub struct TestRider {
-    pub engine: Engine,
     pub id: RiderId,
-    pub at: GeoPoint,
     pub outbox: Outbox<RiderNotice>,
+    engine: Engine,
+    at: GeoPoint,
     /// Every notice read so far.
-    pub log: Vec<RiderNotice>,
+    log: Vec<RiderNotice>,
 }
 
 impl TestRider {
@@ -210,6 +211,15 @@ impl TestRider {
             .unwrap();
         self.outbox = fresh;
     }
+}
+
+/// Riders online at the given metres north of the centre, created in that order.
+pub async fn riders_north<const N: usize>(engine: &Engine, at: [(&str, f64); N]) -> [TestRider; N] {
+    let mut riders = Vec::new();
+    for (name, m) in at {
+        riders.push(TestRider::online_at(engine, name, north(m)).await);
+    }
+    riders.try_into().ok().expect("one rider per entry")
 }
 
 /// The notices in `ns` that match `pattern`, mapped by `out`.
@@ -341,4 +351,14 @@ pub async fn the_escalation(engine: &Engine, kind: EscalationKind) -> Escalation
     let all = escalations_of(engine, kind).await;
     assert_eq!(all.len(), 1, "one {kind:?} escalation expected: {all:?}");
     all[0].clone()
+}
+
+/// How many escalations of `kind` there are, open or not.
+pub async fn count_of(engine: &Engine, kind: EscalationKind) -> usize {
+    escalations_of(engine, kind).await.len()
+}
+
+/// The level of the one escalation of `kind`.
+pub async fn level_of(engine: &Engine, kind: EscalationKind) -> u32 {
+    the_escalation(engine, kind).await.level
 }
