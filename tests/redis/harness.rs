@@ -145,6 +145,13 @@ pub fn open_store(url: &str, prefix: &str) -> RedisStore {
     .unwrap()
 }
 
+/// A prefix of the test's own on the main Redis, and the guard that deletes its keys.
+pub fn fresh_keys() -> (String, Cleanup) {
+    let prefix = unique_prefix();
+    let cleanup = Cleanup::new(MAIN_REDIS, &prefix);
+    (prefix, cleanup)
+}
+
 /// Deletes the test's keys when it ends, however it ends.
 pub struct Cleanup(Option<RedisStore>);
 

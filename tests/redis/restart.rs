@@ -10,8 +10,7 @@ use std::time::{Duration, Instant};
 /// retry after the restart returns the original response.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_and_restart_restores_everything() {
-    let prefix = unique_prefix();
-    let _cleanup = Cleanup::new(MAIN_REDIS, &prefix);
+    let (prefix, _cleanup) = fresh_keys();
     let env = [
         ("DISPATCH_TIMERS__MERCHANT_ACCEPT_S", "4"),
         ("DISPATCH_TIMERS__OFFER_TTL_S", "60"),
@@ -20,8 +19,7 @@ async fn kill_9_and_restart_restores_everything() {
     ];
     let s = Server::start_ready(MAIN_REDIS, &prefix, &env).await;
     let api = s.api();
-    let m = api.merchant().await;
-    let c = api.customer().await;
+    let (m, c) = (api.merchant().await, api.customer().await);
     let near = offset(SHOP, 200.0, 0.0);
     let dispatched = |id: String| {
         let (api, c, m) = (&api, &c, &m);

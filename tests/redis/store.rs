@@ -12,8 +12,7 @@ async fn store_compare_and_set_idempotency_and_snapshot() {
     use dispatch_actors::domain::{CustomerId, GeoPoint, ItemId, MerchantId, OrderId};
     use dispatch_actors::store::{OrderRecord, Store, StoreError, StoredResponse};
     require_redis();
-    let prefix = unique_prefix();
-    let _cleanup = Cleanup::new(MAIN_REDIS, &prefix);
+    let (prefix, _cleanup) = fresh_keys();
     let open = || async {
         let s = open_store(MAIN_REDIS, &prefix);
         let t = Instant::now();

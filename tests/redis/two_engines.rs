@@ -7,8 +7,7 @@ use std::time::Duration;
 /// Two engine processes on one Redis cannot both assign one order.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_engines_cannot_both_assign_one_order() {
-    let prefix = unique_prefix();
-    let _cleanup = Cleanup::new(MAIN_REDIS, &prefix);
+    let (prefix, _cleanup) = fresh_keys();
     // No automatic offers: the rider stays out of range.
     let env = [
         ("DISPATCH_DISPATCH__INITIAL_RADIUS_M", "500"),
@@ -16,8 +15,7 @@ async fn two_engines_cannot_both_assign_one_order() {
     ];
     let a = Server::start_ready(MAIN_REDIS, &prefix, &env).await;
     let on_a = a.api();
-    let m = on_a.merchant().await;
-    let c = on_a.customer().await;
+    let (m, c) = (on_a.merchant().await, on_a.customer().await);
     let (r, rtok) = on_a.create_rider().await;
     let mut orders = Vec::new();
     for _ in 0..4 {

@@ -2,6 +2,15 @@
 
 use crate::support::*;
 
+/// `cfg()` with the rider silence timers set: stale after `silent_s`, the order taken
+/// back after `lost_s`.
+fn silence_timers(silent_s: f64, lost_s: f64) -> EngineConfig {
+    let mut c = cfg();
+    c.timers.rider_silent_s = silent_s;
+    c.timers.rider_lost_s = lost_s;
+    c
+}
+
 #[actix_rt::test]
 async fn invalid_fixes_are_refused_and_leave_the_position_unchanged() {
     let engine = start_with(|c| c.gps.max_speed_mps = 70.0);
@@ -93,10 +102,7 @@ async fn invalid_fixes_are_refused_and_leave_the_position_unchanged() {
 
 #[actix_rt::test]
 async fn a_silent_rider_turns_stale_then_loses_its_order() {
-    let engine = start_with(|c| {
-        c.timers.rider_silent_s = 10.0;
-        c.timers.rider_lost_s = 20.0;
-    });
+    let engine = start(silence_timers(10.0, 20.0));
     let [mut a, mut b] = riders_north(&engine, [("A", 300.0), ("B", 1200.0)]).await;
     let id = dispatched(&engine).await;
     a.take_next().await;
@@ -162,10 +168,7 @@ async fn a_silent_rider_turns_stale_then_loses_its_order() {
 /// Only the fix counts as being heard from; it resolves the escalation.
 #[actix_rt::test]
 async fn a_silent_rider_reconnecting_is_heard_only_through_a_fix() {
-    let engine = start_with(|c| {
-        c.timers.rider_silent_s = 10.0;
-        c.timers.rider_lost_s = 40.0;
-    });
+    let engine = start(silence_timers(10.0, 40.0));
     let mut a = TestRider::online_at(&engine, "A", north(300.0)).await;
     let o = dispatched(&engine).await;
     a.accept_next().await;
@@ -206,10 +209,7 @@ async fn a_silent_rider_reconnecting_is_heard_only_through_a_fix() {
 /// while the rider holds an order it has not picked up.
 #[actix_rt::test]
 async fn a_rider_going_offline_with_an_unpicked_order_still_loses_it() {
-    let engine = start_with(|c| {
-        c.timers.rider_silent_s = 10.0;
-        c.timers.rider_lost_s = 20.0;
-    });
+    let engine = start(silence_timers(10.0, 20.0));
     let mut a = TestRider::online_at(&engine, "A", north(300.0)).await;
     let id = dispatched(&engine).await;
     a.accept_next().await;
