@@ -21,31 +21,23 @@ async fn kill_9_and_restart_restores_everything() {
     let api = s.api();
     let (m, c) = (api.merchant().await, api.customer().await);
     let near = offset(SHOP, 200.0, 0.0);
-    let dispatched = |id: String| {
-        let (api, c, m) = (&api, &c, &m);
-        async move {
-            api.pay(c, &id).await;
-            api.accept(m, &id).await;
-            id
-        }
-    };
 
     // Rider 1 delivers one order, then holds another (assigned).
     let mut r1 = new_rider_online(&api, near).await;
-    let delivered = api.placed_order(&c, &m).await;
-    let assigned = api.placed_order(&c, &m).await;
-    take_next(&mut r1, &dispatched(delivered.clone()).await).await;
+    let delivered = api.accepted_order(&c, &m).await;
+    take_next(&mut r1, &delivered).await;
     report(&mut r1, "picked_up", &delivered).await;
     report(&mut r1, "delivered", &delivered).await;
-    take_next(&mut r1, &dispatched(assigned.clone()).await).await;
+    let assigned = api.accepted_order(&c, &m).await;
+    take_next(&mut r1, &assigned).await;
     // Rider 2 holds a picked-up order.
     let mut r2 = new_rider_online(&api, near).await;
-    let picked = dispatched(api.placed_order(&c, &m).await).await;
+    let picked = api.accepted_order(&c, &m).await;
     take_next(&mut r2, &picked).await;
     report(&mut r2, "picked_up", &picked).await;
     // Rider 3 holds an open offer it does not answer.
     let mut r3 = new_rider_online(&api, near).await;
-    let offered = dispatched(api.placed_order(&c, &m).await).await;
+    let offered = api.accepted_order(&c, &m).await;
     let open_offer = r3.ws.recv_type("offer", WAIT).await;
     assert_eq!(open_offer["order_id"], offered.as_str());
     // Pending payment, cancelled, and (idempotently created) pending.
