@@ -9,7 +9,7 @@
 use crate::auth::Principal;
 use crate::settings::DemoSettings;
 use crate::startup::AppState;
-use dispatch_actors::actors::rider::{RiderCommand, RiderNotice};
+use dispatch_actors::protocol::{RiderCommand, RiderNotice};
 use dispatch_actors::domain::gps::RawFix;
 use dispatch_actors::domain::order::OrderCommand;
 use dispatch_actors::domain::{CustomerId, GeoPoint, ItemId, MerchantId, OrderId, RiderId};

@@ -13,6 +13,7 @@ pub mod events;
 pub mod matcher;
 pub mod metric_names;
 pub mod outbox;
+pub mod protocol;
 pub mod store;
 
 pub use actors::engine::Engine;

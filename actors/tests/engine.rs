@@ -4,7 +4,7 @@
 //! Riders are driven the way a rider session drives them (`rider_command`) and their
 //! outbox is read back to see exactly what the rider app would have been told.
 
-use dispatch_actors::actors::rider::{RiderCommand, RiderNotice, UnassignReason};
+use dispatch_actors::protocol::{RiderCommand, RiderNotice, UnassignReason};
 use dispatch_actors::domain::escalation::{Escalation, EscalationKind, ResolvedBy};
 use dispatch_actors::domain::gps::RawFix;
 use dispatch_actors::domain::merchant::Merchant;

@@ -8,7 +8,7 @@ use crate::errors::ApiError;
 use crate::ratelimit::TokenBucket;
 use crate::startup::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
-use dispatch_actors::actors::rider::{RiderCommand, RiderNotice};
+use dispatch_actors::protocol::{RiderCommand, RiderNotice};
 use dispatch_actors::domain::gps::RawFix;
 use dispatch_actors::domain::{OfferId, OrderId};
 use dispatch_actors::metric_names;

@@ -6,11 +6,8 @@ use super::desk::{EscalationDesk, ListEscalations, Resolve, RestoreBook, Wire};
 use super::directory::Directory;
 use super::matcher::{FindNearestRiders, MatcherActor};
 use super::merchant::{AddItem, GetMerchant, MerchantActor, QuoteOrder, SetOpen, UpdateItem};
-use super::order::{AssignByDispatcher, Command, GetOrder, GetTrace, OrderActor, WasOffered};
-use super::rider::{
-    AttachSession, CheckAssignable, DetachSession, FromRider, GetRider, RiderActor, RiderCommand,
-    RiderNotice,
-};
+use super::order::OrderActor;
+use super::rider::RiderActor;
 use super::Shared;
 use crate::clock::Clock;
 use crate::config::EngineConfig;
@@ -30,6 +27,10 @@ use crate::error::EngineError;
 use crate::events::{Event, EventBus};
 use crate::matcher::Nearby;
 use crate::outbox::Outbox;
+use crate::protocol::{
+    AssignByDispatcher, AttachSession, CheckAssignable, Command, DetachSession, FromRider,
+    GetOrder, GetRider, GetTrace, RiderCommand, RiderNotice, WasOffered,
+};
 use crate::store::{OrderRecord, Snapshot, Store};
 use actix::prelude::*;
 use futures_util::future::join_all;

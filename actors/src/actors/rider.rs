@@ -4,101 +4,34 @@
 
 use super::desk::{Clear, Raise};
 use super::matcher::{RemoveRider, UpsertRider};
-use super::order::{ClaimOffer, DeclineOffer, ReportKind, RiderLost, RiderMoved, RiderReport};
+use super::timers::TimerSet;
 use super::Shared;
-use crate::config::secs;
 use crate::domain::escalation::{EscalationKind, Subject};
 use crate::domain::gps::{FixVerdict, GpsFix, GpsRules, RawFix};
 use crate::domain::ladder::{self, Step, Timer};
-use crate::domain::offers::{Offer, OfferCloseReason};
-use crate::domain::order::{Order, OrderStatus};
-use crate::domain::rider::{RiderState, RiderStatus, RiderView};
+use crate::domain::offers::Offer;
+use crate::domain::order::OrderStatus;
+use crate::domain::rider::{RiderState, RiderStatus};
 use crate::domain::{GeoPoint, OfferId, OrderId};
 use crate::error::EngineError;
 use crate::events::Event;
 use crate::metric_names;
 use crate::outbox::{Outbox, PushOutcome};
+use crate::protocol::{
+    AttachSession, CheckAssignable, ClaimOffer, CloseOffer, DeclineOffer, DetachSession, FromRider,
+    GetOrder, GetRider, OrderAssigned, OrderCancelled, OrderChanged, OrderUnassigned, ProposeOffer,
+    RemindRider, ReportKind, RiderCommand, RiderLost, RiderMoved, RiderNotice, RiderReport,
+    UnassignReason,
+};
 use actix::prelude::*;
-use serde::Serialize;
 use std::sync::Arc;
-
-/// Why an order was taken from a rider.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum UnassignReason {
-    Reassigned,
-    RiderLost,
-    Released,
-    Dispatcher,
-}
-
-/// What the rider app is told (PROTOCOL.md, "Server → rider").
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum RiderNotice {
-    Welcome {
-        rider_id: crate::domain::RiderId,
-        status: RiderStatus,
-        location_interval_s: f64,
-        orders: Vec<Order>,
-        offer: Option<Offer>,
-    },
-    Offer(Offer),
-    Assigned {
-        order: Order,
-    },
-    OrderUpdated {
-        order: Order,
-    },
-    OfferClosed {
-        offer_id: OfferId,
-        reason: OfferCloseReason,
-    },
-    OrderCancelled {
-        order_id: OrderId,
-    },
-    Unassigned {
-        order_id: OrderId,
-        reason: UnassignReason,
-    },
-    Reminder {
-        order_id: OrderId,
-        message: String,
-    },
-    Error {
-        code: String,
-        message: String,
-    },
-}
-
-impl RiderNotice {
-    pub fn error(code: &str, message: impl Into<String>) -> Self {
-        RiderNotice::Error {
-            code: code.to_string(),
-            message: message.into(),
-        }
-    }
-}
-
-/// What the rider app says (PROTOCOL.md, "Rider → server"), already parsed.
-#[derive(Debug, Clone, PartialEq)]
-pub enum RiderCommand {
-    Location(RawFix),
-    SetOnline(bool),
-    Accept { offer_id: OfferId },
-    Decline { offer_id: OfferId },
-    PickedUp { order_id: OrderId },
-    Delivered { order_id: OrderId },
-    Failed { order_id: OrderId, reason: String },
-    Release { order_id: OrderId },
-}
 
 pub struct RiderActor {
     state: RiderState,
     shared: Arc<Shared>,
     session: Option<Outbox<RiderNotice>>,
-    silent_timer: Option<SpawnHandle>,
-    lost_timer: Option<SpawnHandle>,
+    /// rider_silent and rider_lost, counted from the last accepted fix.
+    timers: TimerSet,
     /// What the matcher holds for this rider: (position, available), or None.
     in_matcher: Option<(GeoPoint, bool)>,
     gauge_status: Option<RiderStatus>,
@@ -113,8 +46,7 @@ impl RiderActor {
             state,
             shared,
             session: None,
-            silent_timer: None,
-            lost_timer: None,
+            timers: TimerSet::default(),
             in_matcher: None,
             gauge_status: None,
             restored_heard_ms: None,
@@ -209,45 +141,24 @@ impl RiderActor {
     }
 
     fn arm_silence(&mut self, ctx: &mut Context<Self>) {
-        self.disarm_silence(ctx);
-        let t = &self.shared.cfg.timers;
-        self.silent_timer = Some(ctx.run_later(secs(t.rider_silent_s), |act, ctx| {
-            act.silent_timer = None;
-            act.on_timer(Timer::RiderSilent, ctx);
-        }));
-        self.lost_timer = Some(ctx.run_later(secs(t.rider_lost_s), |act, ctx| {
-            act.lost_timer = None;
-            act.on_timer(Timer::RiderLost, ctx);
-        }));
+        let now = self.shared.now_ms();
+        self.arm_silence_from(now, ctx);
     }
 
-    /// Silence timers counted from `heard_ms` rather than now (recovery).
+    /// Silence timers counted from `heard_ms`, the last time the rider was heard from
+    /// (now, or its last fix after a restart: then one already past fires at once).
     fn arm_silence_from(&mut self, heard_ms: u64, ctx: &mut Context<Self>) {
-        self.disarm_silence(ctx);
         let t = &self.shared.cfg.timers;
+        let (silent_s, lost_s) = (t.rider_silent_s, t.rider_lost_s);
         let now = self.shared.now_ms();
-        let left = |s: f64| {
-            let due = heard_ms + (s.max(0.0) * 1000.0) as u64;
-            std::time::Duration::from_millis(due.saturating_sub(now))
-        };
-        let (silent, lost) = (left(t.rider_silent_s), left(t.rider_lost_s));
-        self.silent_timer = Some(ctx.run_later(silent, |act, ctx| {
-            act.silent_timer = None;
-            act.on_timer(Timer::RiderSilent, ctx);
-        }));
-        self.lost_timer = Some(ctx.run_later(lost, |act, ctx| {
-            act.lost_timer = None;
-            act.on_timer(Timer::RiderLost, ctx);
-        }));
+        for (timer, after_s) in [(Timer::RiderSilent, silent_s), (Timer::RiderLost, lost_s)] {
+            self.timers
+                .arm(timer, heard_ms, after_s, true, now, ctx, Self::on_timer);
+        }
     }
 
     fn disarm_silence(&mut self, ctx: &mut Context<Self>) {
-        if let Some(h) = self.silent_timer.take() {
-            ctx.cancel_future(h);
-        }
-        if let Some(h) = self.lost_timer.take() {
-            ctx.cancel_future(h);
-        }
+        self.timers.disarm_all(ctx);
     }
 
     /// Silence timers run while the rider is online, and while it holds an order even
@@ -256,7 +167,8 @@ impl RiderActor {
         self.state.online || !self.state.orders.is_empty()
     }
 
-    fn on_timer(&mut self, timer: Timer, ctx: &mut Context<Self>) {
+    fn on_timer(&mut self, timer: Timer, _ctx: &mut Context<Self>) {
+        self.timers.fired(timer);
         if !self.supervised() {
             return;
         }
@@ -307,7 +219,6 @@ impl RiderActor {
             }
         }
         self.settle(before, false);
-        let _ = ctx;
     }
 
     fn on_location(&mut self, raw: RawFix, ctx: &mut Context<Self>) {
@@ -361,7 +272,9 @@ impl RiderActor {
         let before = self.state.status();
         self.state.online = online;
         if online {
-            if self.silent_timer.is_none() && self.lost_timer.is_none() {
+            if !self.timers.is_running(Timer::RiderSilent)
+                && !self.timers.is_running(Timer::RiderLost)
+            {
                 self.arm_silence(ctx);
             }
         } else {
@@ -474,11 +387,7 @@ impl RiderActor {
 
     fn on_report(&mut self, order_id: OrderId, kind: ReportKind, ctx: &mut Context<Self>) {
         if !self.state.holds(&order_id) {
-            self.tell(RiderNotice::error(
-                "forbidden",
-                format!("{order_id} is not assigned to you"),
-            ));
-            return;
+            return self.refuse_report(order_id, ctx);
         }
         let Some(addr) = self.shared.dir.order(&order_id) else {
             let before = self.state.status();
@@ -516,6 +425,36 @@ impl RiderActor {
     }
 }
 
+impl RiderActor {
+    /// A report on an order the rider does not hold. If the rider held it and it is now
+    /// final (delivered, failed, also by a dispatcher), the state answers first:
+    /// `invalid_transition`, as for any command on a final order. Otherwise `forbidden`.
+    fn refuse_report(&mut self, order_id: OrderId, ctx: &mut Context<Self>) {
+        let live = self.shared.dir.order(&order_id);
+        let store = self.shared.store.clone();
+        let id = order_id.clone();
+        let lookup = async move {
+            match live {
+                Some(addr) => addr.send(GetOrder).await.ok(),
+                None => store.load_order(&id).await.ok().flatten(),
+            }
+        };
+        ctx.spawn(lookup.into_actor(self).map(move |order, act, _| {
+            let me = &act.state.rider_id;
+            let notice = match order {
+                Some(o) if o.status.is_final() && o.rider_id.as_ref() == Some(me) => {
+                    RiderNotice::error(
+                        "invalid_transition",
+                        format!("order {order_id} is {} and cannot change", o.status),
+                    )
+                }
+                _ => RiderNotice::error("forbidden", format!("{order_id} is not assigned to you")),
+            };
+            act.tell(notice);
+        }));
+    }
+}
+
 impl Actor for RiderActor {
     type Context = Context<Self>;
 
@@ -536,24 +475,6 @@ impl Actor for RiderActor {
 }
 
 // ---- messages from the rider's session ----
-
-/// Attaches a session; the rider's `welcome` is its first frame. A second session replaces
-/// (closes) the first.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct AttachSession(pub Outbox<RiderNotice>);
-
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct DetachSession(pub Outbox<RiderNotice>);
-
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct FromRider(pub RiderCommand);
-
-#[derive(Message)]
-#[rtype(result = "RiderView")]
-pub struct GetRider;
 
 impl Handler<AttachSession> for RiderActor {
     type Result = ();
@@ -614,52 +535,6 @@ impl Handler<GetRider> for RiderActor {
 }
 
 // ---- messages from order actors ----
-
-/// An order proposes an offer; the rider takes it only when idle. Returns whether it did.
-#[derive(Message)]
-#[rtype(result = "bool")]
-pub struct ProposeOffer(pub Offer);
-
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct CloseOffer {
-    pub offer_id: OfferId,
-    pub reason: OfferCloseReason,
-}
-
-/// The dispatcher gave this rider an order.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct OrderAssigned(pub Order);
-
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct OrderUnassigned {
-    pub order_id: OrderId,
-    pub reason: UnassignReason,
-}
-
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct OrderCancelled(pub OrderId);
-
-/// A change the rider should see (ready, failed by the dispatcher…).
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct OrderChanged(pub Order);
-
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct RemindRider {
-    pub order_id: OrderId,
-    pub message: String,
-}
-
-/// May the dispatcher assign this rider an order? (connected, online, not stale)
-/// Answers the rider's last accepted fix.
-#[derive(Message)]
-#[rtype(result = "Result<Option<GpsFix>, EngineError>")]
-pub struct CheckAssignable;
 
 impl Handler<ProposeOffer> for RiderActor {
     type Result = bool;

@@ -56,6 +56,14 @@ pub struct OrderRecord {
     pub timers: Vec<TimerRecord>,
     #[serde(default)]
     pub radius_m: f64,
+    /// `rider_arriving` went out to the merchant (once per order, also across restarts).
+    #[serde(default)]
+    pub arriving_sent: bool,
+    /// The writer's sequence number of this write: bumped on every write, also of changes
+    /// that leave `version` as it is (offers, timers), so that of two writes of one order
+    /// the later capture wins whichever reaches the store last.
+    #[serde(default)]
+    pub seq: u64,
     /// The version this actor took the order over at (created: 0, recovered: the stored
     /// version). A durable store refuses the write when another writer has moved the
     /// order past it (compare-and-set). Not stored.
@@ -64,12 +72,20 @@ pub struct OrderRecord {
 }
 
 impl OrderRecord {
+    /// Which of two writes of one order is newer: the order's version, then the writer's
+    /// sequence.
+    pub fn write_order(&self) -> (u64, u64) {
+        (self.order.version, self.seq)
+    }
+
     pub fn bare(order: Order) -> Self {
         Self {
             order,
             offers: OfferBookState::default(),
             timers: Vec::new(),
             radius_m: 0.0,
+            arriving_sent: false,
+            seq: 0,
             base_version: 0,
         }
     }
@@ -184,7 +200,7 @@ impl Store for MemoryStore {
     async fn save_order_record(&self, rec: &OrderRecord) -> Result<(), StoreError> {
         let mut orders = self.orders.write();
         if let Some(old) = orders.get(&rec.order.order_id) {
-            if old.order.version > rec.order.version {
+            if old.write_order() >= rec.write_order() {
                 return Ok(());
             }
         }
