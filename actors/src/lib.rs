@@ -15,6 +15,7 @@ pub mod metric_names;
 pub mod outbox;
 pub mod protocol;
 pub mod store;
+pub mod waiting;
 
 pub use actors::engine::Engine;
 pub use clock::Clock;

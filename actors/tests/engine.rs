@@ -4,7 +4,6 @@
 //! Riders are driven the way a rider session drives them (`rider_command`) and their
 //! outbox is read back to see exactly what the rider app would have been told.
 
-use dispatch_actors::protocol::{RiderCommand, RiderNotice, UnassignReason};
 use dispatch_actors::domain::escalation::{Escalation, EscalationKind, ResolvedBy};
 use dispatch_actors::domain::gps::RawFix;
 use dispatch_actors::domain::merchant::Merchant;
@@ -14,6 +13,7 @@ use dispatch_actors::domain::rider::RiderStatus;
 use dispatch_actors::domain::{CustomerId, GeoPoint, OrderId, RiderId};
 use dispatch_actors::events::Event;
 use dispatch_actors::outbox::Outbox;
+use dispatch_actors::protocol::{RiderCommand, RiderNotice, UnassignReason};
 use dispatch_actors::store::MemoryStore;
 use dispatch_actors::{Clock, Engine, EngineConfig, EngineError};
 use std::sync::Arc;

@@ -2,7 +2,7 @@
 //! that span many actors. The server's handlers and the tests drive the engine only
 //! through this type.
 
-use super::desk::{EscalationDesk, ListEscalations, Resolve, RestoreBook, Wire};
+use super::desk::{EscalationDesk, ListEscalations, Resolve, RestoreBook};
 use super::directory::Directory;
 use super::matcher::{FindNearestRiders, MatcherActor};
 use super::merchant::{AddItem, GetMerchant, MerchantActor, QuoteOrder, SetOpen, UpdateItem};
@@ -68,12 +68,13 @@ impl Engine {
         } else {
             (MatcherActor::create(MatcherActor::with_mailbox), None)
         };
-        let desk = EscalationDesk::new().start();
         let bus = EventBus::new(if cfg.event_bus_capacity == 0 {
             65_536
         } else {
             cfg.event_bus_capacity
         });
+        let desk =
+            EscalationDesk::new(bus.clone(), store.clone(), clock, cfg.retention.final_s).start();
         let shared = Arc::new(Shared {
             cfg,
             clock,
@@ -83,7 +84,6 @@ impl Engine {
             matcher,
             desk: desk.clone(),
         });
-        desk.do_send(Wire(Arc::downgrade(&shared)));
         Engine {
             shared,
             _matcher_arbiter: keeper,
@@ -379,13 +379,13 @@ impl Engine {
                 radius_m,
             })
             .await?;
-        let mut out = Vec::with_capacity(near.len());
-        for n in near {
-            if let Ok(view) = self.rider(&n.rider_id).await {
-                out.push((n, view));
-            }
-        }
-        Ok(out)
+        // All riders are asked at once (not one after another): one round of messages.
+        let views = join_all(near.iter().map(|n| self.rider(&n.rider_id))).await;
+        Ok(near
+            .into_iter()
+            .zip(views)
+            .filter_map(|(n, view)| view.ok().map(|v| (n, v)))
+            .collect())
     }
 
     // ---- orders ----

@@ -51,7 +51,7 @@ impl OrderActor {
         if waiting {
             self.shared.matcher.do_send(WaitForRider {
                 order_id: self.order.order_id.clone(),
-                waiting: crate::matcher::Waiting {
+                waiting: crate::waiting::Waiting {
                     since_ms: self.waiting_since_ms(),
                     at: self.order.pickup.point(),
                     radius_m: self.radius_m,
