@@ -922,3 +922,7 @@ impl Store for RedisStore {
         Ok(snap)
     }
 }
+
+#[cfg(test)]
+#[path = "redis_tests.rs"]
+mod tests;
