@@ -22,7 +22,8 @@ use std::time::Duration;
 /// A notice held until its change is stored.
 pub(super) enum Notice {
     Event(Event),
-    Rider(RiderId, ToRider),
+    /// Boxed: an order travels inside some of them.
+    Rider(RiderId, Box<ToRider>),
 }
 
 /// Messages from an order to a rider (`crate::protocol`).
@@ -46,7 +47,8 @@ impl OrderActor {
 
     /// Queues a message to a rider: sent once stored.
     pub(super) fn tell_rider(&mut self, rider: &RiderId, msg: ToRider) {
-        self.outgoing.push(Notice::Rider(rider.clone(), msg));
+        self.outgoing
+            .push(Notice::Rider(rider.clone(), Box::new(msg)));
     }
 
     fn deliver(&self, notices: Vec<Notice>) {
@@ -57,7 +59,7 @@ impl OrderActor {
                     let Some(addr) = self.shared.dir.rider(&id) else {
                         continue;
                     };
-                    match msg {
+                    match *msg {
                         ToRider::Close(m) => addr.do_send(m),
                         ToRider::Assigned(m) => addr.do_send(m),
                         ToRider::Unassigned(m) => addr.do_send(m),
