@@ -1,5 +1,5 @@
 //! Metric names, in one place so the exporter, docs and dashboards agree.
-//! Rules (PROTOCOL.md): `dispatch_` prefix, base units, counters end in `_total`.
+//! Rules (docs/protocol.md): `dispatch_` prefix, base units, counters end in `_total`.
 
 pub const GPS_FIXES_TOTAL: &str = "dispatch_gps_fixes_total";
 pub const ORDERS_TOTAL: &str = "dispatch_orders_total";

@@ -27,7 +27,7 @@ pub enum UnassignReason {
     Dispatcher,
 }
 
-/// What the rider app is told (PROTOCOL.md, "Server → rider").
+/// What the rider app is told (docs/protocol.md, "Server → rider").
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum RiderNotice {
@@ -75,7 +75,7 @@ impl RiderNotice {
     }
 }
 
-/// What the rider app says (PROTOCOL.md, "Rider → server"), already parsed.
+/// What the rider app says (docs/protocol.md, "Rider → server"), already parsed.
 #[derive(Debug, Clone, PartialEq)]
 pub enum RiderCommand {
     Location(RawFix),

@@ -19,7 +19,7 @@ use crate::protocol::{CloseOffer, ProposeOffer};
 use actix::prelude::*;
 use std::time::Duration;
 
-use super::super::matcher::{FindCandidates, StopWaiting, WaitForRider};
+use crate::actors::matcher::{FindCandidates, StopWaiting, WaitForRider};
 
 impl OrderActor {
     /// Called as the order becomes `accepted`: counts from that change.
