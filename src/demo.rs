@@ -9,11 +9,11 @@
 use crate::auth::Principal;
 use crate::settings::DemoSettings;
 use crate::startup::AppState;
-use dispatch_actors::actors::rider::{RiderCommand, RiderNotice};
 use dispatch_actors::domain::gps::RawFix;
 use dispatch_actors::domain::order::OrderCommand;
 use dispatch_actors::domain::{CustomerId, GeoPoint, ItemId, MerchantId, OrderId, RiderId};
 use dispatch_actors::outbox::Outbox;
+use dispatch_actors::protocol::{RiderCommand, RiderNotice};
 use dispatch_actors::Engine;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};

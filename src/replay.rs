@@ -16,12 +16,12 @@
 //! along the straight line), waits for the food, and follows the README's service times,
 //! so every time it writes is an integer obeying the README's rules.
 
-use dispatch_actors::actors::rider::{RiderCommand, RiderNotice};
 use dispatch_actors::domain::gps::RawFix;
 use dispatch_actors::domain::merchant::MAX_PREP_TIME_S;
 use dispatch_actors::domain::order::OrderCommand;
 use dispatch_actors::domain::{CustomerId, GeoPoint, ItemId, MerchantId, OrderId, RiderId};
 use dispatch_actors::outbox::Outbox;
+use dispatch_actors::protocol::{RiderCommand, RiderNotice};
 use dispatch_actors::store::MemoryStore;
 use dispatch_actors::{Clock, Engine, EngineConfig};
 use std::cell::{Cell, RefCell};

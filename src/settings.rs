@@ -1,7 +1,8 @@
 //! Configuration: `config.toml` (or `--config PATH`), then environment overrides
 //! `DISPATCH_<SECTION>__<KEY>` (e.g. `DISPATCH_TIMERS__OFFER_TTL_S=2`).
 
-use dispatch_actors::config::{DispatchConfig, GpsConfig, TimersConfig};
+use dispatch_actors::config::{DispatchConfig, GpsConfig, RetentionConfig, TimersConfig};
+use dispatch_actors::store::MemoryLimits;
 use dispatch_actors::EngineConfig;
 use serde::Deserialize;
 use std::path::Path;
@@ -69,6 +70,8 @@ pub struct StoreSettings {
     pub position_flush_ms: u64,
     /// Approximate length of the `events` stream (`XADD MAXLEN ~`).
     pub event_stream_maxlen: usize,
+    /// The memory store keeps at most this many final orders (oldest go first).
+    pub memory_archive_max_orders: usize,
 }
 
 impl Default for StoreSettings {
@@ -81,11 +84,19 @@ impl Default for StoreSettings {
             group_commit_linger_ms: 0.0,
             position_flush_ms: 100,
             event_stream_maxlen: 100_000,
+            memory_archive_max_orders: 100_000,
         }
     }
 }
 
 impl StoreSettings {
+    pub fn memory_limits(&self, retention: &RetentionConfig) -> MemoryLimits {
+        MemoryLimits {
+            final_retention: std::time::Duration::from_secs_f64(retention.final_s.max(0.0)),
+            max_final_orders: self.memory_archive_max_orders,
+        }
+    }
+
     pub fn redis_config(&self) -> dispatch_actors::store::redis::RedisConfig {
         dispatch_actors::store::redis::RedisConfig {
             url: self.redis_url.clone(),
@@ -198,6 +209,7 @@ pub struct Settings {
     pub timers: TimersConfig,
     pub dispatch: DispatchConfig,
     pub gps: GpsConfig,
+    pub retention: RetentionConfig,
 }
 
 impl Settings {
@@ -238,6 +250,7 @@ impl Settings {
             ("dispatch.initial_radius_m", self.dispatch.initial_radius_m),
             ("dispatch.max_radius_m", self.dispatch.max_radius_m),
             ("gps.max_speed_mps", self.gps.max_speed_mps),
+            ("retention.final_s", self.retention.final_s),
         ] {
             if !(v.is_finite() && v > 0.0) {
                 return Err(format!("{k} must be a positive number, got {v}"));
@@ -287,6 +300,7 @@ impl Settings {
             timers,
             dispatch: self.dispatch.clone(),
             gps: self.gps.clone(),
+            retention: self.retention.clone(),
             matcher_own_arbiter: true,
             event_bus_capacity: 65_536,
         }

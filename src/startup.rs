@@ -47,7 +47,8 @@ impl Application {
                     .map_err(|e| std::io::Error::other(e.to_string()))?;
                 (Arc::new(r.clone()), Some(r))
             } else {
-                (Arc::new(MemoryStore::new()), None)
+                let limits = settings.store.memory_limits(&settings.retention);
+                (Arc::new(MemoryStore::with_limits(limits)), None)
             };
         let engine = Engine::start(settings.engine_config(), store.clone(), Clock::system());
         let hub = Hub::new();

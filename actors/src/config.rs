@@ -79,12 +79,30 @@ impl Default for GpsConfig {
     }
 }
 
+/// How long what is finished stays in the engine's memory. Nothing here is lost: a final
+/// order and a resolved escalation stay in the store (for the memory store, a bounded
+/// archive; see `store.memory_archive_max_orders`).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct RetentionConfig {
+    /// Final orders (in the memory store's archive) and resolved escalations (in the
+    /// desk's book, so `GET /escalations` lists them) are kept this long.
+    pub final_s: f64,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        Self { final_s: 3600.0 }
+    }
+}
+
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(default)]
 pub struct EngineConfig {
     pub timers: TimersConfig,
     pub dispatch: DispatchConfig,
     pub gps: GpsConfig,
+    pub retention: RetentionConfig,
     /// Run the matcher on its own Arbiter (thread). Tests under a paused clock keep it on
     /// the current one so that virtual time only advances when the whole engine is idle.
     #[serde(skip)]

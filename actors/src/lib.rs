@@ -13,7 +13,9 @@ pub mod events;
 pub mod matcher;
 pub mod metric_names;
 pub mod outbox;
+pub mod protocol;
 pub mod store;
+pub mod waiting;
 
 pub use actors::engine::Engine;
 pub use clock::Clock;

@@ -6,7 +6,7 @@
 //! Updates are remove + insert.
 
 use crate::domain::geo::chord_for_arc_m;
-use crate::domain::{GeoPoint, OrderId, RiderId};
+use crate::domain::{GeoPoint, RiderId};
 use rstar::primitives::GeomWithData;
 use rstar::RTree;
 use std::collections::{HashMap, HashSet};
@@ -145,60 +145,6 @@ impl RiderIndex {
     }
 }
 
-/// An order that found nobody at its widest search: it waits for a rider to come free.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Waiting {
-    /// When the order's dispatch started: the queue is first come, first served.
-    pub since_ms: u64,
-    pub at: GeoPoint,
-    pub radius_m: f64,
-    /// Riders this order will not be offered (declined, expired).
-    pub exclude: HashSet<RiderId>,
-}
-
-/// Orders waiting for a rider. A rider who comes free is owed to the longest-waiting order
-/// that could take it, so a younger order's search passes over that rider: when riders are
-/// short, orders are served oldest first instead of by whose retry timer fires first.
-#[derive(Debug, Default)]
-pub struct WaitingOrders {
-    orders: HashMap<OrderId, Waiting>,
-}
-
-impl WaitingOrders {
-    pub fn wait(&mut self, id: OrderId, w: Waiting) {
-        self.orders.insert(id, w);
-    }
-
-    pub fn done(&mut self, id: &OrderId) {
-        self.orders.remove(id);
-    }
-
-    pub fn len(&self) -> usize {
-        self.orders.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.orders.is_empty()
-    }
-
-    /// Is `rider` (at `point`) owed to an order that has waited longer than `asking`,
-    /// whose dispatch started at `since_ms`? Ties go to the smaller order id.
-    pub fn owed_to_older(
-        &self,
-        rider: &RiderId,
-        point: &GeoPoint,
-        asking: &OrderId,
-        since_ms: u64,
-    ) -> bool {
-        self.orders.iter().any(|(id, w)| {
-            id != asking
-                && (w.since_ms, id) < (since_ms, asking)
-                && !w.exclude.contains(rider)
-                && w.at.distance_m(point) <= w.radius_m
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -282,46 +228,6 @@ mod tests {
     fn agrees_with_brute_force_at_high_latitude() {
         check_region(3, (78.2, 15.6), 1.5);
         check_region(4, (89.5, 0.0), 0.49);
-    }
-
-    #[test]
-    fn a_free_rider_is_owed_to_the_longest_waiting_order_in_reach() {
-        let at = GeoPoint::new(10.0, 10.0).unwrap();
-        let rider = rid(1);
-        let mut w = WaitingOrders::default();
-        let old = OrderId::parse("o_old").unwrap();
-        let young = OrderId::parse("o_young").unwrap();
-        let wait = |since_ms, radius_m| Waiting {
-            since_ms,
-            at,
-            radius_m,
-            exclude: HashSet::new(),
-        };
-        w.wait(old.clone(), wait(1_000, 5_000.0));
-        let near = at.destination(0.0, 1_000.0);
-        assert!(w.owed_to_older(&rider, &near, &young, 2_000));
-        assert!(
-            !w.owed_to_older(&rider, &near, &old, 1_000),
-            "not owed to itself"
-        );
-        let far = at.destination(0.0, 9_000.0);
-        assert!(
-            !w.owed_to_older(&rider, &far, &young, 2_000),
-            "out of the old order's reach"
-        );
-        assert!(
-            !w.owed_to_older(&rider, &near, &young, 500),
-            "the asker waited longer"
-        );
-        let mut declined = wait(1_000, 5_000.0);
-        declined.exclude.insert(rider.clone());
-        w.wait(old.clone(), declined);
-        assert!(
-            !w.owed_to_older(&rider, &near, &young, 2_000),
-            "the old order declined-memory"
-        );
-        w.done(&old);
-        assert!(w.is_empty());
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! Metric names, in one place so the exporter, docs and dashboards agree.
-//! Rules (PROTOCOL.md): `dispatch_` prefix, base units, counters end in `_total`.
+//! Rules (docs/protocol.md): `dispatch_` prefix, base units, counters end in `_total`.
 
 pub const GPS_FIXES_TOTAL: &str = "dispatch_gps_fixes_total";
 pub const ORDERS_TOTAL: &str = "dispatch_orders_total";
@@ -24,3 +24,9 @@ pub const STORE_EVENTS_DROPPED_TOTAL: &str = "dispatch_store_events_dropped_tota
 pub const MATCHER_UPDATES_DROPPED_TOTAL: &str = "dispatch_matcher_updates_dropped_total";
 pub const MATCHER_WITHHELD_TOTAL: &str = "dispatch_matcher_withheld_total";
 pub const ORDERS_WAITING: &str = "dispatch_orders_waiting";
+/// Escalations the desk holds in memory (open, and resolved within retention), a gauge.
+pub const ESCALATIONS_IN_MEMORY: &str = "dispatch_escalations_in_memory";
+/// Final orders the memory store keeps readable (its bounded archive), a gauge.
+pub const STORE_ARCHIVED_ORDERS: &str = "dispatch_store_archived_orders";
+/// Final orders the memory store let go (past retention or over its cap).
+pub const STORE_ORDERS_EVICTED_TOTAL: &str = "dispatch_store_orders_evicted_total";

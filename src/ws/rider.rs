@@ -8,11 +8,11 @@ use crate::errors::ApiError;
 use crate::ratelimit::TokenBucket;
 use crate::startup::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
-use dispatch_actors::actors::rider::{RiderCommand, RiderNotice};
 use dispatch_actors::domain::gps::RawFix;
 use dispatch_actors::domain::{OfferId, OrderId};
 use dispatch_actors::metric_names;
 use dispatch_actors::outbox::Outbox;
+use dispatch_actors::protocol::{RiderCommand, RiderNotice};
 use serde_json::{Map, Value};
 use std::time::Duration;
 

@@ -1,70 +1,76 @@
 //! The escalation desk: one actor over the [`EscalationBook`], so that "repeat raises the
 //! level" holds across every order and rider actor that reports to it.
 
-use super::Shared;
+use crate::clock::Clock;
+use crate::config::secs;
 use crate::domain::escalation::{Escalation, EscalationBook, EscalationKind, Subject};
 use crate::domain::{EscalationId, OrderId, RiderId};
 use crate::error::EngineError;
-use crate::events::Event;
+use crate::events::{Event, EventBus};
 use crate::metric_names;
+use crate::store::Store;
 use actix::prelude::*;
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
+
+/// How often resolved escalations past their retention leave the book.
+const PRUNE_EVERY_S: f64 = 60.0;
 
 pub struct EscalationDesk {
     book: EscalationBook,
-    shared: Weak<Shared>,
+    bus: EventBus,
+    store: Arc<dyn Store>,
+    clock: Clock,
+    /// Resolved escalations stay in the book (and in `GET /escalations`) this long; they
+    /// stay in the store.
+    retention_ms: u64,
 }
 
 impl EscalationDesk {
-    pub fn new() -> Self {
+    pub fn new(bus: EventBus, store: Arc<dyn Store>, clock: Clock, retention_s: f64) -> Self {
         Self {
             book: EscalationBook::default(),
-            shared: Weak::new(),
+            bus,
+            store,
+            clock,
+            retention_ms: (retention_s.max(0.0) * 1000.0) as u64,
         }
     }
 
-    fn shared(&self) -> Option<Arc<Shared>> {
-        self.shared.upgrade()
+    fn now_ms(&self) -> u64 {
+        self.clock.now_ms()
     }
 
     fn announce(&self, e: &Escalation, ctx: &mut Context<Self>) {
-        if let Some(sh) = self.shared() {
-            sh.bus.publish(Event::EscalationChanged {
-                escalation: Arc::new(e.clone()),
-            });
-            let store = sh.store.clone();
-            let e = e.clone();
-            ctx.spawn(
-                async move {
-                    if let Err(err) = store.save_escalation(&e).await {
-                        tracing::warn!(%err, "escalation not saved");
-                    }
+        self.bus.publish(Event::EscalationChanged {
+            escalation: Arc::new(e.clone()),
+        });
+        let store = self.store.clone();
+        let e = e.clone();
+        ctx.spawn(
+            async move {
+                if let Err(err) = store.save_escalation(&e).await {
+                    tracing::warn!(%err, "escalation not saved");
                 }
-                .into_actor(self),
-            );
-        }
+            }
+            .into_actor(self),
+        );
     }
-}
 
-impl Default for EscalationDesk {
-    fn default() -> Self {
-        Self::new()
+    fn prune(&mut self) {
+        let before = self.now_ms().saturating_sub(self.retention_ms);
+        let gone = self.book.prune_resolved(before);
+        if gone > 0 {
+            tracing::debug!(gone, "resolved escalations left memory");
+        }
+        metrics::gauge!(metric_names::ESCALATIONS_IN_MEMORY).set(self.book.len() as f64);
     }
 }
 
 impl Actor for EscalationDesk {
     type Context = Context<Self>;
-}
 
-/// Late wiring: the desk is created before the shared context that points to it.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Wire(pub Weak<Shared>);
-
-impl Handler<Wire> for EscalationDesk {
-    type Result = ();
-    fn handle(&mut self, m: Wire, _: &mut Context<Self>) {
-        self.shared = m.0;
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.run_interval(secs(PRUNE_EVERY_S), |act, _| act.prune());
     }
 }
 
@@ -121,7 +127,7 @@ pub struct ListEscalations {
 impl Handler<Raise> for EscalationDesk {
     type Result = ();
     fn handle(&mut self, m: Raise, ctx: &mut Context<Self>) {
-        let now = self.shared().map(|s| s.now_ms()).unwrap_or(0);
+        let now = self.now_ms();
         let e = self
             .book
             .raise(m.kind, m.order_id, m.rider_id, m.message, now);
@@ -134,7 +140,7 @@ impl Handler<Raise> for EscalationDesk {
 impl Handler<Clear> for EscalationDesk {
     type Result = ();
     fn handle(&mut self, m: Clear, ctx: &mut Context<Self>) {
-        let now = self.shared().map(|s| s.now_ms()).unwrap_or(0);
+        let now = self.now_ms();
         for kind in m.kinds {
             if let Some(e) = self.book.clear(kind, &m.subject, now) {
                 self.announce(&e, ctx);
@@ -146,10 +152,7 @@ impl Handler<Clear> for EscalationDesk {
 impl Handler<Resolve> for EscalationDesk {
     type Result = ResponseFuture<Result<Escalation, EngineError>>;
     fn handle(&mut self, m: Resolve, _: &mut Context<Self>) -> Self::Result {
-        let Some(sh) = self.shared() else {
-            return Box::pin(async { Err(EngineError::Unavailable("engine stopping".into())) });
-        };
-        if !sh.store.writable() {
+        if !self.store.writable() {
             return Box::pin(async {
                 Err(EngineError::Unavailable(
                     "the store is unavailable; nothing was changed".into(),
@@ -157,20 +160,22 @@ impl Handler<Resolve> for EscalationDesk {
             });
         }
         let was_open = self.book.get(&m.id).map(|e| e.is_open());
-        let Some(e) = self.book.resolve(&m.id, m.note, sh.now_ms()) else {
+        let Some(e) = self.book.resolve(&m.id, m.note, self.now_ms()) else {
             let id = m.id.to_string();
             return Box::pin(async move { Err(EngineError::NotFound(format!("escalation {id}"))) });
         };
-        if was_open == Some(true) {
-            sh.bus.publish(Event::EscalationChanged {
-                escalation: Arc::new(e.clone()),
-            });
-        }
+        let (bus, store) = (self.bus.clone(), self.store.clone());
+        // Announced once stored, like every change a client acts on.
         Box::pin(async move {
-            sh.store
+            store
                 .save_escalation(&e)
                 .await
                 .map_err(|err| EngineError::Unavailable(err.to_string()))?;
+            if was_open == Some(true) {
+                bus.publish(Event::EscalationChanged {
+                    escalation: Arc::new(e.clone()),
+                });
+            }
             Ok(e)
         })
     }

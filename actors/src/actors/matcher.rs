@@ -3,8 +3,9 @@
 
 use crate::domain::OrderId;
 use crate::domain::{GeoPoint, RiderId};
-use crate::matcher::{Nearby, RiderIndex, Waiting, WaitingOrders};
+use crate::matcher::{Nearby, RiderIndex};
 use crate::metric_names;
+use crate::waiting::{Waiting, WaitingOrders};
 use actix::prelude::*;
 use std::collections::HashSet;
 

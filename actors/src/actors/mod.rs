@@ -15,6 +15,7 @@ pub mod matcher;
 pub mod merchant;
 pub mod order;
 pub mod rider;
+pub mod timers;
 
 use crate::clock::Clock;
 use crate::config::EngineConfig;

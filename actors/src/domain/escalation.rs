@@ -159,6 +159,25 @@ impl EscalationBook {
             .collect()
     }
 
+    /// Forgets escalations resolved before `before_ms` (they stay in the store); returns
+    /// how many went. Open ones always stay.
+    pub fn prune_resolved(&mut self, before_ms: u64) -> usize {
+        let n = self.all.len();
+        self.all
+            .retain(|_, e| e.resolved_ms.is_none_or(|at| at >= before_ms));
+        let all = &self.all;
+        self.order.retain(|id| all.contains_key(id));
+        n - self.all.len()
+    }
+
+    pub fn len(&self) -> usize {
+        self.all.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.all.is_empty()
+    }
+
     /// Restores a record (recovery from a store).
     pub fn restore(&mut self, e: Escalation) {
         if e.is_open() {
@@ -217,6 +236,44 @@ mod tests {
             c.escalation_id,
             "newest first"
         );
+    }
+
+    #[test]
+    fn resolved_escalations_leave_the_book_after_retention_open_ones_stay() {
+        let mut b = EscalationBook::default();
+        let old = b.raise(EscalationKind::NoRider, Some(oid()), None, "m".into(), 1);
+        b.clear(EscalationKind::NoRider, &Subject::Order(oid()), 10);
+        let o2 = OrderId::parse("o_2").unwrap();
+        let open = b.raise(
+            EscalationKind::PickupLate,
+            Some(o2.clone()),
+            None,
+            "m".into(),
+            2,
+        );
+        let o3 = OrderId::parse("o_3").unwrap();
+        b.raise(
+            EscalationKind::PickupLate,
+            Some(o3.clone()),
+            None,
+            "m".into(),
+            3,
+        );
+        b.clear(EscalationKind::PickupLate, &Subject::Order(o3), 50);
+        assert_eq!(
+            b.prune_resolved(20),
+            1,
+            "only the one resolved before 20 goes"
+        );
+        assert!(b.get(&old.escalation_id).is_none());
+        assert!(b.get(&open.escalation_id).is_some());
+        assert_eq!(b.list(false).len(), 2);
+        assert_eq!(b.prune_resolved(1000), 1);
+        assert_eq!(b.list(false).len(), 1);
+        assert_eq!(b.list(true)[0].escalation_id, open.escalation_id);
+        // The open one still raises its level in place.
+        let again = b.raise(EscalationKind::PickupLate, Some(o2), None, "m".into(), 60);
+        assert_eq!((again.escalation_id, again.level), (open.escalation_id, 2));
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! GPS fix validation (PROTOCOL.md, "Location rules").
+//! GPS fix validation (docs/protocol.md, "Location rules").
 
 use super::GeoPoint;
 

@@ -1,4 +1,4 @@
-//! The order and its state machine (PROTOCOL.md, "Order state machine").
+//! The order and its state machine (docs/protocol.md, "Order state machine").
 //!
 //! Every command is checked against the current status and the caller; a refused command
 //! returns the reason and leaves the order untouched. `version` grows on every change of

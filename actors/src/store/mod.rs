@@ -56,6 +56,14 @@ pub struct OrderRecord {
     pub timers: Vec<TimerRecord>,
     #[serde(default)]
     pub radius_m: f64,
+    /// `rider_arriving` went out to the merchant (once per order, also across restarts).
+    #[serde(default)]
+    pub arriving_sent: bool,
+    /// The writer's sequence number of this write: bumped on every write, also of changes
+    /// that leave `version` as it is (offers, timers), so that of two writes of one order
+    /// the later capture wins whichever reaches the store last.
+    #[serde(default)]
+    pub seq: u64,
     /// The version this actor took the order over at (created: 0, recovered: the stored
     /// version). A durable store refuses the write when another writer has moved the
     /// order past it (compare-and-set). Not stored.
@@ -64,12 +72,20 @@ pub struct OrderRecord {
 }
 
 impl OrderRecord {
+    /// Which of two writes of one order is newer: the order's version, then the writer's
+    /// sequence.
+    pub fn write_order(&self) -> (u64, u64) {
+        (self.order.version, self.seq)
+    }
+
     pub fn bare(order: Order) -> Self {
         Self {
             order,
             offers: OfferBookState::default(),
             timers: Vec::new(),
             radius_m: 0.0,
+            arriving_sent: false,
+            seq: 0,
             base_version: 0,
         }
     }
@@ -151,10 +167,33 @@ pub trait Store: Send + Sync + 'static {
     }
 }
 
-/// Everything in process memory: lost on exit, needs nothing else to run.
+/// How much of what is finished the memory store keeps.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MemoryLimits {
+    /// A final order stays readable this long after it became final.
+    pub final_retention: Duration,
+    /// At most this many final orders are kept; beyond, the oldest go first.
+    pub max_final_orders: usize,
+}
+
+impl Default for MemoryLimits {
+    fn default() -> Self {
+        Self {
+            final_retention: Duration::from_secs(3600),
+            max_final_orders: 100_000,
+        }
+    }
+}
+
+/// Everything in process memory: lost on exit, needs nothing else to run. Live orders
+/// stay until they are final; final ones form a bounded archive (`MemoryLimits`), so a
+/// city that runs for days keeps the memory of its last hour, not of every order.
 #[derive(Default)]
 pub struct MemoryStore {
     orders: RwLock<HashMap<OrderId, OrderRecord>>,
+    /// Final orders, oldest first, with when they became final.
+    finals: parking_lot::Mutex<std::collections::VecDeque<(OrderId, tokio::time::Instant)>>,
+    limits: MemoryLimits,
     riders: RwLock<HashMap<RiderId, RiderView>>,
     merchants: RwLock<HashMap<MerchantId, (Merchant, Vec<Item>)>>,
     escalations: RwLock<HashMap<EscalationId, Escalation>>,
@@ -166,8 +205,43 @@ impl MemoryStore {
         Self::default()
     }
 
+    pub fn with_limits(limits: MemoryLimits) -> Self {
+        Self {
+            limits,
+            ..Self::default()
+        }
+    }
+
+    /// Orders held: live ones and the archive of final ones.
     pub fn order_count(&self) -> usize {
         self.orders.read().len()
+    }
+
+    /// Final orders held in the archive.
+    pub fn archived_count(&self) -> usize {
+        self.finals.lock().len()
+    }
+
+    /// Notes an order that became final, and lets go of final orders past retention or
+    /// over the cap. Called with the orders map locked for writing.
+    fn archive(&self, orders: &mut HashMap<OrderId, OrderRecord>, id: &OrderId) {
+        let now = tokio::time::Instant::now();
+        let mut finals = self.finals.lock();
+        finals.push_back((id.clone(), now));
+        let mut evicted = 0u64;
+        while let Some((old, at)) = finals.front() {
+            let expired = now.duration_since(*at) >= self.limits.final_retention;
+            if !expired && finals.len() <= self.limits.max_final_orders {
+                break;
+            }
+            if orders.get(old).is_some_and(|r| r.order.status.is_final()) {
+                orders.remove(old);
+                evicted += 1;
+            }
+            finals.pop_front();
+        }
+        metrics::counter!(crate::metric_names::STORE_ORDERS_EVICTED_TOTAL).increment(evicted);
+        metrics::gauge!(crate::metric_names::STORE_ARCHIVED_ORDERS).set(finals.len() as f64);
     }
 }
 
@@ -183,12 +257,15 @@ impl Store for MemoryStore {
     /// any order): it is skipped, not a conflict.
     async fn save_order_record(&self, rec: &OrderRecord) -> Result<(), StoreError> {
         let mut orders = self.orders.write();
-        if let Some(old) = orders.get(&rec.order.order_id) {
-            if old.order.version > rec.order.version {
-                return Ok(());
-            }
-        }
+        let was_final = match orders.get(&rec.order.order_id) {
+            Some(old) if old.write_order() >= rec.write_order() => return Ok(()),
+            Some(old) => old.order.status.is_final(),
+            None => false,
+        };
         orders.insert(rec.order.order_id.clone(), rec.clone());
+        if rec.order.status.is_final() && !was_final {
+            self.archive(&mut orders, &rec.order.order_id);
+        }
         Ok(())
     }
 
@@ -277,6 +354,71 @@ mod tests {
         assert_eq!(s.save_order_record(&older).await, Ok(()));
         let id = rec.order.order_id.clone();
         assert_eq!(s.load_order(&id).await.unwrap().unwrap().version, 5);
+    }
+
+    fn order_in(status: crate::domain::order::OrderStatus, n: u32) -> OrderRecord {
+        let mut rec = OrderRecord::bare(crate::domain::order::tests::sample_order());
+        rec.order.order_id = OrderId::parse(&format!("o_{n}")).unwrap();
+        rec.order.status = status;
+        rec.order.version = 2;
+        rec
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn final_orders_leave_after_retention_live_ones_stay() {
+        use crate::domain::order::OrderStatus::{Accepted, Delivered};
+        let s = MemoryStore::with_limits(MemoryLimits {
+            final_retention: Duration::from_secs(60),
+            max_final_orders: 1000,
+        });
+        s.save_order_record(&order_in(Accepted, 1)).await.unwrap();
+        s.save_order_record(&order_in(Delivered, 2)).await.unwrap();
+        tokio::time::advance(Duration::from_secs(30)).await;
+        s.save_order_record(&order_in(Delivered, 3)).await.unwrap();
+        assert_eq!((s.order_count(), s.archived_count()), (3, 2));
+        tokio::time::advance(Duration::from_secs(31)).await;
+        // Eviction runs as orders become final: o_2 is 61 s old, o_3 31 s.
+        s.save_order_record(&order_in(Delivered, 4)).await.unwrap();
+        let id = |n: u32| OrderId::parse(&format!("o_{n}")).unwrap();
+        assert!(s.load_order(&id(2)).await.unwrap().is_none());
+        assert!(s.load_order(&id(3)).await.unwrap().is_some());
+        assert!(
+            s.load_order(&id(1)).await.unwrap().is_some(),
+            "live orders stay"
+        );
+        assert_eq!((s.order_count(), s.archived_count()), (3, 2));
+    }
+
+    #[tokio::test]
+    async fn the_archive_of_final_orders_is_capped_oldest_first() {
+        use crate::domain::order::OrderStatus::Cancelled;
+        let s = MemoryStore::with_limits(MemoryLimits {
+            final_retention: Duration::from_secs(3600),
+            max_final_orders: 3,
+        });
+        for n in 1..=5 {
+            s.save_order_record(&order_in(Cancelled, n)).await.unwrap();
+        }
+        assert_eq!((s.order_count(), s.archived_count()), (3, 3));
+        let id = |n: u32| OrderId::parse(&format!("o_{n}")).unwrap();
+        assert!(s.load_order(&id(2)).await.unwrap().is_none());
+        assert!(s.load_order(&id(3)).await.unwrap().is_some());
+    }
+
+    #[tokio::test]
+    async fn of_two_writes_with_one_version_the_later_capture_wins_whatever_lands_last() {
+        let s = MemoryStore::new();
+        let mut first = OrderRecord::bare(crate::domain::order::tests::sample_order());
+        first.order.version = 3;
+        first.seq = 7;
+        let mut later = first.clone();
+        later.seq = 8;
+        later.radius_m = 9000.0;
+        s.save_order_record(&later).await.unwrap();
+        s.save_order_record(&first).await.unwrap();
+        let id = first.order.order_id.clone();
+        let stored = s.load_order_record(&id).await.unwrap().unwrap();
+        assert_eq!((stored.seq, stored.radius_m), (8, 9000.0));
     }
 
     #[tokio::test]

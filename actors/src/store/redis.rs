@@ -78,15 +78,18 @@ impl Default for RedisConfig {
 /// Writes an order if no other writer moved it past the version this actor took it over
 /// at. KEYS: order hash, live-order set, timers zset. ARGV: order id, version, base
 /// version, writer, status, final (0/1), record JSON, timer count, then (name, due_ms)
-/// pairs. Returns 1 written, 2 skipped (an older write of this same writer arrived after a
-/// newer one), 0 conflict.
+/// pairs, then the write's sequence number last. Returns 1 written, 2 skipped (this same
+/// writer already stored this write or a newer one: (version, seq) not greater), 0
+/// conflict.
 const CAS_ORDER_LUA: &str = r#"
-local cur = redis.call('HMGET', KEYS[1], 'version', 'writer', 'timers')
+local cur = redis.call('HMGET', KEYS[1], 'version', 'writer', 'timers', 'seq')
 local v = tonumber(ARGV[2])
+local seq = tonumber(ARGV[#ARGV])
 if cur[1] then
   local sv = tonumber(cur[1])
   if cur[2] == ARGV[4] then
-    if sv > v then return 2 end
+    local sseq = tonumber(cur[4]) or 0
+    if sv > v or (sv == v and sseq >= seq) then return 2 end
   elseif sv ~= tonumber(ARGV[3]) then
     return 0
   end
@@ -107,7 +110,7 @@ else
   end
 end
 redis.call('HSET', KEYS[1], 'version', ARGV[2], 'writer', ARGV[4], 'status', ARGV[5],
-  'data', ARGV[7], 'timers', table.concat(members, ' '))
+  'data', ARGV[7], 'timers', table.concat(members, ' '), 'seq', ARGV[#ARGV])
 return 1
 "#;
 
@@ -313,6 +316,7 @@ impl RedisStore {
         for (name, due) in timers {
             c.arg(name).arg(due);
         }
+        c.arg(rec.seq);
         Ok(c)
     }
 
@@ -918,3 +922,7 @@ impl Store for RedisStore {
         Ok(snap)
     }
 }
+
+#[cfg(test)]
+#[path = "redis_tests.rs"]
+mod tests;

@@ -4,7 +4,6 @@
 //! The types the scenarios use are re-exported from here, so a move of one of them in the
 //! engine crate is one edit.
 
-pub use dispatch_actors::actors::rider::{RiderCommand, RiderNotice, UnassignReason};
 pub use dispatch_actors::domain::escalation::{Escalation, EscalationKind, ResolvedBy};
 pub use dispatch_actors::domain::gps::RawFix;
 pub use dispatch_actors::domain::merchant::Merchant;
@@ -14,6 +13,7 @@ pub use dispatch_actors::domain::rider::RiderStatus;
 pub use dispatch_actors::domain::{CustomerId, GeoPoint, OrderId, RiderId};
 pub use dispatch_actors::events::Event;
 pub use dispatch_actors::outbox::Outbox;
+pub use dispatch_actors::protocol::{RiderCommand, RiderNotice, UnassignReason};
 pub use dispatch_actors::store::MemoryStore;
 pub use dispatch_actors::{Clock, Engine, EngineConfig, EngineError};
 use std::sync::Arc;

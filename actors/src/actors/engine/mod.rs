@@ -1,0 +1,347 @@
+//! The engine facade: creates actors, routes calls to them by id, and answers the queries
+//! that span many actors. The server's handlers and the tests drive the engine only
+//! through this type.
+
+//!
+//! - this file: start-up, merchants, riders, escalations;
+//! - [`orders`]: creating orders and the commands and queries on them;
+//! - [`recover`]: rebuilding every actor from a store snapshot after a restart.
+
+mod orders;
+mod recover;
+
+use super::desk::{EscalationDesk, ListEscalations, Resolve};
+use super::directory::Directory;
+use super::matcher::{FindNearestRiders, MatcherActor};
+use super::merchant::{AddItem, GetMerchant, MerchantActor, SetOpen, UpdateItem};
+use super::rider::RiderActor;
+use super::Shared;
+use crate::clock::Clock;
+use crate::config::EngineConfig;
+use crate::domain::escalation::Escalation;
+use crate::domain::merchant::{
+    Item, Merchant, MerchantState, DEFAULT_PREP_TIME_S, MAX_PREP_TIME_S,
+};
+use crate::domain::rider::{RiderState, RiderView};
+use crate::domain::{EscalationId, GeoPoint, ItemId, MerchantId, RiderId};
+use crate::error::EngineError;
+use crate::events::{Event, EventBus};
+use crate::matcher::Nearby;
+use crate::outbox::Outbox;
+use crate::protocol::{
+    AttachSession, DetachSession, FromRider, GetRider, RiderCommand, RiderNotice,
+};
+use crate::store::Store;
+use actix::prelude::*;
+use futures_util::future::join_all;
+pub use recover::Recovered;
+use std::sync::Arc;
+use tokio::sync::broadcast;
+
+#[derive(Clone)]
+pub struct Engine {
+    shared: Arc<Shared>,
+    /// Keeps the matcher's own thread alive for as long as the engine lives.
+    _matcher_arbiter: Option<Arc<ArbiterKeeper>>,
+}
+
+struct ArbiterKeeper(Arbiter);
+
+impl Drop for ArbiterKeeper {
+    fn drop(&mut self) {
+        self.0.stop();
+    }
+}
+
+fn not_found(what: &str, id: impl std::fmt::Display) -> EngineError {
+    EngineError::NotFound(format!("{what} {id}"))
+}
+
+impl Engine {
+    /// Starts the engine's actors. Must be called inside a running actix System.
+    pub fn start(cfg: EngineConfig, store: Arc<dyn Store>, clock: Clock) -> Engine {
+        let (matcher, keeper) = if cfg.matcher_own_arbiter {
+            let arbiter = Arbiter::new();
+            let addr =
+                MatcherActor::start_in_arbiter(&arbiter.handle(), MatcherActor::with_mailbox);
+            (addr, Some(Arc::new(ArbiterKeeper(arbiter))))
+        } else {
+            (MatcherActor::create(MatcherActor::with_mailbox), None)
+        };
+        let bus = EventBus::new(if cfg.event_bus_capacity == 0 {
+            65_536
+        } else {
+            cfg.event_bus_capacity
+        });
+        let desk =
+            EscalationDesk::new(bus.clone(), store.clone(), clock, cfg.retention.final_s).start();
+        let shared = Arc::new(Shared {
+            cfg,
+            clock,
+            bus,
+            store,
+            dir: Directory::default(),
+            matcher,
+            desk: desk.clone(),
+        });
+        Engine {
+            shared,
+            _matcher_arbiter: keeper,
+        }
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.shared.cfg
+    }
+
+    pub fn now_ms(&self) -> u64 {
+        self.shared.now_ms()
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.shared.bus.subscribe()
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.shared.store
+    }
+
+    /// Refuses a change the store could not take now (Redis away, or still recovering).
+    fn writable(&self) -> Result<(), EngineError> {
+        if self.shared.store.writable() {
+            Ok(())
+        } else {
+            Err(EngineError::Unavailable(
+                "the store is unavailable; nothing was changed".into(),
+            ))
+        }
+    }
+
+    // ---- merchants ----
+
+    pub async fn create_merchant(
+        &self,
+        name: String,
+        location: GeoPoint,
+        prep_time_s: Option<u64>,
+    ) -> Result<Merchant, EngineError> {
+        self.writable()?;
+        let name = checked_name(name)?;
+        let prep_time_s = prep_time_s.unwrap_or(DEFAULT_PREP_TIME_S);
+        if prep_time_s > MAX_PREP_TIME_S {
+            return Err(EngineError::InvalidInput(format!(
+                "prep_time_s must be 0..{MAX_PREP_TIME_S}"
+            )));
+        }
+        let merchant = Merchant {
+            merchant_id: MerchantId::generate(),
+            name,
+            location,
+            open: true,
+            prep_time_s,
+        };
+        self.shared
+            .store
+            .save_merchant(&merchant, &[])
+            .await
+            .map_err(|e| EngineError::Unavailable(e.to_string()))?;
+        let addr =
+            MerchantActor::new(MerchantState::new(merchant.clone()), self.shared.clone()).start();
+        self.shared
+            .dir
+            .merchants
+            .write()
+            .insert(merchant.merchant_id.clone(), addr);
+        self.shared.bus.publish(Event::MerchantChanged {
+            merchant: Arc::new(merchant.clone()),
+        });
+        Ok(merchant)
+    }
+
+    fn merchant_addr(&self, id: &MerchantId) -> Result<Addr<MerchantActor>, EngineError> {
+        self.shared
+            .dir
+            .merchant(id)
+            .ok_or_else(|| not_found("merchant", id))
+    }
+
+    pub async fn merchant(&self, id: &MerchantId) -> Result<MerchantState, EngineError> {
+        Ok(self.merchant_addr(id)?.send(GetMerchant).await?)
+    }
+
+    pub async fn merchants(&self) -> Vec<Merchant> {
+        let addrs: Vec<_> = self.shared.dir.merchants.read().values().cloned().collect();
+        join_all(addrs.iter().map(|a| a.send(GetMerchant)))
+            .await
+            .into_iter()
+            .filter_map(|r| r.ok().map(|s| s.merchant))
+            .collect()
+    }
+
+    pub async fn set_merchant_open(
+        &self,
+        id: &MerchantId,
+        open: bool,
+    ) -> Result<Merchant, EngineError> {
+        self.merchant_addr(id)?.send(SetOpen(open)).await?
+    }
+
+    pub async fn add_item(
+        &self,
+        id: &MerchantId,
+        name: String,
+        price_cents: i64,
+    ) -> Result<Item, EngineError> {
+        let name = checked_name(name)?;
+        checked_price(price_cents)?;
+        self.merchant_addr(id)?
+            .send(AddItem { name, price_cents })
+            .await?
+    }
+
+    pub async fn update_item(
+        &self,
+        id: &MerchantId,
+        item_id: ItemId,
+        available: Option<bool>,
+        price_cents: Option<i64>,
+    ) -> Result<Item, EngineError> {
+        if let Some(p) = price_cents {
+            checked_price(p)?;
+        }
+        self.merchant_addr(id)?
+            .send(UpdateItem {
+                item_id,
+                available,
+                price_cents,
+            })
+            .await?
+    }
+
+    pub async fn items(&self, id: &MerchantId) -> Result<Vec<Item>, EngineError> {
+        Ok(self.merchant(id).await?.items)
+    }
+
+    // ---- riders ----
+
+    pub async fn create_rider(&self, name: String) -> Result<RiderView, EngineError> {
+        self.writable()?;
+        let name = checked_name(name)?;
+        let state = RiderState::new(RiderId::generate(), name);
+        let view = state.view();
+        self.shared
+            .store
+            .save_rider(&view)
+            .await
+            .map_err(|e| EngineError::Unavailable(e.to_string()))?;
+        let addr = RiderActor::new(state, self.shared.clone()).start();
+        self.shared
+            .dir
+            .riders
+            .write()
+            .insert(view.rider_id.clone(), addr);
+        self.shared.bus.publish(Event::RiderChanged {
+            rider: Arc::new(view.clone()),
+        });
+        Ok(view)
+    }
+
+    fn rider_addr(&self, id: &RiderId) -> Result<Addr<RiderActor>, EngineError> {
+        self.shared
+            .dir
+            .rider(id)
+            .ok_or_else(|| not_found("rider", id))
+    }
+
+    pub async fn rider(&self, id: &RiderId) -> Result<RiderView, EngineError> {
+        Ok(self.rider_addr(id)?.send(GetRider).await?)
+    }
+
+    pub async fn riders(&self) -> Vec<RiderView> {
+        let addrs: Vec<_> = self.shared.dir.riders.read().values().cloned().collect();
+        join_all(addrs.iter().map(|a| a.send(GetRider)))
+            .await
+            .into_iter()
+            .filter_map(Result::ok)
+            .collect()
+    }
+
+    /// Attaches a rider's session; its first frame is `welcome`.
+    pub async fn attach_rider(
+        &self,
+        id: &RiderId,
+        outbox: Outbox<RiderNotice>,
+    ) -> Result<(), EngineError> {
+        Ok(self.rider_addr(id)?.send(AttachSession(outbox)).await?)
+    }
+
+    pub fn detach_rider(&self, id: &RiderId, outbox: Outbox<RiderNotice>) {
+        if let Ok(a) = self.rider_addr(id) {
+            a.do_send(DetachSession(outbox));
+        }
+    }
+
+    /// Hands a rider's message to its actor; answers go to the rider's outbox.
+    pub fn rider_command(&self, id: &RiderId, cmd: RiderCommand) -> Result<(), EngineError> {
+        self.rider_addr(id)?.do_send(FromRider(cmd));
+        Ok(())
+    }
+
+    /// Riders with a known position that are online and not stale, nearest first.
+    pub async fn riders_nearby(
+        &self,
+        at: GeoPoint,
+        radius_m: f64,
+        limit: usize,
+    ) -> Result<Vec<(Nearby, RiderView)>, EngineError> {
+        let near = self
+            .shared
+            .matcher
+            .send(FindNearestRiders {
+                at,
+                limit,
+                radius_m,
+            })
+            .await?;
+        // All riders are asked at once (not one after another): one round of messages.
+        let views = join_all(near.iter().map(|n| self.rider(&n.rider_id))).await;
+        Ok(near
+            .into_iter()
+            .zip(views)
+            .filter_map(|(n, view)| view.ok().map(|v| (n, v)))
+            .collect())
+    }
+
+    // ---- escalations ----
+
+    pub async fn escalations(&self, open_only: bool) -> Result<Vec<Escalation>, EngineError> {
+        Ok(self.shared.desk.send(ListEscalations { open_only }).await?)
+    }
+
+    pub async fn resolve_escalation(
+        &self,
+        id: EscalationId,
+        note: Option<String>,
+    ) -> Result<Escalation, EngineError> {
+        self.shared.desk.send(Resolve { id, note }).await?
+    }
+}
+
+fn checked_name(name: String) -> Result<String, EngineError> {
+    let name = name.trim().to_string();
+    if name.is_empty() || name.chars().count() > 200 {
+        return Err(EngineError::InvalidInput(
+            "name must be 1..200 characters".into(),
+        ));
+    }
+    Ok(name)
+}
+
+fn checked_price(p: i64) -> Result<(), EngineError> {
+    if !(0..=100_000_000).contains(&p) {
+        return Err(EngineError::InvalidInput(
+            "price_cents must be 0..100000000".into(),
+        ));
+    }
+    Ok(())
+}

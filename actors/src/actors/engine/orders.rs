@@ -1,0 +1,218 @@
+//! Orders through the engine: creation (idempotent by id), state-machine commands,
+//! dispatcher assignment, and reads that fall back to the store once an order's actor
+//! has stopped.
+
+use super::{not_found, Engine};
+use crate::actors::merchant::QuoteOrder;
+use crate::actors::order::OrderActor;
+use crate::domain::merchant::MAX_PREP_TIME_S;
+use crate::domain::offers::TraceEntry;
+use crate::domain::order::{NewOrder, Order, OrderCommand};
+use crate::domain::{CustomerId, GeoPoint, ItemId, MerchantId, OrderId, RiderId};
+use crate::error::EngineError;
+use crate::events::Event;
+use crate::protocol::{
+    AssignByDispatcher, CheckAssignable, Command, GetOrder, GetTrace, WasOffered,
+};
+use crate::store::OrderRecord;
+use actix::prelude::*;
+use futures_util::future::join_all;
+use std::sync::Arc;
+
+impl Engine {
+    // ---- orders ----
+
+    pub async fn create_order(
+        &self,
+        customer_id: CustomerId,
+        merchant_id: &MerchantId,
+        items: Vec<(ItemId, u32)>,
+        dropoff: GeoPoint,
+    ) -> Result<Order, EngineError> {
+        self.create_order_as(
+            OrderId::generate(),
+            customer_id,
+            merchant_id,
+            items,
+            dropoff,
+        )
+        .await
+    }
+
+    /// Creates an order under a caller-chosen id (derived from an idempotency key), or
+    /// returns that customer's order if it already exists: a retry whose first response was
+    /// lost (crash, store outage) finds the order it created instead of making another.
+    pub async fn create_order_as(
+        &self,
+        order_id: OrderId,
+        customer_id: CustomerId,
+        merchant_id: &MerchantId,
+        items: Vec<(ItemId, u32)>,
+        dropoff: GeoPoint,
+    ) -> Result<Order, EngineError> {
+        match self.order(&order_id).await {
+            Ok(existing) if existing.customer_id == customer_id => return Ok(existing),
+            Ok(_) => {
+                return Err(EngineError::InvalidInput(
+                    "that order id belongs to another customer".into(),
+                ))
+            }
+            Err(EngineError::NotFound(_)) => {}
+            Err(e) => return Err(e),
+        }
+        self.writable()?;
+        let (lines, pickup, _prep) = self
+            .merchant_addr(merchant_id)?
+            .send(QuoteOrder(items))
+            .await??;
+        let order = Order::new(
+            NewOrder {
+                order_id,
+                customer_id,
+                merchant_id: merchant_id.clone(),
+                items: lines,
+                pickup,
+                dropoff,
+            },
+            self.now_ms(),
+        );
+        self.shared
+            .store
+            .save_order_record(&OrderRecord::bare(order.clone()))
+            .await
+            .map_err(|e| EngineError::Unavailable(e.to_string()))?;
+        let addr = OrderActor::new(order.clone(), self.shared.clone()).start();
+        self.shared
+            .dir
+            .orders
+            .write()
+            .insert(order.order_id.clone(), addr);
+        metrics::counter!(crate::metric_names::ORDERS_TOTAL, "status" => "pending_payment")
+            .increment(1);
+        self.shared.bus.publish(Event::OrderChanged {
+            order: Arc::new(order.clone()),
+            previous_status: None,
+        });
+        Ok(order)
+    }
+
+    /// The live order, or its final record from the store.
+    pub async fn order(&self, id: &OrderId) -> Result<Order, EngineError> {
+        if let Some(addr) = self.shared.dir.order(id) {
+            if let Ok(o) = addr.send(GetOrder).await {
+                return Ok(o);
+            }
+        }
+        self.shared
+            .store
+            .load_order(id)
+            .await
+            .map_err(|e| EngineError::Unavailable(e.to_string()))?
+            .ok_or_else(|| not_found("order", id))
+    }
+
+    async fn live_order_addr(&self, id: &OrderId) -> Result<Addr<OrderActor>, EngineError> {
+        if let Some(a) = self.shared.dir.order(id) {
+            return Ok(a);
+        }
+        // Known but finished: every command is an illegal transition.
+        let o = self.order(id).await?;
+        Err(EngineError::InvalidTransition(format!(
+            "order {id} is {} and cannot change",
+            o.status
+        )))
+    }
+
+    /// Runs a state-machine command on an order.
+    pub async fn order_command(
+        &self,
+        id: &OrderId,
+        cmd: OrderCommand,
+    ) -> Result<Order, EngineError> {
+        let addr = self.live_order_addr(id).await?;
+        if let OrderCommand::Accept { prep_time_s } = &cmd {
+            if *prep_time_s > MAX_PREP_TIME_S {
+                return Err(EngineError::InvalidInput(format!(
+                    "prep_time_s must be 0..{MAX_PREP_TIME_S}"
+                )));
+            }
+        }
+        addr.send(Command(cmd)).await?
+    }
+
+    /// The merchant accepts; prep time defaults to the merchant's.
+    pub async fn accept_order(
+        &self,
+        id: &OrderId,
+        prep_time_s: Option<u64>,
+    ) -> Result<Order, EngineError> {
+        let order = self.order(id).await?;
+        let prep = match prep_time_s {
+            Some(p) => p,
+            None => {
+                self.merchant(&order.merchant_id)
+                    .await?
+                    .merchant
+                    .prep_time_s
+            }
+        };
+        self.order_command(id, OrderCommand::Accept { prep_time_s: prep })
+            .await
+    }
+
+    /// Manual assignment by the dispatcher: the rider must be connected, online, not stale.
+    pub async fn assign(&self, id: &OrderId, rider_id: &RiderId) -> Result<Order, EngineError> {
+        let addr = self.live_order_addr(id).await?;
+        let rider = self
+            .rider_addr(rider_id)
+            .map_err(|_| EngineError::RiderUnavailable(format!("no rider {rider_id}")))?;
+        let fix = rider.send(CheckAssignable).await??;
+        addr.send(AssignByDispatcher {
+            rider_id: rider_id.clone(),
+            fix,
+        })
+        .await?
+    }
+
+    pub async fn trace(&self, id: &OrderId) -> Result<Vec<TraceEntry>, EngineError> {
+        if let Some(a) = self.shared.dir.order(id) {
+            if let Ok(t) = a.send(GetTrace).await {
+                return Ok(t);
+            }
+        }
+        // A finished order's trace was stored with it.
+        self.shared
+            .store
+            .load_order_record(id)
+            .await
+            .map_err(|e| EngineError::Unavailable(e.to_string()))?
+            .map(|r| r.offers.trace)
+            .ok_or_else(|| not_found("order", id))
+    }
+
+    /// Was this order ever offered to `rider` (now or before)?
+    pub async fn was_offered(&self, id: &OrderId, rider: &RiderId) -> Result<bool, EngineError> {
+        if let Some(a) = self.shared.dir.order(id) {
+            if let Ok(b) = a.send(WasOffered(rider.clone())).await {
+                return Ok(b);
+            }
+        }
+        Ok(self
+            .shared
+            .store
+            .load_order_record(id)
+            .await
+            .map_err(|e| EngineError::Unavailable(e.to_string()))?
+            .is_some_and(|r| r.offers.offered.contains(rider)))
+    }
+
+    /// Every order whose actor is alive (not final, or final moments ago).
+    pub async fn live_orders(&self) -> Vec<Order> {
+        let addrs: Vec<_> = self.shared.dir.orders.read().values().cloned().collect();
+        join_all(addrs.iter().map(|a| a.send(GetOrder)))
+            .await
+            .into_iter()
+            .filter_map(Result::ok)
+            .collect()
+    }
+}

@@ -1,0 +1,256 @@
+//! What the rider app says, already parsed (`RiderCommand`): GPS fixes through the
+//! validator, going online or offline, answering offers, reporting on orders in hand.
+
+use super::RiderActor;
+
+use crate::actors::desk::Clear;
+use crate::domain::escalation::{EscalationKind, Subject};
+use crate::domain::gps::{FixVerdict, GpsRules, RawFix};
+use crate::domain::ladder::Timer;
+use crate::domain::offers::Offer;
+use crate::domain::rider::RiderStatus;
+use crate::domain::{OfferId, OrderId};
+use crate::metric_names;
+use crate::protocol::{
+    ClaimOffer, DeclineOffer, GetOrder, ReportKind, RiderMoved, RiderNotice, RiderReport,
+    UnassignReason,
+};
+use actix::prelude::*;
+
+impl RiderActor {
+    pub(super) fn on_location(&mut self, raw: RawFix, ctx: &mut Context<Self>) {
+        let rules = GpsRules {
+            max_speed_mps: self.shared.cfg.gps.max_speed_mps,
+            max_future_ms: self.shared.cfg.gps.max_future_ms,
+        };
+        let verdict = rules.check(&raw, self.state.last_fix.as_ref(), self.shared.now_ms());
+        metrics::counter!(metric_names::GPS_FIXES_TOTAL, "result" => verdict.result_label())
+            .increment(1);
+        match verdict {
+            FixVerdict::Ignore => {}
+            FixVerdict::Reject(why) => self.tell(RiderNotice::error("invalid_location", why)),
+            FixVerdict::Accept(fix) => {
+                let before = self.state.status();
+                self.state.last_fix = Some(fix);
+                self.shared
+                    .store
+                    .record_position(&self.state.rider_id, fix.point, fix.ts_ms);
+                if self.state.stale {
+                    self.state.stale = false;
+                    self.shared.desk.do_send(Clear {
+                        kinds: vec![EscalationKind::RiderSilent],
+                        subject: Subject::Rider(self.state.rider_id.clone()),
+                    });
+                }
+                if self.supervised() {
+                    self.arm_silence(ctx);
+                }
+                for o in &self.state.orders {
+                    if let Some(addr) = self.shared.dir.order(&o.order_id) {
+                        addr.do_send(RiderMoved {
+                            rider_id: self.state.rider_id.clone(),
+                            fix,
+                        });
+                    }
+                }
+                self.settle(before, true);
+            }
+        }
+    }
+
+    /// Only accepted fixes count as being heard from: `status online` neither clears
+    /// `stale` (the next fix does, and resolves the escalation with it) nor restarts
+    /// silence timers that are running. A rider coming online with no timer running gets
+    /// a fresh period to send its first fix.
+    pub(super) fn on_set_online(&mut self, online: bool, ctx: &mut Context<Self>) {
+        if online == self.state.online {
+            return;
+        }
+        let before = self.state.status();
+        self.state.online = online;
+        if online {
+            if !self.timers.is_running(Timer::RiderSilent)
+                && !self.timers.is_running(Timer::RiderLost)
+            {
+                self.arm_silence(ctx);
+            }
+        } else {
+            if !self.supervised() {
+                self.disarm_silence(ctx);
+            }
+            if let Some(offer) = self.state.offer.take() {
+                self.decline_to_order(&offer);
+            }
+        }
+        self.settle(before, false);
+    }
+
+    pub(super) fn decline_to_order(&self, offer: &Offer) {
+        if let Some(addr) = self.shared.dir.order(&offer.order_id) {
+            addr.do_send(DeclineOffer {
+                offer_id: offer.offer_id.clone(),
+                rider_id: self.state.rider_id.clone(),
+            });
+        }
+    }
+
+    pub(super) fn on_accept(&mut self, offer_id: OfferId, ctx: &mut Context<Self>) {
+        let order_id = match (&self.state.offer, &self.state.won_offer) {
+            (Some(o), _) if o.offer_id == offer_id => o.order_id.clone(),
+            (_, Some((won, order_id))) if *won == offer_id => order_id.clone(),
+            _ => {
+                self.tell(RiderNotice::error(
+                    "offer_not_available",
+                    "no such open offer",
+                ));
+                return;
+            }
+        };
+        let Some(addr) = self.shared.dir.order(&order_id) else {
+            // Only the offer being accepted goes: a repeated accept of an old, won offer
+            // must not cost the rider the offer it holds now.
+            let before = self.state.status();
+            if self
+                .state
+                .offer
+                .as_ref()
+                .is_some_and(|o| o.offer_id == offer_id)
+            {
+                self.state.offer = None;
+            }
+            self.tell(RiderNotice::error(
+                "offer_not_available",
+                "the order is gone",
+            ));
+            self.settle(before, false);
+            return;
+        };
+        let claim = ClaimOffer {
+            offer_id: offer_id.clone(),
+            rider_id: self.state.rider_id.clone(),
+            fix: self.state.last_fix,
+        };
+        ctx.spawn(
+            addr.send(claim)
+                .into_actor(self)
+                .map(move |res, act, _ctx| {
+                    let before = act.state.status();
+                    let held_offer = act
+                        .state
+                        .offer
+                        .as_ref()
+                        .is_some_and(|o| o.offer_id == offer_id);
+                    match res {
+                        Ok(Ok(order)) => {
+                            if held_offer {
+                                act.state.offer = None;
+                            }
+                            act.state.won_offer = Some((offer_id, order.order_id.clone()));
+                            act.state.update_order(order.clone());
+                            act.tell(RiderNotice::Assigned { order });
+                        }
+                        Ok(Err(_)) | Err(_) => {
+                            if held_offer {
+                                act.state.offer = None;
+                            }
+                            act.tell(RiderNotice::error(
+                                "offer_not_available",
+                                "the offer is no longer open",
+                            ));
+                        }
+                    }
+                    act.settle(before, false);
+                }),
+        );
+    }
+
+    pub(super) fn on_decline(&mut self, offer_id: OfferId) {
+        match self.state.offer.take() {
+            Some(o) if o.offer_id == offer_id => {
+                let before = RiderStatus::Offered;
+                self.decline_to_order(&o);
+                metrics::counter!(metric_names::OFFERS_TOTAL, "outcome" => "declined").increment(1);
+                self.settle(before, false);
+            }
+            other => {
+                self.state.offer = other;
+                self.tell(RiderNotice::error(
+                    "offer_not_available",
+                    "no such open offer",
+                ));
+            }
+        }
+    }
+
+    pub(super) fn on_report(
+        &mut self,
+        order_id: OrderId,
+        kind: ReportKind,
+        ctx: &mut Context<Self>,
+    ) {
+        if !self.state.holds(&order_id) {
+            return self.refuse_report(order_id, ctx);
+        }
+        let Some(addr) = self.shared.dir.order(&order_id) else {
+            let before = self.state.status();
+            self.state.drop_order(&order_id);
+            self.tell(RiderNotice::error(
+                "invalid_transition",
+                "the order is closed",
+            ));
+            self.settle(before, false);
+            return;
+        };
+        let msg = RiderReport {
+            rider_id: self.state.rider_id.clone(),
+            kind: kind.clone(),
+        };
+        ctx.spawn(addr.send(msg).into_actor(self).map(move |res, act, _ctx| {
+            let before = act.state.status();
+            match res {
+                Ok(Ok(order)) => {
+                    act.state.update_order(order.clone());
+                    if kind == ReportKind::Release {
+                        act.tell(RiderNotice::Unassigned {
+                            order_id: order.order_id,
+                            reason: UnassignReason::Released,
+                        });
+                    } else {
+                        act.tell(RiderNotice::OrderUpdated { order });
+                    }
+                }
+                Ok(Err(e)) => act.tell(RiderNotice::error(e.code(), e.to_string())),
+                Err(e) => act.tell(RiderNotice::error("invalid_transition", e.to_string())),
+            }
+            act.settle(before, false);
+        }));
+    }
+
+    /// A report on an order the rider does not hold. If the rider held it and it is now
+    /// final (delivered, failed, also by a dispatcher), the state answers first:
+    /// `invalid_transition`, as for any command on a final order. Otherwise `forbidden`.
+    pub(super) fn refuse_report(&mut self, order_id: OrderId, ctx: &mut Context<Self>) {
+        let live = self.shared.dir.order(&order_id);
+        let store = self.shared.store.clone();
+        let id = order_id.clone();
+        let lookup = async move {
+            match live {
+                Some(addr) => addr.send(GetOrder).await.ok(),
+                None => store.load_order(&id).await.ok().flatten(),
+            }
+        };
+        ctx.spawn(lookup.into_actor(self).map(move |order, act, _| {
+            let me = &act.state.rider_id;
+            let notice = match order {
+                Some(o) if o.status.is_final() && o.rider_id.as_ref() == Some(me) => {
+                    RiderNotice::error(
+                        "invalid_transition",
+                        format!("order {order_id} is {} and cannot change", o.status),
+                    )
+                }
+                _ => RiderNotice::error("forbidden", format!("{order_id} is not assigned to you")),
+            };
+            act.tell(notice);
+        }));
+    }
+}

@@ -1,0 +1,187 @@
+//! The messages a RiderActor answers (defined in `crate::protocol`): from its session,
+//! and from order actors and the engine.
+
+use super::RiderActor;
+
+use crate::domain::gps::GpsFix;
+use crate::domain::rider::RiderStatus;
+use crate::error::EngineError;
+use crate::protocol::{
+    AttachSession, CheckAssignable, CloseOffer, DetachSession, FromRider, GetRider, OrderAssigned,
+    OrderCancelled, OrderChanged, OrderUnassigned, ProposeOffer, RemindRider, ReportKind,
+    RiderCommand, RiderNotice,
+};
+use actix::prelude::*;
+
+// ---- messages from the rider's session ----
+
+impl Handler<AttachSession> for RiderActor {
+    type Result = ();
+    fn handle(&mut self, m: AttachSession, _: &mut Context<Self>) {
+        if let Some(old) = self.session.take() {
+            old.close();
+        }
+        self.session = Some(m.0);
+        let welcome = RiderNotice::Welcome {
+            rider_id: self.state.rider_id.clone(),
+            status: self.state.status(),
+            location_interval_s: self.shared.cfg.gps.interval_s,
+            orders: self.state.orders.clone(),
+            offer: self.state.offer.clone(),
+        };
+        self.tell(welcome);
+    }
+}
+
+impl Handler<DetachSession> for RiderActor {
+    type Result = ();
+    fn handle(&mut self, m: DetachSession, _: &mut Context<Self>) {
+        if self.session.as_ref().is_some_and(|s| s.same(&m.0)) {
+            self.session = None;
+        }
+    }
+}
+
+impl Handler<FromRider> for RiderActor {
+    type Result = ();
+    fn handle(&mut self, m: FromRider, ctx: &mut Context<Self>) {
+        match m.0 {
+            RiderCommand::Location(raw) => self.on_location(raw, ctx),
+            RiderCommand::SetOnline(on) => self.on_set_online(on, ctx),
+            RiderCommand::Accept { offer_id } => self.on_accept(offer_id, ctx),
+            RiderCommand::Decline { offer_id } => self.on_decline(offer_id),
+            RiderCommand::PickedUp { order_id } => {
+                self.on_report(order_id, ReportKind::PickedUp, ctx)
+            }
+            RiderCommand::Delivered { order_id } => {
+                self.on_report(order_id, ReportKind::Delivered, ctx)
+            }
+            RiderCommand::Failed { order_id, reason } => {
+                self.on_report(order_id, ReportKind::Failed(reason), ctx)
+            }
+            RiderCommand::Release { order_id } => {
+                self.on_report(order_id, ReportKind::Release, ctx)
+            }
+        }
+    }
+}
+
+impl Handler<GetRider> for RiderActor {
+    type Result = MessageResult<GetRider>;
+    fn handle(&mut self, _: GetRider, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.state.view())
+    }
+}
+
+// ---- messages from order actors ----
+
+impl Handler<ProposeOffer> for RiderActor {
+    type Result = bool;
+    fn handle(&mut self, m: ProposeOffer, _: &mut Context<Self>) -> bool {
+        if !self.state.available_for_offers() {
+            return false;
+        }
+        let before = self.state.status();
+        self.state.offer = Some(m.0.clone());
+        self.tell(RiderNotice::Offer(m.0));
+        self.settle(before, false);
+        true
+    }
+}
+
+impl Handler<CloseOffer> for RiderActor {
+    type Result = ();
+    fn handle(&mut self, m: CloseOffer, _: &mut Context<Self>) {
+        if self
+            .state
+            .offer
+            .as_ref()
+            .is_some_and(|o| o.offer_id == m.offer_id)
+        {
+            let before = self.state.status();
+            self.state.offer = None;
+            self.tell(RiderNotice::OfferClosed {
+                offer_id: m.offer_id,
+                reason: m.reason,
+            });
+            self.settle(before, false);
+        }
+    }
+}
+
+impl Handler<OrderAssigned> for RiderActor {
+    type Result = ();
+    fn handle(&mut self, m: OrderAssigned, _: &mut Context<Self>) {
+        let before = self.state.status();
+        self.state.update_order(m.0.clone());
+        self.tell(RiderNotice::Assigned { order: m.0 });
+        self.settle(before, false);
+    }
+}
+
+impl Handler<OrderUnassigned> for RiderActor {
+    type Result = ();
+    fn handle(&mut self, m: OrderUnassigned, _: &mut Context<Self>) {
+        let before = self.state.status();
+        if self.state.drop_order(&m.order_id) {
+            self.tell(RiderNotice::Unassigned {
+                order_id: m.order_id,
+                reason: m.reason,
+            });
+        }
+        self.settle(before, false);
+    }
+}
+
+impl Handler<OrderCancelled> for RiderActor {
+    type Result = ();
+    fn handle(&mut self, m: OrderCancelled, _: &mut Context<Self>) {
+        let before = self.state.status();
+        if self.state.drop_order(&m.0) {
+            self.tell(RiderNotice::OrderCancelled { order_id: m.0 });
+        }
+        self.settle(before, false);
+    }
+}
+
+impl Handler<OrderChanged> for RiderActor {
+    type Result = ();
+    fn handle(&mut self, m: OrderChanged, _: &mut Context<Self>) {
+        let before = self.state.status();
+        if self.state.holds(&m.0.order_id) {
+            self.state.update_order(m.0.clone());
+            self.tell(RiderNotice::OrderUpdated { order: m.0 });
+        }
+        self.settle(before, false);
+    }
+}
+
+impl Handler<RemindRider> for RiderActor {
+    type Result = ();
+    fn handle(&mut self, m: RemindRider, _: &mut Context<Self>) {
+        self.tell(RiderNotice::Reminder {
+            order_id: m.order_id,
+            message: m.message,
+        });
+    }
+}
+
+impl Handler<CheckAssignable> for RiderActor {
+    type Result = Result<Option<GpsFix>, EngineError>;
+    fn handle(&mut self, _: CheckAssignable, _: &mut Context<Self>) -> Self::Result {
+        match self.state.status() {
+            RiderStatus::Offline | RiderStatus::Stale => {
+                Err(EngineError::RiderUnavailable(format!(
+                    "rider {} is {}",
+                    self.state.rider_id,
+                    self.state.status().as_str()
+                )))
+            }
+            _ if !self.connected() => Err(EngineError::RiderUnavailable(format!(
+                "rider {} is not connected",
+                self.state.rider_id
+            ))),
+            _ => Ok(self.state.last_fix),
+        }
+    }
+}

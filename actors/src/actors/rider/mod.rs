@@ -1,0 +1,159 @@
+//! One actor per rider, alive as long as the rider exists. A WebSocket session attaches an
+//! [`Outbox`] and detaches on disconnect, so a reconnect finds the rider's state (orders in
+//! hand, an open offer) intact. Everything the rider is told goes through that outbox.
+//!
+//! - this file: the actor's state, what the rider is told, and keeping the matcher,
+//!   gauges and subscribers in line with it (`settle`);
+//! - [`commands`]: what the rider app says (GPS, online, accept, decline, reports);
+//! - [`supervision`]: the silence timers (rider_silent, rider_lost) and their ladder;
+//! - [`handlers`]: the messages it answers (docs: `crate::protocol`).
+
+mod commands;
+mod handlers;
+mod supervision;
+
+use super::matcher::{RemoveRider, UpsertRider};
+use super::timers::TimerSet;
+use super::Shared;
+use crate::domain::rider::{RiderState, RiderStatus};
+use crate::domain::GeoPoint;
+use crate::events::Event;
+use crate::metric_names;
+use crate::outbox::{Outbox, PushOutcome};
+use crate::protocol::RiderNotice;
+use actix::prelude::*;
+use std::sync::Arc;
+
+pub struct RiderActor {
+    state: RiderState,
+    shared: Arc<Shared>,
+    session: Option<Outbox<RiderNotice>>,
+    /// rider_silent and rider_lost, counted from the last accepted fix.
+    timers: TimerSet,
+    /// What the matcher holds for this rider: (position, available), or None.
+    in_matcher: Option<(GeoPoint, bool)>,
+    gauge_status: Option<RiderStatus>,
+    /// Recovery: when the rider was last heard from, to re-arm its silence timers at their
+    /// original due times once started.
+    restored_heard_ms: Option<u64>,
+}
+
+impl RiderActor {
+    pub fn new(state: RiderState, shared: Arc<Shared>) -> Self {
+        Self {
+            state,
+            shared,
+            session: None,
+            timers: TimerSet::default(),
+            in_matcher: None,
+            gauge_status: None,
+            restored_heard_ms: None,
+        }
+    }
+
+    /// A rider coming back from the store after a restart. Its silence timers count from
+    /// `heard_ms` (its last fix), so one already past fires at once.
+    pub fn restore(state: RiderState, shared: Arc<Shared>, heard_ms: u64) -> Self {
+        let mut a = Self::new(state, shared);
+        a.restored_heard_ms = Some(heard_ms);
+        a
+    }
+
+    pub(super) fn tell(&mut self, notice: RiderNotice) {
+        let Some(outbox) = &self.session else { return };
+        match outbox.push(notice) {
+            PushOutcome::Queued | PushOutcome::Coalesced => {}
+            PushOutcome::Overflowed => {
+                metrics::counter!(metric_names::WS_FRAMES_DROPPED_TOTAL, "socket" => "rider", "why" => "overflow")
+                    .increment(1);
+                self.session = None;
+            }
+            PushOutcome::Closed => self.session = None,
+        }
+    }
+
+    pub(super) fn connected(&self) -> bool {
+        self.session.as_ref().is_some_and(|s| !s.is_closed())
+    }
+
+    /// Brings the matcher, gauges and subscribers in line with the rider's state after a
+    /// change. Called at the end of every handler that may change something.
+    pub(super) fn settle(&mut self, before: RiderStatus, moved: bool) {
+        let status = self.state.status();
+        let want = match (self.state.position(), status) {
+            (Some(p), RiderStatus::Idle | RiderStatus::Offered | RiderStatus::Busy) => {
+                Some((p, self.state.available_for_offers()))
+            }
+            _ => None,
+        };
+        if want != self.in_matcher {
+            let sent = match want {
+                Some((point, available)) => self
+                    .shared
+                    .matcher
+                    .try_send(UpsertRider {
+                        rider_id: self.state.rider_id.clone(),
+                        point,
+                        available,
+                    })
+                    .is_ok(),
+                None => self
+                    .shared
+                    .matcher
+                    .try_send(RemoveRider {
+                        rider_id: self.state.rider_id.clone(),
+                    })
+                    .is_ok(),
+            };
+            if sent {
+                self.in_matcher = want;
+            } else {
+                // The matcher's queue is full: drop this update (counted) and keep the old
+                // belief, so the next change of this rider sends the whole state again. The
+                // RiderActor stays the authority: it refuses offers when not idle.
+                metrics::counter!(metric_names::MATCHER_UPDATES_DROPPED_TOTAL).increment(1);
+            }
+        }
+        if self.gauge_status != Some(status) {
+            if let Some(old) = self.gauge_status {
+                metrics::gauge!(metric_names::RIDERS, "status" => old.as_str()).decrement(1.0);
+            }
+            metrics::gauge!(metric_names::RIDERS, "status" => status.as_str()).increment(1.0);
+            self.gauge_status = Some(status);
+        }
+        if status != before || moved {
+            let view = self.state.view();
+            if status != before {
+                let store = self.shared.store.clone();
+                let v = view.clone();
+                actix::spawn(async move {
+                    if let Err(e) = store.save_rider(&v).await {
+                        tracing::warn!(%e, "rider not saved");
+                    }
+                });
+            }
+            self.shared.bus.publish(Event::RiderChanged {
+                rider: Arc::new(view),
+            });
+        }
+    }
+}
+
+impl Actor for RiderActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        self.settle(RiderStatus::Offline, false);
+        if let Some(heard) = self.restored_heard_ms.take() {
+            if self.supervised() {
+                self.arm_silence_from(heard, ctx);
+            }
+        }
+    }
+
+    fn stopped(&mut self, _ctx: &mut Self::Context) {
+        if let Some(s) = self.gauge_status {
+            metrics::gauge!(metric_names::RIDERS, "status" => s.as_str()).decrement(1.0);
+        }
+    }
+}

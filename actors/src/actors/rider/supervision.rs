@@ -1,0 +1,95 @@
+//! A rider's silence timers: `rider_silent` (stale: no offers, escalate if it holds an
+//! order) and `rider_lost` (orders not yet picked up are dispatched again), counted from
+//! the last accepted fix.
+
+use super::RiderActor;
+
+use crate::actors::desk::Raise;
+use crate::domain::ladder::{self, Step, Timer};
+use crate::domain::order::OrderStatus;
+use crate::domain::OrderId;
+use crate::protocol::{RiderLost, RiderNotice, UnassignReason};
+use actix::prelude::*;
+
+impl RiderActor {
+    pub(super) fn arm_silence(&mut self, ctx: &mut Context<Self>) {
+        let now = self.shared.now_ms();
+        self.arm_silence_from(now, ctx);
+    }
+
+    /// Silence timers counted from `heard_ms`, the last time the rider was heard from
+    /// (now, or its last fix after a restart: then one already past fires at once).
+    pub(super) fn arm_silence_from(&mut self, heard_ms: u64, ctx: &mut Context<Self>) {
+        let t = &self.shared.cfg.timers;
+        let (silent_s, lost_s) = (t.rider_silent_s, t.rider_lost_s);
+        let now = self.shared.now_ms();
+        for (timer, after_s) in [(Timer::RiderSilent, silent_s), (Timer::RiderLost, lost_s)] {
+            self.timers
+                .arm(timer, heard_ms, after_s, true, now, ctx, Self::on_timer);
+        }
+    }
+
+    pub(super) fn disarm_silence(&mut self, ctx: &mut Context<Self>) {
+        self.timers.disarm_all(ctx);
+    }
+
+    /// Silence timers run while the rider is online, and while it holds an order even
+    /// offline: an order must not stay parked with a rider nobody hears from.
+    pub(super) fn supervised(&self) -> bool {
+        self.state.online || !self.state.orders.is_empty()
+    }
+
+    pub(super) fn on_timer(&mut self, timer: Timer, _ctx: &mut Context<Self>) {
+        self.timers.fired(timer);
+        if !self.supervised() {
+            return;
+        }
+        let before = self.state.status();
+        for step in ladder::steps(timer, 1) {
+            match step {
+                Step::MarkRiderStale => {
+                    self.state.stale = true;
+                    tracing::info!(rider = %self.state.rider_id, "rider silent: stale");
+                }
+                Step::Escalate(kind) => {
+                    if let Some(order) = self.state.orders.first() {
+                        self.shared.desk.do_send(Raise {
+                            kind,
+                            order_id: Some(order.order_id.clone()),
+                            rider_id: Some(self.state.rider_id.clone()),
+                            message: format!(
+                                "rider {} silent for {} s while holding {}",
+                                self.state.rider_id,
+                                self.shared.cfg.timers.rider_silent_s,
+                                order.order_id
+                            ),
+                        });
+                    }
+                }
+                Step::ReassignUnpickedOrders => {
+                    let lost: Vec<OrderId> = self
+                        .state
+                        .orders
+                        .iter()
+                        .filter(|o| o.status == OrderStatus::Assigned)
+                        .map(|o| o.order_id.clone())
+                        .collect();
+                    for order_id in lost {
+                        self.state.drop_order(&order_id);
+                        if let Some(addr) = self.shared.dir.order(&order_id) {
+                            addr.do_send(RiderLost {
+                                rider_id: self.state.rider_id.clone(),
+                            });
+                        }
+                        self.tell(RiderNotice::Unassigned {
+                            order_id,
+                            reason: UnassignReason::RiderLost,
+                        });
+                    }
+                }
+                _ => {}
+            }
+        }
+        self.settle(before, false);
+    }
+}

@@ -1,0 +1,239 @@
+//! The messages the engine's actors speak to each other, and the rider app's wire frames,
+//! in one place. Order and rider actors both depend on this module and never on each
+//! other, so the arrows between actors run one way: actor → protocol.
+//!
+//! Naming (docs/architecture.md): commands are imperative (`ClaimOffer`), queries
+//! `Get…`, notices past tense (`OrderAssigned`).
+
+use crate::domain::gps::{GpsFix, RawFix};
+use crate::domain::offers::{Offer, OfferCloseReason, TraceEntry};
+use crate::domain::order::{Order, OrderCommand};
+use crate::domain::rider::{RiderStatus, RiderView};
+use crate::domain::{OfferId, OrderId, RiderId};
+use crate::error::EngineError;
+use crate::outbox::Outbox;
+use actix::prelude::*;
+use serde::Serialize;
+
+// ---- the rider app's frames (docs/protocol.md, "Server → rider", "Rider → server") ----
+
+/// Why an order was taken from a rider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnassignReason {
+    Reassigned,
+    RiderLost,
+    Released,
+    Dispatcher,
+}
+
+/// What the rider app is told (docs/protocol.md, "Server → rider").
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum RiderNotice {
+    Welcome {
+        rider_id: RiderId,
+        status: RiderStatus,
+        location_interval_s: f64,
+        orders: Vec<Order>,
+        offer: Option<Offer>,
+    },
+    Offer(Offer),
+    Assigned {
+        order: Order,
+    },
+    OrderUpdated {
+        order: Order,
+    },
+    OfferClosed {
+        offer_id: OfferId,
+        reason: OfferCloseReason,
+    },
+    OrderCancelled {
+        order_id: OrderId,
+    },
+    Unassigned {
+        order_id: OrderId,
+        reason: UnassignReason,
+    },
+    Reminder {
+        order_id: OrderId,
+        message: String,
+    },
+    Error {
+        code: String,
+        message: String,
+    },
+}
+
+impl RiderNotice {
+    pub fn error(code: &str, message: impl Into<String>) -> Self {
+        RiderNotice::Error {
+            code: code.to_string(),
+            message: message.into(),
+        }
+    }
+}
+
+/// What the rider app says (docs/protocol.md, "Rider → server"), already parsed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RiderCommand {
+    Location(RawFix),
+    SetOnline(bool),
+    Accept { offer_id: OfferId },
+    Decline { offer_id: OfferId },
+    PickedUp { order_id: OrderId },
+    Delivered { order_id: OrderId },
+    Failed { order_id: OrderId, reason: String },
+    Release { order_id: OrderId },
+}
+
+// ---- to a RiderActor, from its session ----
+
+/// Attaches a session; the rider's `welcome` is its first frame. A second session replaces
+/// (closes) the first.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct AttachSession(pub Outbox<RiderNotice>);
+
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct DetachSession(pub Outbox<RiderNotice>);
+
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct FromRider(pub RiderCommand);
+
+#[derive(Message)]
+#[rtype(result = "RiderView")]
+pub struct GetRider;
+
+// ---- to a RiderActor, from order actors and the engine ----
+
+/// An order proposes an offer; the rider takes it only when idle. Returns whether it did.
+#[derive(Message)]
+#[rtype(result = "bool")]
+pub struct ProposeOffer(pub Offer);
+
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct CloseOffer {
+    pub offer_id: OfferId,
+    pub reason: OfferCloseReason,
+}
+
+/// The dispatcher gave this rider an order.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct OrderAssigned(pub Order);
+
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct OrderUnassigned {
+    pub order_id: OrderId,
+    pub reason: UnassignReason,
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct OrderCancelled(pub OrderId);
+
+/// A change the rider should see (ready, failed by the dispatcher…).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct OrderChanged(pub Order);
+
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct RemindRider {
+    pub order_id: OrderId,
+    pub message: String,
+}
+
+/// May the dispatcher assign this rider an order? (connected, online, not stale)
+/// Answers the rider's last accepted fix.
+#[derive(Message)]
+#[rtype(result = "Result<Option<GpsFix>, EngineError>")]
+pub struct CheckAssignable;
+
+// ---- to an OrderActor ----
+
+#[derive(Message)]
+#[rtype(result = "Order")]
+pub struct GetOrder;
+
+#[derive(Message)]
+#[rtype(result = "Vec<TraceEntry>")]
+pub struct GetTrace;
+
+/// Was this order ever offered to the rider? (A rider may read such an order.)
+#[derive(Message)]
+#[rtype(result = "bool")]
+pub struct WasOffered(pub RiderId);
+
+/// Another engine moved this order (compare-and-set conflict): stop owning it. Later
+/// calls for it read the stored record.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Relinquish;
+
+/// A command from REST (customer, merchant or dispatcher), or from the engine.
+#[derive(Message)]
+#[rtype(result = "Result<Order, EngineError>")]
+pub struct Command(pub OrderCommand);
+
+/// Assignment by the dispatcher (the rider was checked first).
+#[derive(Message)]
+#[rtype(result = "Result<Order, EngineError>")]
+pub struct AssignByDispatcher {
+    pub rider_id: RiderId,
+    /// The rider's last accepted fix, so the order has an ETA from the start.
+    pub fix: Option<GpsFix>,
+}
+
+/// A rider accepts an offer. First accept wins.
+#[derive(Message)]
+#[rtype(result = "Result<Order, EngineError>")]
+pub struct ClaimOffer {
+    pub offer_id: OfferId,
+    pub rider_id: RiderId,
+    /// The rider's last accepted fix, so the order has an ETA from the start.
+    pub fix: Option<GpsFix>,
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct DeclineOffer {
+    pub offer_id: OfferId,
+    pub rider_id: RiderId,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReportKind {
+    PickedUp,
+    Delivered,
+    Failed(String),
+    Release,
+}
+
+#[derive(Message)]
+#[rtype(result = "Result<Order, EngineError>")]
+pub struct RiderReport {
+    pub rider_id: RiderId,
+    pub kind: ReportKind,
+}
+
+/// The rider holding this order has been silent for `rider_lost_s`.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct RiderLost {
+    pub rider_id: RiderId,
+}
+
+/// An accepted fix of the rider holding this order.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct RiderMoved {
+    pub rider_id: RiderId,
+    pub fix: GpsFix,
+}
