@@ -23,7 +23,7 @@ async fn kill_9_and_restart_restores_everything() {
     let near = offset(SHOP, 200.0, 0.0);
 
     // Rider 1 delivers one order, then holds another (assigned).
-    let mut r1 = new_rider_online(&api, near).await;
+    let mut r1 = api.rider_at(near).await;
     let delivered = api.accepted_order(&c, &m).await;
     take_next(&mut r1, &delivered).await;
     report(&mut r1, "picked_up", &delivered).await;
@@ -31,12 +31,12 @@ async fn kill_9_and_restart_restores_everything() {
     let assigned = api.accepted_order(&c, &m).await;
     take_next(&mut r1, &assigned).await;
     // Rider 2 holds a picked-up order.
-    let mut r2 = new_rider_online(&api, near).await;
+    let mut r2 = api.rider_at(near).await;
     let picked = api.accepted_order(&c, &m).await;
     take_next(&mut r2, &picked).await;
     report(&mut r2, "picked_up", &picked).await;
     // Rider 3 holds an open offer it does not answer.
-    let mut r3 = new_rider_online(&api, near).await;
+    let mut r3 = api.rider_at(near).await;
     let offered = api.accepted_order(&c, &m).await;
     let open_offer = r3.ws.recv_type("offer", WAIT).await;
     assert_eq!(open_offer["order_id"], offered.as_str());
