@@ -9,6 +9,7 @@
 mod support;
 
 mod dispatch;
+mod durability;
 mod offers;
 mod riders;
 mod supervision;

@@ -43,8 +43,13 @@ pub fn start_with(tweak: impl FnOnce(&mut EngineConfig)) -> Engine {
 }
 
 pub fn start(cfg: EngineConfig) -> Engine {
+    start_on(cfg, Arc::new(MemoryStore::new()))
+}
+
+/// An engine on a store of the test's choosing.
+pub fn start_on(cfg: EngineConfig, store: Arc<dyn dispatch_actors::store::Store>) -> Engine {
     tokio::time::pause();
-    Engine::start(cfg, Arc::new(MemoryStore::new()), Clock::starting_at(T0_MS))
+    Engine::start(cfg, store, Clock::starting_at(T0_MS))
 }
 
 pub fn centre() -> GeoPoint {
@@ -129,6 +134,12 @@ impl TestRider {
 
     pub fn cmd(&self, c: RiderCommand) {
         self.engine.rider_command(&self.id, c).unwrap();
+    }
+
+    /// Moves the rider to `p` and sends a fix from there.
+    pub fn move_to(&mut self, p: GeoPoint) {
+        self.at = p;
+        self.send_fix();
     }
 
     pub fn send_fix(&self) {
