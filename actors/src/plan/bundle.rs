@@ -99,7 +99,7 @@ fn best_addition(
         if order.ready_at_ms.saturating_sub(earliest_ready) > config.max_ready_gap_ms {
             break;
         }
-        if used[slot] {
+        if used[slot] || !shares_a_candidate(orders, &bundle.orders, order) {
             continue;
         }
         let (position, added_ms) =
@@ -115,6 +115,17 @@ fn best_addition(
         }
     }
     best.map(|(_, slot, bundle)| (slot, bundle))
+}
+
+/// True when some rider is a candidate of `order` and of every order already in the
+/// bundle: a bundle goes only to a rider all its orders may have (one that declined any of
+/// them is not a candidate), so orders with no rider in common are not worth bundling.
+fn shares_a_candidate(orders: &[WaitingOrder], bundle: &[usize], order: &WaitingOrder) -> bool {
+    order.candidate_riders.iter().any(|rider| {
+        bundle
+            .iter()
+            .all(|&i| orders[i].candidate_riders.contains(rider))
+    })
 }
 
 /// True when no order of `bundle` is handed over more than `max_extra_delay_ms` later
@@ -236,6 +247,20 @@ mod tests {
             order("o_b", "m_2", 90.0, 2000.0, 600_000),
         ];
         assert_eq!(build(&orders, 3).len(), 2);
+    }
+
+    #[test]
+    fn orders_without_a_common_candidate_rider_stay_apart() {
+        let mut orders = vec![
+            order("o_a", "m_1", 90.0, 2000.0, 600_000),
+            order("o_b", "m_1", 90.0, 2100.0, 600_000),
+        ];
+        orders[1].candidate_riders = vec![RiderId::parse("r_2").unwrap()];
+        assert_eq!(build(&orders, 2).len(), 2);
+        orders[1]
+            .candidate_riders
+            .push(RiderId::parse("r_1").unwrap());
+        assert_eq!(build(&orders, 2).len(), 1);
     }
 
     #[test]
