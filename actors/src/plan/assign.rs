@@ -68,12 +68,37 @@ impl Problem {
 /// The column each row gets (`None`: waits this round). No column is used twice, and a row
 /// only ever gets one of its candidate columns.
 pub fn solve(problem: &Problem) -> Vec<Option<usize>> {
-    let rows = problem.rows();
-    let mut assignment = vec![None; rows];
-    for group in components(problem) {
-        solve_group(problem, &group, &mut assignment);
+    let useful = useful_pairs(problem);
+    let mut assignment = vec![None; useful.rows()];
+    for group in components(&useful) {
+        solve_group(&useful, &group, &mut assignment);
     }
     assignment
+}
+
+/// The problem without pairs that cost at least the row's wait when the row is not forced.
+/// Dropping them keeps the optimum (such a row can wait instead at no extra cost, which
+/// only frees the rider), and it cuts the links that would chain whole cities into one
+/// group: most pairs of an order that can wait are worse than waiting.
+fn useful_pairs(problem: &Problem) -> Problem {
+    let edges = problem
+        .edges
+        .iter()
+        .zip(&problem.wait)
+        .map(|(edges, wait)| {
+            let wait_cost = wait.cost.clamp(-COST_CAP, COST_CAP);
+            edges
+                .iter()
+                .copied()
+                .filter(|&(_, cost)| wait.forced || cost.clamp(-COST_CAP, COST_CAP) < wait_cost)
+                .collect()
+        })
+        .collect();
+    Problem {
+        columns: problem.columns,
+        edges,
+        wait: problem.wait.clone(),
+    }
 }
 
 /// A connected group: its rows, and its columns (as indices of the whole problem).
@@ -302,6 +327,37 @@ mod tests {
             ],
         };
         assert_eq!(solve(&problem), vec![None, Some(2)]);
+    }
+
+    #[test]
+    fn pairs_worse_than_waiting_do_not_link_neighbourhoods() {
+        let open = Wait {
+            cost: 100,
+            forced: false,
+        };
+        let problem = Problem {
+            columns: 2,
+            // Row 0 reaches column 1 only at a price above its wait.
+            edges: vec![vec![(0, 10), (1, 500)], vec![(1, 10)]],
+            wait: vec![open, open],
+        };
+        assert_eq!(components(&problem).len(), 1);
+        assert_eq!(components(&useful_pairs(&problem)).len(), 2);
+        assert_eq!(solve(&problem), vec![Some(0), Some(1)]);
+        // A forced row keeps every pair: it must take a rider if one is left.
+        let forced = Problem {
+            edges: vec![vec![(1, 500)], vec![(1, 10)]],
+            wait: vec![
+                Wait {
+                    cost: 100,
+                    forced: true,
+                },
+                open,
+            ],
+            ..problem
+        };
+        assert_eq!(components(&useful_pairs(&forced)).len(), 1);
+        assert_eq!(solve(&forced), vec![Some(1), None]);
     }
 
     #[test]
