@@ -48,8 +48,10 @@ pub fn route_cost(
     let mut food_wait_ms = 0i64;
     for (&i, &door_ms) in bundle.orders.iter().zip(&projection.dropoff_ms) {
         let order = &orders[i];
-        click_to_door_ms += ms(door_ms) - ms(order.placed_ms);
-        food_wait_ms += ms(projection.pickup_ms.saturating_sub(order.ready_at_ms));
+        // Saturating: a nonsense speed (zero) projects "never", and must not overflow.
+        click_to_door_ms = click_to_door_ms.saturating_add(ms(door_ms) - ms(order.placed_ms));
+        food_wait_ms =
+            food_wait_ms.saturating_add(ms(projection.pickup_ms.saturating_sub(order.ready_at_ms)));
     }
     let ready_for_pickup_ms = projection
         .arrive_ms
