@@ -1,6 +1,6 @@
 //! dispatch-actors: the dispatchd engine without any HTTP in front of it.
 //!
-//! Plain, unit-tested logic lives in [`domain`], [`matcher`], [`outbox`] and [`store`];
+//! Plain, unit-tested logic lives in [`domain`], [`matcher`], [`outbox`], [`plan`] and [`store`];
 //! the actors in [`actors`] are thin shells that route messages, hold timers and call
 //! into that logic. [`Engine`] is the facade the server (and tests) drive.
 
@@ -13,6 +13,7 @@ pub mod events;
 pub mod matcher;
 pub mod metric_names;
 pub mod outbox;
+pub mod plan;
 pub mod protocol;
 pub mod store;
 pub mod waiting;
