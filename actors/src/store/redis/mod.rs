@@ -1,0 +1,208 @@
+//! The durable store on Redis (docs/architecture.md, "Store"; docs/operations.md).
+//! This file holds the store handle (opening, queueing a write, reading); each other file
+//! holds one part named below.
+//!
+//! - **Write path** (`writer`). Every write is a handful of Redis commands handed to one
+//!   writer task over a bounded channel. The writer takes whatever is queued (up to
+//!   `max_batch`, optionally lingering a moment for more) and sends it as one pipeline:
+//!   group commit, so a burst of requests costs one round trip, not one each. Each write
+//!   carries a oneshot the writer answers once Redis has answered the pipeline; callers
+//!   that acknowledge something (REST replies, rider answers) await it.
+//! - **Compare-and-set** (`order_cas`). An order is written by a Lua script that refuses
+//!   the write when another writer (another engine process) has moved the order past the
+//!   version this actor took it over at, so two nodes can never both move one order.
+//! - **Outage.** A pipeline that fails is retried with backoff; if Redis stays away the
+//!   waiting callers get `Unavailable` (503), [`Store::writable`](super::Store::writable)
+//!   turns false so the engine refuses new changes up front, and writes whose change the
+//!   engine already holds in memory are kept (latest per record) and flushed when Redis
+//!   answers again. Positions are kept in memory, latest per rider, and flushed per tick
+//!   (`positions`); `health` follows whether Redis answers.
+//! - **Encoding** (`records`). Records are JSON strings (serde_json): a storage encoding,
+//!   readable with `redis-cli`; the engine itself speaks no JSON.
+//! - **Recovery** reads a snapshot (`snapshot`); every engine event also goes to a Redis
+//!   stream (`events`). Settings are in `config`.
+
+mod config;
+mod events;
+mod health;
+mod order_cas;
+mod positions;
+mod records;
+mod snapshot;
+mod writer;
+
+pub use config::RedisConfig;
+
+use self::health::{pinger, Status};
+use self::positions::{position_flusher, Positions};
+use self::writer::{writer, Op};
+use super::StoreError;
+use parking_lot::Mutex;
+use rand::RngCore;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{Cmd, Value};
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot};
+
+// The tests reach the store through `super::*`: the records and the trait they call.
+#[cfg(test)]
+use super::{OrderRecord, Store};
+
+/// The durable store. Cheap to clone (shares one connection and writer).
+#[derive(Clone)]
+pub struct RedisStore {
+    cfg: Arc<RedisConfig>,
+    conn: ConnectionManager,
+    tx: mpsc::Sender<Op>,
+    status: Arc<Status>,
+    positions: Arc<Positions>,
+    /// This process's writer id for order compare-and-set.
+    node: Arc<str>,
+}
+
+fn unavailable(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable(format!("redis: {e}"))
+}
+
+fn random_hex(n: usize) -> String {
+    let mut b = vec![0u8; n];
+    rand::thread_rng().fill_bytes(&mut b);
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+impl RedisStore {
+    /// Creates the store and its background tasks (writer, position flusher, health
+    /// pinger). Does not wait for Redis: it may be down at start;
+    /// [`Store::healthy`](super::Store::healthy) says when it answers. Must be called
+    /// inside a tokio runtime.
+    pub fn open(cfg: RedisConfig) -> Result<RedisStore, StoreError> {
+        let client = redis::Client::open(cfg.url.as_str()).map_err(unavailable)?;
+        // The manager reconnects by itself but does not retry a failed command: the writer
+        // does, with its own backoff, so one quick attempt here is enough.
+        let mcfg = ConnectionManagerConfig::new()
+            .set_number_of_retries(1)
+            .set_min_delay(Duration::from_millis(50))
+            .set_max_delay(Duration::from_millis(500))
+            .set_connection_timeout(Some(Duration::from_millis(500)))
+            .set_response_timeout(Some(cfg.op_timeout));
+        let conn = ConnectionManager::new_lazy_with_config(client, mcfg).map_err(unavailable)?;
+        let (tx, rx) = mpsc::channel(65_536);
+        let store = RedisStore {
+            cfg: Arc::new(cfg),
+            conn,
+            tx,
+            status: Arc::new(Status::new()),
+            positions: Arc::new(Mutex::new(HashMap::new())),
+            node: random_hex(8).into(),
+        };
+        tokio::spawn(writer(
+            rx,
+            store.conn.clone(),
+            store.status.clone(),
+            store.cfg.clone(),
+        ));
+        tokio::spawn(pinger(store.conn.clone(), Arc::downgrade(&store.status)));
+        tokio::spawn(position_flusher(store.clone_weak()));
+        Ok(store)
+    }
+
+    pub fn config(&self) -> &RedisConfig {
+        &self.cfg
+    }
+
+    /// This process's writer id (order compare-and-set).
+    pub fn node_id(&self) -> &str {
+        &self.node
+    }
+
+    /// Recovery finished: the engine may take changes (and readyz may say ready).
+    pub fn mark_recovered(&self) {
+        self.status.recovered.store(true, Ordering::SeqCst);
+    }
+
+    /// Is Redis answering right now (regardless of recovery)?
+    pub fn reachable(&self) -> bool {
+        self.status.healthy.load(Ordering::SeqCst)
+    }
+
+    /// Writes kept while Redis was away, not yet flushed.
+    pub fn pending_writes(&self) -> u64 {
+        self.status.pending.load(Ordering::SeqCst)
+    }
+
+    /// Every key goes through here, so the whole store lives under `prefix`.
+    fn key(&self, rest: &str) -> String {
+        format!("{}{rest}", self.cfg.prefix)
+    }
+
+    /// Queues one write and waits until Redis has it (or the writer gave up on it).
+    async fn submit(
+        &self,
+        cmds: Vec<Cmd>,
+        retain: bool,
+        key: Option<String>,
+    ) -> Result<Vec<Value>, StoreError> {
+        let (tx, rx) = oneshot::channel();
+        let op = Op {
+            cmds,
+            reply: Some(tx),
+            retain,
+            key,
+            queued: Instant::now(),
+        };
+        self.tx
+            .send(op)
+            .await
+            .map_err(|_| unavailable("writer stopped"))?;
+        rx.await.map_err(|_| unavailable("writer stopped"))?
+    }
+
+    /// Reads go straight to the connection, not through the writer: a read must not wait
+    /// behind a batch of writes.
+    async fn read<T: redis::FromRedisValue>(&self, cmd: Cmd) -> Result<T, StoreError> {
+        let mut conn = self.conn.clone();
+        match tokio::time::timeout(self.cfg.op_timeout, cmd.query_async::<T>(&mut conn)).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(unavailable(e)),
+            Err(_) => Err(unavailable("timed out")),
+        }
+    }
+
+    /// Deletes every key under this store's prefix (tests).
+    pub async fn delete_all(&self) -> Result<usize, StoreError> {
+        let mut conn = self.conn.clone();
+        let pattern = format!("{}*", self.cfg.prefix);
+        let mut cursor: u64 = 0;
+        let mut n = 0;
+        loop {
+            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(1000)
+                .query_async(&mut conn)
+                .await
+                .map_err(unavailable)?;
+            if !keys.is_empty() {
+                n += keys.len();
+                redis::cmd("DEL")
+                    .arg(&keys)
+                    .query_async::<()>(&mut conn)
+                    .await
+                    .map_err(unavailable)?;
+            }
+            if next == 0 {
+                return Ok(n);
+            }
+            cursor = next;
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "../redis_tests.rs"]
+mod tests;

@@ -1,0 +1,215 @@
+//! The records: which keys and commands each [`Store`] call writes and reads, and how the
+//! values are encoded. Writes of changes the engine already holds in memory are marked
+//! `retain` (kept through an outage, latest per record); writes that only count once
+//! Redis has them (a new order, idempotency keys, tokens, accounts) are not.
+
+use super::positions::keep_latest;
+use super::{unavailable, RedisStore};
+use crate::domain::escalation::Escalation;
+use crate::domain::merchant::{Item, Merchant};
+use crate::domain::order::Order;
+use crate::domain::rider::RiderView;
+use crate::domain::{EscalationId, GeoPoint, OrderId, RiderId};
+use crate::store::{AccountRecord, OrderRecord, Snapshot, Store, StoreError, StoredResponse};
+use async_trait::async_trait;
+use redis::Value;
+use serde::{Deserialize, Serialize};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+/// A merchant is stored with its menu: one record, so recovery never sees one without the
+/// other.
+#[derive(Serialize, Deserialize)]
+pub(super) struct MerchantRecord {
+    pub(super) merchant: Merchant,
+    pub(super) items: Vec<Item>,
+}
+
+/// A record that does not decode is logged and skipped rather than failing recovery: one
+/// bad record must not keep the whole engine down.
+pub(super) fn decode<T: for<'de> Deserialize<'de>>(what: &str, s: &str) -> Option<T> {
+    match serde_json::from_str(s) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            tracing::error!(what, error = %e, "unreadable record skipped");
+            None
+        }
+    }
+}
+
+#[async_trait]
+impl Store for RedisStore {
+    async fn save_order(&self, order: &Order) -> Result<(), StoreError> {
+        self.save_order_record(&OrderRecord::bare(order.clone()))
+            .await
+    }
+
+    async fn save_order_record(&self, rec: &OrderRecord) -> Result<(), StoreError> {
+        let cmd = self.order_cmd(rec)?;
+        // A brand-new order (base 0) is not in memory unless the write succeeds.
+        let retain = rec.base_version > 0 || rec.order.version > 1;
+        let key = Some(format!("order:{}", rec.order.order_id));
+        let v = self.submit(vec![cmd], retain, key).await?;
+        match v.first() {
+            Some(Value::Int(0)) => Err(StoreError::Conflict(rec.order.order_id.to_string())),
+            Some(Value::Int(_)) => Ok(()),
+            other => Err(unavailable(format!("unexpected reply {other:?}"))),
+        }
+    }
+
+    async fn load_order(&self, id: &OrderId) -> Result<Option<Order>, StoreError> {
+        Ok(self.load_order_record(id).await?.map(|r| r.order))
+    }
+
+    async fn load_order_record(&self, id: &OrderId) -> Result<Option<OrderRecord>, StoreError> {
+        let mut c = redis::cmd("HGET");
+        c.arg(self.key(&format!("order:{id}"))).arg("data");
+        let s: Option<String> = self.read(c).await?;
+        Ok(s.and_then(|s| decode::<OrderRecord>("order", &s)))
+    }
+
+    async fn save_rider(&self, rider: &RiderView) -> Result<(), StoreError> {
+        let data = serde_json::to_string(rider).map_err(unavailable)?;
+        let mut set = redis::cmd("SET");
+        set.arg(self.key(&format!("rider:{}", rider.rider_id)))
+            .arg(data);
+        let mut add = redis::cmd("SADD");
+        add.arg(self.key("riders")).arg(rider.rider_id.as_str());
+        let key = Some(format!("rider:{}", rider.rider_id));
+        self.submit(vec![set, add], true, key).await.map(|_| ())
+    }
+
+    async fn save_merchant(&self, merchant: &Merchant, items: &[Item]) -> Result<(), StoreError> {
+        let rec = MerchantRecord {
+            merchant: merchant.clone(),
+            items: items.to_vec(),
+        };
+        let data = serde_json::to_string(&rec).map_err(unavailable)?;
+        let mut set = redis::cmd("SET");
+        set.arg(self.key(&format!("merchant:{}", merchant.merchant_id)))
+            .arg(data);
+        let mut add = redis::cmd("SADD");
+        add.arg(self.key("merchants"))
+            .arg(merchant.merchant_id.as_str());
+        let key = Some(format!("merchant:{}", merchant.merchant_id));
+        self.submit(vec![set, add], true, key).await.map(|_| ())
+    }
+
+    async fn save_escalation(&self, e: &Escalation) -> Result<(), StoreError> {
+        let data = serde_json::to_string(e).map_err(unavailable)?;
+        let mut c = redis::cmd("HSET");
+        c.arg(self.key("escalations"))
+            .arg(e.escalation_id.as_str())
+            .arg(data);
+        let key = Some(format!("escalation:{}", e.escalation_id));
+        self.submit(vec![c], true, key).await.map(|_| ())
+    }
+
+    async fn load_escalation(&self, id: &EscalationId) -> Result<Option<Escalation>, StoreError> {
+        let mut c = redis::cmd("HGET");
+        c.arg(self.key("escalations")).arg(id.as_str());
+        let s: Option<String> = self.read(c).await?;
+        Ok(s.and_then(|s| decode("escalation", &s)))
+    }
+
+    async fn put_idempotent(
+        &self,
+        key: &str,
+        resp: StoredResponse,
+        ttl: Duration,
+    ) -> Result<StoredResponse, StoreError> {
+        // SET NX then GET in one pipeline: the first response stored wins, and every caller
+        // (this one included) gets that one back.
+        let k = self.key(key);
+        let mut set = redis::cmd("SET");
+        set.arg(&k)
+            .arg(encode_response(&resp))
+            .arg("NX")
+            .arg("EX")
+            .arg(ttl.as_secs().max(1));
+        let mut get = redis::cmd("GET");
+        get.arg(&k);
+        let v = self.submit(vec![set, get], false, None).await?;
+        Ok(v.get(1)
+            .and_then(value_string)
+            .and_then(|s| decode_response(&s))
+            .unwrap_or(resp))
+    }
+
+    async fn get_idempotent(&self, key: &str) -> Result<Option<StoredResponse>, StoreError> {
+        let mut c = redis::cmd("GET");
+        c.arg(self.key(key));
+        let s: Option<String> = self.read(c).await?;
+        Ok(s.and_then(|s| decode_response(&s)))
+    }
+
+    async fn healthy(&self) -> bool {
+        self.status.healthy.load(Ordering::SeqCst) && self.status.recovered.load(Ordering::SeqCst)
+    }
+
+    fn writable(&self) -> bool {
+        self.status.healthy.load(Ordering::SeqCst) && self.status.recovered.load(Ordering::SeqCst)
+    }
+
+    fn record_position(&self, rider: &RiderId, at: GeoPoint, ts_ms: u64) {
+        keep_latest(&self.positions, rider, at, ts_ms);
+    }
+
+    async fn save_token(&self, token: &str, principal: &str) -> Result<(), StoreError> {
+        let mut c = redis::cmd("HSET");
+        c.arg(self.key("tokens")).arg(token).arg(principal);
+        self.submit(vec![c], false, None).await.map(|_| ())
+    }
+
+    async fn save_account(&self, account: &AccountRecord) -> Result<bool, StoreError> {
+        let data = serde_json::to_string(account).map_err(unavailable)?;
+        let mut c = redis::cmd("HSETNX");
+        c.arg(self.key("accounts")).arg(&account.username).arg(data);
+        let v = self.submit(vec![c], false, None).await?;
+        Ok(matches!(v.first(), Some(Value::Int(1))))
+    }
+
+    async fn flush(&self, within: Duration) -> bool {
+        // The writer is FIFO: once a PING queued now is answered, everything before it was
+        // written (or kept for later, if Redis is away: then this fails).
+        let deadline = Instant::now() + within;
+        let ping = redis::cmd("PING");
+        let answered = matches!(
+            tokio::time::timeout(within, self.submit(vec![ping], false, None)).await,
+            Ok(Ok(_))
+        );
+        // Positions: one more tick of the flusher.
+        while answered && !self.positions.lock().is_empty() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        answered && self.pending_writes() == 0
+    }
+
+    async fn load_snapshot(&self) -> Result<Snapshot, StoreError> {
+        self.read_snapshot().await
+    }
+}
+
+/// An idempotent response as one string, `body_hash\nstatus\nbody`: the body goes last
+/// because it may itself contain newlines.
+fn encode_response(r: &StoredResponse) -> String {
+    format!("{}\n{}\n{}", r.body_hash, r.status, r.body)
+}
+
+fn decode_response(s: &str) -> Option<StoredResponse> {
+    let mut it = s.splitn(3, '\n');
+    Some(StoredResponse {
+        body_hash: it.next()?.parse().ok()?,
+        status: it.next()?.parse().ok()?,
+        body: it.next()?.to_string(),
+    })
+}
+
+/// A reply inside a pipeline's answers comes back as a raw value, not yet a `String`.
+fn value_string(v: &Value) -> Option<String> {
+    match v {
+        Value::BulkString(b) => String::from_utf8(b.clone()).ok(),
+        Value::SimpleString(s) => Some(s.clone()),
+        _ => None,
+    }
+}
