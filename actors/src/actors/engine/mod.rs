@@ -4,8 +4,8 @@
 
 //!
 //! - this file: start-up, merchants, riders, escalations;
-//! - [`orders`]: creating orders and the commands and queries on them;
-//! - [`recover`]: rebuilding every actor from a store snapshot after a restart.
+//! - `orders`: creating orders and the commands and queries on them;
+//! - `recover`: rebuilding every actor from a store snapshot after a restart.
 
 mod orders;
 mod recover;

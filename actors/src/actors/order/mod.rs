@@ -3,10 +3,10 @@
 //! stops; its final record stays in the store.
 //!
 //! - this file: the actor's state, what it stores, and state changes with their effects;
-//! - [`handlers`]: the messages it answers (docs: `crate::protocol`);
-//! - [`timers`]: supervisor timers and the escalation ladder's steps;
-//! - [`dispatch`]: the search for a rider and the offers;
-//! - [`notices`]: what others hear, sent only once the change is stored.
+//! - `handlers`: the messages it answers (docs: `crate::protocol`);
+//! - `timers`: supervisor timers and the escalation ladder's steps;
+//! - `dispatch`: the search for a rider and the offers;
+//! - `notices`: what others hear, sent only once the change is stored.
 
 mod dispatch;
 mod handlers;

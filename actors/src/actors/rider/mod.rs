@@ -4,9 +4,9 @@
 //!
 //! - this file: the actor's state, what the rider is told, and keeping the matcher,
 //!   gauges and subscribers in line with it (`settle`);
-//! - [`commands`]: what the rider app says (GPS, online, accept, decline, reports);
-//! - [`supervision`]: the silence timers (rider_silent, rider_lost) and their ladder;
-//! - [`handlers`]: the messages it answers (docs: `crate::protocol`).
+//! - `commands`: what the rider app says (GPS, online, accept, decline, reports);
+//! - `supervision`: the silence timers (rider_silent, rider_lost) and their ladder;
+//! - `handlers`: the messages it answers (docs: `crate::protocol`).
 
 mod commands;
 mod handlers;
