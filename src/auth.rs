@@ -135,7 +135,7 @@ impl AuthRegistry {
         };
         if let Err(e) = store.save_token(token, encoded).await {
             self.tokens.write().remove(token);
-            return Err(ApiError::unavailable(e.to_string()));
+            return Err(e.into());
         }
         Ok(())
     }
@@ -149,7 +149,7 @@ impl AuthRegistry {
         let record = {
             let accounts = self.accounts.read();
             let Some(a) = accounts.get(username) else {
-                return Err(ApiError::unavailable("account vanished"));
+                return Err(ApiError::internal("account vanished"));
             };
             AccountRecord {
                 username: username.to_string(),
@@ -169,7 +169,7 @@ impl AuthRegistry {
             }
             Err(e) => {
                 forget();
-                return Err(ApiError::unavailable(e.to_string()));
+                return Err(e.into());
             }
         }
         let encoded = format!("customer:{}", record.customer_id);
@@ -184,7 +184,7 @@ impl AuthRegistry {
     pub async fn commit_login(&self, token: &str) -> Result<(), ApiError> {
         let encoded = match self.tokens.read().get(token) {
             Some(p) => p.encode(),
-            None => return Err(ApiError::unavailable("token vanished")),
+            None => return Err(ApiError::internal("token vanished")),
         };
         self.commit_token(token, &encoded).await
     }
@@ -226,7 +226,7 @@ impl AuthRegistry {
         let salt = SaltString::generate(&mut OsRng);
         let hash = Argon2::default()
             .hash_password(password.as_bytes(), &salt)
-            .map_err(|e| ApiError::unavailable(format!("password hashing failed: {e}")))?
+            .map_err(|e| ApiError::internal(format!("password hashing failed: {e}")))?
             .to_string();
         let customer_id = CustomerId::generate();
         {
@@ -254,7 +254,8 @@ impl AuthRegistry {
                 None => return Err(ApiError::Unauthorized("wrong username or password".into())),
             }
         };
-        let parsed = PasswordHash::new(&hash).map_err(|e| ApiError::unavailable(e.to_string()))?;
+        let parsed = PasswordHash::new(&hash)
+            .map_err(|e| ApiError::internal(format!("stored hash unreadable: {e}")))?;
         Argon2::default()
             .verify_password(password.as_bytes(), &parsed)
             .map_err(|_| ApiError::Unauthorized("wrong username or password".into()))?;

@@ -1,8 +1,11 @@
 //! One error type for every handler, mapped to HTTP in exactly one place
-//! (PROTOCOL.md, "Errors"): `{"error": {"code": "…", "message": "…"}}`.
+//! (docs/protocol.md, "Conventions"): `{"error": {"code": "…", "message": "…"}}`.
+//! 503 `unavailable` means the store (or the engine) cannot serve right now, so clients
+//! retry; a bug on our side is 500 `internal`, so it never reads as an outage.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
+use dispatch_actors::store::StoreError;
 use dispatch_actors::EngineError;
 use serde_json::json;
 use std::fmt;
@@ -16,6 +19,8 @@ pub enum ApiError {
     RequestInProgress,
     PayloadTooLarge,
     RateLimited,
+    /// Something that should not happen (a bug): 500 `internal`, logged with its detail.
+    Internal(String),
 }
 
 impl ApiError {
@@ -35,6 +40,10 @@ impl ApiError {
         ApiError::Engine(EngineError::Unavailable(msg.into()))
     }
 
+    pub fn internal(msg: impl Into<String>) -> Self {
+        ApiError::Internal(msg.into())
+    }
+
     pub fn code(&self) -> &'static str {
         match self {
             ApiError::Engine(e) => e.code(),
@@ -44,6 +53,7 @@ impl ApiError {
             ApiError::RequestInProgress => "request_in_progress",
             ApiError::PayloadTooLarge => "payload_too_large",
             ApiError::RateLimited => "rate_limited",
+            ApiError::Internal(_) => "internal",
         }
     }
 }
@@ -62,6 +72,8 @@ impl fmt::Display for ApiError {
             }
             ApiError::PayloadTooLarge => f.write_str("request body is over 64 KiB"),
             ApiError::RateLimited => f.write_str("too many requests; slow down"),
+            // The detail goes to the log, not to the client.
+            ApiError::Internal(_) => f.write_str("internal error"),
         }
     }
 }
@@ -69,6 +81,19 @@ impl fmt::Display for ApiError {
 impl From<EngineError> for ApiError {
     fn from(e: EngineError) -> Self {
         ApiError::Engine(e)
+    }
+}
+
+/// The store's own errors, where a handler talks to the store directly (idempotency keys,
+/// tokens): the same mapping the engine uses for its writes.
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(m) => ApiError::unavailable(m),
+            StoreError::Conflict(_) => ApiError::Engine(EngineError::InvalidTransition(
+                "the order was changed elsewhere".into(),
+            )),
+        }
     }
 }
 
@@ -92,10 +117,14 @@ impl ResponseError for ApiError {
             | ApiError::RequestInProgress => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
     fn error_response(&self) -> HttpResponse {
+        if let ApiError::Internal(detail) = self {
+            tracing::error!(%detail, "internal error");
+        }
         HttpResponse::build(self.status_code()).json(error_body(self.code(), &self.to_string()))
     }
 }
@@ -117,4 +146,39 @@ pub fn path_error(
     _: &actix_web::HttpRequest,
 ) -> actix_web::Error {
     ApiError::invalid(err.to_string()).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(e: ApiError) -> (u16, String) {
+        let r = e.error_response();
+        let status = r.status().as_u16();
+        let body = actix_web::body::to_bytes(r.into_body());
+        let body = futures_util::FutureExt::now_or_never(body)
+            .expect("a JSON body is ready at once")
+            .expect("readable");
+        (status, String::from_utf8(body.to_vec()).unwrap())
+    }
+
+    #[test]
+    fn a_bug_is_500_internal_and_keeps_its_detail_out_of_the_answer() {
+        let (status, body) = answer(ApiError::internal("serializer exploded"));
+        assert_eq!(status, 500);
+        assert_eq!(
+            body,
+            r#"{"error":{"code":"internal","message":"internal error"}}"#
+        );
+    }
+
+    #[test]
+    fn only_the_store_being_away_is_503_unavailable() {
+        let (status, body) = answer(StoreError::Unavailable("redis: timed out".into()).into());
+        assert_eq!(status, 503);
+        assert!(body.contains(r#""code":"unavailable""#), "{body}");
+        let (status, body) = answer(StoreError::Conflict("o_1".into()).into());
+        assert_eq!(status, 409);
+        assert!(body.contains(r#""code":"invalid_transition""#), "{body}");
+    }
 }

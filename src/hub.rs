@@ -1,8 +1,13 @@
 //! The hub routes engine events to client sockets: merchants get their orders, customers
 //! the order they track, dispatchers a batched stream of changes. It never waits on a
 //! socket: every socket has its own bounded [`Outbox`]; a full one is disconnected and the
-//! dropped frame counted. It also remembers which orders each rider was ever offered or
-//! assigned (a rider may read those).
+//! dropped frame counted. It also remembers which orders each rider was offered or
+//! assigned while the order lives (a rider may read those).
+//!
+//! Every map has an owner that empties it: a socket's entry goes when the socket ends;
+//! a rider's access to an order goes when the order turns final (from then on the engine
+//! answers from the stored record: the rider holding it at the end, or offered it).
+//! Sizes are exported as `dispatch_hub_entries{map=…}` on every dashboard tick.
 
 use dispatch_actors::domain::escalation::Escalation;
 use dispatch_actors::domain::merchant::Merchant;
@@ -15,12 +20,14 @@ use dispatch_actors::metric_names;
 use dispatch_actors::outbox::{Outbox, PushOutcome};
 use dispatch_actors::Engine;
 use parking_lot::{Mutex, RwLock};
+use crate::ws::frames::{encode, Board, DashboardFrame, MerchantFrame, TrackFrame};
 use serde::Serialize;
-use serde_json::json;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
 
 pub type TextOutbox = Outbox<String>;
 
@@ -60,14 +67,38 @@ impl StatsBook {
     }
 }
 
+/// Orders riders may read: each rider's orders, and each order's riders (so a final order
+/// leaves every rider's set at once).
+#[derive(Default)]
+struct Access {
+    by_rider: HashMap<RiderId, HashSet<OrderId>>,
+    by_order: HashMap<OrderId, HashSet<RiderId>>,
+}
+
+/// How many entries each of the hub's maps holds (`dispatch_hub_entries{map=…}`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HubSizes {
+    /// Merchants with at least one socket.
+    pub merchants: usize,
+    /// Orders with at least one tracking socket.
+    pub trackers: usize,
+    pub dashboards: usize,
+    /// Riders with access to at least one live order.
+    pub rider_access: usize,
+    /// Live orders some rider has access to.
+    pub order_riders: usize,
+}
+
 #[derive(Default)]
 pub struct Hub {
     merchants: Mutex<HashMap<MerchantId, Vec<TextOutbox>>>,
     trackers: Mutex<HashMap<OrderId, Vec<TextOutbox>>>,
     dashboards: Mutex<Vec<TextOutbox>>,
-    rider_access: RwLock<HashMap<RiderId, HashSet<OrderId>>>,
+    access: RwLock<Access>,
     pending: Mutex<Pending>,
     stats: Mutex<StatsBook>,
+    /// The event router and the dashboard tick, awaited at shutdown.
+    tasks: Mutex<Vec<JoinHandle<()>>>,
 }
 
 fn push(outbox: &TextOutbox, frame: String, socket: &'static str) -> bool {
@@ -84,6 +115,21 @@ fn push(outbox: &TextOutbox, frame: String, socket: &'static str) -> bool {
 
 fn push_all(list: &mut Vec<TextOutbox>, frame: &str, socket: &'static str) {
     list.retain(|o| push(o, frame.to_string(), socket));
+}
+
+/// Forgets one socket registered under `key` (it ended), and the key once none is left.
+fn remove_keyed<K: std::hash::Hash + Eq>(
+    map: &Mutex<HashMap<K, Vec<TextOutbox>>>,
+    key: &K,
+    outbox: &TextOutbox,
+) {
+    let mut map = map.lock();
+    if let Some(list) = map.get_mut(key) {
+        list.retain(|o| !o.same(outbox) && !o.is_closed());
+        if list.is_empty() {
+            map.remove(key);
+        }
+    }
 }
 
 /// Pushes to every socket registered under `key`; forgets the key once none is left.
@@ -107,13 +153,24 @@ impl Hub {
         Arc::new(Self::default())
     }
 
-    /// Starts routing the engine's events, and the dashboard batching tick.
-    pub fn start(self: &Arc<Self>, engine: &Engine, update_interval: Duration) {
+    /// Starts routing the engine's events, and the dashboard batching tick. Both stop
+    /// when `shutdown` turns true; [`Hub::stopped`] waits for them.
+    pub fn start(
+        self: &Arc<Self>,
+        engine: &Engine,
+        update_interval: Duration,
+        shutdown: watch::Receiver<bool>,
+    ) {
         let mut rx = engine.subscribe();
         let hub = self.clone();
-        actix_web::rt::spawn(async move {
+        let mut stop = shutdown.clone();
+        let router = actix_web::rt::spawn(async move {
             loop {
-                match rx.recv().await {
+                let ev = tokio::select! {
+                    ev = rx.recv() => ev,
+                    _ = stop.wait_for(|s| *s) => break,
+                };
+                match ev {
                     Ok(ev) => hub.route(ev),
                     Err(RecvError::Lagged(n)) => {
                         metrics::counter!(metric_names::EVENTS_DROPPED_TOTAL, "subscriber" => "hub")
@@ -124,26 +181,60 @@ impl Hub {
             }
         });
         let hub = self.clone();
-        actix_web::rt::spawn(async move {
+        let mut stop = shutdown;
+        let ticker = actix_web::rt::spawn(async move {
             let mut tick = tokio::time::interval(update_interval.max(Duration::from_millis(10)));
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
-                tick.tick().await;
-                hub.flush_dashboards();
+                tokio::select! {
+                    _ = tick.tick() => {
+                        hub.flush_dashboards();
+                        hub.export_sizes();
+                    }
+                    _ = stop.wait_for(|s| *s) => break,
+                }
             }
         });
+        self.tasks.lock().extend([router, ticker]);
+    }
+
+    /// Have the router and the tick finished (after shutdown)?
+    pub fn stopped(&self) -> bool {
+        self.tasks.lock().iter().all(JoinHandle::is_finished)
+    }
+
+    /// Waits until the router and the tick have finished (they stop at shutdown).
+    pub async fn join(&self) {
+        let tasks = std::mem::take(&mut *self.tasks.lock());
+        for t in tasks {
+            let _ = t.await;
+        }
     }
 
     pub fn add_merchant(&self, id: MerchantId, o: TextOutbox) {
         self.merchants.lock().entry(id).or_default().push(o);
     }
 
+    pub fn remove_merchant(&self, id: &MerchantId, o: &TextOutbox) {
+        remove_keyed(&self.merchants, id, o);
+    }
+
     pub fn add_tracker(&self, id: OrderId, o: TextOutbox) {
         self.trackers.lock().entry(id).or_default().push(o);
     }
 
+    pub fn remove_tracker(&self, id: &OrderId, o: &TextOutbox) {
+        remove_keyed(&self.trackers, id, o);
+    }
+
     pub fn add_dashboard(&self, o: TextOutbox) {
         self.dashboards.lock().push(o);
+    }
+
+    pub fn remove_dashboard(&self, o: &TextOutbox) {
+        self.dashboards
+            .lock()
+            .retain(|d| !d.same(o) && !d.is_closed());
     }
 
     /// Closes every socket's outbox (shutdown).
@@ -157,10 +248,35 @@ impl Hub {
         self.dashboards.lock().iter().for_each(|o| o.close());
     }
 
-    /// Was this order ever offered or assigned to this rider?
+    pub fn sizes(&self) -> HubSizes {
+        let access = self.access.read();
+        HubSizes {
+            merchants: self.merchants.lock().len(),
+            trackers: self.trackers.lock().len(),
+            dashboards: self.dashboards.lock().len(),
+            rider_access: access.by_rider.len(),
+            order_riders: access.by_order.len(),
+        }
+    }
+
+    fn export_sizes(&self) {
+        let s = self.sizes();
+        for (map, n) in [
+            ("merchants", s.merchants),
+            ("trackers", s.trackers),
+            ("dashboards", s.dashboards),
+            ("rider_access", s.rider_access),
+            ("order_riders", s.order_riders),
+        ] {
+            metrics::gauge!(metric_names::HUB_ENTRIES, "map" => map).set(n as f64);
+        }
+    }
+
+    /// Was this live order ever offered or assigned to this rider?
     pub fn rider_saw(&self, rider: &RiderId, order: &OrderId) -> bool {
-        self.rider_access
+        self.access
             .read()
+            .by_rider
             .get(rider)
             .is_some_and(|s| s.contains(order))
     }
@@ -170,8 +286,31 @@ impl Hub {
     }
 
     fn grant(&self, rider: &RiderId, order: &OrderId) {
-        let mut a = self.rider_access.write();
-        a.entry(rider.clone()).or_default().insert(order.clone());
+        let mut a = self.access.write();
+        a.by_rider
+            .entry(rider.clone())
+            .or_default()
+            .insert(order.clone());
+        a.by_order
+            .entry(order.clone())
+            .or_default()
+            .insert(rider.clone());
+    }
+
+    /// A final order: no rider needs the hub's memory of it any more.
+    fn revoke_all(&self, order: &OrderId) {
+        let mut a = self.access.write();
+        let Some(riders) = a.by_order.remove(order) else {
+            return;
+        };
+        for r in riders {
+            if let Some(set) = a.by_rider.get_mut(&r) {
+                set.remove(order);
+                if set.is_empty() {
+                    a.by_rider.remove(&r);
+                }
+            }
+        }
     }
 
     fn route(&self, ev: Event) {
@@ -193,10 +332,12 @@ impl Hub {
                 eta_s,
                 ..
             } => {
-                let frame =
-                    json!({"type": "rider_location", "lat": location.lat(), "lon": location.lon(),
-                    "ts_ms": ts_ms, "eta_s": eta_s})
-                    .to_string();
+                let frame = encode(&TrackFrame::RiderLocation {
+                    lat: location.lat(),
+                    lon: location.lon(),
+                    ts_ms,
+                    eta_s,
+                });
                 if let Some(list) = self.trackers.lock().get_mut(&order_id) {
                     // Locations coalesce: a slow page gets the latest, not a backlog.
                     list.retain(|o| match o.push_latest(1, frame.clone()) {
@@ -215,8 +356,10 @@ impl Hub {
                 merchant_id,
                 eta_s,
             } => {
-                let frame = json!({"type": "rider_arriving", "order_id": order_id, "eta_s": eta_s})
-                    .to_string();
+                let frame = encode(&MerchantFrame::RiderArriving {
+                    order_id: &order_id,
+                    eta_s,
+                });
                 push_keyed(&self.merchants, &merchant_id, &frame, "merchant");
             }
             Event::MerchantReminded {
@@ -224,8 +367,10 @@ impl Hub {
                 order_id,
                 message,
             } => {
-                let frame = json!({"type": "reminder", "order_id": order_id, "message": message})
-                    .to_string();
+                let frame = encode(&MerchantFrame::Reminder {
+                    order_id: &order_id,
+                    message: &message,
+                });
                 push_keyed(&self.merchants, &merchant_id, &frame, "merchant");
             }
             Event::OfferSent {
@@ -253,7 +398,9 @@ impl Hub {
     }
 
     fn on_order(&self, order: Arc<Order>, previous: Option<OrderStatus>) {
-        if let Some(r) = &order.rider_id {
+        if order.status.is_final() {
+            self.revoke_all(&order.order_id);
+        } else if let Some(r) = &order.rider_id {
             self.grant(r, &order.order_id);
         }
         let status_changed = previous != Some(order.status);
@@ -277,13 +424,13 @@ impl Hub {
         }
         // merchant app: a paid order is new; later changes are updates
         if order.status != OrderStatus::PendingPayment && previous.is_some() {
-            let kind = if order.status == OrderStatus::Paid && status_changed {
-                "new_order"
+            let frame = if order.status == OrderStatus::Paid && status_changed {
+                MerchantFrame::NewOrder { order: &order }
             } else {
-                "order_updated"
+                MerchantFrame::OrderUpdated { order: &order }
             };
             if self.merchants.lock().contains_key(&order.merchant_id) {
-                let frame = json!({"type": kind, "order": &*order}).to_string();
+                let frame = encode(&frame);
                 push_keyed(&self.merchants, &order.merchant_id, &frame, "merchant");
             }
         }
@@ -294,8 +441,11 @@ impl Hub {
                 .last()
                 .map(|e| e.at_ms)
                 .unwrap_or(order.updated_ms);
-            let frame = json!({"type": "status", "order_id": order.order_id, "status": order.status, "at_ms": at_ms})
-                .to_string();
+            let frame = encode(&TrackFrame::Status {
+                order_id: &order.order_id,
+                status: order.status,
+                at_ms,
+            });
             push_keyed(&self.trackers, &order.order_id, &frame, "track");
         }
         self.pending
@@ -325,9 +475,13 @@ impl Hub {
         let orders: Vec<_> = batch.orders.into_values().collect();
         let escalations: Vec<_> = batch.escalations.into_values().collect();
         let merchants: Vec<_> = batch.merchants.into_values().collect();
-        let frame = json!({"type": "updates", "riders": riders, "orders": orders,
-            "escalations": escalations, "merchants": merchants, "stats": self.stats()})
-        .to_string();
+        let frame = encode(&DashboardFrame::Updates(Board {
+            riders: &riders,
+            orders: &orders,
+            escalations: &escalations,
+            merchants: &merchants,
+            stats: self.stats(),
+        }));
         push_all(&mut dashboards, &frame, "dispatch");
     }
 }

@@ -12,20 +12,67 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// How long a stored response is replayed.
 pub const KEY_TTL: Duration = Duration::from_secs(24 * 3600);
 
-#[derive(Default)]
-pub struct InFlight(Mutex<HashSet<String>>);
+/// How long a request's reservation of its key holds when the request never finishes
+/// (the server crashed, or the client went away mid-request).
+pub const LEASE: Duration = Duration::from_secs(15);
+
+/// This process's keys in flight, and how long stored responses and reservations last.
+pub struct Idempotency {
+    inflight: Mutex<HashSet<String>>,
+    pub ttl: Duration,
+    pub lease: Duration,
+}
+
+impl Default for Idempotency {
+    fn default() -> Self {
+        Self::with_lease(LEASE)
+    }
+}
+
+impl Idempotency {
+    pub fn with_lease(lease: Duration) -> Self {
+        Self {
+            inflight: Mutex::default(),
+            ttl: KEY_TTL,
+            lease,
+        }
+    }
+}
 
 /// Releases an in-flight key when the request ends, however it ends.
 struct Guard<'a> {
-    set: &'a InFlight,
+    set: &'a Mutex<HashSet<String>>,
     key: String,
 }
 
 impl Drop for Guard<'_> {
     fn drop(&mut self) {
-        self.set.0.lock().remove(&self.key);
+        self.set.lock().remove(&self.key);
+    }
+}
+
+/// One request's key, scoped by caller, method and path, with the hash of its body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdemKey {
+    pub scoped: String,
+    pub body_hash: u64,
+}
+
+impl IdemKey {
+    pub fn new(caller: &str, method: &str, path: &str, key: &str, body: &[u8]) -> Self {
+        Self {
+            scoped: format!("idem:{caller}:{method}:{path}:{key}"),
+            body_hash: body_hash(body),
+        }
+    }
+
+    /// The request's key, if it sent one (a malformed header is 400).
+    pub fn of(req: &HttpRequest, caller: &str, body: &[u8]) -> Result<Option<Self>, ApiError> {
+        Ok(header_key(req)?
+            .map(|k| Self::new(caller, req.method().as_str(), req.path(), &k, body)))
     }
 }
 
@@ -57,63 +104,50 @@ fn replay(r: &StoredResponse) -> HttpResponse {
         .body(r.body.clone())
 }
 
-/// Runs `run` at most once per (caller, method, path, key); `run` yields status + JSON.
-pub async fn once<F, Fut>(
-    store: &Arc<dyn Store>,
-    inflight: &InFlight,
-    req: &HttpRequest,
-    caller: &str,
-    body: &[u8],
-    run: F,
-) -> Result<HttpResponse, ApiError>
-where
-    F: FnOnce() -> Fut,
-    Fut: std::future::Future<Output = Result<(StatusCode, serde_json::Value), ApiError>>,
-{
-    let Some(key) = header_key(req)? else {
-        let (status, json) = run().await?;
-        return Ok(HttpResponse::build(status).json(json));
-    };
-    let scoped = format!("idem:{caller}:{}:{}:{key}", req.method(), req.path());
-    let hash = body_hash(body);
-    let check = |stored: &StoredResponse| -> Result<HttpResponse, ApiError> {
-        if stored.body_hash != hash {
-            Err(ApiError::IdempotencyKeyReused)
-        } else {
-            Ok(replay(stored))
+impl Idempotency {
+    /// Runs `run` at most once per key; `run` yields status + JSON.
+    pub async fn once<F, Fut>(
+        &self,
+        store: &Arc<dyn Store>,
+        key: Option<IdemKey>,
+        run: F,
+    ) -> Result<HttpResponse, ApiError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<(StatusCode, serde_json::Value), ApiError>>,
+    {
+        let Some(key) = key else {
+            let (status, json) = run().await?;
+            return Ok(HttpResponse::build(status).json(json));
+        };
+        let check = |stored: &StoredResponse| -> Result<HttpResponse, ApiError> {
+            if stored.body_hash != key.body_hash {
+                Err(ApiError::IdempotencyKeyReused)
+            } else {
+                Ok(replay(stored))
+            }
+        };
+        if let Some(stored) = store.get_idempotent(&key.scoped).await? {
+            return check(&stored);
         }
-    };
-    if let Some(stored) = store
-        .get_idempotent(&scoped)
-        .await
-        .map_err(|e| ApiError::unavailable(e.to_string()))?
-    {
-        return check(&stored);
+        if !self.inflight.lock().insert(key.scoped.clone()) {
+            return Err(ApiError::RequestInProgress);
+        }
+        let _guard = Guard {
+            set: &self.inflight,
+            key: key.scoped.clone(),
+        };
+        // Checked again under the in-flight mark: the first may have finished meanwhile.
+        if let Some(stored) = store.get_idempotent(&key.scoped).await? {
+            return check(&stored);
+        }
+        let (status, json) = run().await?;
+        let stored = StoredResponse {
+            body_hash: key.body_hash,
+            status: status.as_u16(),
+            body: json.to_string(),
+        };
+        let kept = store.put_idempotent(&key.scoped, stored, self.ttl).await?;
+        Ok(replay(&kept))
     }
-    if !inflight.0.lock().insert(scoped.clone()) {
-        return Err(ApiError::RequestInProgress);
-    }
-    let _guard = Guard {
-        set: inflight,
-        key: scoped.clone(),
-    };
-    // Checked again under the in-flight mark: the first may have finished meanwhile.
-    if let Some(stored) = store
-        .get_idempotent(&scoped)
-        .await
-        .map_err(|e| ApiError::unavailable(e.to_string()))?
-    {
-        return check(&stored);
-    }
-    let (status, json) = run().await?;
-    let stored = StoredResponse {
-        body_hash: hash,
-        status: status.as_u16(),
-        body: json.to_string(),
-    };
-    let kept = store
-        .put_idempotent(&scoped, stored, KEY_TTL)
-        .await
-        .map_err(|e| ApiError::unavailable(e.to_string()))?;
-    Ok(replay(&kept))
 }

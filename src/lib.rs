@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod demo;
 pub mod errors;
+pub mod extract;
 pub mod hub;
 pub mod idempotency;
 pub mod ratelimit;
@@ -11,5 +12,6 @@ pub mod replay;
 pub mod routes;
 pub mod settings;
 pub mod startup;
+pub mod state;
 pub mod telemetry;
 pub mod ws;

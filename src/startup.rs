@@ -3,7 +3,7 @@
 
 use crate::auth::AuthRegistry;
 use crate::hub::Hub;
-use crate::idempotency::InFlight;
+use crate::idempotency::Idempotency;
 use crate::ratelimit::KeyedLimiter;
 use crate::settings::{Settings, DEV_DISPATCHER_TOKEN};
 use crate::{demo, errors, routes, telemetry};
@@ -12,24 +12,14 @@ use actix_web::{web, App, HttpServer};
 use dispatch_actors::store::redis::RedisStore;
 use dispatch_actors::store::{MemoryStore, Store};
 use dispatch_actors::{Clock, Engine};
-use metrics_exporter_prometheus::PrometheusHandle;
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 
-pub struct AppState {
-    pub engine: Engine,
-    pub auth: AuthRegistry,
-    pub hub: Arc<Hub>,
-    pub settings: Settings,
-    pub inflight: InFlight,
-    pub auth_limiter: KeyedLimiter,
-    pub draining: AtomicBool,
-    pub shutdown: watch::Sender<bool>,
-    pub metrics: PrometheusHandle,
-}
+/// Kept here too: callers (tests, tools) have always named it `startup::AppState`.
+pub use crate::state::AppState;
 
 pub struct Application {
     port: u16,
@@ -51,10 +41,12 @@ impl Application {
                 (Arc::new(MemoryStore::with_limits(limits)), None)
             };
         let engine = Engine::start(settings.engine_config(), store.clone(), Clock::system());
+        let (shutdown, _) = watch::channel(false);
         let hub = Hub::new();
         hub.start(
             &engine,
             Duration::from_millis(settings.dashboard.update_interval_ms),
+            shutdown.subscribe(),
         );
         if settings.auth.dispatcher_token == DEV_DISPATCHER_TOKEN {
             tracing::warn!("auth.dispatcher_token is the development default; set DISPATCH_AUTH__DISPATCHER_TOKEN in production");
@@ -62,12 +54,11 @@ impl Application {
         if settings.server.allowed_origins.is_empty() {
             tracing::warn!("server.allowed_origins is empty: WebSockets accept any browser origin");
         }
-        let (shutdown, _) = watch::channel(false);
         let state = web::Data::new(AppState {
             engine: engine.clone(),
             auth: AuthRegistry::new(settings.auth.dispatcher_token.clone()).with_store(store),
             hub,
-            inflight: InFlight::default(),
+            idempotency: Idempotency::default(),
             auth_limiter: KeyedLimiter::new(
                 settings.rate_limit.auth_per_ip_per_minute,
                 Duration::from_secs(60),
@@ -132,6 +123,8 @@ impl Application {
             handle.stop(true).await;
         });
         let served = self.server.await;
+        // The hub's router and dashboard tick stop with the shutdown signal.
+        self.state.hub.join().await;
         // Writes nobody waited for (offers, timer steps, rider views, events) are still
         // queued for the store: give them a moment to land.
         if !self

@@ -1,5 +1,11 @@
 //! Logs (tracing, JSON when `LOG_FORMAT=json`) and the Prometheus recorder.
 
+use dispatch_actors::domain::escalation::EscalationKind;
+use dispatch_actors::domain::offers::OfferCloseReason;
+use dispatch_actors::domain::order::OrderStatus;
+use dispatch_actors::domain::rider::RiderStatus;
+use dispatch_actors::metric_names as m;
+use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::sync::OnceLock;
 
@@ -18,7 +24,8 @@ pub fn init_logs() {
     let _ = result; // already initialised (tests start many servers in one process)
 }
 
-/// The process-wide Prometheus recorder (installed once; later calls share it).
+/// The process-wide Prometheus recorder (installed once; later calls share it). Every
+/// `dispatch_*` metric is described and shown from the first scrape.
 pub fn metrics_handle() -> PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE
@@ -26,11 +33,120 @@ pub fn metrics_handle() -> PrometheusHandle {
             let latency = [
                 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0,
             ];
-            PrometheusBuilder::new()
+            let handle = PrometheusBuilder::new()
                 .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &latency)
                 .expect("buckets are valid")
                 .install_recorder()
-                .expect("the Prometheus recorder is installed once")
+                .expect("the Prometheus recorder is installed once");
+            describe_metrics();
+            register_metrics();
+            handle
         })
         .clone()
+}
+
+/// HELP text and units, so a scrape documents itself.
+fn describe_metrics() {
+    describe_counter!(m::GPS_FIXES_TOTAL, "Rider GPS fixes, by result (accepted, out_of_order, rejected).");
+    describe_counter!(m::ORDERS_TOTAL, "Orders entering each status.");
+    describe_counter!(m::OFFERS_TOTAL, "Offers sent to riders, and how each ended (outcome).");
+    describe_counter!(m::ESCALATIONS_TOTAL, "Escalations opened, by kind.");
+    describe_gauge!(m::RIDERS, "Riders in each status.");
+    describe_histogram!(m::OFFER_LATENCY_SECONDS, Unit::Seconds, "From an order becoming dispatchable to its first offer.");
+    describe_histogram!(m::ASSIGNMENT_LATENCY_SECONDS, Unit::Seconds, "From a merchant's accept to a rider's assignment.");
+    describe_counter!(m::EVENTS_DROPPED_TOTAL, "Engine events a slow subscriber missed.");
+    describe_counter!(m::WS_FRAMES_DROPPED_TOTAL, "WebSocket frames not delivered, by socket and why.");
+    describe_counter!(m::MATCHER_QUERIES_TOTAL, "Spatial index queries, by kind.");
+    describe_counter!(m::RATE_LIMITED_TOTAL, "Requests or socket messages refused by a rate limit.");
+    describe_histogram!(m::STORE_BATCH_WRITES, Unit::Count, "Writes per Redis pipeline (group commit).");
+    describe_histogram!(m::STORE_WRITE_SECONDS, Unit::Seconds, "From a write being queued to Redis answering it.");
+    describe_gauge!(m::STORE_PENDING_WRITES, Unit::Count, "Writes kept while Redis is unreachable, waiting to be flushed.");
+    describe_counter!(m::STORE_ERRORS_TOTAL, "Redis pipelines that failed.");
+    describe_counter!(m::STORE_POSITIONS_WRITTEN_TOTAL, "Rider positions written to Redis.");
+    describe_counter!(m::STORE_EVENTS_DROPPED_TOTAL, "Events not appended to the Redis event stream.");
+    describe_counter!(m::MATCHER_UPDATES_DROPPED_TOTAL, "Rider updates the matcher's mailbox could not take.");
+    describe_counter!(m::MATCHER_WITHHELD_TOTAL, "Candidate riders withheld for an order waiting longer.");
+    describe_gauge!(m::ORDERS_WAITING, Unit::Count, "Orders waiting for a rider.");
+    describe_gauge!(m::HUB_ENTRIES, Unit::Count, "Entries in the socket hub's maps, by map.");
+}
+
+/// A zero sample for every series whose labels are known in advance, so dashboards and
+/// alerts see it from the first scrape rather than after the first event. Adding zero
+/// (not setting it) leaves alone anything recorded meanwhile.
+fn register_metrics() {
+    for s in OrderStatus::ALL {
+        metrics::counter!(m::ORDERS_TOTAL, "status" => s.as_str()).increment(0);
+    }
+    let closes = [
+        OfferCloseReason::Expired,
+        OfferCloseReason::Taken,
+        OfferCloseReason::Withdrawn,
+        OfferCloseReason::Cancelled,
+        OfferCloseReason::Declined,
+    ]
+    .map(OfferCloseReason::as_str);
+    for outcome in ["sent", "refused", "accepted"].into_iter().chain(closes) {
+        metrics::counter!(m::OFFERS_TOTAL, "outcome" => outcome).increment(0);
+    }
+    for k in [
+        EscalationKind::MerchantUnresponsive,
+        EscalationKind::NoRider,
+        EscalationKind::PickupLate,
+        EscalationKind::DeliveryLate,
+        EscalationKind::RiderSilent,
+    ] {
+        metrics::counter!(m::ESCALATIONS_TOTAL, "kind" => k.as_str()).increment(0);
+    }
+    for s in [
+        RiderStatus::Offline,
+        RiderStatus::Idle,
+        RiderStatus::Offered,
+        RiderStatus::Busy,
+        RiderStatus::Stale,
+    ] {
+        metrics::gauge!(m::RIDERS, "status" => s.as_str()).increment(0.0);
+    }
+    for result in ["accepted", "out_of_order", "rejected"] {
+        metrics::counter!(m::GPS_FIXES_TOTAL, "result" => result).increment(0);
+    }
+    metrics::counter!(m::EVENTS_DROPPED_TOTAL, "subscriber" => "hub").increment(0);
+    for socket in ["rider", "merchant", "track", "dispatch"] {
+        for why in ["overflow", "send_timeout"] {
+            metrics::counter!(m::WS_FRAMES_DROPPED_TOTAL, "socket" => socket, "why" => why)
+                .increment(0);
+        }
+    }
+    metrics::counter!(m::WS_FRAMES_DROPPED_TOTAL, "socket" => "track", "why" => "coalesced")
+        .increment(0);
+    for kind in ["candidates", "nearby"] {
+        metrics::counter!(m::MATCHER_QUERIES_TOTAL, "kind" => kind).increment(0);
+    }
+    for what in ["auth", "rider_socket"] {
+        metrics::counter!(m::RATE_LIMITED_TOTAL, "what" => what).increment(0);
+    }
+    for name in [
+        m::STORE_ERRORS_TOTAL,
+        m::STORE_POSITIONS_WRITTEN_TOTAL,
+        m::STORE_EVENTS_DROPPED_TOTAL,
+        m::MATCHER_UPDATES_DROPPED_TOTAL,
+        m::MATCHER_WITHHELD_TOTAL,
+    ] {
+        metrics::counter!(name).increment(0);
+    }
+    for name in [m::STORE_PENDING_WRITES, m::ORDERS_WAITING] {
+        metrics::gauge!(name).increment(0.0);
+    }
+    for map in ["merchants", "trackers", "dashboards", "rider_access", "order_riders"] {
+        metrics::gauge!(m::HUB_ENTRIES, "map" => map).increment(0.0);
+    }
+    // Histograms have no meaningful zero sample; registering them makes the exporter
+    // show their (empty) buckets, `_sum` and `_count`.
+    for name in [
+        m::OFFER_LATENCY_SECONDS,
+        m::ASSIGNMENT_LATENCY_SECONDS,
+        m::STORE_BATCH_WRITES,
+        m::STORE_WRITE_SECONDS,
+    ] {
+        let _ = metrics::histogram!(name);
+    }
 }

@@ -30,3 +30,33 @@ pub const ESCALATIONS_IN_MEMORY: &str = "dispatch_escalations_in_memory";
 pub const STORE_ARCHIVED_ORDERS: &str = "dispatch_store_archived_orders";
 /// Final orders the memory store let go (past retention or over its cap).
 pub const STORE_ORDERS_EVICTED_TOTAL: &str = "dispatch_store_orders_evicted_total";
+/// Entries in each of the server hub's maps (label `map`), a gauge.
+pub const HUB_ENTRIES: &str = "dispatch_hub_entries";
+
+/// Every name above: each is described and shown from the first scrape.
+pub const ALL: &[&str] = &[
+    GPS_FIXES_TOTAL,
+    ORDERS_TOTAL,
+    OFFERS_TOTAL,
+    ESCALATIONS_TOTAL,
+    RIDERS,
+    OFFER_LATENCY_SECONDS,
+    ASSIGNMENT_LATENCY_SECONDS,
+    EVENTS_DROPPED_TOTAL,
+    WS_FRAMES_DROPPED_TOTAL,
+    MATCHER_QUERIES_TOTAL,
+    RATE_LIMITED_TOTAL,
+    STORE_BATCH_WRITES,
+    STORE_WRITE_SECONDS,
+    STORE_PENDING_WRITES,
+    STORE_ERRORS_TOTAL,
+    STORE_POSITIONS_WRITTEN_TOTAL,
+    STORE_EVENTS_DROPPED_TOTAL,
+    MATCHER_UPDATES_DROPPED_TOTAL,
+    MATCHER_WITHHELD_TOTAL,
+    ORDERS_WAITING,
+    ESCALATIONS_IN_MEMORY,
+    STORE_ARCHIVED_ORDERS,
+    STORE_ORDERS_EVICTED_TOTAL,
+    HUB_ENTRIES,
+];

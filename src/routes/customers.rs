@@ -1,14 +1,14 @@
 //! Customer registration and login (rate limited per IP).
 
-use super::{parse_json, read_body};
 use crate::errors::ApiError;
-use crate::startup::AppState;
+use crate::extract::Json;
+use crate::state::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
 
 #[derive(Deserialize)]
-struct Credentials {
+pub struct Credentials {
     username: String,
     password: String,
 }
@@ -44,31 +44,32 @@ fn limit(state: &AppState, req: &HttpRequest) -> Result<(), ApiError> {
 
 pub async fn register(
     req: HttpRequest,
-    body: web::Payload,
+    body: Result<Json<Credentials>, ApiError>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
+    // The limit counts malformed attempts too, so it comes before the body.
     limit(&state, &req)?;
-    let c: Credentials = parse_json::<Credentials>(&read_body(body).await?)?.checked()?;
+    let c = body?.value.checked()?;
     let auth = state.clone();
     let username = c.username.clone();
     let (customer_id, token) = web::block(move || auth.auth.register(&c.username, &c.password))
         .await
-        .map_err(|e| ApiError::unavailable(e.to_string()))??;
+        .map_err(|e| ApiError::internal(format!("password hashing task: {e}")))??;
     state.auth.commit_registration(&username, &token).await?;
     Ok(HttpResponse::Created().json(json!({"customer_id": customer_id, "token": token})))
 }
 
 pub async fn login(
     req: HttpRequest,
-    body: web::Payload,
+    body: Result<Json<Credentials>, ApiError>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     limit(&state, &req)?;
-    let c: Credentials = parse_json(&read_body(body).await?)?;
+    let c = body?.value;
     let auth = state.clone();
     let (customer_id, token) = web::block(move || auth.auth.login(&c.username, &c.password))
         .await
-        .map_err(|e| ApiError::unavailable(e.to_string()))??;
+        .map_err(|e| ApiError::internal(format!("password check task: {e}")))??;
     state.auth.commit_login(&token).await?;
     Ok(HttpResponse::Ok().json(json!({"customer_id": customer_id, "token": token})))
 }

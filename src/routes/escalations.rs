@@ -1,19 +1,18 @@
 //! Escalations for the dispatcher.
 
-use super::{parse_json, read_body, require_dispatcher};
 use crate::errors::ApiError;
-use crate::startup::AppState;
-use actix_web::{web, HttpRequest, HttpResponse};
+use crate::extract::{Dispatcher, Json};
+use crate::state::AppState;
+use actix_web::{web, HttpResponse};
 use dispatch_actors::domain::EscalationId;
 use serde::Deserialize;
 use std::collections::HashMap;
 
 pub async fn list(
-    req: HttpRequest,
+    _: Dispatcher,
     query: web::Query<HashMap<String, String>>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    require_dispatcher(&state.auth.authenticate(&req, false)?)?;
     let open_only = match query.get("open").map(String::as_str) {
         None | Some("false") => false,
         Some("true") => true,
@@ -23,19 +22,18 @@ pub async fn list(
 }
 
 #[derive(Deserialize)]
-struct ResolveBody {
+pub struct ResolveBody {
     note: Option<String>,
 }
 
 pub async fn resolve(
-    req: HttpRequest,
+    _: Dispatcher,
     path: web::Path<String>,
-    body: web::Payload,
+    body: Result<Json<ResolveBody>, ApiError>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    require_dispatcher(&state.auth.authenticate(&req, false)?)?;
     let id = EscalationId::parse(&path)
         .map_err(|_| ApiError::not_found(format!("escalation {path}")))?;
-    let b: ResolveBody = parse_json(&read_body(body).await?)?;
+    let b = body?.value;
     Ok(HttpResponse::Ok().json(state.engine.resolve_escalation(id, b.note).await?))
 }

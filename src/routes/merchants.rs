@@ -1,10 +1,10 @@
 //! Merchants and their menus.
 
-use super::{parse_json, read_body, require_dispatcher};
 use crate::auth::Principal;
 use crate::errors::ApiError;
-use crate::startup::AppState;
-use actix_web::{web, HttpRequest, HttpResponse};
+use crate::extract::{Caller, Dispatcher, Json};
+use crate::state::AppState;
+use actix_web::{web, HttpResponse};
 use dispatch_actors::domain::{GeoPoint, ItemId, MerchantId};
 use serde::Deserialize;
 use serde_json::json;
@@ -14,8 +14,8 @@ pub fn merchant_id(raw: &str) -> Result<MerchantId, ApiError> {
 }
 
 /// The merchant named in the path, when the caller is that merchant.
-fn own_merchant(state: &AppState, req: &HttpRequest, raw: &str) -> Result<MerchantId, ApiError> {
-    let who = state.auth.authenticate(req, false)?;
+fn own_merchant(who: Caller, raw: &str) -> Result<MerchantId, ApiError> {
+    let Caller(who) = who;
     let id = merchant_id(raw)?;
     match who {
         Principal::Merchant(m) if m == id => Ok(id),
@@ -24,19 +24,18 @@ fn own_merchant(state: &AppState, req: &HttpRequest, raw: &str) -> Result<Mercha
 }
 
 #[derive(Deserialize)]
-struct NewMerchant {
+pub struct NewMerchant {
     name: String,
     location: GeoPoint,
     prep_time_s: Option<u64>,
 }
 
 pub async fn create(
-    req: HttpRequest,
-    body: web::Payload,
+    _: Dispatcher,
+    m: Json<NewMerchant>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    require_dispatcher(&state.auth.authenticate(&req, false)?)?;
-    let m: NewMerchant = parse_json(&read_body(body).await?)?;
+    let m = m.value;
     let merchant = state
         .engine
         .create_merchant(m.name, m.location, m.prep_time_s)
@@ -50,54 +49,54 @@ pub async fn create(
 }
 
 #[derive(Deserialize)]
-struct OpenBody {
+pub struct OpenBody {
     open: bool,
 }
 
 pub async fn set_open(
-    req: HttpRequest,
+    who: Caller,
     path: web::Path<String>,
-    body: web::Payload,
+    body: Result<Json<OpenBody>, ApiError>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = own_merchant(&state, &req, &path)?;
-    let b: OpenBody = parse_json(&read_body(body).await?)?;
+    let id = own_merchant(who, &path)?;
+    let b = body?.value;
     Ok(HttpResponse::Ok().json(state.engine.set_merchant_open(&id, b.open).await?))
 }
 
 #[derive(Deserialize)]
-struct NewItem {
+pub struct NewItem {
     name: String,
     price_cents: i64,
 }
 
 pub async fn add_item(
-    req: HttpRequest,
+    who: Caller,
     path: web::Path<String>,
-    body: web::Payload,
+    body: Result<Json<NewItem>, ApiError>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = own_merchant(&state, &req, &path)?;
-    let b: NewItem = parse_json(&read_body(body).await?)?;
+    let id = own_merchant(who, &path)?;
+    let b = body?.value;
     Ok(HttpResponse::Created().json(state.engine.add_item(&id, b.name, b.price_cents).await?))
 }
 
 #[derive(Deserialize)]
-struct ItemPatch {
+pub struct ItemPatch {
     available: Option<bool>,
     price_cents: Option<i64>,
 }
 
 pub async fn update_item(
-    req: HttpRequest,
+    who: Caller,
     path: web::Path<(String, String)>,
-    body: web::Payload,
+    body: Result<Json<ItemPatch>, ApiError>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let (mid, iid) = path.into_inner();
-    let id = own_merchant(&state, &req, &mid)?;
+    let id = own_merchant(who, &mid)?;
     let item_id = ItemId::parse(&iid).map_err(|_| ApiError::not_found(format!("item {iid}")))?;
-    let b: ItemPatch = parse_json(&read_body(body).await?)?;
+    let b = body?.value;
     Ok(HttpResponse::Ok().json(
         state
             .engine

@@ -1,5 +1,5 @@
-//! REST under `/api/v1`, operations endpoints and pages. Bodies are read here with a hard
-//! 64 KiB cap and parsed into typed requests; ids are parsed at the edge.
+//! REST under `/api/v1`, operations endpoints and pages. Callers and bodies come through
+//! the extractors in src/extract.rs; ids are parsed at the edge.
 
 pub mod customers;
 pub mod escalations;
@@ -9,46 +9,7 @@ pub mod orders;
 pub mod pages;
 pub mod riders;
 
-use crate::auth::Principal;
-use crate::errors::ApiError;
 use actix_web::web;
-use futures_util::StreamExt;
-use serde::de::DeserializeOwned;
-
-pub const MAX_BODY_BYTES: usize = 64 * 1024;
-
-/// Reads a request body, refusing more than 64 KiB (413) without buffering it.
-pub async fn read_body(mut payload: web::Payload) -> Result<web::BytesMut, ApiError> {
-    let mut body = web::BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| match e {
-            actix_web::error::PayloadError::Overflow => ApiError::PayloadTooLarge,
-            other => ApiError::invalid(format!("could not read body: {other}")),
-        })?;
-        if body.len() + chunk.len() > MAX_BODY_BYTES {
-            return Err(ApiError::PayloadTooLarge);
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
-}
-
-/// Parses JSON; an empty body reads as `{}` so optional-only bodies may be omitted.
-pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    let body: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
-        b"{}"
-    } else {
-        body
-    };
-    serde_json::from_slice(body).map_err(|e| ApiError::invalid(format!("invalid JSON body: {e}")))
-}
-
-pub fn require_dispatcher(p: &Principal) -> Result<(), ApiError> {
-    match p {
-        Principal::Dispatcher => Ok(()),
-        _ => Err(ApiError::forbidden("dispatcher only")),
-    }
-}
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(

@@ -3,11 +3,11 @@
 //! caller's role and that the order is theirs.
 
 use super::merchants::merchant_id;
-use super::{parse_json, read_body, require_dispatcher};
 use crate::auth::Principal;
 use crate::errors::ApiError;
-use crate::idempotency;
-use crate::startup::AppState;
+use crate::extract::{Caller, Dispatcher, Json};
+use crate::idempotency::{self, IdemKey};
+use crate::state::AppState;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use dispatch_actors::domain::order::{Actor, Order, OrderCommand};
@@ -42,19 +42,21 @@ async fn load(state: &AppState, who: &Principal, raw: &str) -> Result<Order, Api
     Ok(order)
 }
 
-fn ok(order: &Order) -> Result<(StatusCode, serde_json::Value), ApiError> {
-    let v = serde_json::to_value(order).map_err(|e| ApiError::unavailable(e.to_string()))?;
-    Ok((StatusCode::OK, v))
+/// An order as the JSON an idempotent call stores and replays.
+fn answer(status: StatusCode, order: &Order) -> Result<(StatusCode, serde_json::Value), ApiError> {
+    let v = serde_json::to_value(order)
+        .map_err(|e| ApiError::internal(format!("order not serializable: {e}")))?;
+    Ok((status, v))
 }
 
 #[derive(Deserialize)]
-struct LineIn {
+pub struct LineIn {
     item_id: String,
     qty: u32,
 }
 
 #[derive(Deserialize)]
-struct NewOrder {
+pub struct NewOrder {
     merchant_id: String,
     items: Vec<LineIn>,
     dropoff: GeoPoint,
@@ -62,10 +64,10 @@ struct NewOrder {
 
 pub async fn create(
     req: HttpRequest,
-    body: web::Payload,
+    Caller(who): Caller,
+    body: Result<Json<NewOrder>, ApiError>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let who = state.auth.authenticate(&req, false)?;
     let Principal::Customer(customer_id) = &who else {
         return Err(ApiError::forbidden("only customers place orders"));
     };
@@ -75,8 +77,7 @@ pub async fn create(
         Some(key) => OrderId::derived_from(&format!("{}:{key}", who.scope())),
         None => OrderId::generate(),
     };
-    let body = read_body(body).await?;
-    let n: NewOrder = parse_json(&body)?;
+    let Json { value: n, raw } = body?;
     let mid = merchant_id(&n.merchant_id)?;
     if n.items.len() > 100 {
         return Err(ApiError::invalid("at most 100 lines per order"));
@@ -92,81 +93,64 @@ pub async fn create(
         .collect::<Result<Vec<_>, _>>()?;
     let engine = state.engine.clone();
     let cid = customer_id.clone();
-    idempotency::once(
-        state.engine.store(),
-        &state.inflight,
-        &req,
-        &who.scope(),
-        &body,
-        || async move {
+    let key = IdemKey::of(&req, &who.scope(), &raw)?;
+    state
+        .idempotency
+        .once(state.engine.store(), key, || async move {
             let order = engine
                 .create_order_as(order_id, cid, &mid, items, n.dropoff)
                 .await?;
-            let v =
-                serde_json::to_value(&order).map_err(|e| ApiError::unavailable(e.to_string()))?;
-            Ok((StatusCode::CREATED, v))
-        },
-    )
-    .await
+            answer(StatusCode::CREATED, &order)
+        })
+        .await
 }
 
 pub async fn get(
-    req: HttpRequest,
+    Caller(who): Caller,
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let who = state.auth.authenticate(&req, false)?;
     Ok(HttpResponse::Ok().json(load(&state, &who, &path).await?))
 }
 
 #[derive(Deserialize)]
-struct PayBody {
+pub struct PayBody {
     payment_ref: String,
 }
 
 pub async fn pay(
     req: HttpRequest,
+    Caller(who): Caller,
     path: web::Path<String>,
-    body: web::Payload,
+    body: Result<Json<PayBody>, ApiError>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let who = state.auth.authenticate(&req, false)?;
     let order = load(&state, &who, &path).await?;
     if !matches!(who, Principal::Customer(_)) {
         return Err(ApiError::forbidden("only the order's customer pays"));
     }
     idempotency::header_key(&req)?;
-    let body = read_body(body).await?;
-    let p: PayBody = parse_json(&body)?;
+    let Json { value: p, raw } = body?;
     if p.payment_ref.is_empty() || p.payment_ref.len() > 200 {
         return Err(ApiError::invalid("payment_ref must be 1-200 characters"));
     }
     let engine = state.engine.clone();
-    idempotency::once(
-        state.engine.store(),
-        &state.inflight,
-        &req,
-        &who.scope(),
-        &body,
-        || async move {
-            let o = engine
-                .order_command(
-                    &order.order_id,
-                    OrderCommand::Pay {
-                        payment_ref: p.payment_ref,
-                    },
-                )
-                .await?;
-            ok(&o)
-        },
-    )
-    .await
+    let key = IdemKey::of(&req, &who.scope(), &raw)?;
+    state
+        .idempotency
+        .once(state.engine.store(), key, || async move {
+            let cmd = OrderCommand::Pay {
+                payment_ref: p.payment_ref,
+            };
+            let o = engine.order_command(&order.order_id, cmd).await?;
+            answer(StatusCode::OK, &o)
+        })
+        .await
 }
 
 /// Loads the order for its merchant.
-async fn for_merchant(state: &AppState, req: &HttpRequest, raw: &str) -> Result<Order, ApiError> {
-    let who = state.auth.authenticate(req, false)?;
-    let order = load(state, &who, raw).await?;
+async fn for_merchant(state: &AppState, who: &Principal, raw: &str) -> Result<Order, ApiError> {
+    let order = load(state, who, raw).await?;
     if !matches!(who, Principal::Merchant(_)) {
         return Err(ApiError::forbidden("only the order's merchant may do that"));
     }
@@ -174,18 +158,18 @@ async fn for_merchant(state: &AppState, req: &HttpRequest, raw: &str) -> Result<
 }
 
 #[derive(Deserialize)]
-struct AcceptBody {
+pub struct AcceptBody {
     prep_time_s: Option<u64>,
 }
 
 pub async fn accept(
-    req: HttpRequest,
+    Caller(who): Caller,
     path: web::Path<String>,
-    body: web::Payload,
+    body: Result<Json<AcceptBody>, ApiError>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let order = for_merchant(&state, &req, &path).await?;
-    let b: AcceptBody = parse_json(&read_body(body).await?)?;
+    let order = for_merchant(&state, &who, &path).await?;
+    let b = body?.value;
     let o = state
         .engine
         .accept_order(&order.order_id, b.prep_time_s)
@@ -194,23 +178,23 @@ pub async fn accept(
 }
 
 #[derive(Deserialize)]
-struct ReasonBody {
+pub struct ReasonBody {
     reason: String,
 }
 
 #[derive(Deserialize)]
-struct OptionalReason {
+pub struct OptionalReason {
     reason: Option<String>,
 }
 
 pub async fn reject(
-    req: HttpRequest,
+    Caller(who): Caller,
     path: web::Path<String>,
-    body: web::Payload,
+    body: Result<Json<ReasonBody>, ApiError>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let order = for_merchant(&state, &req, &path).await?;
-    let b: ReasonBody = parse_json(&read_body(body).await?)?;
+    let order = for_merchant(&state, &who, &path).await?;
+    let b = body?.value;
     let o = state
         .engine
         .order_command(&order.order_id, OrderCommand::Reject { reason: b.reason })
@@ -219,11 +203,11 @@ pub async fn reject(
 }
 
 pub async fn ready(
-    req: HttpRequest,
+    Caller(who): Caller,
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let order = for_merchant(&state, &req, &path).await?;
+    let order = for_merchant(&state, &who, &path).await?;
     let o = state
         .engine
         .order_command(&order.order_id, OrderCommand::MarkReady)
@@ -232,12 +216,11 @@ pub async fn ready(
 }
 
 pub async fn cancel(
-    req: HttpRequest,
+    Caller(who): Caller,
     path: web::Path<String>,
-    body: web::Payload,
+    body: Result<Json<OptionalReason>, ApiError>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let who = state.auth.authenticate(&req, false)?;
     let order = load(&state, &who, &path).await?;
     let by = match who {
         Principal::Customer(_) => Actor::Customer,
@@ -248,7 +231,7 @@ pub async fn cancel(
             ))
         }
     };
-    let b: OptionalReason = parse_json(&read_body(body).await?)?;
+    let b = body?.value;
     let o = state
         .engine
         .order_command(
@@ -263,29 +246,27 @@ pub async fn cancel(
 }
 
 #[derive(Deserialize)]
-struct AssignBody {
+pub struct AssignBody {
     rider_id: String,
 }
 
 pub async fn assign(
-    req: HttpRequest,
+    _: Dispatcher,
     path: web::Path<String>,
-    body: web::Payload,
+    body: Result<Json<AssignBody>, ApiError>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    require_dispatcher(&state.auth.authenticate(&req, false)?)?;
     let id = order_id(&path)?;
-    let b: AssignBody = parse_json(&read_body(body).await?)?;
+    let b = body?.value;
     let rider = RiderId::parse(&b.rider_id).map_err(ApiError::invalid)?;
     Ok(HttpResponse::Ok().json(state.engine.assign(&id, &rider).await?))
 }
 
 pub async fn unassign(
-    req: HttpRequest,
+    _: Dispatcher,
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    require_dispatcher(&state.auth.authenticate(&req, false)?)?;
     let id = order_id(&path)?;
     Ok(HttpResponse::Ok().json(
         state
@@ -296,14 +277,13 @@ pub async fn unassign(
 }
 
 pub async fn fail(
-    req: HttpRequest,
+    _: Dispatcher,
     path: web::Path<String>,
-    body: web::Payload,
+    body: Result<Json<ReasonBody>, ApiError>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    require_dispatcher(&state.auth.authenticate(&req, false)?)?;
     let id = order_id(&path)?;
-    let b: ReasonBody = parse_json(&read_body(body).await?)?;
+    let b = body?.value;
     let cmd = OrderCommand::Fail {
         by: Actor::Dispatcher,
         reason: b.reason,
@@ -312,11 +292,10 @@ pub async fn fail(
 }
 
 pub async fn trace(
-    req: HttpRequest,
+    _: Dispatcher,
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    require_dispatcher(&state.auth.authenticate(&req, false)?)?;
     let id = order_id(&path)?;
     let decisions = state.engine.trace(&id).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({"order_id": id, "decisions": decisions})))

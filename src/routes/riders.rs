@@ -1,27 +1,26 @@
 //! Riders: creation, the fleet list, and the dispatcher's nearest-riders query.
 
-use super::{parse_json, read_body, require_dispatcher};
 use crate::auth::Principal;
 use crate::errors::ApiError;
-use crate::startup::AppState;
-use actix_web::{web, HttpRequest, HttpResponse};
+use crate::extract::{Dispatcher, Json};
+use crate::state::AppState;
+use actix_web::{web, HttpResponse};
 use dispatch_actors::domain::GeoPoint;
 use serde::Deserialize;
 use serde_json::json;
 use std::collections::HashMap;
 
 #[derive(Deserialize)]
-struct NewRider {
+pub struct NewRider {
     name: String,
 }
 
 pub async fn create(
-    req: HttpRequest,
-    body: web::Payload,
+    _: Dispatcher,
+    r: Json<NewRider>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    require_dispatcher(&state.auth.authenticate(&req, false)?)?;
-    let r: NewRider = parse_json(&read_body(body).await?)?;
+    let r = r.value;
     let rider = state.engine.create_rider(r.name).await?;
     let token = state
         .auth
@@ -30,8 +29,7 @@ pub async fn create(
     Ok(HttpResponse::Created().json(json!({"rider_id": rider.rider_id, "token": token})))
 }
 
-pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    require_dispatcher(&state.auth.authenticate(&req, false)?)?;
+pub async fn list(_: Dispatcher, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(state.engine.riders().await))
 }
 
@@ -74,11 +72,10 @@ pub fn parse_nearby(q: &HashMap<String, String>) -> Result<NearbyQuery, ApiError
 }
 
 pub async fn nearby(
-    req: HttpRequest,
+    _: Dispatcher,
     query: web::Query<HashMap<String, String>>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    require_dispatcher(&state.auth.authenticate(&req, false)?)?;
     let q = parse_nearby(&query)?;
     let near = state
         .engine

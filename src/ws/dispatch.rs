@@ -2,30 +2,41 @@
 //! live order and open escalation (plus merchants and live counters), then batched
 //! `updates` at most once per `dashboard.update_interval_ms`.
 
-use super::{check_origin, serve_push_only, upgrade};
+use super::frames::{encode, Board, DashboardFrame};
+use super::{serve_push_only, upgrade};
 use crate::auth::Principal;
 use crate::errors::ApiError;
-use crate::startup::AppState;
+use crate::extract::SocketCaller;
+use crate::state::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
 use dispatch_actors::outbox::Outbox;
-use serde_json::json;
 
 pub async fn connect(
     req: HttpRequest,
+    SocketCaller(who): SocketCaller,
     body: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    check_origin(&state, &req)?;
-    if state.auth.authenticate(&req, true)? != Principal::Dispatcher {
+    if who != Principal::Dispatcher {
         return Err(ApiError::forbidden("dispatcher only"));
     }
     let (response, session, stream) = upgrade(&req, body)?;
     let outbox = Outbox::new(state.settings.dashboard.queue_frames);
     // Registered first; the snapshot goes ahead of updates queued while it was built.
     state.hub.add_dashboard(outbox.clone());
-    let snapshot = snapshot(&state).await?;
+    let snapshot = match snapshot(&state).await {
+        Ok(s) => s,
+        Err(e) => {
+            // No socket will serve it: the hub must not keep it.
+            state.hub.remove_dashboard(&outbox);
+            return Err(e);
+        }
+    };
     outbox.push_front(snapshot);
-    serve_push_only(&state, session, stream, outbox, "dispatch");
+    let hub = state.hub.clone();
+    serve_push_only(&state, session, stream, outbox, "dispatch", move |o| {
+        hub.remove_dashboard(o)
+    });
     Ok(response)
 }
 
@@ -40,9 +51,11 @@ pub async fn snapshot(state: &AppState) -> Result<String, ApiError> {
         .collect();
     let escalations = e.escalations(true).await?;
     let merchants = e.merchants().await;
-    Ok(
-        json!({"type": "snapshot", "riders": riders, "orders": orders,
-        "escalations": escalations, "merchants": merchants, "stats": state.hub.stats()})
-        .to_string(),
-    )
+    Ok(encode(&DashboardFrame::Snapshot(Board {
+        riders: &riders,
+        orders: &orders,
+        escalations: &escalations,
+        merchants: &merchants,
+        stats: state.hub.stats(),
+    })))
 }

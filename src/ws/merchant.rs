@@ -1,22 +1,22 @@
 //! `GET /ws/merchant?token=…`: a merchant's live orders, reminders, riders arriving.
 
-use super::{check_origin, serve_push_only, upgrade};
+use super::frames::{encode, MerchantFrame};
+use super::{serve_push_only, upgrade};
 use crate::auth::Principal;
 use crate::errors::ApiError;
-use crate::startup::AppState;
+use crate::extract::SocketCaller;
+use crate::state::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
 use dispatch_actors::outbox::Outbox;
-use serde_json::json;
 
 pub async fn connect(
     req: HttpRequest,
+    SocketCaller(who): SocketCaller,
     body: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    check_origin(&state, &req)?;
-    let merchant_id = match state.auth.authenticate(&req, true)? {
-        Principal::Merchant(m) => m,
-        _ => return Err(ApiError::forbidden("merchant tokens only")),
+    let Principal::Merchant(merchant_id) = who else {
+        return Err(ApiError::forbidden("merchant tokens only"));
     };
     let (response, session, stream) = upgrade(&req, body)?;
     let outbox = Outbox::new(state.settings.server.ws_queue_frames);
@@ -29,9 +29,13 @@ pub async fn connect(
         .into_iter()
         .filter(|o| o.merchant_id == merchant_id && !o.status.is_final())
         .collect();
-    outbox.push_front(
-        json!({"type": "welcome", "merchant_id": merchant_id, "orders": orders}).to_string(),
-    );
-    serve_push_only(&state, session, stream, outbox, "merchant");
+    outbox.push_front(encode(&MerchantFrame::Welcome {
+        merchant_id: &merchant_id,
+        orders: &orders,
+    }));
+    let hub = state.hub.clone();
+    serve_push_only(&state, session, stream, outbox, "merchant", move |o| {
+        hub.remove_merchant(&merchant_id, o)
+    });
     Ok(response)
 }

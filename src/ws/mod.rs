@@ -5,12 +5,13 @@
 //! (a client that stopped reading) closes the socket instead of buffering.
 
 pub mod dispatch;
+pub mod frames;
 pub mod merchant;
 pub mod rider;
 pub mod track;
 
 use crate::errors::ApiError;
-use crate::startup::AppState;
+use crate::state::AppState;
 use actix_web::HttpRequest;
 use actix_ws::{CloseCode, CloseReason, Item, Message, Session};
 use dispatch_actors::metric_names;
@@ -176,12 +177,14 @@ pub async fn pump<T: Send + 'static>(
 
 /// Serves a socket the server only pushes to (merchant, tracking, dispatcher): whatever the
 /// hub queues in `outbox` is written; client messages are read only as signs of life.
+/// `on_end` runs once the socket has ended (it takes the outbox off the hub).
 pub fn serve_push_only(
     state: &AppState,
     session: Session,
     stream: actix_ws::MessageStream,
     outbox: Outbox<String>,
     label: &'static str,
+    on_end: impl FnOnce(&Outbox<String>) + 'static,
 ) {
     let opts = PumpOpts::from_state(state, label);
     let shutdown = state.shutdown.subscribe();
@@ -189,12 +192,13 @@ pub fn serve_push_only(
         pump(
             session,
             stream,
-            outbox,
+            outbox.clone(),
             String::clone,
             |_| {},
             opts,
             shutdown,
         )
         .await;
+        on_end(&outbox);
     });
 }

@@ -2,11 +2,12 @@
 //! handed to the rider's actor; everything the rider is told comes back through the
 //! rider's outbox, which the actor keeps across reconnects of the same rider.
 
-use super::{check_origin, pump, upgrade, PumpOpts};
+use super::{pump, upgrade, PumpOpts};
 use crate::auth::Principal;
 use crate::errors::ApiError;
+use crate::extract::SocketCaller;
 use crate::ratelimit::TokenBucket;
-use crate::startup::AppState;
+use crate::state::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
 use dispatch_actors::domain::gps::RawFix;
 use dispatch_actors::domain::{OfferId, OrderId};
@@ -85,13 +86,12 @@ pub fn parse(text: &str) -> Result<RiderCommand, Refusal> {
 
 pub async fn connect(
     req: HttpRequest,
+    SocketCaller(who): SocketCaller,
     body: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    check_origin(&state, &req)?;
-    let rider_id = match state.auth.authenticate(&req, true)? {
-        Principal::Rider(r) => r,
-        _ => return Err(ApiError::forbidden("rider tokens only")),
+    let Principal::Rider(rider_id) = who else {
+        return Err(ApiError::forbidden("rider tokens only"));
     };
     let (response, session, stream) = upgrade(&req, body)?;
     let outbox: Outbox<RiderNotice> = Outbox::new(state.settings.server.ws_queue_frames);

@@ -2,23 +2,23 @@
 //! customer or a dispatcher: a missing or invalid token is 401, any other token 403, both
 //! at the upgrade, before anything about the order is sent.
 
-use super::{check_origin, serve_push_only, upgrade};
+use super::frames::{encode, TrackFrame};
+use super::{serve_push_only, upgrade};
 use crate::auth::Principal;
 use crate::errors::ApiError;
-use crate::startup::AppState;
+use crate::extract::SocketCaller;
+use crate::state::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
 use dispatch_actors::domain::OrderId;
 use dispatch_actors::outbox::Outbox;
-use serde_json::json;
 
 pub async fn connect(
     req: HttpRequest,
+    SocketCaller(who): SocketCaller,
     body: web::Payload,
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    check_origin(&state, &req)?;
-    let who = state.auth.authenticate(&req, true)?;
     let order_id = OrderId::parse(&path).map_err(|_| ApiError::not_found("no such order"))?;
     let order = state.engine.order(&order_id).await?;
     match &who {
@@ -35,8 +35,18 @@ pub async fn connect(
     // Registered before the snapshot is read, and the snapshot goes ahead of anything
     // queued meanwhile: no status change falls between the two.
     state.hub.add_tracker(order_id.clone(), outbox.clone());
-    let order = state.engine.order(&order_id).await?;
-    outbox.push_front(json!({"type": "snapshot", "order": order}).to_string());
-    serve_push_only(&state, session, stream, outbox, "track");
+    let order = match state.engine.order(&order_id).await {
+        Ok(o) => o,
+        Err(e) => {
+            // No socket will serve it: the hub must not keep it.
+            state.hub.remove_tracker(&order_id, &outbox);
+            return Err(e.into());
+        }
+    };
+    outbox.push_front(encode(&TrackFrame::Snapshot { order: &order }));
+    let hub = state.hub.clone();
+    serve_push_only(&state, session, stream, outbox, "track", move |o| {
+        hub.remove_tracker(&order_id, o)
+    });
     Ok(response)
 }

@@ -17,5 +17,6 @@ mod idempotency;
 mod offers;
 mod ops;
 mod reconnect;
+mod server_defects;
 mod supervision;
 mod transitions;

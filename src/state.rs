@@ -1,0 +1,28 @@
+//! What every handler shares: the engine, tokens, the socket hub, settings, idempotency
+//! bookkeeping, rate limits and the shutdown signal. Built once by
+//! [`crate::startup::Application::build`] and handed to actix as `web::Data<AppState>`.
+
+use crate::auth::AuthRegistry;
+use crate::hub::Hub;
+use crate::idempotency::Idempotency;
+use crate::ratelimit::KeyedLimiter;
+use crate::settings::Settings;
+use dispatch_actors::Engine;
+use metrics_exporter_prometheus::PrometheusHandle;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use tokio::sync::watch;
+
+pub struct AppState {
+    pub engine: Engine,
+    pub auth: AuthRegistry,
+    pub hub: Arc<Hub>,
+    pub settings: Settings,
+    pub idempotency: Idempotency,
+    pub auth_limiter: KeyedLimiter,
+    /// Set when shutdown begins: readyz answers 503 from then on.
+    pub draining: AtomicBool,
+    /// Flips to true once at shutdown; sockets and the hub's tasks watch it.
+    pub shutdown: watch::Sender<bool>,
+    pub metrics: PrometheusHandle,
+}

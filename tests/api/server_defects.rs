@@ -1,0 +1,137 @@
+//! Server defects found in review: `/metrics` empty until the first event, hub maps that
+//! only grew, and the dashboard tick that outlived the server.
+
+use crate::helpers::*;
+use dispatchd::hub::HubSizes;
+use serde_json::json;
+use std::time::Duration;
+
+const T: Duration = Duration::from_secs(5);
+
+#[actix_web::test]
+async fn the_first_scrape_of_a_fresh_server_shows_every_dispatch_series() {
+    let app = spawn_app(|_| {}).await;
+    let r = app.get("/metrics", None).await;
+    assert_eq!(r.status.as_u16(), 200);
+    for name in dispatch_actors::metric_names::ALL {
+        assert!(
+            r.text.contains(&format!("# TYPE {name} ")),
+            "{name} is not described in the first scrape:\n{}",
+            r.text
+        );
+        assert!(
+            r.text
+                .lines()
+                .any(|l| !l.starts_with('#') && l.starts_with(name)),
+            "{name} has no sample in the first scrape:\n{}",
+            r.text
+        );
+    }
+    // Series with known labels are there at zero (or more, other tests share the recorder).
+    for series in [
+        r#"dispatch_orders_total{status="delivered"}"#,
+        r#"dispatch_offers_total{outcome="expired"}"#,
+        r#"dispatch_riders{status="stale"}"#,
+        r#"dispatch_escalations_total{kind="no_rider"}"#,
+        r#"dispatch_hub_entries{map="trackers"}"#,
+    ] {
+        assert!(r.text.contains(series), "{series} missing:\n{}", r.text);
+    }
+    assert!(
+        r.text.contains("# HELP dispatch_orders_total "),
+        "metrics carry help text:\n{}",
+        r.text
+    );
+}
+
+async fn sizes_become(app: &TestApp, what: &str, ok: impl Fn(HubSizes) -> bool) -> HubSizes {
+    wait_for(what, T, || async {
+        let s = app.state.hub.sizes();
+        ok(s).then_some(s)
+    })
+    .await
+}
+
+#[actix_web::test]
+async fn sockets_leave_the_hub_when_they_close() {
+    let app = spawn_app(|_| {}).await;
+    let c = app.customer().await;
+    let m = app.merchant().await;
+    let id = app.order(&c, &m).await["order_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let mut track = app
+        .ws(&format!("/ws/orders/{id}/track?token={}", c.token))
+        .await
+        .unwrap();
+    track.recv_type("snapshot", T).await;
+    let mut shop = app
+        .ws(&format!("/ws/merchant?token={}", m.token))
+        .await
+        .unwrap();
+    shop.recv_type("welcome", T).await;
+    let (mut board, _) = app.dashboard().await;
+    let s = app.state.hub.sizes();
+    assert_eq!((s.trackers, s.merchants, s.dashboards), (1, 1, 1), "{s:?}");
+
+    // Nothing is pushed to them afterwards: only the sockets' own end can empty the maps.
+    track.close().await;
+    shop.close().await;
+    board.close().await;
+    sizes_become(&app, "every socket to leave the hub", |s| {
+        s.trackers == 0 && s.merchants == 0 && s.dashboards == 0
+    })
+    .await;
+}
+
+#[actix_web::test]
+async fn a_riders_access_to_an_order_goes_when_the_order_is_final() {
+    let app = spawn_app(|_| {}).await;
+    let c = app.customer().await;
+    let m = app.merchant().await;
+    let mut rider = app.rider_at(offset(SHOP, 200.0, 0.0)).await;
+    let id = app.accepted_order(&c, &m).await;
+    let offer = rider.expect_offer().await;
+    rider
+        .send(json!({"type": "accept", "offer_id": offer["offer_id"]}))
+        .await;
+    rider.ws.recv_type("assigned", T).await;
+    let s = app.state.hub.sizes();
+    assert_eq!((s.rider_access, s.order_riders), (1, 1), "{s:?}");
+    // While it lives the rider reads it.
+    app.get(&format!("/orders/{id}"), Some(&rider.token))
+        .await
+        .expect(200);
+
+    rider
+        .send(json!({"type": "picked_up", "order_id": id}))
+        .await;
+    rider
+        .send(json!({"type": "delivered", "order_id": id}))
+        .await;
+    wait_for("the order to be delivered", T, || async {
+        (app.order_state(&id).await["status"] == "delivered").then_some(())
+    })
+    .await;
+    sizes_become(&app, "the hub to forget the final order", |s| {
+        s.rider_access == 0 && s.order_riders == 0
+    })
+    .await;
+    // The rider who delivered it still reads it (the engine answers from the order).
+    app.get(&format!("/orders/{id}"), Some(&rider.token))
+        .await
+        .expect(200);
+}
+
+#[actix_web::test]
+async fn the_dashboard_tick_stops_with_the_server() {
+    let app = spawn_app(|_| {}).await;
+    assert!(!app.state.hub.stopped(), "the hub runs while serving");
+    dispatchd::startup::drain(&app.state);
+    wait_for("the hub's tasks to stop", T, || async {
+        app.state.hub.stopped().then_some(())
+    })
+    .await;
+}
