@@ -9,6 +9,7 @@
 //! answers from the stored record: the rider holding it at the end, or offered it).
 //! Sizes are exported as `dispatch_hub_entries{map=…}` on every dashboard tick.
 
+use crate::ws::frames::{encode, Board, DashboardFrame, MerchantFrame, TrackFrame};
 use dispatch_actors::domain::escalation::Escalation;
 use dispatch_actors::domain::merchant::Merchant;
 use dispatch_actors::domain::offers::OfferCloseReason;
@@ -20,7 +21,6 @@ use dispatch_actors::metric_names;
 use dispatch_actors::outbox::{Outbox, PushOutcome};
 use dispatch_actors::Engine;
 use parking_lot::{Mutex, RwLock};
-use crate::ws::frames::{encode, Board, DashboardFrame, MerchantFrame, TrackFrame};
 use serde::Serialize;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;

@@ -2,11 +2,18 @@
 //! a request that succeeded replays its response verbatim; a failed request stores
 //! nothing; the same key with another body is 409 `idempotency_key_reused`; a duplicate
 //! arriving while the first is in flight gets 409 `request_in_progress`.
+//!
+//! The key is reserved in the store before the request does anything (a pending marker
+//! with a lease), and its response replaces the marker afterwards. So a duplicate on
+//! another server, or a retry after this one crashed mid-request, finds the marker and is
+//! told the request is in progress instead of running it again. A marker whose request
+//! died lapses after [`LEASE`]; the retry then runs, and a create finds the order the
+//! first one stored (its id derives from the key), so it never makes a second one.
 
 use crate::errors::ApiError;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse};
-use dispatch_actors::store::{Store, StoredResponse};
+use dispatch_actors::store::{Reservation, Store, StoredResponse};
 use parking_lot::Mutex;
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -71,8 +78,10 @@ impl IdemKey {
 
     /// The request's key, if it sent one (a malformed header is 400).
     pub fn of(req: &HttpRequest, caller: &str, body: &[u8]) -> Result<Option<Self>, ApiError> {
-        Ok(header_key(req)?
-            .map(|k| Self::new(caller, req.method().as_str(), req.path(), &k, body)))
+        Ok(
+            header_key(req)?
+                .map(|k| Self::new(caller, req.method().as_str(), req.path(), &k, body)),
+        )
     }
 }
 
@@ -127,9 +136,7 @@ impl Idempotency {
                 Ok(replay(stored))
             }
         };
-        if let Some(stored) = store.get_idempotent(&key.scoped).await? {
-            return check(&stored);
-        }
+        // This process first: a local duplicate never reaches the store.
         if !self.inflight.lock().insert(key.scoped.clone()) {
             return Err(ApiError::RequestInProgress);
         }
@@ -137,17 +144,33 @@ impl Idempotency {
             set: &self.inflight,
             key: key.scoped.clone(),
         };
-        // Checked again under the in-flight mark: the first may have finished meanwhile.
-        if let Some(stored) = store.get_idempotent(&key.scoped).await? {
-            return check(&stored);
+        let owner = uuid::Uuid::new_v4().to_string();
+        match store
+            .reserve_idempotent(&key.scoped, &owner, self.lease)
+            .await?
+        {
+            Reservation::Done(stored) => return check(&stored),
+            Reservation::Pending => return Err(ApiError::RequestInProgress),
+            Reservation::Reserved => {}
         }
-        let (status, json) = run().await?;
+        let (status, json) = match run().await {
+            Ok(answer) => answer,
+            Err(e) => {
+                // Failed: nothing is stored, and the retry may run at once.
+                if let Err(re) = store.release_idempotent(&key.scoped, &owner).await {
+                    tracing::warn!(error = %re, "idempotency key not released; it lapses");
+                }
+                return Err(e);
+            }
+        };
         let stored = StoredResponse {
             body_hash: key.body_hash,
             status: status.as_u16(),
             body: json.to_string(),
         };
-        let kept = store.put_idempotent(&key.scoped, stored, self.ttl).await?;
+        let kept = store
+            .complete_idempotent(&key.scoped, &owner, stored, self.ttl)
+            .await?;
         Ok(replay(&kept))
     }
 }

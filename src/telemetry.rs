@@ -47,27 +47,82 @@ pub fn metrics_handle() -> PrometheusHandle {
 
 /// HELP text and units, so a scrape documents itself.
 fn describe_metrics() {
-    describe_counter!(m::GPS_FIXES_TOTAL, "Rider GPS fixes, by result (accepted, out_of_order, rejected).");
+    describe_counter!(
+        m::GPS_FIXES_TOTAL,
+        "Rider GPS fixes, by result (accepted, out_of_order, rejected)."
+    );
     describe_counter!(m::ORDERS_TOTAL, "Orders entering each status.");
-    describe_counter!(m::OFFERS_TOTAL, "Offers sent to riders, and how each ended (outcome).");
+    describe_counter!(
+        m::OFFERS_TOTAL,
+        "Offers sent to riders, and how each ended (outcome)."
+    );
     describe_counter!(m::ESCALATIONS_TOTAL, "Escalations opened, by kind.");
     describe_gauge!(m::RIDERS, "Riders in each status.");
-    describe_histogram!(m::OFFER_LATENCY_SECONDS, Unit::Seconds, "From an order becoming dispatchable to its first offer.");
-    describe_histogram!(m::ASSIGNMENT_LATENCY_SECONDS, Unit::Seconds, "From a merchant's accept to a rider's assignment.");
-    describe_counter!(m::EVENTS_DROPPED_TOTAL, "Engine events a slow subscriber missed.");
-    describe_counter!(m::WS_FRAMES_DROPPED_TOTAL, "WebSocket frames not delivered, by socket and why.");
+    describe_histogram!(
+        m::OFFER_LATENCY_SECONDS,
+        Unit::Seconds,
+        "From an order becoming dispatchable to its first offer."
+    );
+    describe_histogram!(
+        m::ASSIGNMENT_LATENCY_SECONDS,
+        Unit::Seconds,
+        "From a merchant's accept to a rider's assignment."
+    );
+    describe_counter!(
+        m::EVENTS_DROPPED_TOTAL,
+        "Engine events a slow subscriber missed."
+    );
+    describe_counter!(
+        m::WS_FRAMES_DROPPED_TOTAL,
+        "WebSocket frames not delivered, by socket and why."
+    );
     describe_counter!(m::MATCHER_QUERIES_TOTAL, "Spatial index queries, by kind.");
-    describe_counter!(m::RATE_LIMITED_TOTAL, "Requests or socket messages refused by a rate limit.");
-    describe_histogram!(m::STORE_BATCH_WRITES, Unit::Count, "Writes per Redis pipeline (group commit).");
-    describe_histogram!(m::STORE_WRITE_SECONDS, Unit::Seconds, "From a write being queued to Redis answering it.");
-    describe_gauge!(m::STORE_PENDING_WRITES, Unit::Count, "Writes kept while Redis is unreachable, waiting to be flushed.");
+    describe_counter!(
+        m::RATE_LIMITED_TOTAL,
+        "Requests or socket messages refused by a rate limit."
+    );
+    describe_histogram!(
+        m::STORE_BATCH_WRITES,
+        Unit::Count,
+        "Writes per Redis pipeline (group commit)."
+    );
+    describe_histogram!(
+        m::STORE_WRITE_SECONDS,
+        Unit::Seconds,
+        "From a write being queued to Redis answering it."
+    );
+    describe_gauge!(
+        m::STORE_PENDING_WRITES,
+        Unit::Count,
+        "Writes kept while Redis is unreachable, waiting to be flushed."
+    );
     describe_counter!(m::STORE_ERRORS_TOTAL, "Redis pipelines that failed.");
-    describe_counter!(m::STORE_POSITIONS_WRITTEN_TOTAL, "Rider positions written to Redis.");
-    describe_counter!(m::STORE_EVENTS_DROPPED_TOTAL, "Events not appended to the Redis event stream.");
-    describe_counter!(m::MATCHER_UPDATES_DROPPED_TOTAL, "Rider updates the matcher's mailbox could not take.");
-    describe_counter!(m::MATCHER_WITHHELD_TOTAL, "Candidate riders withheld for an order waiting longer.");
-    describe_gauge!(m::ORDERS_WAITING, Unit::Count, "Orders waiting for a rider.");
-    describe_gauge!(m::HUB_ENTRIES, Unit::Count, "Entries in the socket hub's maps, by map.");
+    describe_counter!(
+        m::STORE_POSITIONS_WRITTEN_TOTAL,
+        "Rider positions written to Redis."
+    );
+    describe_counter!(
+        m::STORE_EVENTS_DROPPED_TOTAL,
+        "Events not appended to the Redis event stream."
+    );
+    describe_counter!(
+        m::MATCHER_UPDATES_DROPPED_TOTAL,
+        "Rider updates the matcher's mailbox could not take."
+    );
+    describe_counter!(
+        m::MATCHER_WITHHELD_TOTAL,
+        "Candidate riders withheld for an order waiting longer."
+    );
+    describe_gauge!(
+        m::ORDERS_WAITING,
+        Unit::Count,
+        "Orders waiting for a rider."
+    );
+    describe_gauge!(
+        m::HUB_ENTRIES,
+        Unit::Count,
+        "Entries in the socket hub's maps, by map."
+    );
 }
 
 /// A zero sample for every series whose labels are known in advance, so dashboards and
@@ -136,7 +191,13 @@ fn register_metrics() {
     for name in [m::STORE_PENDING_WRITES, m::ORDERS_WAITING] {
         metrics::gauge!(name).increment(0.0);
     }
-    for map in ["merchants", "trackers", "dashboards", "rider_access", "order_riders"] {
+    for map in [
+        "merchants",
+        "trackers",
+        "dashboards",
+        "rider_access",
+        "order_riders",
+    ] {
         metrics::gauge!(m::HUB_ENTRIES, "map" => map).increment(0.0);
     }
     // Histograms have no meaningful zero sample; registering them makes the exporter

@@ -25,10 +25,17 @@ pub enum MerchantFrame<'a> {
         orders: &'a [Order],
     },
     /// A paid order, new to the merchant.
-    NewOrder { order: &'a Order },
+    NewOrder {
+        order: &'a Order,
+    },
     /// Any later change of one of its orders.
-    OrderUpdated { order: &'a Order },
-    RiderArriving { order_id: &'a OrderId, eta_s: u64 },
+    OrderUpdated {
+        order: &'a Order,
+    },
+    RiderArriving {
+        order_id: &'a OrderId,
+        eta_s: u64,
+    },
     Reminder {
         order_id: &'a OrderId,
         message: &'a str,

@@ -14,6 +14,7 @@ mod bad_input;
 mod escalations;
 mod happy_path;
 mod idempotency;
+mod idempotency_reserve;
 mod offers;
 mod ops;
 mod reconnect;

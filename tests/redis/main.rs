@@ -10,6 +10,7 @@ mod support;
 
 mod harness;
 
+mod idempotency;
 mod outage;
 mod restart;
 mod store;

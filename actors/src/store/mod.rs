@@ -37,6 +37,18 @@ pub struct StoredResponse {
     pub body: String,
 }
 
+/// What a request finds when it reserves its idempotency key
+/// ([`Store::reserve_idempotent`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reservation {
+    /// The key is this request's now: run it, then complete or release the key.
+    Reserved,
+    /// Another request holds the key: still running, or it died less than a lease ago.
+    Pending,
+    /// A request with this key finished: replay its response.
+    Done(StoredResponse),
+}
+
 /// One armed supervisor timer of an order: when it is due and how often it has fired.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TimerRecord {
@@ -139,6 +151,37 @@ pub trait Store: Send + Sync + 'static {
         ttl: Duration,
     ) -> Result<StoredResponse, StoreError>;
     async fn get_idempotent(&self, key: &str) -> Result<Option<StoredResponse>, StoreError>;
+    /// Reserves `key` for the request `owner` before it runs, with a pending marker that
+    /// lapses after `lease` (so a request that died mid-way does not hold it for good),
+    /// unless a response or another request's marker is there. The default, for stores
+    /// shared by no other process, only looks for a response.
+    async fn reserve_idempotent(
+        &self,
+        key: &str,
+        _owner: &str,
+        _lease: Duration,
+    ) -> Result<Reservation, StoreError> {
+        Ok(match self.get_idempotent(key).await? {
+            Some(r) => Reservation::Done(r),
+            None => Reservation::Reserved,
+        })
+    }
+    /// Stores the response of `owner`'s request over its marker (or another's that
+    /// lapsed into it); returns what is stored after the call: an earlier response wins.
+    async fn complete_idempotent(
+        &self,
+        key: &str,
+        _owner: &str,
+        resp: StoredResponse,
+        ttl: Duration,
+    ) -> Result<StoredResponse, StoreError> {
+        self.put_idempotent(key, resp, ttl).await
+    }
+    /// The request failed, so nothing is stored: drops `owner`'s marker, if it is still
+    /// there, so a retry runs at once.
+    async fn release_idempotent(&self, _key: &str, _owner: &str) -> Result<(), StoreError> {
+        Ok(())
+    }
     /// Can the store serve now? (readyz)
     async fn healthy(&self) -> bool;
     /// May state change now? False while a durable store is unreachable or recovering:
@@ -197,7 +240,14 @@ pub struct MemoryStore {
     riders: RwLock<HashMap<RiderId, RiderView>>,
     merchants: RwLock<HashMap<MerchantId, (Merchant, Vec<Item>)>>,
     escalations: RwLock<HashMap<EscalationId, Escalation>>,
-    idempotency: RwLock<HashMap<String, (StoredResponse, tokio::time::Instant)>>,
+    idempotency: RwLock<HashMap<String, (IdemSlot, tokio::time::Instant)>>,
+}
+
+/// An idempotency key in memory: reserved by a running request, or its response.
+#[derive(Debug, Clone)]
+enum IdemSlot {
+    Pending { owner: String },
+    Done(StoredResponse),
 }
 
 impl MemoryStore {
@@ -311,7 +361,7 @@ impl Store for MemoryStore {
     ) -> Result<StoredResponse, StoreError> {
         let now = tokio::time::Instant::now();
         let mut map = self.idempotency.write();
-        if let Some((stored, expires)) = map.get(key) {
+        if let Some((IdemSlot::Done(stored), expires)) = map.get(key) {
             if *expires > now {
                 return Ok(stored.clone());
             }
@@ -320,18 +370,58 @@ impl Store for MemoryStore {
             // Expired keys go now and then, so the map stays as large as 24 h of keys.
             map.retain(|_, (_, expires)| *expires > now);
         }
-        map.insert(key.to_string(), (resp.clone(), now + ttl));
+        map.insert(key.to_string(), (IdemSlot::Done(resp.clone()), now + ttl));
         Ok(resp)
     }
 
     async fn get_idempotent(&self, key: &str) -> Result<Option<StoredResponse>, StoreError> {
         let now = tokio::time::Instant::now();
-        Ok(self
-            .idempotency
-            .read()
-            .get(key)
-            .filter(|(_, exp)| *exp > now)
-            .map(|(r, _)| r.clone()))
+        Ok(match self.idempotency.read().get(key) {
+            Some((IdemSlot::Done(r), exp)) if *exp > now => Some(r.clone()),
+            _ => None,
+        })
+    }
+
+    async fn reserve_idempotent(
+        &self,
+        key: &str,
+        owner: &str,
+        lease: Duration,
+    ) -> Result<Reservation, StoreError> {
+        let now = tokio::time::Instant::now();
+        let mut map = self.idempotency.write();
+        match map.get(key) {
+            Some((IdemSlot::Done(r), exp)) if *exp > now => {
+                return Ok(Reservation::Done(r.clone()))
+            }
+            Some((IdemSlot::Pending { .. }, exp)) if *exp > now => return Ok(Reservation::Pending),
+            _ => {}
+        }
+        let slot = IdemSlot::Pending {
+            owner: owner.to_string(),
+        };
+        map.insert(key.to_string(), (slot, now + lease));
+        Ok(Reservation::Reserved)
+    }
+
+    async fn complete_idempotent(
+        &self,
+        key: &str,
+        _owner: &str,
+        resp: StoredResponse,
+        ttl: Duration,
+    ) -> Result<StoredResponse, StoreError> {
+        // A marker (this request's, or another's) gives way to the response; an earlier
+        // response stays.
+        self.put_idempotent(key, resp, ttl).await
+    }
+
+    async fn release_idempotent(&self, key: &str, owner: &str) -> Result<(), StoreError> {
+        let mut map = self.idempotency.write();
+        if matches!(map.get(key), Some((IdemSlot::Pending { owner: o }, _)) if o == owner) {
+            map.remove(key);
+        }
+        Ok(())
     }
 
     async fn healthy(&self) -> bool {

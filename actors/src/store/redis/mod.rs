@@ -19,12 +19,15 @@
 //!   (`positions`); `health` follows whether Redis answers.
 //! - **Encoding** (`records`). Records are JSON strings (serde_json): a storage encoding,
 //!   readable with `redis-cli`; the engine itself speaks no JSON.
+//! - **Idempotency keys** (`idempotency`) are reserved with a pending marker before their
+//!   request runs, then hold its response; one Lua script per step, straight to Redis.
 //! - **Recovery** reads a snapshot (`snapshot`); every engine event also goes to a Redis
 //!   stream (`events`). Settings are in `config`.
 
 mod config;
 mod events;
 mod health;
+mod idempotency;
 mod order_cas;
 mod positions;
 mod records;

@@ -10,7 +10,9 @@ use crate::domain::merchant::{Item, Merchant};
 use crate::domain::order::Order;
 use crate::domain::rider::RiderView;
 use crate::domain::{EscalationId, GeoPoint, OrderId, RiderId};
-use crate::store::{AccountRecord, OrderRecord, Snapshot, Store, StoreError, StoredResponse};
+use crate::store::{
+    AccountRecord, OrderRecord, Reservation, Snapshot, Store, StoreError, StoredResponse,
+};
 use async_trait::async_trait;
 use redis::Value;
 use serde::{Deserialize, Serialize};
@@ -147,6 +149,29 @@ impl Store for RedisStore {
         self.status.healthy.load(Ordering::SeqCst) && self.status.recovered.load(Ordering::SeqCst)
     }
 
+    async fn reserve_idempotent(
+        &self,
+        key: &str,
+        owner: &str,
+        lease: Duration,
+    ) -> Result<Reservation, StoreError> {
+        self.reserve_key(key, owner, lease).await
+    }
+
+    async fn complete_idempotent(
+        &self,
+        key: &str,
+        _owner: &str,
+        resp: StoredResponse,
+        ttl: Duration,
+    ) -> Result<StoredResponse, StoreError> {
+        self.complete_key(key, resp, ttl).await
+    }
+
+    async fn release_idempotent(&self, key: &str, owner: &str) -> Result<(), StoreError> {
+        self.release_key(key, owner).await
+    }
+
     fn writable(&self) -> bool {
         self.status.healthy.load(Ordering::SeqCst) && self.status.recovered.load(Ordering::SeqCst)
     }
@@ -192,11 +217,11 @@ impl Store for RedisStore {
 
 /// An idempotent response as one string, `body_hash\nstatus\nbody`: the body goes last
 /// because it may itself contain newlines.
-fn encode_response(r: &StoredResponse) -> String {
+pub(super) fn encode_response(r: &StoredResponse) -> String {
     format!("{}\n{}\n{}", r.body_hash, r.status, r.body)
 }
 
-fn decode_response(s: &str) -> Option<StoredResponse> {
+pub(super) fn decode_response(s: &str) -> Option<StoredResponse> {
     let mut it = s.splitn(3, '\n');
     Some(StoredResponse {
         body_hash: it.next()?.parse().ok()?,
@@ -206,7 +231,7 @@ fn decode_response(s: &str) -> Option<StoredResponse> {
 }
 
 /// A reply inside a pipeline's answers comes back as a raw value, not yet a `String`.
-fn value_string(v: &Value) -> Option<String> {
+pub(super) fn value_string(v: &Value) -> Option<String> {
     match v {
         Value::BulkString(b) => String::from_utf8(b.clone()).ok(),
         Value::SimpleString(s) => Some(s.clone()),
