@@ -119,6 +119,20 @@ fn describe_metrics() {
         "Orders waiting for a rider."
     );
     describe_gauge!(
+        m::ESCALATIONS_IN_MEMORY,
+        Unit::Count,
+        "Escalations the desk holds in memory (open, and resolved within retention)."
+    );
+    describe_gauge!(
+        m::STORE_ARCHIVED_ORDERS,
+        Unit::Count,
+        "Final orders the memory store keeps readable (its bounded archive)."
+    );
+    describe_counter!(
+        m::STORE_ORDERS_EVICTED_TOTAL,
+        "Final orders the memory store let go (past retention or over its cap)."
+    );
+    describe_gauge!(
         m::HUB_ENTRIES,
         Unit::Count,
         "Entries in the socket hub's maps, by map."
@@ -185,10 +199,16 @@ fn register_metrics() {
         m::STORE_EVENTS_DROPPED_TOTAL,
         m::MATCHER_UPDATES_DROPPED_TOTAL,
         m::MATCHER_WITHHELD_TOTAL,
+        m::STORE_ORDERS_EVICTED_TOTAL,
     ] {
         metrics::counter!(name).increment(0);
     }
-    for name in [m::STORE_PENDING_WRITES, m::ORDERS_WAITING] {
+    for name in [
+        m::STORE_PENDING_WRITES,
+        m::ORDERS_WAITING,
+        m::ESCALATIONS_IN_MEMORY,
+        m::STORE_ARCHIVED_ORDERS,
+    ] {
         metrics::gauge!(name).increment(0.0);
     }
     for map in [
