@@ -1,7 +1,7 @@
 //! `/healthz`, `/readyz`, `/metrics`, and the JSON 404.
 
 use crate::errors::ApiError;
-use crate::startup::AppState;
+use crate::state::AppState;
 use actix_web::{web, HttpResponse};
 use std::sync::atomic::Ordering;
 
