@@ -135,3 +135,68 @@ async fn the_dashboard_tick_stops_with_the_server() {
     })
     .await;
 }
+
+/// The extractors answer what the handlers answered when each read its caller and body by
+/// hand: who may call comes before what the body says.
+#[actix_web::test]
+async fn refusals_keep_their_order_with_the_extractors() {
+    use reqwest::Method;
+    let app = spawn_app(|_| {}).await;
+    let c = app.customer().await;
+    let m = app.merchant().await;
+    let id = app.order(&c, &m).await["order_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mallory = app.customer().await;
+    let bad = || Some(b"{not json".to_vec());
+    let huge = || Some(vec![b' '; 65 * 1024]);
+
+    // No token: 401, whatever the body.
+    app.raw(Method::POST, "/orders", None, bad(), &[])
+        .await
+        .expect_error(401, "unauthorized");
+    // The wrong role: 403 before the body is looked at.
+    app.raw(Method::POST, "/orders", Some(&m.token), bad(), &[])
+        .await
+        .expect_error(403, "forbidden");
+    app.raw(Method::POST, "/riders", Some(&c.token), bad(), &[])
+        .await
+        .expect_error(403, "forbidden");
+    // Another's order: denied before its body is parsed or measured.
+    let pay = format!("/orders/{id}/pay");
+    assert_denied(
+        &app.raw(Method::POST, &pay, Some(&mallory.token), bad(), &[])
+            .await,
+    );
+    assert_denied(
+        &app.raw(Method::POST, &pay, Some(&mallory.token), huge(), &[])
+            .await,
+    );
+    // The owner's malformed or oversized body: 400 / 413 as before.
+    let r = app
+        .raw(Method::POST, &pay, Some(&c.token), bad(), &[])
+        .await;
+    r.expect_error(400, "invalid_input");
+    assert!(
+        r.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("invalid JSON body: "),
+        "{}",
+        r.text
+    );
+    app.raw(Method::POST, &pay, Some(&c.token), huge(), &[])
+        .await
+        .expect_error(413, "payload_too_large");
+    // An empty body reads as {} where every field is optional.
+    app.raw(
+        Method::POST,
+        &format!("/orders/{id}/cancel"),
+        Some(&c.token),
+        None,
+        &[],
+    )
+    .await
+    .expect(200);
+}
