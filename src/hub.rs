@@ -338,7 +338,8 @@ impl Hub {
                     ts_ms,
                     eta_s,
                 });
-                if let Some(list) = self.trackers.lock().get_mut(&order_id) {
+                let mut trackers = self.trackers.lock();
+                if let Some(list) = trackers.get_mut(&order_id) {
                     // Locations coalesce: a slow page gets the latest, not a backlog.
                     list.retain(|o| match o.push_latest(1, frame.clone()) {
                         PushOutcome::Queued => true,
@@ -349,6 +350,9 @@ impl Hub {
                         }
                         PushOutcome::Overflowed | PushOutcome::Closed => false,
                     });
+                    if list.is_empty() {
+                        trackers.remove(&order_id);
+                    }
                 }
             }
             Event::RiderArriving {
