@@ -110,26 +110,46 @@ fn bearing_deg(from: &GeoPoint, to: &GeoPoint) -> f64 {
     y.atan2(x).to_degrees()
 }
 
+/// How one run of the city varies from the one `cargo run` shows.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Makes a run repeatable; `None` takes a seed from the OS.
+    pub seed: Option<u64>,
+    /// Kitchen 1 is the one every rider declines, so its orders wait for a dispatcher.
+    /// Each such order is offered to every rider in reach in turn, which is the point on
+    /// the dashboard and a cost that grows with the fleet.
+    pub avoided_kitchen: bool,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        Self {
+            seed: None,
+            avoided_kitchen: true,
+        }
+    }
+}
+
 /// Seeds the city and starts its simulation on the current arbiter.
 pub fn start(engine: Engine, cfg: DemoSettings, host: Arc<dyn DemoHost>) {
     actix_rt::spawn(async move {
-        if let Err(e) = run(engine, cfg, host, None).await {
+        if let Err(e) = run(engine, cfg, host, RunOptions::default()).await {
             tracing::warn!(%e, "demo city stopped");
         }
     });
 }
 
 /// Seeds the city, then places orders forever (riders and merchants run as tasks on the
-/// current arbiter). `seed` makes a run repeatable; `None` takes one from the OS.
+/// current arbiter).
 pub async fn run(
     engine: Engine,
     cfg: DemoSettings,
     host: Arc<dyn DemoHost>,
-    seed: Option<u64>,
+    opts: RunOptions,
 ) -> Result<(), EngineError> {
     let centre =
         GeoPoint::new(cfg.center_lat, cfg.center_lon).map_err(EngineError::InvalidInput)?;
-    let mut rng = match seed {
+    let mut rng = match opts.seed {
         Some(s) => StdRng::seed_from_u64(s),
         None => StdRng::from_entropy(),
     };
@@ -139,7 +159,7 @@ pub async fn run(
         let prep = rng.gen_range(180..900);
         // Kitchen 1 is the one riders avoid (long waits): nobody accepts its orders, so
         // they escalate `no_rider` until a dispatcher assigns them by hand.
-        let name = if i == 0 {
+        let name = if i == 0 && opts.avoided_kitchen {
             "Night Market (riders avoid it)".to_string()
         } else {
             format!("Kitchen {}", i + 1)
@@ -175,7 +195,7 @@ pub async fn run(
             outbox,
             start,
             seed,
-            avoided: merchants[0].0.clone(),
+            avoided: opts.avoided_kitchen.then(|| merchants[0].0.clone()),
             flaky: i == 0,
         };
         actix_rt::spawn(rider_loop(engine.clone(), sim, cfg.clone()));
@@ -203,7 +223,8 @@ pub async fn run(
         // The first minutes show every kind of trouble for sure, later it comes by chance:
         // the 2nd order's kitchen never answers, the 3rd goes to the kitchen riders avoid,
         // and then one order in eight does.
-        let pick = if n == 2 || (n > 2 && rng.gen_bool(0.125)) {
+        let avoided_turn = n == 2 || (n > 2 && rng.gen_bool(0.125));
+        let pick = if opts.avoided_kitchen && avoided_turn {
             0
         } else {
             rng.gen_range(0..merchants.len())
@@ -292,8 +313,8 @@ struct SimRider {
     outbox: Outbox<RiderNotice>,
     start: GeoPoint,
     seed: u64,
-    /// The kitchen whose offers every rider declines.
-    avoided: MerchantId,
+    /// The kitchen whose offers every rider declines, if any.
+    avoided: Option<MerchantId>,
     /// Goes silent on its first job (rider_silent, then rider_lost).
     flaky: bool,
 }
@@ -340,7 +361,7 @@ async fn rider_loop(engine: Engine, sim: SimRider, cfg: DemoSettings) {
                         if silent_until.is_some() {
                             continue; // a silent rider ignores offers; they expire
                         }
-                        let avoid = o.pickup.merchant_id == avoided;
+                        let avoid = avoided.as_ref() == Some(&o.pickup.merchant_id);
                         let cmd = if avoid || rng.gen_bool(cfg.decline_probability.clamp(0.0, 1.0)) {
                             RiderCommand::Decline { offer_id: o.offer_id }
                         } else {

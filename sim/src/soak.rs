@@ -33,6 +33,8 @@ pub struct SoakOptions {
     /// Seconds between a simulated rider's fixes.
     pub fix_interval_s: f64,
     pub seed: u64,
+    /// Keep the demo's kitchen that every rider declines (see `demo::RunOptions`).
+    pub avoided_kitchen: bool,
 }
 
 impl Default for SoakOptions {
@@ -45,6 +47,7 @@ impl Default for SoakOptions {
             merchants: 40,
             fix_interval_s: 10.0,
             seed: 1,
+            avoided_kitchen: false,
         }
     }
 }
@@ -175,7 +178,10 @@ pub fn run(opts: &SoakOptions, mut on_sample: impl FnMut(&Sample)) -> Result<Soa
             engine.clone(),
             demo_settings(&opts),
             Arc::new(Headless),
-            Some(opts.seed),
+            demo::RunOptions {
+                seed: Some(opts.seed),
+                avoided_kitchen: opts.avoided_kitchen,
+            },
         ));
         let assigned_by_hand = Rc::new(Cell::new(0));
         let dispatcher = actix_rt::spawn(dispatcher(engine.clone(), assigned_by_hand.clone()));

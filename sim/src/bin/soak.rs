@@ -29,6 +29,10 @@ struct Cli {
     fix_interval_s: f64,
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Keep the demo's kitchen every rider declines: each of its orders is offered to
+    /// every rider in reach, which costs time and memory that grow with the fleet.
+    #[arg(long)]
+    avoided_kitchen: bool,
 }
 
 fn main() {
@@ -41,10 +45,11 @@ fn main() {
         merchants: cli.merchants,
         fix_interval_s: cli.fix_interval_s,
         seed: cli.seed,
+        avoided_kitchen: cli.avoided_kitchen,
     };
     println!(
-        "soak: {} h at {} orders/s, {} riders, {} merchants, fixes every {} s (memory store, paused clock)",
-        opts.hours, opts.orders_per_s, opts.riders, opts.merchants, opts.fix_interval_s
+        "soak: {} h at {} orders/s, {} riders, {} merchants, fixes every {} s, avoided kitchen: {} (memory store, paused clock)",
+        opts.hours, opts.orders_per_s, opts.riders, opts.merchants, opts.fix_interval_s, opts.avoided_kitchen
     );
     println!("{}", Sample::header());
     let report = match soak::run(&opts, |s| println!("{}", s.row())) {
