@@ -5,12 +5,14 @@
 #   MDRPLIB_DIR=DIR cargo test -p dispatch-sim --test replay
 #   cargo run --release -- replay --instance DIR/instances/1o50t100s2p100
 # The data has no licence file (research use only): it is never committed; data/ is in
-# .gitignore.
+# .gitignore. MDRPLIB_REPO=URL|PATH clones from a mirror instead.
 set -euo pipefail
-REPO=https://github.com/grubhub/mdrplib
+REPO=${MDRPLIB_REPO:-https://github.com/grubhub/mdrplib}
 COMMIT=a3eca9c56fb70e2bf10768f45c99020a6b8b8e84
-cd "$(dirname "$0")/.."
-dir=${1:-${MDRPLIB_DIR:-data/mdrplib}}
+root=$(cd "$(dirname "$0")/.." && pwd)
+# DIR and MDRPLIB_DIR are taken from where the script is called; the default sits in the
+# workspace, where the replay test looks for it.
+dir=${1:-${MDRPLIB_DIR:-$root/data/mdrplib}}
 
 if [ -d "$dir/.git" ]; then
   git -C "$dir" fetch --quiet origin
@@ -23,6 +25,11 @@ else
   git clone --quiet "$REPO" "$dir"
 fi
 git -C "$dir" -c advice.detachedHead=false checkout --quiet "$COMMIT"
+# The repository keeps the instances in public_instances/; the replay, its test and the
+# docs name them DIR/instances/<name>.
+if [ ! -e "$dir/instances" ]; then
+  ln -s public_instances "$dir/instances"
+fi
 if [ ! -f "$dir/instances/1r50t75s2p100/orders.txt" ]; then
   echo "fetched $dir but instances/1r50t75s2p100 is missing: is this the MDRP library?" >&2
   exit 1

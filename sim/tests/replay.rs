@@ -197,26 +197,29 @@ fn replays_the_synthetic_instance_and_delivers_every_order() {
     assert!(outcome.end_minute >= synthetic::SHIFTS_END_MIN as f64);
 }
 
-/// Where the real MDRP data is, if anywhere: `MDRPLIB_DIR`, or else the first of
+/// Where the real MDRP data is, if anywhere: `MDRPLIB_DIR` (relative to the workspace
+/// root), or else the first of
 /// `../shared/data/mdrplib` and `data/mdrplib` beside the workspace root that exists.
 /// `Err` names where it looked.
 fn mdrplib_dir() -> Result<PathBuf, String> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     if let Some(d) = std::env::var_os("MDRPLIB_DIR") {
-        let d = PathBuf::from(d);
-        return if d.join("instances").is_dir() {
+        // Tests run in sim/; a relative path means what it means at the workspace root,
+        // where the README's commands run.
+        let d = root.join(d);
+        return if has_instances(&d) {
             Ok(d)
         } else {
             Err(format!("MDRPLIB_DIR={}", d.display()))
         };
     }
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let candidates = [
         root.join("../shared/data/mdrplib"),
         root.join("data/mdrplib"),
     ];
     candidates
         .iter()
-        .find(|d| d.join("instances").is_dir())
+        .find(|d| has_instances(d))
         .cloned()
         .ok_or_else(|| {
             candidates
@@ -227,10 +230,24 @@ fn mdrplib_dir() -> Result<PathBuf, String> {
         })
 }
 
+/// A checkout of grubhub/mdrplib keeps its instances in `public_instances/`;
+/// tools/fetch-mdrplib.sh adds `instances/` beside it, the name the docs use.
+const INSTANCE_DIRS: [&str; 2] = ["instances", "public_instances"];
+
+fn has_instances(d: &Path) -> bool {
+    INSTANCE_DIRS.iter().any(|sub| d.join(sub).is_dir())
+}
+
 /// The real instance's directory, or `None` (with a message) when the data is missing
 /// outside CI. Under `CI=true` missing data is a failure.
 fn real_instance(name: &str) -> Option<PathBuf> {
-    let found = mdrplib_dir().map(|d| d.join("instances").join(name));
+    let found = mdrplib_dir().map(|d| {
+        INSTANCE_DIRS
+            .iter()
+            .map(|sub| d.join(sub).join(name))
+            .find(|dir| dir.join("orders.txt").is_file())
+            .unwrap_or_else(|| d.join("instances").join(name))
+    });
     match found {
         Ok(dir) if dir.join("orders.txt").is_file() => Some(dir),
         other => {
