@@ -1,12 +1,13 @@
 //! `dispatchd replay --instance DIR`: drives one Grubhub MDRP benchmark instance
-//! (grubhub/mdrplib; tools/fetch-mdrplib.sh fetches it, its README has the formats) through the real engine at
-//! high speed under tokio's paused clock, writes the three solution files the official
-//! evaluator reads, and computes the benchmark's metrics to set beside the published ones.
+//! (grubhub/mdrplib, fetched by tools/fetch-mdrplib.sh; its README has the formats) through
+//! the real engine at high speed under tokio's paused clock, writes the three solution files
+//! the official evaluator reads, and computes the benchmark's metrics to set beside the
+//! published ones.
 //!
 //! The plain parts (instance and solution files, metrics, the published figures) live in
 //! [`crate::mdrp`] with unit tests; they are re-exported here. The simulation (driver.rs,
-//! courier.rs) copies the demo city's approach: each courier is a task holding a rider outbox and speaking through
-//! `Engine::rider_command`, exactly as a rider socket would.
+//! courier.rs) copies the demo city's approach: each courier is a task holding a rider
+//! outbox and speaking through `Engine::rider_command`, exactly as a rider socket would.
 //!
 //! Mapping: engine ms = instance minutes × 60,000 (`Clock::starting_at(0)`); instance
 //! metres (x, y) map to a point near the equator (lat = y / 111,195 m, lon = x / 111,195 m),
