@@ -1,5 +1,5 @@
 //! `dispatchd` (same as `dispatchd serve`): runs the engine and its HTTP/WebSocket server.
-//! `dispatchd replay --instance DIR`: replays one MDRP benchmark instance (src/replay.rs).
+//! `dispatchd replay --instance DIR`: replays one MDRP benchmark instance (dispatch-sim).
 
 use clap::{Parser, Subcommand};
 use dispatchd::settings::Settings;
@@ -63,7 +63,7 @@ fn main() -> std::io::Result<()> {
 }
 
 fn replay(dir: &Path, out: Option<PathBuf>, until_minute: Option<u64>) -> std::io::Result<()> {
-    use dispatchd::replay;
+    use dispatch_sim::replay;
     let fail = |e: String| -> std::io::Result<()> {
         eprintln!("dispatchd replay: {e}");
         std::process::exit(2);

@@ -112,48 +112,8 @@ impl StoreSettings {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default)]
-pub struct DemoSettings {
-    pub enabled: bool,
-    pub center_lat: f64,
-    pub center_lon: f64,
-    pub radius_m: f64,
-    pub merchants: usize,
-    pub riders: usize,
-    pub orders_per_minute: f64,
-    /// Fix interval of simulated riders (seconds).
-    pub fix_interval_s: f64,
-    pub rider_speed_mps: f64,
-    pub decline_probability: f64,
-    /// Chance per fix that a rider goes silent for a while.
-    pub silence_probability: f64,
-    /// Chance that a merchant never answers an order.
-    pub merchant_ignore_probability: f64,
-    /// While the demo runs, cap each supervisor timer at a demo-sized value (see
-    /// `Settings::engine_config`) so every escalation kind shows up within minutes.
-    pub fast_timers: bool,
-}
-
-impl Default for DemoSettings {
-    fn default() -> Self {
-        Self {
-            enabled: true,
-            center_lat: 31.2304,
-            center_lon: 121.4737,
-            radius_m: 4000.0,
-            merchants: 25,
-            riders: 60,
-            orders_per_minute: 4.0,
-            fix_interval_s: 10.0,
-            rider_speed_mps: 8.0,
-            decline_probability: 0.1,
-            silence_probability: 0.006,
-            merchant_ignore_probability: 0.08,
-            fast_timers: true,
-        }
-    }
-}
+/// The `[demo]` section: the demo city's own settings, defined beside it.
+pub use dispatch_sim::demo::DemoSettings;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
@@ -289,12 +249,7 @@ impl Settings {
     pub fn engine_config(&self) -> EngineConfig {
         let mut timers = self.timers.clone();
         if self.demo.enabled && self.demo.fast_timers {
-            // Never longer than these while the demo city runs; shorter settings stay.
-            let cap = |v: &mut f64, max: f64| *v = v.min(max);
-            cap(&mut timers.merchant_accept_s, 60.0);
-            cap(&mut timers.dispatch_remind_s, 120.0);
-            cap(&mut timers.pickup_late_s, 120.0);
-            cap(&mut timers.delivery_timeout_s, 420.0);
+            dispatch_sim::demo::cap_timers(&mut timers);
         }
         EngineConfig {
             timers,

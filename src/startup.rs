@@ -6,7 +6,7 @@ use crate::hub::Hub;
 use crate::idempotency::Idempotency;
 use crate::ratelimit::KeyedLimiter;
 use crate::settings::{Settings, DEV_DISPATCHER_TOKEN};
-use crate::{demo, errors, routes, telemetry};
+use crate::{errors, routes, telemetry};
 use actix_web::dev::Server;
 use actix_web::{web, App, HttpServer};
 use dispatch_actors::store::redis::RedisStore;
@@ -92,7 +92,7 @@ impl Application {
             }
             None => {
                 if settings.demo.enabled {
-                    demo::start(state.clone().into_inner(), addr);
+                    start_demo(&state, addr);
                 }
             }
         }
@@ -178,9 +178,37 @@ async fn recover(redis: RedisStore, state: web::Data<AppState>, addr: std::net::
         if had_city {
             tracing::info!("demo: the stored city is back; not seeding another");
         } else {
-            demo::start(state.into_inner(), addr);
+            start_demo(&state, addr);
         }
     }
+}
+
+/// The demo city (dispatch-sim) on this server's engine; its links use this server's tokens.
+fn start_demo(state: &web::Data<AppState>, addr: std::net::SocketAddr) {
+    struct Host(web::Data<AppState>, std::net::SocketAddr);
+    impl dispatch_sim::demo::DemoHost for Host {
+        fn rider_token(&self, rider: &dispatch_actors::domain::RiderId) -> String {
+            self.0
+                .auth
+                .issue(crate::auth::Principal::Rider(rider.clone()))
+        }
+        fn customer_token(&self, customer: &dispatch_actors::domain::CustomerId) -> String {
+            self.0
+                .auth
+                .issue(crate::auth::Principal::Customer(customer.clone()))
+        }
+        fn base_url(&self) -> String {
+            format!("http://{}", self.1)
+        }
+        fn dispatcher_token(&self) -> String {
+            self.0.settings.auth.dispatcher_token.clone()
+        }
+    }
+    dispatch_sim::demo::start(
+        state.engine.clone(),
+        state.settings.demo.clone(),
+        std::sync::Arc::new(Host(state.clone(), addr)),
+    );
 }
 
 /// Stops taking new work: readyz 503, every socket closed with a close frame.

@@ -6,20 +6,85 @@
 //! orders nobody accepts (they wait for the dispatcher). So every escalation kind shows
 //! up on the dashboard within minutes.
 
-use crate::auth::Principal;
-use crate::settings::DemoSettings;
-use crate::startup::AppState;
+use dispatch_actors::config::TimersConfig;
 use dispatch_actors::domain::gps::RawFix;
 use dispatch_actors::domain::order::OrderCommand;
 use dispatch_actors::domain::{CustomerId, GeoPoint, ItemId, MerchantId, OrderId, RiderId};
 use dispatch_actors::outbox::Outbox;
 use dispatch_actors::protocol::{RiderCommand, RiderNotice};
-use dispatch_actors::Engine;
+use dispatch_actors::{Engine, EngineError};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use std::net::SocketAddr;
+use serde::Deserialize;
 use std::sync::Arc;
 use std::time::Duration;
+
+/// The `[demo]` section of the server's configuration (config.toml documents each key).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct DemoSettings {
+    pub enabled: bool,
+    pub center_lat: f64,
+    pub center_lon: f64,
+    pub radius_m: f64,
+    pub merchants: usize,
+    pub riders: usize,
+    pub orders_per_minute: f64,
+    /// Fix interval of simulated riders (seconds).
+    pub fix_interval_s: f64,
+    pub rider_speed_mps: f64,
+    pub decline_probability: f64,
+    /// Chance per fix that a rider goes silent for a while.
+    pub silence_probability: f64,
+    /// Chance that a merchant never answers an order.
+    pub merchant_ignore_probability: f64,
+    /// While the demo runs, cap each supervisor timer at a demo-sized value (see
+    /// [`cap_timers`]) so every escalation kind shows up within minutes.
+    pub fast_timers: bool,
+}
+
+impl Default for DemoSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            center_lat: 31.2304,
+            center_lon: 121.4737,
+            radius_m: 4000.0,
+            merchants: 25,
+            riders: 60,
+            orders_per_minute: 4.0,
+            fix_interval_s: 10.0,
+            rider_speed_mps: 8.0,
+            decline_probability: 0.1,
+            silence_probability: 0.006,
+            merchant_ignore_probability: 0.08,
+            fast_timers: true,
+        }
+    }
+}
+
+/// The demo's timer caps (`fast_timers`): never longer than these while the city runs, so
+/// every escalation kind shows up within minutes; shorter settings stay.
+pub fn cap_timers(timers: &mut TimersConfig) {
+    let cap = |v: &mut f64, max: f64| *v = v.min(max);
+    cap(&mut timers.merchant_accept_s, 60.0);
+    cap(&mut timers.dispatch_remind_s, 120.0);
+    cap(&mut timers.pickup_late_s, 120.0);
+    cap(&mut timers.delivery_timeout_s, 420.0);
+}
+
+/// What the city needs from the server it runs in: tokens and addresses for the links it
+/// logs (a rider page to drive by hand, an order to track). The demo itself never speaks
+/// HTTP; a host without a server (the soak benchmark) returns empty strings.
+pub trait DemoHost {
+    /// A token that signs in as this rider.
+    fn rider_token(&self, rider: &RiderId) -> String;
+    /// A token that signs in as this customer.
+    fn customer_token(&self, customer: &CustomerId) -> String;
+    /// `http://host:port` of the server.
+    fn base_url(&self) -> String;
+    fn dispatcher_token(&self) -> String;
+}
 
 const DISHES: &[(&str, i64)] = &[
     ("Xiaolongbao", 1800),
@@ -45,28 +110,56 @@ fn bearing_deg(from: &GeoPoint, to: &GeoPoint) -> f64 {
     y.atan2(x).to_degrees()
 }
 
+/// How one run of the city varies from the one `cargo run` shows.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Makes a run repeatable; `None` takes a seed from the OS.
+    pub seed: Option<u64>,
+    /// Kitchen 1 is the one every rider declines, so its orders wait for a dispatcher.
+    /// Each such order is offered to every rider in reach in turn, which is the point on
+    /// the dashboard and a cost that grows with the fleet.
+    pub avoided_kitchen: bool,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        Self {
+            seed: None,
+            avoided_kitchen: true,
+        }
+    }
+}
+
 /// Seeds the city and starts its simulation on the current arbiter.
-pub fn start(state: Arc<AppState>, addr: SocketAddr) {
-    actix_web::rt::spawn(async move {
-        if let Err(e) = run(state, addr).await {
+pub fn start(engine: Engine, cfg: DemoSettings, host: Arc<dyn DemoHost>) {
+    actix_rt::spawn(async move {
+        if let Err(e) = run(engine, cfg, host, RunOptions::default()).await {
             tracing::warn!(%e, "demo city stopped");
         }
     });
 }
 
-async fn run(state: Arc<AppState>, addr: SocketAddr) -> Result<(), dispatch_actors::EngineError> {
-    let cfg = state.settings.demo.clone();
-    let engine = state.engine.clone();
-    let centre = GeoPoint::new(cfg.center_lat, cfg.center_lon)
-        .map_err(dispatch_actors::EngineError::InvalidInput)?;
-    let mut rng = StdRng::from_entropy();
+/// Seeds the city, then places orders forever (riders and merchants run as tasks on the
+/// current arbiter).
+pub async fn run(
+    engine: Engine,
+    cfg: DemoSettings,
+    host: Arc<dyn DemoHost>,
+    opts: RunOptions,
+) -> Result<(), EngineError> {
+    let centre =
+        GeoPoint::new(cfg.center_lat, cfg.center_lon).map_err(EngineError::InvalidInput)?;
+    let mut rng = match opts.seed {
+        Some(s) => StdRng::seed_from_u64(s),
+        None => StdRng::from_entropy(),
+    };
     let mut merchants: Vec<(MerchantId, Vec<ItemId>)> = Vec::new();
     for i in 0..cfg.merchants.max(1) {
         let at = random_point(&mut rng, centre, cfg.radius_m * 0.7);
         let prep = rng.gen_range(180..900);
         // Kitchen 1 is the one riders avoid (long waits): nobody accepts its orders, so
         // they escalate `no_rider` until a dispatcher assigns them by hand.
-        let name = if i == 0 {
+        let name = if i == 0 && opts.avoided_kitchen {
             "Night Market (riders avoid it)".to_string()
         } else {
             format!("Kitchen {}", i + 1)
@@ -102,17 +195,17 @@ async fn run(state: Arc<AppState>, addr: SocketAddr) -> Result<(), dispatch_acto
             outbox,
             start,
             seed,
-            avoided: merchants[0].0.clone(),
+            avoided: opts.avoided_kitchen.then(|| merchants[0].0.clone()),
             flaky: i == 0,
         };
-        actix_web::rt::spawn(rider_loop(engine.clone(), sim, cfg.clone()));
+        actix_rt::spawn(rider_loop(engine.clone(), sim, cfg.clone()));
     }
     // A rider for a person to drive by hand, and a customer whose orders can be tracked.
     let you = engine.create_rider("You".into()).await?;
-    let you_token = state.auth.issue(Principal::Rider(you.rider_id.clone()));
+    let you_token = host.rider_token(&you.rider_id);
     let customer = CustomerId::generate();
-    let customer_token = state.auth.issue(Principal::Customer(customer.clone()));
-    let base = format!("http://{addr}");
+    let customer_token = host.customer_token(&customer);
+    let base = host.base_url();
     tracing::info!(
         "demo city: {} merchants, {} riders around {},{}",
         merchants.len(),
@@ -120,11 +213,9 @@ async fn run(state: Arc<AppState>, addr: SocketAddr) -> Result<(), dispatch_acto
         cfg.center_lat,
         cfg.center_lon
     );
-    tracing::info!(
-        "dashboard:  {base}/?token={}",
-        state.settings.auth.dispatcher_token
-    );
-    tracing::info!("dispatcher token: {}", state.settings.auth.dispatcher_token);
+    let dispatcher_token = host.dispatcher_token();
+    tracing::info!("dashboard:  {base}/?token={dispatcher_token}");
+    tracing::info!("dispatcher token: {dispatcher_token}");
     tracing::info!("rider page: {base}/rider?token={you_token}");
     let per_order = Duration::from_secs_f64(60.0 / cfg.orders_per_minute.max(0.1));
     let mut first = true;
@@ -132,7 +223,8 @@ async fn run(state: Arc<AppState>, addr: SocketAddr) -> Result<(), dispatch_acto
         // The first minutes show every kind of trouble for sure, later it comes by chance:
         // the 2nd order's kitchen never answers, the 3rd goes to the kitchen riders avoid,
         // and then one order in eight does.
-        let pick = if n == 2 || (n > 2 && rng.gen_bool(0.125)) {
+        let avoided_turn = n == 2 || (n > 2 && rng.gen_bool(0.125));
+        let pick = if opts.avoided_kitchen && avoided_turn {
             0
         } else {
             rng.gen_range(0..merchants.len())
@@ -169,7 +261,7 @@ async fn run(state: Arc<AppState>, addr: SocketAddr) -> Result<(), dispatch_acto
                     n == 1 || rng.gen_bool(cfg.merchant_ignore_probability.clamp(0.0, 1.0));
                 let accept_after = Duration::from_secs(rng.gen_range(3..40));
                 let prep_s = rng.gen_range(120..600);
-                actix_web::rt::spawn(merchant_handles(
+                actix_rt::spawn(merchant_handles(
                     engine.clone(),
                     order.order_id,
                     ignore,
@@ -221,8 +313,8 @@ struct SimRider {
     outbox: Outbox<RiderNotice>,
     start: GeoPoint,
     seed: u64,
-    /// The kitchen whose offers every rider declines.
-    avoided: MerchantId,
+    /// The kitchen whose offers every rider declines, if any.
+    avoided: Option<MerchantId>,
     /// Goes silent on its first job (rider_silent, then rider_lost).
     flaky: bool,
 }
@@ -269,7 +361,7 @@ async fn rider_loop(engine: Engine, sim: SimRider, cfg: DemoSettings) {
                         if silent_until.is_some() {
                             continue; // a silent rider ignores offers; they expire
                         }
-                        let avoid = o.pickup.merchant_id == avoided;
+                        let avoid = avoided.as_ref() == Some(&o.pickup.merchant_id);
                         let cmd = if avoid || rng.gen_bool(cfg.decline_probability.clamp(0.0, 1.0)) {
                             RiderCommand::Decline { offer_id: o.offer_id }
                         } else {

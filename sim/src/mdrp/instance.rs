@@ -1,0 +1,209 @@
+//! Reading an MDRP instance directory (`orders.txt`, `restaurants.txt`, `couriers.txt`,
+//! `instance_parameters.txt`; the formats are in the mdrplib README), and the benchmark's
+//! travel-time rule.
+
+use super::{num, read_rows};
+use std::path::Path;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Params {
+    pub meters_per_minute: f64,
+    pub pickup_service_min: u64,
+    pub dropoff_service_min: u64,
+    pub target_ctd_min: f64,
+    pub max_ctd_min: f64,
+    pub pay_per_order: f64,
+    pub guaranteed_pay_per_hour: f64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Restaurant {
+    pub id: String,
+    pub x: f64,
+    pub y: f64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct InstanceOrder {
+    pub id: String,
+    /// Drop-off.
+    pub x: f64,
+    pub y: f64,
+    pub placement: u64,
+    pub restaurant: String,
+    pub ready: u64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Courier {
+    pub id: String,
+    pub x: f64,
+    pub y: f64,
+    pub on: u64,
+    pub off: u64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Instance {
+    pub name: String,
+    pub params: Params,
+    pub restaurants: Vec<Restaurant>,
+    pub orders: Vec<InstanceOrder>,
+    pub couriers: Vec<Courier>,
+}
+
+/// Rows of a whitespace-separated file with one header line.
+impl Instance {
+    /// Reads `orders.txt`, `restaurants.txt`, `couriers.txt` and `instance_parameters.txt`.
+    pub fn load(dir: &Path) -> Result<Instance, String> {
+        let name = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "instance".into());
+        let p = dir.join("instance_parameters.txt");
+        let rows = read_rows(&p, 7)?;
+        let r = rows
+            .first()
+            .ok_or_else(|| format!("{}: no values", p.display()))?;
+        let params = Params {
+            meters_per_minute: num(&r[0], &p, "meters_per_minute")?,
+            pickup_service_min: num(&r[1], &p, "pickup service")?,
+            dropoff_service_min: num(&r[2], &p, "dropoff service")?,
+            target_ctd_min: num(&r[3], &p, "target click-to-door")?,
+            max_ctd_min: num(&r[4], &p, "max click-to-door")?,
+            pay_per_order: num(&r[5], &p, "pay per order")?,
+            guaranteed_pay_per_hour: num(&r[6], &p, "guaranteed pay per hour")?,
+        };
+        if params.meters_per_minute <= 0.0 {
+            return Err(format!("{}: meters_per_minute must be > 0", p.display()));
+        }
+        let p = dir.join("restaurants.txt");
+        let restaurants = read_rows(&p, 3)?
+            .into_iter()
+            .map(|r| {
+                Ok(Restaurant {
+                    x: num(&r[1], &p, "x")?,
+                    y: num(&r[2], &p, "y")?,
+                    id: r[0].clone(),
+                })
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        let p = dir.join("orders.txt");
+        let orders = read_rows(&p, 6)?
+            .into_iter()
+            .map(|r| {
+                Ok(InstanceOrder {
+                    x: num(&r[1], &p, "x")?,
+                    y: num(&r[2], &p, "y")?,
+                    placement: num(&r[3], &p, "placement_time")?,
+                    restaurant: r[4].clone(),
+                    ready: num(&r[5], &p, "ready_time")?,
+                    id: r[0].clone(),
+                })
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        let p = dir.join("couriers.txt");
+        let couriers = read_rows(&p, 5)?
+            .into_iter()
+            .map(|r| {
+                Ok(Courier {
+                    x: num(&r[1], &p, "x")?,
+                    y: num(&r[2], &p, "y")?,
+                    on: num(&r[3], &p, "on_time")?,
+                    off: num(&r[4], &p, "off_time")?,
+                    id: r[0].clone(),
+                })
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        let inst = Instance {
+            name,
+            params,
+            restaurants,
+            orders,
+            couriers,
+        };
+        for o in &inst.orders {
+            if inst.restaurant(&o.restaurant).is_none() {
+                return Err(format!(
+                    "order {} names unknown restaurant {}",
+                    o.id, o.restaurant
+                ));
+            }
+        }
+        Ok(inst)
+    }
+
+    pub fn restaurant(&self, id: &str) -> Option<&Restaurant> {
+        self.restaurants.iter().find(|r| r.id == id)
+    }
+
+    /// Only what happens before `minute`: orders placed before it, couriers on before it
+    /// (their shifts cut there). Metrics of a cut replay are over this cut instance.
+    pub fn until(&self, minute: u64) -> Instance {
+        let mut cut = self.clone();
+        cut.orders.retain(|o| o.placement < minute);
+        cut.couriers.retain(|c| c.on < minute);
+        for c in &mut cut.couriers {
+            c.off = c.off.min(minute);
+        }
+        cut
+    }
+}
+
+pub fn euclid(a: (f64, f64), b: (f64, f64)) -> f64 {
+    ((a.0 - b.0).powi(2) + (a.1 - b.1).powi(2)).sqrt()
+}
+
+/// The README's travel time: `ceil(euclidean metres / meters_per_minute)` whole minutes.
+pub fn travel_min(a: (f64, f64), b: (f64, f64), meters_per_minute: f64) -> u64 {
+    (euclid(a, b) / meters_per_minute - 1e-9).ceil().max(0.0) as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mdrp::test_support::{tiny, tmp};
+
+    #[test]
+    fn parses_an_instance() {
+        let d = tmp("parse");
+        tiny(&d);
+        let inst = Instance::load(&d).unwrap();
+        assert_eq!(inst.params.meters_per_minute, 100.0);
+        assert_eq!(inst.params.pickup_service_min, 4);
+        assert_eq!(inst.restaurants.len(), 2);
+        assert_eq!(
+            inst.orders[1],
+            InstanceOrder {
+                id: "o2".into(),
+                x: 1000.0,
+                y: 1050.0,
+                placement: 12,
+                restaurant: "r2".into(),
+                ready: 25
+            }
+        );
+        assert_eq!(inst.couriers[1].off, 60);
+        let cut = inst.until(30);
+        assert_eq!(cut.orders.len(), 2);
+        assert_eq!(cut.couriers[0].off, 30);
+        std::fs::write(
+            d.join("orders.txt"),
+            "order\tx\ty\tplacement_time\trestaurant\tready_time\no1\t0\t500\t10\tr9\t20\n",
+        )
+        .unwrap();
+        assert!(Instance::load(&d)
+            .unwrap_err()
+            .contains("unknown restaurant"));
+        std::fs::write(d.join("orders.txt"), "h\no1\t0\tx\t10\tr1\t20\n").unwrap();
+        assert!(Instance::load(&d).is_err());
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn travel_time_is_ceiled_minutes() {
+        assert_eq!(travel_min((0.0, 0.0), (300.0, 400.0), 100.0), 5);
+        assert_eq!(travel_min((0.0, 0.0), (301.0, 400.0), 100.0), 6);
+        assert_eq!(travel_min((0.0, 0.0), (0.0, 0.0), 100.0), 0);
+    }
+}
