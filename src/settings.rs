@@ -91,9 +91,12 @@ impl Default for StoreSettings {
 
 impl StoreSettings {
     pub fn memory_limits(&self, retention: &RetentionConfig) -> MemoryLimits {
+        let retention = std::time::Duration::from_secs_f64(retention.final_s.max(0.0));
         MemoryLimits {
-            final_retention: std::time::Duration::from_secs_f64(retention.final_s.max(0.0)),
+            final_retention: retention,
             max_final_orders: self.memory_archive_max_orders,
+            resolved_retention: retention,
+            max_resolved_escalations: self.memory_archive_max_orders,
         }
     }
 

@@ -14,7 +14,7 @@ use crate::demo::{self, DemoHost, DemoSettings};
 use dispatch_actors::domain::escalation::EscalationKind;
 use dispatch_actors::domain::rider::RiderStatus;
 use dispatch_actors::domain::{CustomerId, RiderId};
-use dispatch_actors::store::MemoryStore;
+use dispatch_actors::store::{MemoryLimits, MemoryStore};
 use dispatch_actors::{Clock, Engine, EngineConfig};
 use std::cell::Cell;
 use std::rc::Rc;
@@ -35,6 +35,8 @@ pub struct SoakOptions {
     pub seed: u64,
     /// Keep the demo's kitchen that every rider declines (see `demo::RunOptions`).
     pub avoided_kitchen: bool,
+    /// How long final orders and resolved escalations stay in memory (`retention.final_s`).
+    pub retention_s: f64,
 }
 
 impl Default for SoakOptions {
@@ -48,6 +50,7 @@ impl Default for SoakOptions {
             fix_interval_s: 10.0,
             seed: 1,
             avoided_kitchen: false,
+            retention_s: dispatch_actors::config::RetentionConfig::default().final_s,
         }
     }
 }
@@ -122,12 +125,13 @@ pub fn rss_bytes() -> u64 {
 
 /// The engine's configuration for a soak: the defaults with the demo's timer caps, the
 /// matcher on the current arbiter (required under a paused clock).
-pub fn engine_config() -> EngineConfig {
+pub fn engine_config(retention_s: f64) -> EngineConfig {
     let mut cfg = EngineConfig {
         matcher_own_arbiter: false,
         event_bus_capacity: 65_536,
         ..EngineConfig::default()
     };
+    cfg.retention.final_s = retention_s;
     demo::cap_timers(&mut cfg.timers);
     cfg
 }
@@ -172,8 +176,17 @@ pub fn run(opts: &SoakOptions, mut on_sample: impl FnMut(&Sample)) -> Result<Soa
     let wall = std::time::Instant::now();
     actix_rt::System::new().block_on(async move {
         tokio::time::pause();
-        let store = Arc::new(MemoryStore::new());
-        let engine = Engine::start(engine_config(), store.clone(), Clock::system());
+        let retention = std::time::Duration::from_secs_f64(opts.retention_s.max(0.0));
+        let store = Arc::new(MemoryStore::with_limits(MemoryLimits {
+            final_retention: retention,
+            resolved_retention: retention,
+            ..MemoryLimits::default()
+        }));
+        let engine = Engine::start(
+            engine_config(opts.retention_s),
+            store.clone(),
+            Clock::system(),
+        );
         let city = actix_rt::spawn(demo::run(
             engine.clone(),
             demo_settings(&opts),

@@ -33,6 +33,9 @@ struct Cli {
     /// every rider in reach, which costs time and memory that grow with the fleet.
     #[arg(long)]
     avoided_kitchen: bool,
+    /// Seconds final orders and resolved escalations stay in memory (`retention.final_s`).
+    #[arg(long, default_value_t = 3600.0)]
+    retention_s: f64,
 }
 
 fn main() {
@@ -46,10 +49,11 @@ fn main() {
         fix_interval_s: cli.fix_interval_s,
         seed: cli.seed,
         avoided_kitchen: cli.avoided_kitchen,
+        retention_s: cli.retention_s,
     };
     println!(
-        "soak: {} h at {} orders/s, {} riders, {} merchants, fixes every {} s, avoided kitchen: {} (memory store, paused clock)",
-        opts.hours, opts.orders_per_s, opts.riders, opts.merchants, opts.fix_interval_s, opts.avoided_kitchen
+        "soak: {} h at {} orders/s, {} riders, {} merchants, fixes every {} s, avoided kitchen: {}, retention {} s (memory store, paused clock)",
+        opts.hours, opts.orders_per_s, opts.riders, opts.merchants, opts.fix_interval_s, opts.avoided_kitchen, opts.retention_s
     );
     println!("{}", Sample::header());
     let report = match soak::run(&opts, |s| println!("{}", s.row())) {
