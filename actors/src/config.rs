@@ -30,9 +30,26 @@ impl Default for TimersConfig {
     }
 }
 
+/// How orders find riders (`dispatch.policy`).
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Policy {
+    /// Each order on its own, at once: the nearest idle rider (docs/protocol.md, "Dispatch").
+    #[default]
+    Nearest,
+    /// Rolling-horizon batch matching: every `round_s` the planner assigns the waiting
+    /// orders to riders at once by projected click-to-door, offering each order when its
+    /// rider should leave for the food rather than as early as possible.
+    Batch,
+}
+
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(default)]
 pub struct DispatchConfig {
+    pub policy: Policy,
+    /// Seconds between planning rounds (`batch`); an order about to fall due gets a round
+    /// of its own earlier.
+    pub round_s: f64,
     /// Rider speed used for travel-time estimates.
     pub speed_mps: f64,
     pub initial_radius_m: f64,
@@ -48,6 +65,8 @@ pub struct DispatchConfig {
 impl Default for DispatchConfig {
     fn default() -> Self {
         Self {
+            policy: Policy::Nearest,
+            round_s: 30.0,
             speed_mps: 5.0,
             initial_radius_m: 3000.0,
             max_radius_m: 20000.0,

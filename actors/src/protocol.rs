@@ -6,10 +6,10 @@
 //! `Get…`, notices past tense (`OrderAssigned`).
 
 use crate::domain::gps::{GpsFix, RawFix};
-use crate::domain::offers::{Offer, OfferCloseReason, TraceEntry};
+use crate::domain::offers::{CandidateTrace, Offer, OfferCloseReason, TraceEntry};
 use crate::domain::order::{Order, OrderCommand};
 use crate::domain::rider::{RiderStatus, RiderView};
-use crate::domain::{OfferId, OrderId, RiderId};
+use crate::domain::{GeoPoint, OfferId, OrderId, RiderId};
 use crate::error::EngineError;
 use crate::outbox::Outbox;
 use actix::prelude::*;
@@ -236,4 +236,18 @@ pub struct RiderLost {
 pub struct RiderMoved {
     pub rider_id: RiderId,
     pub fix: GpsFix,
+}
+
+/// The planner chose `rider_id` for this order (`dispatch.policy = "batch"`): the order
+/// offers itself to that rider, with the usual expiry, one winner and decline memory.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Planned {
+    pub rider_id: RiderId,
+    pub location: GeoPoint,
+    pub distance_m: f64,
+    /// The round, in words, for the order's trace.
+    pub event: String,
+    /// The riders priced for this order and what each would cost.
+    pub candidates: Vec<CandidateTrace>,
 }

@@ -153,3 +153,30 @@ impl Handler<FindNearestRiders> for MatcherActor {
         )
     }
 }
+
+/// One order's search in a planning round.
+#[derive(Debug, Clone)]
+pub struct CandidateQuery {
+    pub at: GeoPoint,
+    pub k: usize,
+    pub radius_m: f64,
+    pub exclude: HashSet<RiderId>,
+}
+
+/// Candidates for many orders at once (a planning round): available riders, nearest first,
+/// one list per query in the same order.
+#[derive(Message)]
+#[rtype(result = "Vec<Vec<Nearby>>")]
+pub struct FindCandidatesBatch(pub Vec<CandidateQuery>);
+
+impl Handler<FindCandidatesBatch> for MatcherActor {
+    type Result = MessageResult<FindCandidatesBatch>;
+    fn handle(&mut self, m: FindCandidatesBatch, _: &mut Context<Self>) -> Self::Result {
+        metrics::counter!(metric_names::MATCHER_QUERIES_TOTAL, "kind" => "plan").increment(1);
+        MessageResult(
+            m.0.iter()
+                .map(|q| self.index.nearest(q.at, q.k, q.radius_m, true, &q.exclude))
+                .collect(),
+        )
+    }
+}

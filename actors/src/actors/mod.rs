@@ -6,6 +6,7 @@
 //! - [`merchant::MerchantActor`]: one per merchant; open/closed, menu, pricing.
 //! - [`matcher::MatcherActor`]: the R-tree of riders, on its own Arbiter.
 //! - [`desk::EscalationDesk`]: the book of escalations.
+//! - [`planner::PlannerActor`]: batch dispatch rounds (`dispatch.policy = "batch"`).
 //! - [`engine::Engine`]: the facade that creates actors and routes calls by id.
 
 pub mod desk;
@@ -14,6 +15,7 @@ pub mod engine;
 pub mod matcher;
 pub mod merchant;
 pub mod order;
+pub mod planner;
 pub mod rider;
 pub mod timers;
 
@@ -33,6 +35,8 @@ pub struct Shared {
     pub dir: directory::Directory,
     pub matcher: Addr<matcher::MatcherActor>,
     pub desk: Addr<desk::EscalationDesk>,
+    /// The batch planner; None under `dispatch.policy = "nearest"`.
+    pub planner: Option<Addr<planner::PlannerActor>>,
 }
 
 impl Shared {

@@ -57,6 +57,10 @@ pub struct CandidateTrace {
     pub travel_s: f64,
     /// `offered`, or why the rider was skipped.
     pub decision: String,
+    /// Batch policy: what the planner priced this rider at for this order (projected
+    /// click-to-door plus the weighted waits), seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost_s: Option<f64>,
 }
 
 /// A rider a search left out on purpose, and why.

@@ -13,6 +13,7 @@
 //!    chosen on, and the orders left waiting with the reason.
 
 pub mod assign;
+pub mod book;
 pub mod bundle;
 pub mod cost;
 pub mod model;

@@ -8,6 +8,7 @@
 
 mod support;
 
+mod batch;
 mod dispatch;
 mod durability;
 mod offers;

@@ -14,10 +14,11 @@ use super::desk::{EscalationDesk, ListEscalations, Resolve};
 use super::directory::Directory;
 use super::matcher::{FindNearestRiders, MatcherActor};
 use super::merchant::{AddItem, GetMerchant, MerchantActor, SetOpen, UpdateItem};
+use super::planner::PlannerActor;
 use super::rider::RiderActor;
 use super::Shared;
 use crate::clock::Clock;
-use crate::config::EngineConfig;
+use crate::config::{EngineConfig, Policy};
 use crate::domain::escalation::Escalation;
 use crate::domain::merchant::{
     Item, Merchant, MerchantState, DEFAULT_PREP_TIME_S, MAX_PREP_TIME_S,
@@ -41,8 +42,8 @@ use tokio::sync::broadcast;
 #[derive(Clone)]
 pub struct Engine {
     shared: Arc<Shared>,
-    /// Keeps the matcher's own thread alive for as long as the engine lives.
-    _matcher_arbiter: Option<Arc<ArbiterKeeper>>,
+    /// Keeps the matcher's and the planner's own threads alive as long as the engine.
+    _arbiters: Vec<Arc<ArbiterKeeper>>,
 }
 
 struct ArbiterKeeper(Arbiter);
@@ -60,14 +61,29 @@ fn not_found(what: &str, id: impl std::fmt::Display) -> EngineError {
 impl Engine {
     /// Starts the engine's actors. Must be called inside a running actix System.
     pub fn start(cfg: EngineConfig, store: Arc<dyn Store>, clock: Clock) -> Engine {
-        let (matcher, keeper) = if cfg.matcher_own_arbiter {
+        let mut arbiters = Vec::new();
+        let matcher = if cfg.matcher_own_arbiter {
             let arbiter = Arbiter::new();
             let addr =
                 MatcherActor::start_in_arbiter(&arbiter.handle(), MatcherActor::with_mailbox);
-            (addr, Some(Arc::new(ArbiterKeeper(arbiter))))
+            arbiters.push(Arc::new(ArbiterKeeper(arbiter)));
+            addr
         } else {
-            (MatcherActor::create(MatcherActor::with_mailbox), None)
+            MatcherActor::create(MatcherActor::with_mailbox)
         };
+        // A planning round may take a while in a big city: in production it gets a thread
+        // of its own, so neither GPS intake nor order actors wait for it.
+        let planner = (cfg.dispatch.policy == Policy::Batch).then(|| {
+            let planner = PlannerActor::new(matcher.clone(), clock, cfg.dispatch.clone());
+            if cfg.matcher_own_arbiter {
+                let arbiter = Arbiter::new();
+                let addr = PlannerActor::start_in_arbiter(&arbiter.handle(), |_| planner);
+                arbiters.push(Arc::new(ArbiterKeeper(arbiter)));
+                addr
+            } else {
+                planner.start()
+            }
+        });
         let bus = EventBus::new(if cfg.event_bus_capacity == 0 {
             65_536
         } else {
@@ -83,10 +99,11 @@ impl Engine {
             dir: Directory::default(),
             matcher,
             desk: desk.clone(),
+            planner,
         });
         Engine {
             shared,
-            _matcher_arbiter: keeper,
+            _arbiters: arbiters,
         }
     }
 

@@ -15,11 +15,13 @@ use crate::error::EngineError;
 use crate::events::Event;
 use crate::matcher::Nearby;
 use crate::metric_names;
-use crate::protocol::{CloseOffer, ProposeOffer};
+use crate::plan::book::PlanEntry;
+use crate::protocol::{CloseOffer, Planned, ProposeOffer};
 use actix::prelude::*;
 use std::time::Duration;
 
 use crate::actors::matcher::{FindCandidates, StopWaiting, WaitForRider};
+use crate::actors::planner::{PlanOrder, PlannerActor, Unplan};
 
 impl OrderActor {
     /// Called as the order becomes `accepted`: counts from that change.
@@ -66,8 +68,45 @@ impl OrderActor {
         self.waiting = waiting;
     }
 
+    /// Batch policy: the order waits for the planner's next round (or one of its own as it
+    /// falls due); the planner answers with `Planned`. Registering again replaces the
+    /// entry (a wider radius, a new decliner).
+    fn wait_for_plan(&mut self, planner: Addr<PlannerActor>, ctx: &mut Context<Self>) {
+        let now = self.now();
+        planner.do_send(PlanOrder {
+            entry: PlanEntry {
+                order_id: self.order.order_id.clone(),
+                merchant_id: self.order.merchant_id.clone(),
+                pickup: self.order.pickup.point(),
+                dropoff: self.order.dropoff,
+                placed_ms: self.waiting_since_ms(),
+                ready_at_ms: self.order.ready_at_ms.unwrap_or(now),
+                radius_m: self.radius_m,
+                exclude: self.offers.excluded(),
+            },
+            reply: ctx.address().recipient(),
+        });
+        if !self.planned {
+            self.trace(
+                format!("waiting for a planning round (within {} m)", self.radius_m),
+                vec![],
+            );
+        }
+        self.planned = true;
+    }
+
+    /// No longer waiting for the planner (assigned, final, relinquished).
+    pub(super) fn leave_plan(&mut self) {
+        if std::mem::take(&mut self.planned) {
+            if let Some(planner) = &self.shared.planner {
+                planner.do_send(Unplan(self.order.order_id.clone()));
+            }
+        }
+    }
+
     pub(super) fn stop_dispatch(&mut self, ctx: &mut Context<Self>) {
         self.set_waiting(false);
+        self.leave_plan();
         self.dispatch_gen += 1;
         self.timers.disarm(Timer::DispatchRemind, ctx);
         if let Some(h) = self.retry.take() {
@@ -101,6 +140,7 @@ impl OrderActor {
             distance_m: c.distance_m.round(),
             travel_s: self.policy.travel_s(c.distance_m).round(),
             decision: decision.into(),
+            cost_s: None,
         }
     }
 
@@ -116,6 +156,9 @@ impl OrderActor {
             // An offer that could not be stored must not be sent: try again later.
             self.schedule_retry(ctx);
             return;
+        }
+        if let Some(planner) = self.shared.planner.clone() {
+            return self.wait_for_plan(planner, ctx);
         }
         let gen = self.dispatch_gen;
         self.in_flight = Some(gen);
@@ -373,5 +416,28 @@ impl OrderActor {
         self.close_offers(closed, OfferCloseReason::Withdrawn, ctx);
         self.trace(format!("assigned to {rider_id} by the dispatcher"), vec![]);
         Ok(t)
+    }
+}
+
+impl Handler<Planned> for OrderActor {
+    type Result = ();
+    fn handle(&mut self, m: Planned, ctx: &mut Context<Self>) {
+        self.planned = false;
+        let ready = self.order.status == OrderStatus::Accepted
+            && self.in_flight != Some(self.dispatch_gen)
+            && self.policy.wants_more_offers(self.offers.open_count());
+        if !ready {
+            // Moved on meanwhile (assigned, an offer out): dispatch picks up from here.
+            return self.try_dispatch(ctx);
+        }
+        let skipped = self.offers.skipped();
+        self.trace_search(m.event, m.candidates, skipped);
+        let chosen = Nearby {
+            rider_id: m.rider_id,
+            location: m.location,
+            distance_m: m.distance_m,
+            available: true,
+        };
+        self.propose(vec![chosen], 0, ctx);
     }
 }

@@ -56,6 +56,8 @@ pub struct OrderActor {
     rider_fix: Option<GpsFix>,
     /// Registered with the matcher as starved of riders.
     waiting: bool,
+    /// Waiting for the batch planner's next round.
+    planned: bool,
     /// When the current rider got the order (a reassignment keeps status `assigned`).
     assigned_ms: Option<u64>,
     /// `rider_arriving` went out (stored, so a restart does not repeat it).
@@ -107,6 +109,7 @@ impl OrderActor {
             dispatch_started_ms: 0,
             rider_fix: None,
             waiting: false,
+            planned: false,
             assigned_ms: None,
             arriving_sent: false,
             base_version: 0,
@@ -338,6 +341,7 @@ impl Actor for OrderActor {
 
     fn stopped(&mut self, _: &mut Self::Context) {
         self.set_waiting(false);
+        self.leave_plan();
         self.shared.dir.orders.write().remove(&self.order.order_id);
     }
 }

@@ -1,0 +1,249 @@
+//! The dispatch planner (`dispatch.policy = "batch"`): order actors waiting for a rider
+//! register here; every `dispatch.round_s`, and early when an order is about to fall due,
+//! one round asks the matcher for each order's candidates at once, solves one assignment
+//! (`crate::plan`) and tells each chosen order which rider to offer. Offers, expiry, one
+//! winner and decline memory stay in the OrderActor: the planner proposes, the order
+//! decides. The planning itself is plain code (`crate::plan`); this actor gathers, ticks
+//! and sends.
+
+use super::matcher::{CandidateQuery, FindCandidatesBatch, MatcherActor};
+use crate::clock::Clock;
+use crate::config::{secs, DispatchConfig};
+use crate::domain::offers::CandidateTrace;
+use crate::domain::OrderId;
+use crate::plan::book::{Found, PlanBook, PlanEntry};
+use crate::plan::{self, PlanConfig, TravelModel};
+use crate::protocol::Planned;
+use actix::prelude::*;
+use std::collections::HashMap;
+use std::time::Duration;
+
+pub struct PlannerActor {
+    book: PlanBook,
+    replies: HashMap<OrderId, Recipient<Planned>>,
+    matcher: Addr<MatcherActor>,
+    clock: Clock,
+    cfg: DispatchConfig,
+    plan_cfg: PlanConfig,
+    travel: TravelModel,
+    in_round: bool,
+    /// When the next regular round runs.
+    next_round_ms: u64,
+    /// A round before the regular one, for an order about to fall due: (due, timer).
+    early: Option<(u64, SpawnHandle)>,
+}
+
+impl PlannerActor {
+    pub fn new(matcher: Addr<MatcherActor>, clock: Clock, cfg: DispatchConfig) -> Self {
+        let plan_cfg = PlanConfig {
+            round_ms: (cfg.round_s * 1000.0) as u64,
+            // One order per offer until bundle offers reach the order and rider actors.
+            max_orders_per_bundle: 1,
+            ..PlanConfig::default()
+        };
+        Self {
+            book: PlanBook::default(),
+            replies: HashMap::new(),
+            matcher,
+            clock,
+            travel: TravelModel::with_speed(cfg.speed_mps),
+            cfg,
+            plan_cfg,
+            in_round: false,
+            next_round_ms: 0,
+            early: None,
+        }
+    }
+
+    fn round(&mut self, ctx: &mut Context<Self>) {
+        if self.in_round || self.book.is_empty() {
+            return;
+        }
+        self.in_round = true;
+        let searches = self.book.searches();
+        let ids: Vec<OrderId> = searches.iter().map(|e| e.order_id.clone()).collect();
+        let queries = searches
+            .into_iter()
+            .map(|e| CandidateQuery {
+                at: e.pickup,
+                k: self.cfg.candidates_k.max(1),
+                radius_m: e.radius_m,
+                exclude: e.exclude.clone(),
+            })
+            .collect();
+        ctx.spawn(
+            self.matcher
+                .send(FindCandidatesBatch(queries))
+                .into_actor(self)
+                .map(move |res, act, ctx| {
+                    act.in_round = false;
+                    if let Ok(found) = res {
+                        act.solve(ids, found);
+                    }
+                    act.schedule_due(ctx);
+                }),
+        );
+    }
+
+    /// Plans with what the matcher found and tells each chosen order its rider.
+    fn solve(&mut self, ids: Vec<OrderId>, found: Vec<Vec<crate::matcher::Nearby>>) {
+        // Orders may have come or gone while the matcher answered: line results up by id.
+        let mut by_id: HashMap<OrderId, Vec<Found>> = ids
+            .into_iter()
+            .zip(found)
+            .map(|(id, near)| {
+                let near = near
+                    .into_iter()
+                    .map(|n| Found {
+                        rider_id: n.rider_id,
+                        location: n.location,
+                        distance_m: n.distance_m,
+                    })
+                    .collect();
+                (id, near)
+            })
+            .collect();
+        let aligned: Vec<Vec<Found>> = self
+            .book
+            .searches()
+            .iter()
+            .map(|e| by_id.remove(&e.order_id).unwrap_or_default())
+            .collect();
+        let now = self.clock.now_ms();
+        let input = self.book.input(now, &aligned, self.cfg.speed_mps);
+        let found_of: HashMap<&OrderId, &Vec<Found>> = input
+            .orders
+            .iter()
+            .map(|o| &o.order_id)
+            .zip(aligned.iter())
+            .collect();
+        let result = plan::solve(&input, &self.travel, &self.plan_cfg);
+        let event = format!(
+            "planning round: {} orders waiting, {} riders free, {} offered this round",
+            input.orders.len(),
+            input.riders.len(),
+            result.routes.len()
+        );
+        let mut sends = Vec::new();
+        for route in &result.routes {
+            for order_id in &route.orders {
+                let Some(cands) = found_of.get(order_id) else {
+                    continue;
+                };
+                let distance = |r: &crate::domain::RiderId| {
+                    cands
+                        .iter()
+                        .find(|c| &c.rider_id == r)
+                        .map(|c| (c.location, c.distance_m))
+                };
+                let Some((location, distance_m)) = distance(&route.rider_id) else {
+                    continue;
+                };
+                let candidates = route
+                    .trace
+                    .candidates
+                    .iter()
+                    .map(|c| CandidateTrace {
+                        rider_id: c.rider_id.clone(),
+                        distance_m: distance(&c.rider_id).map_or(0.0, |d| d.1.round()),
+                        travel_s: (distance(&c.rider_id).map_or(0.0, |d| d.1)
+                            / self.cfg.speed_mps.max(0.1))
+                        .round(),
+                        decision: if c.rider_id == route.rider_id {
+                            "planned".into()
+                        } else {
+                            "candidate".into()
+                        },
+                        cost_s: Some((c.cost.total as f64 / 1000.0).round()),
+                    })
+                    .collect();
+                sends.push((
+                    order_id.clone(),
+                    Planned {
+                        rider_id: route.rider_id.clone(),
+                        location,
+                        distance_m,
+                        event: event.clone(),
+                        candidates,
+                    },
+                ));
+            }
+        }
+        for (order_id, msg) in sends {
+            self.book.remove(&order_id);
+            if let Some(reply) = self.replies.remove(&order_id) {
+                reply.do_send(msg);
+            }
+        }
+    }
+
+    /// Runs a round at `at_ms` if that is before the next regular one.
+    fn round_at(&mut self, at_ms: u64, ctx: &mut Context<Self>) {
+        if at_ms >= self.next_round_ms || self.early.as_ref().is_some_and(|(t, _)| *t <= at_ms) {
+            return;
+        }
+        if let Some((_, h)) = self.early.take() {
+            ctx.cancel_future(h);
+        }
+        let delay = Duration::from_millis(at_ms.saturating_sub(self.clock.now_ms()));
+        let h = ctx.run_later(delay, |act, ctx| {
+            act.early = None;
+            act.round(ctx);
+        });
+        self.early = Some((at_ms, h));
+    }
+
+    /// After a round: the next order to fall due gets a round of its own. Orders already
+    /// due were just planned; those left (nobody in reach) wait for the regular round.
+    fn schedule_due(&mut self, ctx: &mut Context<Self>) {
+        let now = self.clock.now_ms();
+        if let Some(due) = self.book.next_due_after(now) {
+            self.round_at(due, ctx);
+        }
+    }
+}
+
+impl Actor for PlannerActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        let every = secs(self.cfg.round_s.max(0.001));
+        self.next_round_ms = self.clock.now_ms() + every.as_millis() as u64;
+        ctx.run_interval(every, move |act, ctx| {
+            act.next_round_ms = act.clock.now_ms() + every.as_millis() as u64;
+            act.round(ctx);
+        });
+    }
+}
+
+/// An order waits for the planner's next round (replacing an earlier registration).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct PlanOrder {
+    pub entry: PlanEntry,
+    pub reply: Recipient<Planned>,
+}
+
+/// The order no longer waits (assigned, cancelled, its actor stopped).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Unplan(pub OrderId);
+
+impl Handler<PlanOrder> for PlannerActor {
+    type Result = ();
+    fn handle(&mut self, m: PlanOrder, ctx: &mut Context<Self>) {
+        // A new or changed order is planned by its due time (at once if already due).
+        let due = m.entry.ready_at_ms.max(self.clock.now_ms());
+        self.replies.insert(m.entry.order_id.clone(), m.reply);
+        self.book.add(m.entry);
+        self.round_at(due, ctx);
+    }
+}
+
+impl Handler<Unplan> for PlannerActor {
+    type Result = ();
+    fn handle(&mut self, m: Unplan, _: &mut Context<Self>) {
+        self.book.remove(&m.0);
+        self.replies.remove(&m.0);
+    }
+}

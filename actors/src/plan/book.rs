@@ -1,0 +1,183 @@
+//! The planner's book of orders waiting for a rider, and what a round makes of it: the
+//! searches to run (one per order, near its merchant), the round's input built from their
+//! results, and when the next order falls due. Plain data; the planner actor only ticks,
+//! asks the matcher and sends.
+
+use super::{FreeRider, PlanInput, WaitingOrder};
+use crate::domain::{GeoPoint, MerchantId, OrderId, RiderId};
+use std::collections::{BTreeMap, HashSet};
+
+/// One order as its actor registered it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlanEntry {
+    pub order_id: OrderId,
+    pub merchant_id: MerchantId,
+    pub pickup: GeoPoint,
+    pub dropoff: GeoPoint,
+    /// When the order's dispatch started (its place in the queue).
+    pub placed_ms: u64,
+    pub ready_at_ms: u64,
+    /// How far from the merchant riders are looked for.
+    pub radius_m: f64,
+    /// Riders this order is never offered to (declined, expired).
+    pub exclude: HashSet<RiderId>,
+}
+
+/// One rider found for one order, as the matcher saw it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Found {
+    pub rider_id: RiderId,
+    pub location: GeoPoint,
+    pub distance_m: f64,
+}
+
+#[derive(Default)]
+pub struct PlanBook {
+    /// Ordered by id so a round is deterministic (replays repeat exactly).
+    entries: BTreeMap<OrderId, PlanEntry>,
+    /// When each order must be offered by, from the last round (`ready_at_ms` minus the
+    /// best candidate's travel time); `ready_at_ms` until a round has seen candidates.
+    due_ms: BTreeMap<OrderId, u64>,
+}
+
+impl PlanBook {
+    /// Adds an order, or replaces its entry (a wider radius, a new decliner).
+    pub fn add(&mut self, e: PlanEntry) {
+        self.due_ms
+            .entry(e.order_id.clone())
+            .or_insert(e.ready_at_ms);
+        self.entries.insert(e.order_id.clone(), e);
+    }
+
+    pub fn remove(&mut self, id: &OrderId) -> Option<PlanEntry> {
+        self.due_ms.remove(id);
+        self.entries.remove(id)
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub fn contains(&self, id: &OrderId) -> bool {
+        self.entries.contains_key(id)
+    }
+
+    /// The searches a round runs, one per waiting order, in the book's order.
+    pub fn searches(&self) -> Vec<&PlanEntry> {
+        self.entries.values().collect()
+    }
+
+    /// The earliest time an order falls due: a round must run by then.
+    pub fn next_due_ms(&self) -> Option<u64> {
+        self.due_ms.values().copied().min()
+    }
+
+    /// The earliest due time later than `now_ms`.
+    pub fn next_due_after(&self, now_ms: u64) -> Option<u64> {
+        self.due_ms.values().copied().filter(|&d| d > now_ms).min()
+    }
+
+    /// The round's input from the searches' results (`found[i]` for `searches()[i]`):
+    /// every rider found is free now where it stands. Also records each order's due time.
+    pub fn input(&mut self, now_ms: u64, found: &[Vec<Found>], speed_mps: f64) -> PlanInput {
+        let mut riders: BTreeMap<RiderId, GeoPoint> = BTreeMap::new();
+        let mut orders = Vec::with_capacity(self.entries.len());
+        for (e, cands) in self.entries.values().zip(found) {
+            let best_travel_ms = cands
+                .iter()
+                .map(|c| (c.distance_m / speed_mps.max(0.1) * 1000.0) as u64)
+                .min()
+                .unwrap_or(0);
+            let due = e.ready_at_ms.saturating_sub(best_travel_ms);
+            self.due_ms.insert(e.order_id.clone(), due);
+            for c in cands {
+                riders.entry(c.rider_id.clone()).or_insert(c.location);
+            }
+            orders.push(WaitingOrder {
+                order_id: e.order_id.clone(),
+                merchant_id: e.merchant_id.clone(),
+                pickup: e.pickup,
+                dropoff: e.dropoff,
+                placed_ms: e.placed_ms,
+                ready_at_ms: e.ready_at_ms,
+                due_ms: due,
+                candidate_riders: cands.iter().map(|c| c.rider_id.clone()).collect(),
+            });
+        }
+        PlanInput {
+            now_ms,
+            orders,
+            riders: riders
+                .into_iter()
+                .map(|(rider_id, at)| FreeRider {
+                    rider_id,
+                    free_at_ms: now_ms,
+                    free_at: at,
+                    shift_end_ms: None,
+                })
+                .collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(n: u32, ready_at_ms: u64) -> PlanEntry {
+        let at = GeoPoint::new(31.23, 121.47).unwrap();
+        PlanEntry {
+            order_id: OrderId::parse(&format!("o_{n}")).unwrap(),
+            merchant_id: MerchantId::parse("m_1").unwrap(),
+            pickup: at,
+            dropoff: at.destination(90.0, 2000.0),
+            placed_ms: 0,
+            ready_at_ms,
+            radius_m: 3000.0,
+            exclude: HashSet::new(),
+        }
+    }
+
+    fn found(rider: &str, distance_m: f64) -> Found {
+        Found {
+            rider_id: RiderId::parse(rider).unwrap(),
+            location: GeoPoint::new(31.23, 121.47)
+                .unwrap()
+                .destination(0.0, distance_m),
+            distance_m,
+        }
+    }
+
+    #[test]
+    fn an_order_falls_due_when_its_nearest_rider_must_leave_for_the_food() {
+        let mut b = PlanBook::default();
+        b.add(entry(1, 600_000));
+        b.add(entry(2, 900_000));
+        assert_eq!(
+            b.next_due_ms(),
+            Some(600_000),
+            "ready time until a round saw riders"
+        );
+        let found = vec![
+            vec![found("r_a", 1000.0), found("r_b", 500.0)],
+            vec![found("r_a", 1000.0)],
+        ];
+        let input = b.input(10_000, &found, 5.0);
+        // 500 m at 5 m/s is 100 s; 1,000 m is 200 s.
+        assert_eq!(input.orders[0].due_ms, 500_000);
+        assert_eq!(input.orders[1].due_ms, 700_000);
+        assert_eq!(b.next_due_ms(), Some(500_000));
+        let riders: Vec<&str> = input.riders.iter().map(|r| r.rider_id.as_str()).collect();
+        assert_eq!(riders, vec!["r_a", "r_b"], "each rider once");
+        assert!(input.riders.iter().all(|r| r.free_at_ms == 10_000));
+        assert_eq!(input.orders[1].candidate_riders.len(), 1);
+        b.remove(&OrderId::parse("o_1").unwrap());
+        assert_eq!((b.len(), b.next_due_ms()), (1, Some(700_000)));
+        assert_eq!(b.next_due_after(700_000), None);
+        assert_eq!(b.next_due_after(699_999), Some(700_000));
+    }
+}
