@@ -2,6 +2,7 @@
 //! `dispatchd replay --instance DIR`: replays one MDRP benchmark instance (dispatch-sim).
 
 use clap::{Parser, Subcommand};
+use dispatch_actors::config::Policy;
 use dispatchd::settings::Settings;
 use dispatchd::startup::Application;
 use std::path::{Path, PathBuf};
@@ -36,6 +37,9 @@ enum Command {
         /// Replay only what happens before this instance minute.
         #[arg(long)]
         until_minute: Option<u64>,
+        /// How orders find riders: `nearest` or `batch` (default: `dispatch.policy`).
+        #[arg(long, value_parser = parse_policy)]
+        policy: Option<Policy>,
     },
 }
 
@@ -58,11 +62,30 @@ fn main() -> std::io::Result<()> {
             instance,
             out,
             until_minute,
-        } => replay(&instance, out, until_minute),
+            policy,
+        } => {
+            let opts = dispatch_sim::replay::ReplayOptions {
+                until_minute,
+                policy: policy.unwrap_or(settings.dispatch.policy),
+            };
+            replay(&instance, out, &opts)
+        }
     }
 }
 
-fn replay(dir: &Path, out: Option<PathBuf>, until_minute: Option<u64>) -> std::io::Result<()> {
+fn parse_policy(s: &str) -> Result<Policy, String> {
+    match s {
+        "nearest" => Ok(Policy::Nearest),
+        "batch" => Ok(Policy::Batch),
+        other => Err(format!("unknown policy {other:?}: use nearest or batch")),
+    }
+}
+
+fn replay(
+    dir: &Path,
+    out: Option<PathBuf>,
+    opts: &dispatch_sim::replay::ReplayOptions,
+) -> std::io::Result<()> {
     use dispatch_sim::replay;
     let fail = |e: String| -> std::io::Result<()> {
         eprintln!("dispatchd replay: {e}");
@@ -72,7 +95,7 @@ fn replay(dir: &Path, out: Option<PathBuf>, until_minute: Option<u64>) -> std::i
         Ok(i) => i,
         Err(e) => return fail(e),
     };
-    let outcome = match replay::run(&inst, &replay::ReplayOptions { until_minute }) {
+    let outcome = match replay::run(&inst, opts) {
         Ok(o) => o,
         Err(e) => return fail(e),
     };
@@ -86,7 +109,8 @@ fn replay(dir: &Path, out: Option<PathBuf>, until_minute: Option<u64>) -> std::i
     outcome.solution.write(&out)?;
     let published = replay::published(&replay::mdrplib_root(dir), &inst.name);
     println!("{}", outcome.summary());
-    if let Some(m) = until_minute {
+    println!("policy: {:?}", opts.policy);
+    if let Some(m) = opts.until_minute {
         println!("(cut at minute {m}: orders placed and shifts before it)");
     }
     println!();

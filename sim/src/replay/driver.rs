@@ -4,6 +4,7 @@
 
 use super::courier::courier_loop;
 use super::{engine_config, metrics, to_geo, Instance, ReplayOutcome, Solution};
+use dispatch_actors::config::Policy;
 use dispatch_actors::domain::merchant::MAX_PREP_TIME_S;
 use dispatch_actors::domain::order::OrderCommand;
 use dispatch_actors::domain::{CustomerId, ItemId, MerchantId, OrderId};
@@ -37,9 +38,9 @@ impl Sim {
     }
 }
 
-pub(super) async fn simulate(inst: Instance) -> Result<ReplayOutcome, String> {
+pub(super) async fn simulate(inst: Instance, policy: Policy) -> Result<ReplayOutcome, String> {
     let engine = Engine::start(
-        engine_config(&inst),
+        engine_config(&inst, policy),
         Arc::new(MemoryStore::new()),
         Clock::starting_at(0),
     );

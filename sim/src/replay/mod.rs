@@ -30,6 +30,7 @@ pub use crate::mdrp::solution::{
 };
 
 use dispatch_actors::domain::GeoPoint;
+use dispatch_actors::config::Policy;
 use dispatch_actors::EngineConfig;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -41,6 +42,8 @@ const M_PER_DEG: f64 = 111_195.0;
 pub struct ReplayOptions {
     /// Replay only what happens before this instance minute.
     pub until_minute: Option<u64>,
+    /// How orders find riders (`dispatch.policy`).
+    pub policy: Policy,
 }
 
 /// What a replay produced.
@@ -121,9 +124,10 @@ pub fn run(inst: &Instance, opts: &ReplayOptions) -> Result<ReplayOutcome, Strin
             .map_err(|e| format!("{what} at ({x}, {y}) does not map to a point: {e}"))?;
     }
     let wall = std::time::Instant::now();
+    let policy = opts.policy;
     let mut outcome = actix_rt::System::new().block_on(async move {
         tokio::time::pause();
-        driver::simulate(inst).await
+        driver::simulate(inst, policy).await
     })?;
     outcome.wall = wall.elapsed();
     Ok(outcome)
@@ -131,8 +135,9 @@ pub fn run(inst: &Instance, opts: &ReplayOptions) -> Result<ReplayOutcome, Strin
 
 /// The engine's configuration for a replay: matcher on the current arbiter (required
 /// under a paused clock), speed from the instance, escalation timers out of the way.
-pub fn engine_config(inst: &Instance) -> EngineConfig {
+pub fn engine_config(inst: &Instance, policy: Policy) -> EngineConfig {
     let mut cfg = EngineConfig::for_tests();
+    cfg.dispatch.policy = policy;
     cfg.event_bus_capacity = 65_536;
     cfg.timers.offer_ttl_s = 60.0;
     cfg.timers.merchant_accept_s = 86_400.0;
