@@ -67,7 +67,9 @@ impl PlannerActor {
             .map(|e| CandidateQuery {
                 at: e.pickup,
                 k: self.cfg.candidates_k.max(1),
-                radius_m: e.radius_m,
+                // Every candidate within reach is priced: the nearest rider is not always
+                // the best, and a round never leaves an order unseen for want of widening.
+                radius_m: e.radius_m.max(self.cfg.max_radius_m),
                 exclude: e.exclude.clone(),
             })
             .collect();
