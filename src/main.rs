@@ -74,11 +74,7 @@ fn main() -> std::io::Result<()> {
 }
 
 fn parse_policy(s: &str) -> Result<Policy, String> {
-    match s {
-        "nearest" => Ok(Policy::Nearest),
-        "batch" => Ok(Policy::Batch),
-        other => Err(format!("unknown policy {other:?}: use nearest or batch")),
-    }
+    Policy::try_from(s.to_string())
 }
 
 fn replay(

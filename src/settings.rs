@@ -212,6 +212,7 @@ impl Settings {
             ("dispatch.speed_mps", self.dispatch.speed_mps),
             ("dispatch.initial_radius_m", self.dispatch.initial_radius_m),
             ("dispatch.max_radius_m", self.dispatch.max_radius_m),
+            ("dispatch.round_s", self.dispatch.round_s),
             ("gps.max_speed_mps", self.gps.max_speed_mps),
             ("retention.final_s", self.retention.final_s),
         ] {
@@ -290,5 +291,32 @@ mod tests {
         let mut s = Settings::default();
         s.dispatch.max_radius_m = 10.0;
         assert!(s.validate().is_err());
+    }
+
+    #[test]
+    fn the_dispatch_policy_is_read_and_an_unknown_one_refused() {
+        let dir = std::env::temp_dir().join(format!("dispatchd-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = |name: &str, text: &str| {
+            let p = dir.join(name);
+            std::fs::write(&p, text).unwrap();
+            p
+        };
+        let batch = file(
+            "batch.toml",
+            "[dispatch]\npolicy = \"batch\"\nround_s = 10\n",
+        );
+        let s = Settings::load(Some(&batch)).unwrap();
+        assert_eq!(
+            s.engine_config().dispatch.policy,
+            dispatch_actors::config::Policy::Batch
+        );
+        assert_eq!(s.engine_config().dispatch.round_s, 10.0);
+        let odd = file("odd.toml", "[dispatch]\npolicy = \"fastest\"\n");
+        let err = Settings::load(Some(&odd)).unwrap_err();
+        assert!(err.contains("fastest") && err.contains("batch"), "{err}");
+        let zero = file("zero.toml", "[dispatch]\nround_s = 0\n");
+        assert!(Settings::load(Some(&zero)).unwrap_err().contains("round_s"));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -32,7 +32,7 @@ impl Default for TimersConfig {
 
 /// How orders find riders (`dispatch.policy`).
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
+#[serde(try_from = "String")]
 pub enum Policy {
     /// Each order on its own, at once: the nearest idle rider (docs/protocol.md, "Dispatch").
     #[default]
@@ -41,6 +41,19 @@ pub enum Policy {
     /// orders to riders at once by projected click-to-door, offering each order when its
     /// rider should leave for the food rather than as early as possible.
     Batch,
+}
+
+impl TryFrom<String> for Policy {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        match s.as_str() {
+            "nearest" => Ok(Policy::Nearest),
+            "batch" => Ok(Policy::Batch),
+            other => Err(format!(
+                "dispatch.policy must be \"nearest\" or \"batch\", not {other:?}"
+            )),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]

@@ -29,8 +29,8 @@ pub use crate::mdrp::solution::{
     Assignment, DeliveredOrder, Move, Solution, ASSIGNMENTS_FILE, COURIERS_FILE, ORDERS_FILE,
 };
 
-use dispatch_actors::domain::GeoPoint;
 use dispatch_actors::config::Policy;
+use dispatch_actors::domain::GeoPoint;
 use dispatch_actors::EngineConfig;
 use std::collections::BTreeMap;
 use std::time::Duration;
