@@ -9,6 +9,7 @@
 //!   workspace. Missing data skips that test with a message, except under `CI=true`, where
 //!   it fails.
 
+use dispatch_actors::config::Policy;
 use dispatch_sim::mdrp::synthetic;
 use dispatch_sim::replay::{self, Instance, ReplayOptions, ReplayOutcome, Solution};
 use std::collections::{HashMap, HashSet};
@@ -27,8 +28,12 @@ fn temp_dir(name: &str) -> PathBuf {
 
 /// Replays `inst`, writes the solution files, reads them back, and checks everything the
 /// benchmark's rules say a solution must obey. Returns the outcome for further checks.
-fn replay_and_check(inst: &Instance, out: &Path) -> ReplayOutcome {
-    let outcome = replay::run(inst, &ReplayOptions::default()).expect("replay runs");
+fn replay_and_check(inst: &Instance, out: &Path, policy: Policy) -> ReplayOutcome {
+    let opts = ReplayOptions {
+        policy,
+        ..ReplayOptions::default()
+    };
+    let outcome = replay::run(inst, &opts).expect("replay runs");
     println!("{}", outcome.summary());
     outcome.solution.write(out).unwrap();
     let sol = Solution::read(out).expect("solution files parse");
@@ -152,12 +157,18 @@ fn check_rules(inst: &Instance, sol: &Solution) {
 
 #[test]
 fn replays_the_synthetic_instance_and_delivers_every_order() {
-    let dir = temp_dir("synthetic-instance");
+    for policy in [Policy::Nearest, Policy::Batch] {
+        replays_the_synthetic_instance_under(policy);
+    }
+}
+
+fn replays_the_synthetic_instance_under(policy: Policy) {
+    let dir = temp_dir(&format!("synthetic-instance-{policy:?}"));
     synthetic::write(&dir, 1).unwrap();
     let inst = Instance::load(&dir).expect("the synthetic instance parses");
     assert_eq!(inst.orders.len(), synthetic::ORDERS);
     let out = dir.join("solution");
-    let outcome = replay_and_check(&inst, &out);
+    let outcome = replay_and_check(&inst, &out, policy);
     let _ = std::fs::remove_dir_all(&dir);
 
     // The shifts cover every order with room to spare: each one reaches `delivered`.
@@ -274,14 +285,44 @@ fn replays_a_real_mdrp_instance_and_writes_a_valid_solution() {
         return;
     };
     let inst = Instance::load(&dir).expect("instance parses");
-    let out = temp_dir("real-solution");
-    let outcome = replay_and_check(&inst, &out);
-    let _ = std::fs::remove_dir_all(&out);
-    // Most orders delivered.
-    let delivered = outcome.metrics.delivered as f64 / inst.orders.len() as f64;
-    assert!(
-        delivered >= 0.9,
-        "delivered only {:.1} %",
-        delivered * 100.0
-    );
+    for policy in [Policy::Nearest, Policy::Batch] {
+        let out = temp_dir(&format!("real-solution-{policy:?}"));
+        let outcome = replay_and_check(&inst, &out, policy);
+        independent_check(&dir, &out);
+        let _ = std::fs::remove_dir_all(&out);
+        // Most orders delivered.
+        let delivered = outcome.metrics.delivered as f64 / inst.orders.len() as f64;
+        assert!(
+            delivered >= 0.9,
+            "{policy:?}: delivered only {:.1} %",
+            delivered * 100.0
+        );
+    }
+}
+
+/// The benchmark's own feasibility checker (`tools/mdrp_check.py` beside the data, when
+/// the data carries it and python3 is there) agrees the solution is feasible.
+fn independent_check(instance: &Path, solution: &Path) {
+    let Some(tool) = instance
+        .ancestors()
+        .map(|d| d.join("tools/mdrp_check.py"))
+        .find(|t| t.is_file())
+    else {
+        eprintln!("no tools/mdrp_check.py beside the data: independent check skipped");
+        return;
+    };
+    let run = std::process::Command::new("python3")
+        .arg(&tool)
+        .arg(instance)
+        .arg(solution)
+        .output();
+    match run {
+        Ok(o) => assert!(
+            o.status.success(),
+            "mdrp_check.py finds the solution infeasible:\n{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        ),
+        Err(e) => eprintln!("python3 not runnable ({e}): independent check skipped"),
+    }
 }
