@@ -39,6 +39,10 @@ fn radius_key(radius_m: f64) -> u64 {
 
 impl WaitingOrders {
     pub fn wait(&mut self, id: OrderId, w: Waiting) {
+        // A waiting order asks again on every retry; most often nothing changed.
+        if self.orders.get(&id) == Some(&w) {
+            return;
+        }
         self.done(&id);
         self.pickups.insert(Pin::new(w.at.to_ecef_m(), id.clone()));
         *self.radii.entry(radius_key(w.radius_m)).or_default() += 1;

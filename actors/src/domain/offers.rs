@@ -6,7 +6,8 @@ use super::ids::{OfferId, OrderId, RiderId};
 use super::order::Pickup;
 use super::GeoPoint;
 use serde::{Deserialize, Serialize};
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
 
 /// What a rider is shown.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -94,8 +95,9 @@ pub struct OfferBookState {
     /// Every rider ever offered this order (they may read it).
     #[serde(default)]
     pub offered: Vec<RiderId>,
+    /// Shared with the book it came from: a write of the order does not copy it.
     #[serde(default)]
-    pub trace: Vec<TraceEntry>,
+    pub trace: Arc<VecDeque<TraceEntry>>,
 }
 
 #[derive(Debug, Default)]
@@ -106,7 +108,9 @@ pub struct OfferBook {
     /// The offer that won, and its rider (a repeated accept answers `assigned` again).
     won: Option<(OfferId, RiderId)>,
     offered: HashSet<RiderId>,
-    trace: Vec<TraceEntry>,
+    /// Oldest first, at most `TRACE_CAP`; shared with the last stored record (an entry
+    /// added after a write copies it once, a write copies nothing).
+    trace: Arc<VecDeque<TraceEntry>>,
 }
 
 impl OfferBook {
@@ -277,14 +281,16 @@ impl OfferBook {
     }
 
     pub fn record(&mut self, entry: TraceEntry) {
-        if self.trace.len() == TRACE_CAP {
-            self.trace.remove(0);
+        let trace = Arc::make_mut(&mut self.trace);
+        if trace.len() == TRACE_CAP {
+            trace.pop_front();
         }
-        self.trace.push(entry);
+        trace.push_back(entry);
     }
 
-    pub fn trace(&self) -> &[TraceEntry] {
-        &self.trace
+    /// The decisions, oldest first.
+    pub fn trace(&self) -> Vec<TraceEntry> {
+        self.trace.iter().cloned().collect()
     }
 }
 

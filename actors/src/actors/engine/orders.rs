@@ -186,7 +186,7 @@ impl Engine {
             .load_order_record(id)
             .await
             .map_err(|e| EngineError::Unavailable(e.to_string()))?
-            .map(|r| r.offers.trace)
+            .map(|r| r.offers.trace.iter().cloned().collect())
             .ok_or_else(|| not_found("order", id))
     }
 

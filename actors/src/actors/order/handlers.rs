@@ -53,7 +53,7 @@ impl Handler<WasOffered> for OrderActor {
 impl Handler<GetTrace> for OrderActor {
     type Result = MessageResult<GetTrace>;
     fn handle(&mut self, _: GetTrace, _: &mut Context<Self>) -> Self::Result {
-        MessageResult(self.offers.trace().to_vec())
+        MessageResult(self.offers.trace())
     }
 }
 
