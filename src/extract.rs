@@ -61,6 +61,7 @@ impl FromRequest for Dispatcher {
 /// WebSocket). The handshake itself completes in [`crate::ws`], after the route's own checks.
 pub struct SocketRequest {
     pub who: Principal,
+    pub state: web::Data<AppState>,
     pub(crate) req: HttpRequest,
     pub(crate) body: web::Payload,
 }
@@ -74,12 +75,20 @@ impl FromRequest for SocketRequest {
             crate::ws::check_origin(s, req)?;
             s.auth.authenticate(req, true)
         });
+        let state = req.app_data::<web::Data<AppState>>().cloned();
         let body = web::Payload::from_request(req, payload);
         let req = req.clone();
         Box::pin(async move {
             let who = who?;
+            let state =
+                state.ok_or_else(|| ApiError::internal("application state not registered"))?;
             let body = body.await.map_err(|e| ApiError::internal(e.to_string()))?;
-            Ok(SocketRequest { who, req, body })
+            Ok(SocketRequest {
+                who,
+                state,
+                req,
+                body,
+            })
         })
     }
 }

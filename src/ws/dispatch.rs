@@ -8,12 +8,10 @@ use crate::auth::Principal;
 use crate::errors::ApiError;
 use crate::extract::SocketRequest;
 use crate::state::AppState;
-use actix_web::{web, HttpResponse};
+use actix_web::HttpResponse;
 
-pub async fn connect(
-    socket: SocketRequest,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn connect(socket: SocketRequest) -> Result<HttpResponse, ApiError> {
+    let state = socket.state.clone();
     if socket.who != Principal::Dispatcher {
         return Err(ApiError::forbidden("dispatcher only"));
     }

@@ -5,13 +5,10 @@ use super::serve_push_only;
 use crate::auth::Principal;
 use crate::errors::ApiError;
 use crate::extract::SocketRequest;
-use crate::state::AppState;
-use actix_web::{web, HttpResponse};
+use actix_web::HttpResponse;
 
-pub async fn connect(
-    socket: SocketRequest,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn connect(socket: SocketRequest) -> Result<HttpResponse, ApiError> {
+    let state = socket.state.clone();
     let Principal::Merchant(merchant_id) = socket.who.clone() else {
         return Err(ApiError::forbidden("merchant tokens only"));
     };

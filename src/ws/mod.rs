@@ -11,8 +11,8 @@ pub mod rider;
 pub mod track;
 
 use crate::errors::ApiError;
-use crate::state::AppState;
 use crate::extract::SocketRequest;
+use crate::state::AppState;
 use actix_web::{HttpRequest, HttpResponse};
 use actix_ws::{CloseCode, CloseReason, Item, Message, MessageStream, Session};
 use dispatch_actors::metric_names;

@@ -7,8 +7,7 @@ use crate::auth::Principal;
 use crate::errors::ApiError;
 use crate::extract::SocketRequest;
 use crate::ratelimit::TokenBucket;
-use crate::state::AppState;
-use actix_web::{web, HttpResponse};
+use actix_web::HttpResponse;
 use dispatch_actors::domain::gps::RawFix;
 use dispatch_actors::domain::{OfferId, OrderId};
 use dispatch_actors::metric_names;
@@ -83,10 +82,8 @@ pub fn parse(text: &str) -> Result<RiderCommand, Refusal> {
     })
 }
 
-pub async fn connect(
-    socket: SocketRequest,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn connect(socket: SocketRequest) -> Result<HttpResponse, ApiError> {
+    let state = socket.state.clone();
     let Principal::Rider(rider_id) = socket.who.clone() else {
         return Err(ApiError::forbidden("rider tokens only"));
     };

@@ -7,15 +7,14 @@ use super::serve_push_only;
 use crate::auth::Principal;
 use crate::errors::ApiError;
 use crate::extract::SocketRequest;
-use crate::state::AppState;
 use actix_web::{web, HttpResponse};
 use dispatch_actors::domain::OrderId;
 
 pub async fn connect(
     socket: SocketRequest,
     path: web::Path<String>,
-    state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
+    let state = socket.state.clone();
     let order_id = OrderId::parse(&path).map_err(|_| ApiError::not_found("no such order"))?;
     let order = state.engine.order(&order_id).await?;
     match &socket.who {

@@ -11,15 +11,10 @@ use dispatch_actors::store::Store;
 use dispatchd::errors::ApiError;
 use dispatchd::idempotency::{IdemKey, Idempotency};
 use serde_json::{json, Value};
-use std::cell::Cell;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::oneshot;
-
-async fn body_of(r: HttpResponse) -> Value {
-    let bytes = actix_web::body::to_bytes(r.into_body()).await.unwrap();
-    serde_json::from_slice(&bytes).unwrap()
-}
 
 #[actix_web::test]
 async fn a_retry_on_another_server_while_the_first_runs_does_not_run_it_again() {
@@ -28,30 +23,9 @@ async fn a_retry_on_another_server_while_the_first_runs_does_not_run_it_again() 
     // Two servers sharing one store: each has its own in-process bookkeeping.
     let (one, two) = (Idempotency::default(), Idempotency::default());
     let key = IdemKey::new("c_ann", "POST", "/api/v1/orders", "k1", b"{}");
-    let runs = Cell::new(0);
-    let (entered_tx, entered_rx) = oneshot::channel::<()>();
-    let (finish_tx, finish_rx) = oneshot::channel::<()>();
-
-    let first = one.once(&store, Some(key.clone()), || async {
-        runs.set(runs.get() + 1);
-        let _ = entered_tx.send(());
-        // Between its write and its answer.
-        let _ = finish_rx.await;
-        Ok((StatusCode::CREATED, json!({"n": 1})))
-    });
-    let retry = async {
-        entered_rx.await.unwrap();
-        let r = two
-            .once(&store, Some(key.clone()), || async {
-                runs.set(runs.get() + 1);
-                Ok((StatusCode::CREATED, json!({"n": 2})))
-            })
-            .await;
-        let _ = finish_tx.send(());
-        r
-    };
-    let (first, retry) = tokio::join!(first, retry);
-    assert_eq!(runs.get(), 1, "the request ran twice");
+    let runs = AtomicUsize::new(0);
+    let (first, retry) = overlapping_runs((&one, &store), (&two, &store), &key, &runs).await;
+    assert_eq!(runs.load(Ordering::SeqCst), 1, "the request ran twice");
     assert_eq!(retry.unwrap_err(), ApiError::RequestInProgress);
     let first = first.unwrap();
     assert_eq!(first.status(), StatusCode::CREATED);
@@ -60,13 +34,13 @@ async fn a_retry_on_another_server_while_the_first_runs_does_not_run_it_again() 
     // Later retries, on either server, replay the first answer.
     let again = two
         .once(&store, Some(key), || async {
-            runs.set(runs.get() + 1);
+            runs.fetch_add(1, Ordering::SeqCst);
             Ok((StatusCode::CREATED, json!({"n": 3})))
         })
         .await
         .unwrap();
     assert_eq!(body_of(again).await, json!({"n": 1}));
-    assert_eq!(runs.get(), 1);
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
 }
 
 #[actix_web::test]

@@ -54,13 +54,8 @@ async fn sizes_become(app: &TestApp, what: &str, ok: impl Fn(HubSizes) -> bool) 
 
 #[actix_web::test]
 async fn sockets_leave_the_hub_when_they_close() {
-    let app = spawn_app(|_| {}).await;
-    let c = app.customer().await;
-    let m = app.merchant().await;
-    let id = app.order(&c, &m).await["order_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let (app, c, m) = spawn_shop(|_| {}).await;
+    let id = app.placed_order(&c, &m).await;
 
     let mut track = app
         .ws(&format!("/ws/orders/{id}/track?token={}", c.token))
@@ -88,9 +83,7 @@ async fn sockets_leave_the_hub_when_they_close() {
 
 #[actix_web::test]
 async fn a_riders_access_to_an_order_goes_when_the_order_is_final() {
-    let app = spawn_app(|_| {}).await;
-    let c = app.customer().await;
-    let m = app.merchant().await;
+    let (app, c, m) = spawn_shop(|_| {}).await;
     let mut rider = app.rider_at(offset(SHOP, 200.0, 0.0)).await;
     let id = app.accepted_order(&c, &m).await;
     let offer = rider.expect_offer().await;
@@ -141,13 +134,8 @@ async fn the_dashboard_tick_stops_with_the_server() {
 #[actix_web::test]
 async fn refusals_keep_their_order_with_the_extractors() {
     use reqwest::Method;
-    let app = spawn_app(|_| {}).await;
-    let c = app.customer().await;
-    let m = app.merchant().await;
-    let id = app.order(&c, &m).await["order_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let (app, c, m) = spawn_shop(|_| {}).await;
+    let id = app.placed_order(&c, &m).await;
     let mallory = app.customer().await;
     let bad = || Some(b"{not json".to_vec());
     let huge = || Some(vec![b' '; 65 * 1024]);

@@ -3,6 +3,7 @@
 //! failed one releases its key at once.
 
 use crate::harness::{fresh_keys, open_store, require_redis, MAIN_REDIS};
+use crate::support::{body_of, overlapping_runs};
 use actix_web::http::StatusCode;
 use dispatch_actors::store::{Reservation, Store};
 use dispatchd::errors::ApiError;
@@ -24,11 +25,6 @@ async fn open(prefix: &str) -> Arc<dyn Store> {
     Arc::new(s)
 }
 
-async fn body_of(r: actix_web::HttpResponse) -> Value {
-    let bytes = actix_web::body::to_bytes(r.into_body()).await.unwrap();
-    serde_json::from_slice(&bytes).unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_servers_on_one_redis_never_both_run_one_key() {
     require_redis();
@@ -37,27 +33,7 @@ async fn two_servers_on_one_redis_never_both_run_one_key() {
     let (one, two) = (Idempotency::default(), Idempotency::default());
     let key = IdemKey::new("c_ann", "POST", "/api/v1/orders", "k1", b"{}");
     let runs = AtomicUsize::new(0);
-    let (entered_tx, entered_rx) = oneshot::channel::<()>();
-    let (finish_tx, finish_rx) = oneshot::channel::<()>();
-
-    let first = one.once(&a, Some(key.clone()), || async {
-        runs.fetch_add(1, Ordering::SeqCst);
-        let _ = entered_tx.send(());
-        let _ = finish_rx.await;
-        Ok((StatusCode::CREATED, json!({"n": 1})))
-    });
-    let retry = async {
-        entered_rx.await.unwrap();
-        let r = two
-            .once(&b, Some(key.clone()), || async {
-                runs.fetch_add(1, Ordering::SeqCst);
-                Ok((StatusCode::CREATED, json!({"n": 2})))
-            })
-            .await;
-        let _ = finish_tx.send(());
-        r
-    };
-    let (first, retry) = tokio::join!(first, retry);
+    let (first, retry) = overlapping_runs((&one, &a), (&two, &b), &key, &runs).await;
     assert_eq!(runs.load(Ordering::SeqCst), 1, "the request ran twice");
     assert_eq!(retry.unwrap_err(), ApiError::RequestInProgress);
     assert_eq!(body_of(first.unwrap()).await, json!({"n": 1}));

@@ -6,10 +6,12 @@
 //! runs the server in-process, tests/redis runs the binary as a child process.
 
 mod http;
+mod idem;
 mod people;
 mod ws;
 
 pub use http::{Api, Resp};
+pub use idem::{body_of, overlapping_runs};
 pub use people::{Customer, Merchant, Rider};
 pub use ws::{Ended, WsClient};
 

@@ -422,6 +422,33 @@ pub(crate) mod tests {
         RiderId::parse(s).unwrap()
     }
 
+    /// The sample order paid at 2 and accepted at 3 with no preparation time.
+    fn accepted_order() -> Order {
+        let mut o = sample_order();
+        o.apply(
+            OrderCommand::Pay {
+                payment_ref: "p".into(),
+            },
+            2,
+        )
+        .unwrap();
+        o.apply(OrderCommand::Accept { prep_time_s: 0 }, 3).unwrap();
+        o
+    }
+
+    /// The accepted order assigned to `r_1` at 4.
+    fn assigned_order() -> Order {
+        let mut o = accepted_order();
+        o.apply(
+            OrderCommand::Assign {
+                rider_id: rider("r_1"),
+            },
+            4,
+        )
+        .unwrap();
+        o
+    }
+
     #[test]
     fn total_is_sum_of_price_times_qty() {
         assert_eq!(sample_order().total_cents, 2800);
@@ -531,15 +558,7 @@ pub(crate) mod tests {
 
     #[test]
     fn customer_cannot_cancel_after_accept_but_dispatcher_can_until_pickup() {
-        let mut o = sample_order();
-        o.apply(
-            OrderCommand::Pay {
-                payment_ref: "p".into(),
-            },
-            2,
-        )
-        .unwrap();
-        o.apply(OrderCommand::Accept { prep_time_s: 0 }, 3).unwrap();
+        let mut o = accepted_order();
         assert!(o
             .apply(
                 OrderCommand::Cancel {
@@ -572,22 +591,7 @@ pub(crate) mod tests {
 
     #[test]
     fn only_the_assigned_rider_picks_up_and_delivers() {
-        let mut o = sample_order();
-        o.apply(
-            OrderCommand::Pay {
-                payment_ref: "p".into(),
-            },
-            2,
-        )
-        .unwrap();
-        o.apply(OrderCommand::Accept { prep_time_s: 0 }, 3).unwrap();
-        o.apply(
-            OrderCommand::Assign {
-                rider_id: rider("r_1"),
-            },
-            4,
-        )
-        .unwrap();
+        let mut o = assigned_order();
         assert_eq!(
             o.apply(
                 OrderCommand::PickUp {
@@ -627,22 +631,7 @@ pub(crate) mod tests {
 
     #[test]
     fn reassign_and_unassign_report_the_previous_rider() {
-        let mut o = sample_order();
-        o.apply(
-            OrderCommand::Pay {
-                payment_ref: "p".into(),
-            },
-            2,
-        )
-        .unwrap();
-        o.apply(OrderCommand::Accept { prep_time_s: 0 }, 3).unwrap();
-        o.apply(
-            OrderCommand::Assign {
-                rider_id: rider("r_1"),
-            },
-            4,
-        )
-        .unwrap();
+        let mut o = assigned_order();
         let t = o
             .apply(
                 OrderCommand::Assign {
