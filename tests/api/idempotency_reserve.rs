@@ -32,13 +32,7 @@ async fn a_retry_on_another_server_while_the_first_runs_does_not_run_it_again() 
     assert_eq!(body_of(first).await, json!({"n": 1}));
 
     // Later retries, on either server, replay the first answer.
-    let again = two
-        .once(&store, Some(key), || async {
-            runs.fetch_add(1, Ordering::SeqCst);
-            Ok((StatusCode::CREATED, json!({"n": 3})))
-        })
-        .await
-        .unwrap();
+    let again = later_retry((&two, &store), key, &runs).await;
     assert_eq!(body_of(again).await, json!({"n": 1}));
     assert_eq!(runs.load(Ordering::SeqCst), 1);
 }

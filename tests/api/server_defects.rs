@@ -3,7 +3,6 @@
 
 use crate::helpers::*;
 use dispatchd::hub::HubSizes;
-use serde_json::json;
 use std::time::Duration;
 
 const T: Duration = Duration::from_secs(5);
@@ -87,10 +86,7 @@ async fn a_riders_access_to_an_order_goes_when_the_order_is_final() {
     let mut rider = app.rider_at(offset(SHOP, 200.0, 0.0)).await;
     let id = app.accepted_order(&c, &m).await;
     let offer = rider.expect_offer().await;
-    rider
-        .send(json!({"type": "accept", "offer_id": offer["offer_id"]}))
-        .await;
-    rider.ws.recv_type("assigned", T).await;
+    rider.accept(&offer).await;
     let s = app.state.hub.sizes();
     assert_eq!((s.rider_access, s.order_riders), (1, 1), "{s:?}");
     // While it lives the rider reads it.
@@ -98,12 +94,8 @@ async fn a_riders_access_to_an_order_goes_when_the_order_is_final() {
         .await
         .expect(200);
 
-    rider
-        .send(json!({"type": "picked_up", "order_id": id}))
-        .await;
-    rider
-        .send(json!({"type": "delivered", "order_id": id}))
-        .await;
+    rider.report("picked_up", &id).await;
+    rider.report("delivered", &id).await;
     wait_for("the order to be delivered", T, || async {
         (app.order_state(&id).await["status"] == "delivered").then_some(())
     })

@@ -3,7 +3,7 @@
 //! failed one releases its key at once.
 
 use crate::harness::{fresh_keys, open_store, require_redis, MAIN_REDIS};
-use crate::support::{body_of, overlapping_runs};
+use crate::support::{body_of, later_retry, overlapping_runs};
 use actix_web::http::StatusCode;
 use dispatch_actors::store::{Reservation, Store};
 use dispatchd::errors::ApiError;
@@ -37,13 +37,7 @@ async fn two_servers_on_one_redis_never_both_run_one_key() {
     assert_eq!(runs.load(Ordering::SeqCst), 1, "the request ran twice");
     assert_eq!(retry.unwrap_err(), ApiError::RequestInProgress);
     assert_eq!(body_of(first.unwrap()).await, json!({"n": 1}));
-    let again = two
-        .once(&b, Some(key), || async {
-            runs.fetch_add(1, Ordering::SeqCst);
-            Ok((StatusCode::CREATED, json!({"n": 3})))
-        })
-        .await
-        .unwrap();
+    let again = later_retry((&two, &b), key, &runs).await;
     assert_eq!(again.status(), StatusCode::CREATED);
     assert_eq!(
         body_of(again).await,

@@ -50,3 +50,19 @@ pub async fn overlapping_runs(
     };
     tokio::join!(first, retry)
 }
+
+/// A later retry of `key` on `server` (store `s`): it counts in `runs` if its body runs,
+/// and would answer `{"n": 3}`.
+pub async fn later_retry(
+    (server, s): (&Idempotency, &Arc<dyn Store>),
+    key: IdemKey,
+    runs: &AtomicUsize,
+) -> HttpResponse {
+    server
+        .once(s, Some(key), || async {
+            runs.fetch_add(1, Ordering::SeqCst);
+            Ok((StatusCode::CREATED, json!({"n": 3})))
+        })
+        .await
+        .unwrap()
+}

@@ -11,7 +11,7 @@ mod people;
 mod ws;
 
 pub use http::{Api, Resp};
-pub use idem::{body_of, overlapping_runs};
+pub use idem::{body_of, later_retry, overlapping_runs};
 pub use people::{Customer, Merchant, Rider};
 pub use ws::{Ended, WsClient};
 

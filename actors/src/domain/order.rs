@@ -241,6 +241,16 @@ impl Order {
         if from.is_final() {
             return Err(illegal());
         }
+        // Picking up and delivering: only from `status`, and only by the order's own rider.
+        let own_rider_from = |status: OrderStatus, rider_id: &RiderId, held: Option<&RiderId>| {
+            if from != status {
+                Err(illegal())
+            } else if held != Some(rider_id) {
+                Err(TransitionError::NotYourOrder)
+            } else {
+                Ok(())
+            }
+        };
         let mut previous_rider = None;
         let mut changed = true;
         let to = match &cmd {
@@ -313,12 +323,7 @@ impl Order {
                 Accepted
             }
             OrderCommand::PickUp { rider_id } => {
-                if from != Assigned {
-                    return Err(illegal());
-                }
-                if self.rider_id.as_ref() != Some(rider_id) {
-                    return Err(TransitionError::NotYourOrder);
-                }
+                own_rider_from(Assigned, rider_id, self.rider_id.as_ref())?;
                 if !self.ready {
                     self.ready = true;
                     self.ready_at_ms = Some(self.ready_at_ms.map_or(now_ms, |t| t.min(now_ms)));
@@ -326,12 +331,7 @@ impl Order {
                 PickedUp
             }
             OrderCommand::Deliver { rider_id } => {
-                if from != PickedUp {
-                    return Err(illegal());
-                }
-                if self.rider_id.as_ref() != Some(rider_id) {
-                    return Err(TransitionError::NotYourOrder);
-                }
+                own_rider_from(PickedUp, rider_id, self.rider_id.as_ref())?;
                 Delivered
             }
             OrderCommand::Fail { by, reason } => {

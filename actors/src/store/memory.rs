@@ -239,17 +239,8 @@ impl Store for MemoryStore {
         Ok(Reservation::Reserved)
     }
 
-    async fn complete_idempotent(
-        &self,
-        key: &str,
-        _owner: &str,
-        resp: StoredResponse,
-        ttl: Duration,
-    ) -> Result<StoredResponse, StoreError> {
-        // A marker (this request's, or another's) gives way to the response; an earlier
-        // response stays.
-        self.put_idempotent(key, resp, ttl).await
-    }
+    // complete_idempotent: the trait's default (the response goes over any marker, an
+    // earlier response stays) is exactly what the memory store does.
 
     async fn release_idempotent(&self, key: &str, owner: &str) -> Result<(), StoreError> {
         let mut map = self.idempotency.write();

@@ -57,6 +57,25 @@ fn not_found(what: &str, id: impl std::fmt::Display) -> EngineError {
     EngineError::NotFound(format!("{what} {id}"))
 }
 
+/// Asks every actor of one directory map at once; one that stopped meanwhile is left out.
+async fn ask_all<K, A, M>(
+    actors: &parking_lot::RwLock<std::collections::HashMap<K, Addr<A>>>,
+    ask: impl Fn() -> M,
+) -> Vec<M::Result>
+where
+    A: Handler<M>,
+    A::Context: dev::ToEnvelope<A, M>,
+    M: Message + Send + 'static,
+    M::Result: Send,
+{
+    let addrs: Vec<_> = actors.read().values().cloned().collect();
+    join_all(addrs.iter().map(|a| a.send(ask())))
+        .await
+        .into_iter()
+        .filter_map(Result::ok)
+        .collect()
+}
+
 impl Engine {
     /// Starts the engine's actors. Must be called inside a running actix System.
     pub fn start(cfg: EngineConfig, store: Arc<dyn Store>, clock: Clock) -> Engine {
@@ -170,11 +189,10 @@ impl Engine {
     }
 
     pub async fn merchants(&self) -> Vec<Merchant> {
-        let addrs: Vec<_> = self.shared.dir.merchants.read().values().cloned().collect();
-        join_all(addrs.iter().map(|a| a.send(GetMerchant)))
+        ask_all(&self.shared.dir.merchants, || GetMerchant)
             .await
             .into_iter()
-            .filter_map(|r| r.ok().map(|s| s.merchant))
+            .map(|s| s.merchant)
             .collect()
     }
 
@@ -258,12 +276,7 @@ impl Engine {
     }
 
     pub async fn riders(&self) -> Vec<RiderView> {
-        let addrs: Vec<_> = self.shared.dir.riders.read().values().cloned().collect();
-        join_all(addrs.iter().map(|a| a.send(GetRider)))
-            .await
-            .into_iter()
-            .filter_map(Result::ok)
-            .collect()
+        ask_all(&self.shared.dir.riders, || GetRider).await
     }
 
     /// Attaches a rider's session; its first frame is `welcome`.

@@ -2,7 +2,7 @@
 //! dispatcher assignment, and reads that fall back to the store once an order's actor
 //! has stopped.
 
-use super::{not_found, Engine};
+use super::{ask_all, not_found, Engine};
 use crate::actors::merchant::QuoteOrder;
 use crate::actors::order::OrderActor;
 use crate::domain::merchant::MAX_PREP_TIME_S;
@@ -16,7 +16,6 @@ use crate::protocol::{
 };
 use crate::store::OrderRecord;
 use actix::prelude::*;
-use futures_util::future::join_all;
 use std::sync::Arc;
 
 impl Engine {
@@ -208,11 +207,6 @@ impl Engine {
 
     /// Every order whose actor is alive (not final, or final moments ago).
     pub async fn live_orders(&self) -> Vec<Order> {
-        let addrs: Vec<_> = self.shared.dir.orders.read().values().cloned().collect();
-        join_all(addrs.iter().map(|a| a.send(GetOrder)))
-            .await
-            .into_iter()
-            .filter_map(Result::ok)
-            .collect()
+        ask_all(&self.shared.dir.orders, || GetOrder).await
     }
 }
