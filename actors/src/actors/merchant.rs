@@ -19,25 +19,13 @@ impl MerchantActor {
         Self { state, shared }
     }
 
-    /// Changes are refused while the store cannot take them (nothing unstored is
-    /// acknowledged).
-    fn writable(&self) -> Result<(), EngineError> {
-        if self.shared.store.writable() {
-            Ok(())
-        } else {
-            Err(EngineError::Unavailable(
-                "the store is unavailable; nothing was changed".into(),
-            ))
-        }
-    }
-
     /// Applies one change to the merchant (refused while the store cannot take it), then
     /// commits; the answer carries what the change returned, once it is stored.
     fn change<T: Send + 'static>(
         &mut self,
         apply: impl FnOnce(&mut MerchantState) -> Result<T, EngineError>,
     ) -> ResponseFuture<Result<T, EngineError>> {
-        let value = match self.writable().and_then(|()| apply(&mut self.state)) {
+        let value = match self.shared.writable().and_then(|()| apply(&mut self.state)) {
             Ok(v) => v,
             Err(e) => return Box::pin(async move { Err(e) }),
         };

@@ -57,11 +57,11 @@ fn not_found(what: &str, id: impl std::fmt::Display) -> EngineError {
     EngineError::NotFound(format!("{what} {id}"))
 }
 
+/// One map of the directory: the actors of one kind by id.
+type Listing<K, A> = parking_lot::RwLock<std::collections::HashMap<K, Addr<A>>>;
+
 /// Asks every actor of one directory map at once; one that stopped meanwhile is left out.
-async fn ask_all<K, A, M>(
-    actors: &parking_lot::RwLock<std::collections::HashMap<K, Addr<A>>>,
-    ask: impl Fn() -> M,
-) -> Vec<M::Result>
+async fn ask_all<K, A, M>(actors: &Listing<K, A>, ask: impl Fn() -> M) -> Vec<M::Result>
 where
     A: Handler<M>,
     A::Context: dev::ToEnvelope<A, M>,
@@ -127,13 +127,25 @@ impl Engine {
 
     /// Refuses a change the store could not take now (Redis away, or still recovering).
     fn writable(&self) -> Result<(), EngineError> {
-        if self.shared.store.writable() {
-            Ok(())
-        } else {
-            Err(EngineError::Unavailable(
-                "the store is unavailable; nothing was changed".into(),
-            ))
-        }
+        self.shared.writable()
+    }
+
+    /// Brings a new merchant or rider to life: stored first (a refused write starts
+    /// nothing), then its actor started, listed under `id` and announced with `event`.
+    async fn enlist<K: Eq + std::hash::Hash, A: Actor>(
+        &self,
+        stored: impl std::future::Future<Output = Result<(), crate::store::StoreError>>,
+        start: impl FnOnce() -> Addr<A>,
+        (listed, id): (&Listing<K, A>, K),
+        event: Event,
+    ) -> Result<(), EngineError> {
+        stored
+            .await
+            .map_err(|e| EngineError::Unavailable(e.to_string()))?;
+        let addr = start();
+        listed.write().insert(id, addr);
+        self.shared.bus.publish(event);
+        Ok(())
     }
 
     // ---- merchants ----
@@ -159,21 +171,16 @@ impl Engine {
             open: true,
             prep_time_s,
         };
-        self.shared
-            .store
-            .save_merchant(&merchant, &[])
-            .await
-            .map_err(|e| EngineError::Unavailable(e.to_string()))?;
-        let addr =
-            MerchantActor::new(MerchantState::new(merchant.clone()), self.shared.clone()).start();
-        self.shared
-            .dir
-            .merchants
-            .write()
-            .insert(merchant.merchant_id.clone(), addr);
-        self.shared.bus.publish(Event::MerchantChanged {
-            merchant: Arc::new(merchant.clone()),
-        });
+        let state = MerchantState::new(merchant.clone());
+        self.enlist(
+            self.shared.store.save_merchant(&merchant, &[]),
+            || MerchantActor::new(state, self.shared.clone()).start(),
+            (&self.shared.dir.merchants, merchant.merchant_id.clone()),
+            Event::MerchantChanged {
+                merchant: Arc::new(merchant.clone()),
+            },
+        )
+        .await?;
         Ok(merchant)
     }
 
@@ -247,20 +254,15 @@ impl Engine {
         let name = checked_name(name)?;
         let state = RiderState::new(RiderId::generate(), name);
         let view = state.view();
-        self.shared
-            .store
-            .save_rider(&view)
-            .await
-            .map_err(|e| EngineError::Unavailable(e.to_string()))?;
-        let addr = RiderActor::new(state, self.shared.clone()).start();
-        self.shared
-            .dir
-            .riders
-            .write()
-            .insert(view.rider_id.clone(), addr);
-        self.shared.bus.publish(Event::RiderChanged {
-            rider: Arc::new(view.clone()),
-        });
+        self.enlist(
+            self.shared.store.save_rider(&view),
+            || RiderActor::new(state, self.shared.clone()).start(),
+            (&self.shared.dir.riders, view.rider_id.clone()),
+            Event::RiderChanged {
+                rider: Arc::new(view.clone()),
+            },
+        )
+        .await?;
         Ok(view)
     }
 
