@@ -5,7 +5,6 @@
 
 use crate::helpers::*;
 use actix_web::http::StatusCode;
-use actix_web::HttpResponse;
 use dispatch_actors::domain::{CustomerId, GeoPoint, ItemId, MerchantId, OrderId};
 use dispatch_actors::store::Store;
 use dispatchd::errors::ApiError;
@@ -14,7 +13,6 @@ use serde_json::{json, Value};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::oneshot;
 
 #[actix_web::test]
 async fn a_retry_on_another_server_while_the_first_runs_does_not_run_it_again() {
@@ -65,26 +63,12 @@ async fn a_crash_between_the_order_and_its_answer_never_makes_a_second_order() {
 
     // The first server writes the order and dies before storing the answer.
     let crashed = Idempotency::with_lease(lease);
-    let (entered_tx, entered_rx) = oneshot::channel::<()>();
-    let first = crashed.once(&store, Some(key.clone()), || async {
-        let written = create().await;
-        let _ = entered_tx.send(());
-        std::future::pending::<()>().await;
-        written
-    });
-    tokio::select! {
-        _ = first => panic!("the first request cannot finish"),
-        _ = entered_rx => {}
-    }
+    crash_after_work((&crashed, &store), &key, create).await;
     assert_eq!(app.live_order_ids().await, vec![order_id.to_string()]);
 
     // A retry on a restarted server while the lease holds: in progress, nothing run.
     let restarted = Idempotency::with_lease(lease);
-    let early = restarted
-        .once(&store, Some(key.clone()), || async {
-            panic!("ran while the first request's reservation held")
-        })
-        .await;
+    let early = retry_while_held((&restarted, &store), &key).await;
     assert_eq!(early.unwrap_err(), ApiError::RequestInProgress);
 
     // Once the lease is out the retry runs, and finds the order the first one wrote.

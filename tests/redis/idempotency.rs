@@ -3,7 +3,7 @@
 //! failed one releases its key at once.
 
 use crate::harness::{fresh_keys, open_store, require_redis, MAIN_REDIS};
-use crate::support::{body_of, later_retry, overlapping_runs};
+use crate::support::{body_of, crash_after_work, later_retry, overlapping_runs, retry_while_held};
 use actix_web::http::StatusCode;
 use dispatch_actors::store::{Reservation, Store};
 use dispatchd::errors::ApiError;
@@ -12,7 +12,6 @@ use serde_json::{json, Value};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::oneshot;
 
 async fn open(prefix: &str) -> Arc<dyn Store> {
     let s = open_store(MAIN_REDIS, prefix);
@@ -88,22 +87,12 @@ async fn a_crashed_requests_reservation_lapses_and_a_failed_one_is_released() {
     // Through the server's path: a request dies after its write, before its answer.
     let key = IdemKey::new("c_bob", "POST", "/api/v1/orders", "crash", b"{}");
     let crashed = Idempotency::with_lease(lease);
-    let (entered_tx, entered_rx) = oneshot::channel::<()>();
-    let first = crashed.once(&store, Some(key.clone()), || async {
-        let _ = entered_tx.send(());
-        std::future::pending::<()>().await;
+    crash_after_work((&crashed, &store), &key, || async {
         Ok((StatusCode::CREATED, json!({})))
-    });
-    tokio::select! {
-        _ = first => panic!("the first request cannot finish"),
-        _ = entered_rx => {}
-    }
+    })
+    .await;
     let restarted = Idempotency::with_lease(lease);
-    let early = restarted
-        .once(&store, Some(key.clone()), || async {
-            panic!("ran while the first request's reservation held")
-        })
-        .await;
+    let early = retry_while_held((&restarted, &store), &key).await;
     assert_eq!(early.unwrap_err(), ApiError::RequestInProgress);
     tokio::time::sleep(lease * 2).await;
     let retried = restarted

@@ -66,3 +66,38 @@ pub async fn later_retry(
         .await
         .unwrap()
 }
+
+/// A request on `server` that stops for good after `work` ran and before its answer, as
+/// a process killed there would; returns once `work` has run.
+pub async fn crash_after_work<Fut>(
+    (server, store): (&Idempotency, &Arc<dyn Store>),
+    key: &IdemKey,
+    work: impl FnOnce() -> Fut,
+) where
+    Fut: std::future::Future<Output = Result<(StatusCode, Value), ApiError>>,
+{
+    let (entered_tx, entered_rx) = oneshot::channel::<()>();
+    let first = server.once(store, Some(key.clone()), || async {
+        let written = work().await;
+        let _ = entered_tx.send(());
+        std::future::pending::<()>().await;
+        written
+    });
+    tokio::select! {
+        _ = first => panic!("the first request cannot finish"),
+        _ = entered_rx => {}
+    }
+}
+
+/// A retry of `key` on `server` while another request's reservation holds: its body must
+/// not run.
+pub async fn retry_while_held(
+    (server, store): (&Idempotency, &Arc<dyn Store>),
+    key: &IdemKey,
+) -> Result<HttpResponse, ApiError> {
+    server
+        .once(store, Some(key.clone()), || async {
+            panic!("ran while the first request's reservation held")
+        })
+        .await
+}

@@ -11,7 +11,7 @@ mod people;
 mod ws;
 
 pub use http::{Api, Resp};
-pub use idem::{body_of, later_retry, overlapping_runs};
+pub use idem::{body_of, crash_after_work, later_retry, overlapping_runs, retry_while_held};
 pub use people::{Customer, Merchant, Rider};
 pub use ws::{Ended, WsClient};
 
