@@ -85,8 +85,7 @@ async fn a_riders_access_to_an_order_goes_when_the_order_is_final() {
     let (app, c, m) = spawn_shop(|_| {}).await;
     let mut rider = app.rider_at(offset(SHOP, 200.0, 0.0)).await;
     let id = app.accepted_order(&c, &m).await;
-    let offer = rider.expect_offer().await;
-    rider.accept(&offer).await;
+    rider.take_order(&id).await;
     let s = app.state.hub.sizes();
     assert_eq!((s.rider_access, s.order_riders), (1, 1), "{s:?}");
     // While it lives the rider reads it.
