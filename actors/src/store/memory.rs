@@ -122,11 +122,6 @@ impl Default for MemoryStore {
 
 #[async_trait]
 impl Store for MemoryStore {
-    async fn save_order(&self, order: &Order) -> Result<(), StoreError> {
-        self.save_order_record(&OrderRecord::bare(order.clone()))
-            .await
-    }
-
     /// One process owns every order here, so a write older than the stored one is a late
     /// arrival of this actor's own earlier save (replies and background saves complete in
     /// any order): it is skipped, not a conflict.
