@@ -56,19 +56,40 @@ impl FromRequest for Dispatcher {
     }
 }
 
-/// The caller of a WebSocket upgrade: the browser origin is checked first (403), then the
-/// token, from the header or `?token=` (browsers cannot set headers on a WebSocket).
-pub struct SocketCaller(pub Principal);
+/// A WebSocket upgrade request and its caller: the browser origin is checked first (403),
+/// then the token, from the header or `?token=` (browsers cannot set headers on a
+/// WebSocket). The handshake itself completes in [`crate::ws`], after the route's own checks.
+pub struct SocketRequest {
+    pub who: Principal,
+    pub state: web::Data<AppState>,
+    pub(crate) req: HttpRequest,
+    pub(crate) body: web::Payload,
+}
 
-impl FromRequest for SocketCaller {
+impl FromRequest for SocketRequest {
     type Error = ApiError;
-    type Future = Ready<Result<Self, ApiError>>;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(app_state(req).and_then(|s| {
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let who = app_state(req).and_then(|s| {
             crate::ws::check_origin(s, req)?;
-            s.auth.authenticate(req, true).map(SocketCaller)
-        }))
+            s.auth.authenticate(req, true)
+        });
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let body = web::Payload::from_request(req, payload);
+        let req = req.clone();
+        Box::pin(async move {
+            let who = who?;
+            let state =
+                state.ok_or_else(|| ApiError::internal("application state not registered"))?;
+            let body = body.await.map_err(|e| ApiError::internal(e.to_string()))?;
+            Ok(SocketRequest {
+                who,
+                state,
+                req,
+                body,
+            })
+        })
     }
 }
 

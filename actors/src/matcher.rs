@@ -170,35 +170,30 @@ mod tests {
         v
     }
 
+    /// A point up to `spread_deg` from `centre`, latitude clamped and longitude wrapped.
+    fn random_point(rng: &mut impl Rng, centre: (f64, f64), spread_deg: f64) -> GeoPoint {
+        let lat = (centre.0 + rng.gen_range(-spread_deg..spread_deg)).clamp(-90.0, 90.0);
+        let mut lon = centre.1 + rng.gen_range(-spread_deg..spread_deg);
+        if lon > 180.0 {
+            lon -= 360.0
+        }
+        if lon < -180.0 {
+            lon += 360.0
+        }
+        GeoPoint::new(lat, lon).unwrap()
+    }
+
     fn check_region(seed: u64, centre: (f64, f64), spread_deg: f64) {
         let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
         let riders: Vec<(RiderId, GeoPoint)> = (0..2000)
-            .map(|i| {
-                let lat = (centre.0 + rng.gen_range(-spread_deg..spread_deg)).clamp(-90.0, 90.0);
-                let mut lon = centre.1 + rng.gen_range(-spread_deg..spread_deg);
-                if lon > 180.0 {
-                    lon -= 360.0
-                }
-                if lon < -180.0 {
-                    lon += 360.0
-                }
-                (rid(i), GeoPoint::new(lat, lon).unwrap())
-            })
+            .map(|i| (rid(i), random_point(&mut rng, centre, spread_deg)))
             .collect();
         let mut idx = RiderIndex::default();
         for (id, p) in &riders {
             idx.upsert(id, *p, true);
         }
         for _ in 0..50 {
-            let lat = (centre.0 + rng.gen_range(-spread_deg..spread_deg)).clamp(-90.0, 90.0);
-            let mut lon = centre.1 + rng.gen_range(-spread_deg..spread_deg);
-            if lon > 180.0 {
-                lon -= 360.0
-            }
-            if lon < -180.0 {
-                lon += 360.0
-            }
-            let at = GeoPoint::new(lat, lon).unwrap();
+            let at = random_point(&mut rng, centre, spread_deg);
             let radius = rng.gen_range(1_000.0..200_000.0);
             let got: Vec<(RiderId, f64)> = idx
                 .nearest(at, 10, radius, false, &HashSet::new())

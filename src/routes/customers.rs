@@ -3,7 +3,9 @@
 use crate::errors::ApiError;
 use crate::extract::Json;
 use crate::state::AppState;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::dev::Payload;
+use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
+use futures_util::future::{ready, Ready};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -28,27 +30,37 @@ impl Credentials {
     }
 }
 
-fn limit(state: &AppState, req: &HttpRequest) -> Result<(), ApiError> {
-    let ip = req
-        .peer_addr()
-        .map(|a| a.ip().to_string())
-        .unwrap_or_default();
-    if state.auth_limiter.allow(&ip) {
-        Ok(())
-    } else {
-        metrics::counter!(dispatch_actors::metric_names::RATE_LIMITED_TOTAL, "what" => "auth")
-            .increment(1);
-        Err(ApiError::RateLimited)
+/// A registration or login attempt within the per-IP limit. The limit counts malformed
+/// attempts too, so it is an extractor that comes before the body.
+pub struct AuthAttempt;
+
+impl FromRequest for AuthAttempt {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let Some(state) = req.app_data::<web::Data<AppState>>() else {
+            return ready(Err(ApiError::internal("application state not registered")));
+        };
+        let ip = req
+            .peer_addr()
+            .map(|a| a.ip().to_string())
+            .unwrap_or_default();
+        ready(if state.auth_limiter.allow(&ip) {
+            Ok(AuthAttempt)
+        } else {
+            metrics::counter!(dispatch_actors::metric_names::RATE_LIMITED_TOTAL, "what" => "auth")
+                .increment(1);
+            Err(ApiError::RateLimited)
+        })
     }
 }
 
 pub async fn register(
-    req: HttpRequest,
+    _: AuthAttempt,
     body: Result<Json<Credentials>, ApiError>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    // The limit counts malformed attempts too, so it comes before the body.
-    limit(&state, &req)?;
     let c = body?.value.checked()?;
     let auth = state.clone();
     let username = c.username.clone();
@@ -60,11 +72,10 @@ pub async fn register(
 }
 
 pub async fn login(
-    req: HttpRequest,
+    _: AuthAttempt,
     body: Result<Json<Credentials>, ApiError>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    limit(&state, &req)?;
     let c = body?.value;
     let auth = state.clone();
     let (customer_id, token) = web::block(move || auth.auth.login(&c.username, &c.password))

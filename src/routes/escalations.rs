@@ -3,8 +3,10 @@
 use crate::errors::ApiError;
 use crate::extract::{Dispatcher, Json};
 use crate::state::AppState;
-use actix_web::{web, HttpResponse};
+use actix_web::dev::Payload;
+use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
 use dispatch_actors::domain::EscalationId;
+use futures_util::future::{ready, Ready};
 use serde::Deserialize;
 use std::collections::HashMap;
 
@@ -26,14 +28,35 @@ pub struct ResolveBody {
     note: Option<String>,
 }
 
+/// The escalation named in the path (decoded as `web::Path` decodes it); a string that
+/// cannot be an escalation id is 404, as an unknown one is.
+pub struct EscalationPath(EscalationId);
+
+impl FromRequest for EscalationPath {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let raw: String = req.match_info().load().unwrap_or_default();
+        ready(
+            EscalationId::parse(&raw)
+                .map(EscalationPath)
+                .map_err(|_| ApiError::not_found(format!("escalation {raw}"))),
+        )
+    }
+}
+
 pub async fn resolve(
     _: Dispatcher,
-    path: web::Path<String>,
+    escalation: EscalationPath,
     body: Result<Json<ResolveBody>, ApiError>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = EscalationId::parse(&path)
-        .map_err(|_| ApiError::not_found(format!("escalation {path}")))?;
     let b = body?.value;
-    Ok(HttpResponse::Ok().json(state.engine.resolve_escalation(id, b.note).await?))
+    Ok(HttpResponse::Ok().json(
+        state
+            .engine
+            .resolve_escalation(escalation.0, b.note)
+            .await?,
+    ))
 }

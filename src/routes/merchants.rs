@@ -32,10 +32,9 @@ pub struct NewMerchant {
 
 pub async fn create(
     _: Dispatcher,
-    m: Json<NewMerchant>,
+    Json { value: m, .. }: Json<NewMerchant>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let m = m.value;
     let merchant = state
         .engine
         .create_merchant(m.name, m.location, m.prep_time_s)

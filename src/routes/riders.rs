@@ -17,10 +17,9 @@ pub struct NewRider {
 
 pub async fn create(
     _: Dispatcher,
-    r: Json<NewRider>,
+    Json { value: r, .. }: Json<NewRider>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let r = r.value;
     let rider = state.engine.create_rider(r.name).await?;
     let token = state
         .auth

@@ -3,25 +3,19 @@
 //! `updates` at most once per `dashboard.update_interval_ms`.
 
 use super::frames::{encode, Board, DashboardFrame};
-use super::{serve_push_only, upgrade};
+use super::serve_push_only;
 use crate::auth::Principal;
 use crate::errors::ApiError;
-use crate::extract::SocketCaller;
+use crate::extract::SocketRequest;
 use crate::state::AppState;
-use actix_web::{web, HttpRequest, HttpResponse};
-use dispatch_actors::outbox::Outbox;
+use actix_web::HttpResponse;
 
-pub async fn connect(
-    req: HttpRequest,
-    SocketCaller(who): SocketCaller,
-    body: web::Payload,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
-    if who != Principal::Dispatcher {
+pub async fn connect(socket: SocketRequest) -> Result<HttpResponse, ApiError> {
+    let state = socket.state.clone();
+    if socket.who != Principal::Dispatcher {
         return Err(ApiError::forbidden("dispatcher only"));
     }
-    let (response, session, stream) = upgrade(&req, body)?;
-    let outbox = Outbox::new(state.settings.dashboard.queue_frames);
+    let (response, session, stream, outbox) = socket.open(state.settings.dashboard.queue_frames)?;
     // Registered first; the snapshot goes ahead of updates queued while it was built.
     state.hub.add_dashboard(outbox.clone());
     let snapshot = match snapshot(&state).await {

@@ -1,25 +1,18 @@
 //! `GET /ws/merchant?token=…`: a merchant's live orders, reminders, riders arriving.
 
 use super::frames::{encode, MerchantFrame};
-use super::{serve_push_only, upgrade};
+use super::serve_push_only;
 use crate::auth::Principal;
 use crate::errors::ApiError;
-use crate::extract::SocketCaller;
-use crate::state::AppState;
-use actix_web::{web, HttpRequest, HttpResponse};
-use dispatch_actors::outbox::Outbox;
+use crate::extract::SocketRequest;
+use actix_web::HttpResponse;
 
-pub async fn connect(
-    req: HttpRequest,
-    SocketCaller(who): SocketCaller,
-    body: web::Payload,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
-    let Principal::Merchant(merchant_id) = who else {
+pub async fn connect(socket: SocketRequest) -> Result<HttpResponse, ApiError> {
+    let state = socket.state.clone();
+    let Principal::Merchant(merchant_id) = socket.who.clone() else {
         return Err(ApiError::forbidden("merchant tokens only"));
     };
-    let (response, session, stream) = upgrade(&req, body)?;
-    let outbox = Outbox::new(state.settings.server.ws_queue_frames);
+    let (response, session, stream, outbox) = socket.open(state.settings.server.ws_queue_frames)?;
     // Registered first; the welcome goes ahead of changes queued while it was built.
     state.hub.add_merchant(merchant_id.clone(), outbox.clone());
     let orders: Vec<_> = state

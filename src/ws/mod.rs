@@ -11,9 +11,10 @@ pub mod rider;
 pub mod track;
 
 use crate::errors::ApiError;
+use crate::extract::SocketRequest;
 use crate::state::AppState;
-use actix_web::HttpRequest;
-use actix_ws::{CloseCode, CloseReason, Item, Message, Session};
+use actix_web::{HttpRequest, HttpResponse};
+use actix_ws::{CloseCode, CloseReason, Item, Message, MessageStream, Session};
 use dispatch_actors::metric_names;
 use dispatch_actors::outbox::Outbox;
 use std::time::{Duration, Instant};
@@ -40,12 +41,17 @@ impl PumpOpts {
     }
 }
 
-/// Completes the WebSocket handshake (a request that is not one is 400 `invalid_input`).
-pub fn upgrade(
-    req: &HttpRequest,
-    body: actix_web::web::Payload,
-) -> Result<(actix_web::HttpResponse, Session, actix_ws::MessageStream), ApiError> {
-    actix_ws::handle(req, body).map_err(|e| ApiError::invalid(e.to_string()))
+impl SocketRequest {
+    /// Completes the WebSocket handshake (a request that is not one is 400 `invalid_input`)
+    /// and gives the socket its bounded queue of `queue_frames`.
+    pub fn open<T>(
+        self,
+        queue_frames: usize,
+    ) -> Result<(HttpResponse, Session, MessageStream, Outbox<T>), ApiError> {
+        let (response, session, stream) =
+            actix_ws::handle(&self.req, self.body).map_err(|e| ApiError::invalid(e.to_string()))?;
+        Ok((response, session, stream, Outbox::new(queue_frames)))
+    }
 }
 
 /// Refuses browser origins not on the allowlist (empty allowlist: all allowed).

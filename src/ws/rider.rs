@@ -2,17 +2,15 @@
 //! handed to the rider's actor; everything the rider is told comes back through the
 //! rider's outbox, which the actor keeps across reconnects of the same rider.
 
-use super::{pump, upgrade, PumpOpts};
+use super::{pump, PumpOpts};
 use crate::auth::Principal;
 use crate::errors::ApiError;
-use crate::extract::SocketCaller;
+use crate::extract::SocketRequest;
 use crate::ratelimit::TokenBucket;
-use crate::state::AppState;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::HttpResponse;
 use dispatch_actors::domain::gps::RawFix;
 use dispatch_actors::domain::{OfferId, OrderId};
 use dispatch_actors::metric_names;
-use dispatch_actors::outbox::Outbox;
 use dispatch_actors::protocol::{RiderCommand, RiderNotice};
 use serde_json::{Map, Value};
 use std::time::Duration;
@@ -84,17 +82,13 @@ pub fn parse(text: &str) -> Result<RiderCommand, Refusal> {
     })
 }
 
-pub async fn connect(
-    req: HttpRequest,
-    SocketCaller(who): SocketCaller,
-    body: web::Payload,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
-    let Principal::Rider(rider_id) = who else {
+pub async fn connect(socket: SocketRequest) -> Result<HttpResponse, ApiError> {
+    let state = socket.state.clone();
+    let Principal::Rider(rider_id) = socket.who.clone() else {
         return Err(ApiError::forbidden("rider tokens only"));
     };
-    let (response, session, stream) = upgrade(&req, body)?;
-    let outbox: Outbox<RiderNotice> = Outbox::new(state.settings.server.ws_queue_frames);
+    let (response, session, stream, outbox) =
+        socket.open::<RiderNotice>(state.settings.server.ws_queue_frames)?;
     state.engine.attach_rider(&rider_id, outbox.clone()).await?;
     let engine = state.engine.clone();
     let limits = &state.settings.rate_limit;

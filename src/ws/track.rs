@@ -3,25 +3,21 @@
 //! at the upgrade, before anything about the order is sent.
 
 use super::frames::{encode, TrackFrame};
-use super::{serve_push_only, upgrade};
+use super::serve_push_only;
 use crate::auth::Principal;
 use crate::errors::ApiError;
-use crate::extract::SocketCaller;
-use crate::state::AppState;
-use actix_web::{web, HttpRequest, HttpResponse};
+use crate::extract::SocketRequest;
+use actix_web::{web, HttpResponse};
 use dispatch_actors::domain::OrderId;
-use dispatch_actors::outbox::Outbox;
 
 pub async fn connect(
-    req: HttpRequest,
-    SocketCaller(who): SocketCaller,
-    body: web::Payload,
+    socket: SocketRequest,
     path: web::Path<String>,
-    state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
+    let state = socket.state.clone();
     let order_id = OrderId::parse(&path).map_err(|_| ApiError::not_found("no such order"))?;
     let order = state.engine.order(&order_id).await?;
-    match &who {
+    match &socket.who {
         Principal::Dispatcher => {}
         Principal::Customer(c) if *c == order.customer_id => {}
         _ => {
@@ -30,8 +26,7 @@ pub async fn connect(
             ))
         }
     }
-    let (response, session, stream) = upgrade(&req, body)?;
-    let outbox = Outbox::new(state.settings.server.ws_queue_frames);
+    let (response, session, stream, outbox) = socket.open(state.settings.server.ws_queue_frames)?;
     // Registered before the snapshot is read, and the snapshot goes ahead of anything
     // queued meanwhile: no status change falls between the two.
     state.hub.add_tracker(order_id.clone(), outbox.clone());

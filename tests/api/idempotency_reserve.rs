@@ -5,21 +5,14 @@
 
 use crate::helpers::*;
 use actix_web::http::StatusCode;
-use actix_web::HttpResponse;
 use dispatch_actors::domain::{CustomerId, GeoPoint, ItemId, MerchantId, OrderId};
 use dispatch_actors::store::Store;
 use dispatchd::errors::ApiError;
 use dispatchd::idempotency::{IdemKey, Idempotency};
 use serde_json::{json, Value};
-use std::cell::Cell;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::oneshot;
-
-async fn body_of(r: HttpResponse) -> Value {
-    let bytes = actix_web::body::to_bytes(r.into_body()).await.unwrap();
-    serde_json::from_slice(&bytes).unwrap()
-}
 
 #[actix_web::test]
 async fn a_retry_on_another_server_while_the_first_runs_does_not_run_it_again() {
@@ -28,45 +21,18 @@ async fn a_retry_on_another_server_while_the_first_runs_does_not_run_it_again() 
     // Two servers sharing one store: each has its own in-process bookkeeping.
     let (one, two) = (Idempotency::default(), Idempotency::default());
     let key = IdemKey::new("c_ann", "POST", "/api/v1/orders", "k1", b"{}");
-    let runs = Cell::new(0);
-    let (entered_tx, entered_rx) = oneshot::channel::<()>();
-    let (finish_tx, finish_rx) = oneshot::channel::<()>();
-
-    let first = one.once(&store, Some(key.clone()), || async {
-        runs.set(runs.get() + 1);
-        let _ = entered_tx.send(());
-        // Between its write and its answer.
-        let _ = finish_rx.await;
-        Ok((StatusCode::CREATED, json!({"n": 1})))
-    });
-    let retry = async {
-        entered_rx.await.unwrap();
-        let r = two
-            .once(&store, Some(key.clone()), || async {
-                runs.set(runs.get() + 1);
-                Ok((StatusCode::CREATED, json!({"n": 2})))
-            })
-            .await;
-        let _ = finish_tx.send(());
-        r
-    };
-    let (first, retry) = tokio::join!(first, retry);
-    assert_eq!(runs.get(), 1, "the request ran twice");
+    let runs = AtomicUsize::new(0);
+    let (first, retry) = overlapping_runs((&one, &store), (&two, &store), &key, &runs).await;
+    assert_eq!(runs.load(Ordering::SeqCst), 1, "the request ran twice");
     assert_eq!(retry.unwrap_err(), ApiError::RequestInProgress);
     let first = first.unwrap();
     assert_eq!(first.status(), StatusCode::CREATED);
     assert_eq!(body_of(first).await, json!({"n": 1}));
 
     // Later retries, on either server, replay the first answer.
-    let again = two
-        .once(&store, Some(key), || async {
-            runs.set(runs.get() + 1);
-            Ok((StatusCode::CREATED, json!({"n": 3})))
-        })
-        .await
-        .unwrap();
+    let again = later_retry((&two, &store), key, &runs).await;
     assert_eq!(body_of(again).await, json!({"n": 1}));
-    assert_eq!(runs.get(), 1);
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
 }
 
 #[actix_web::test]
@@ -97,26 +63,12 @@ async fn a_crash_between_the_order_and_its_answer_never_makes_a_second_order() {
 
     // The first server writes the order and dies before storing the answer.
     let crashed = Idempotency::with_lease(lease);
-    let (entered_tx, entered_rx) = oneshot::channel::<()>();
-    let first = crashed.once(&store, Some(key.clone()), || async {
-        let written = create().await;
-        let _ = entered_tx.send(());
-        std::future::pending::<()>().await;
-        written
-    });
-    tokio::select! {
-        _ = first => panic!("the first request cannot finish"),
-        _ = entered_rx => {}
-    }
+    crash_after_work((&crashed, &store), &key, create).await;
     assert_eq!(app.live_order_ids().await, vec![order_id.to_string()]);
 
     // A retry on a restarted server while the lease holds: in progress, nothing run.
     let restarted = Idempotency::with_lease(lease);
-    let early = restarted
-        .once(&store, Some(key.clone()), || async {
-            panic!("ran while the first request's reservation held")
-        })
-        .await;
+    let early = retry_while_held((&restarted, &store), &key).await;
     assert_eq!(early.unwrap_err(), ApiError::RequestInProgress);
 
     // Once the lease is out the retry runs, and finds the order the first one wrote.

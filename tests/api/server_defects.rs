@@ -3,7 +3,6 @@
 
 use crate::helpers::*;
 use dispatchd::hub::HubSizes;
-use serde_json::json;
 use std::time::Duration;
 
 const T: Duration = Duration::from_secs(5);
@@ -54,13 +53,8 @@ async fn sizes_become(app: &TestApp, what: &str, ok: impl Fn(HubSizes) -> bool) 
 
 #[actix_web::test]
 async fn sockets_leave_the_hub_when_they_close() {
-    let app = spawn_app(|_| {}).await;
-    let c = app.customer().await;
-    let m = app.merchant().await;
-    let id = app.order(&c, &m).await["order_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let (app, c, m) = spawn_shop(|_| {}).await;
+    let id = app.placed_order(&c, &m).await;
 
     let mut track = app
         .ws(&format!("/ws/orders/{id}/track?token={}", c.token))
@@ -88,16 +82,10 @@ async fn sockets_leave_the_hub_when_they_close() {
 
 #[actix_web::test]
 async fn a_riders_access_to_an_order_goes_when_the_order_is_final() {
-    let app = spawn_app(|_| {}).await;
-    let c = app.customer().await;
-    let m = app.merchant().await;
+    let (app, c, m) = spawn_shop(|_| {}).await;
     let mut rider = app.rider_at(offset(SHOP, 200.0, 0.0)).await;
     let id = app.accepted_order(&c, &m).await;
-    let offer = rider.expect_offer().await;
-    rider
-        .send(json!({"type": "accept", "offer_id": offer["offer_id"]}))
-        .await;
-    rider.ws.recv_type("assigned", T).await;
+    rider.take_order(&id).await;
     let s = app.state.hub.sizes();
     assert_eq!((s.rider_access, s.order_riders), (1, 1), "{s:?}");
     // While it lives the rider reads it.
@@ -105,12 +93,8 @@ async fn a_riders_access_to_an_order_goes_when_the_order_is_final() {
         .await
         .expect(200);
 
-    rider
-        .send(json!({"type": "picked_up", "order_id": id}))
-        .await;
-    rider
-        .send(json!({"type": "delivered", "order_id": id}))
-        .await;
+    rider.report("picked_up", &id).await;
+    rider.report("delivered", &id).await;
     wait_for("the order to be delivered", T, || async {
         (app.order_state(&id).await["status"] == "delivered").then_some(())
     })
@@ -141,13 +125,8 @@ async fn the_dashboard_tick_stops_with_the_server() {
 #[actix_web::test]
 async fn refusals_keep_their_order_with_the_extractors() {
     use reqwest::Method;
-    let app = spawn_app(|_| {}).await;
-    let c = app.customer().await;
-    let m = app.merchant().await;
-    let id = app.order(&c, &m).await["order_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let (app, c, m) = spawn_shop(|_| {}).await;
+    let id = app.placed_order(&c, &m).await;
     let mallory = app.customer().await;
     let bad = || Some(b"{not json".to_vec());
     let huge = || Some(vec![b' '; 65 * 1024]);

@@ -3,6 +3,7 @@
 //! failed one releases its key at once.
 
 use crate::harness::{fresh_keys, open_store, require_redis, MAIN_REDIS};
+use crate::support::{body_of, crash_after_work, later_retry, overlapping_runs, retry_while_held};
 use actix_web::http::StatusCode;
 use dispatch_actors::store::{Reservation, Store};
 use dispatchd::errors::ApiError;
@@ -11,7 +12,6 @@ use serde_json::{json, Value};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::oneshot;
 
 async fn open(prefix: &str) -> Arc<dyn Store> {
     let s = open_store(MAIN_REDIS, prefix);
@@ -24,11 +24,6 @@ async fn open(prefix: &str) -> Arc<dyn Store> {
     Arc::new(s)
 }
 
-async fn body_of(r: actix_web::HttpResponse) -> Value {
-    let bytes = actix_web::body::to_bytes(r.into_body()).await.unwrap();
-    serde_json::from_slice(&bytes).unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_servers_on_one_redis_never_both_run_one_key() {
     require_redis();
@@ -37,37 +32,11 @@ async fn two_servers_on_one_redis_never_both_run_one_key() {
     let (one, two) = (Idempotency::default(), Idempotency::default());
     let key = IdemKey::new("c_ann", "POST", "/api/v1/orders", "k1", b"{}");
     let runs = AtomicUsize::new(0);
-    let (entered_tx, entered_rx) = oneshot::channel::<()>();
-    let (finish_tx, finish_rx) = oneshot::channel::<()>();
-
-    let first = one.once(&a, Some(key.clone()), || async {
-        runs.fetch_add(1, Ordering::SeqCst);
-        let _ = entered_tx.send(());
-        let _ = finish_rx.await;
-        Ok((StatusCode::CREATED, json!({"n": 1})))
-    });
-    let retry = async {
-        entered_rx.await.unwrap();
-        let r = two
-            .once(&b, Some(key.clone()), || async {
-                runs.fetch_add(1, Ordering::SeqCst);
-                Ok((StatusCode::CREATED, json!({"n": 2})))
-            })
-            .await;
-        let _ = finish_tx.send(());
-        r
-    };
-    let (first, retry) = tokio::join!(first, retry);
+    let (first, retry) = overlapping_runs((&one, &a), (&two, &b), &key, &runs).await;
     assert_eq!(runs.load(Ordering::SeqCst), 1, "the request ran twice");
     assert_eq!(retry.unwrap_err(), ApiError::RequestInProgress);
     assert_eq!(body_of(first.unwrap()).await, json!({"n": 1}));
-    let again = two
-        .once(&b, Some(key), || async {
-            runs.fetch_add(1, Ordering::SeqCst);
-            Ok((StatusCode::CREATED, json!({"n": 3})))
-        })
-        .await
-        .unwrap();
+    let again = later_retry((&two, &b), key, &runs).await;
     assert_eq!(again.status(), StatusCode::CREATED);
     assert_eq!(
         body_of(again).await,
@@ -118,22 +87,12 @@ async fn a_crashed_requests_reservation_lapses_and_a_failed_one_is_released() {
     // Through the server's path: a request dies after its write, before its answer.
     let key = IdemKey::new("c_bob", "POST", "/api/v1/orders", "crash", b"{}");
     let crashed = Idempotency::with_lease(lease);
-    let (entered_tx, entered_rx) = oneshot::channel::<()>();
-    let first = crashed.once(&store, Some(key.clone()), || async {
-        let _ = entered_tx.send(());
-        std::future::pending::<()>().await;
+    crash_after_work((&crashed, &store), &key, || async {
         Ok((StatusCode::CREATED, json!({})))
-    });
-    tokio::select! {
-        _ = first => panic!("the first request cannot finish"),
-        _ = entered_rx => {}
-    }
+    })
+    .await;
     let restarted = Idempotency::with_lease(lease);
-    let early = restarted
-        .once(&store, Some(key.clone()), || async {
-            panic!("ran while the first request's reservation held")
-        })
-        .await;
+    let early = retry_while_held((&restarted, &store), &key).await;
     assert_eq!(early.unwrap_err(), ApiError::RequestInProgress);
     tokio::time::sleep(lease * 2).await;
     let retried = restarted

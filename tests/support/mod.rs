@@ -6,10 +6,12 @@
 //! runs the server in-process, tests/redis runs the binary as a child process.
 
 mod http;
+mod idem;
 mod people;
 mod ws;
 
 pub use http::{Api, Resp};
+pub use idem::{body_of, crash_after_work, later_retry, overlapping_runs, retry_while_held};
 pub use people::{Customer, Merchant, Rider};
 pub use ws::{Ended, WsClient};
 

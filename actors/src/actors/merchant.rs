@@ -19,16 +19,18 @@ impl MerchantActor {
         Self { state, shared }
     }
 
-    /// Changes are refused while the store cannot take them (nothing unstored is
-    /// acknowledged).
-    fn writable(&self) -> Result<(), EngineError> {
-        if self.shared.store.writable() {
-            Ok(())
-        } else {
-            Err(EngineError::Unavailable(
-                "the store is unavailable; nothing was changed".into(),
-            ))
-        }
+    /// Applies one change to the merchant (refused while the store cannot take it), then
+    /// commits; the answer carries what the change returned, once it is stored.
+    fn change<T: Send + 'static>(
+        &mut self,
+        apply: impl FnOnce(&mut MerchantState) -> Result<T, EngineError>,
+    ) -> ResponseFuture<Result<T, EngineError>> {
+        let value = match self.shared.writable().and_then(|()| apply(&mut self.state)) {
+            Ok(v) => v,
+            Err(e) => return Box::pin(async move { Err(e) }),
+        };
+        let done = self.commit();
+        Box::pin(async move { done.await.map(|_| value) })
     }
 
     /// Persists the merchant and announces it; the returned future resolves once stored.
@@ -90,54 +92,45 @@ impl Handler<GetMerchant> for MerchantActor {
 impl Handler<SetOpen> for MerchantActor {
     type Result = ResponseFuture<Result<Merchant, EngineError>>;
     fn handle(&mut self, m: SetOpen, _: &mut Context<Self>) -> Self::Result {
-        if let Err(e) = self.writable() {
-            return Box::pin(async move { Err(e) });
-        }
-        self.state.merchant.open = m.0;
-        let done = self.commit();
-        let merchant = self.state.merchant.clone();
-        Box::pin(async move { done.await.map(|_| merchant) })
+        self.change(|s| {
+            s.merchant.open = m.0;
+            Ok(s.merchant.clone())
+        })
     }
 }
 
 impl Handler<AddItem> for MerchantActor {
     type Result = ResponseFuture<Result<Item, EngineError>>;
     fn handle(&mut self, m: AddItem, _: &mut Context<Self>) -> Self::Result {
-        if let Err(e) = self.writable() {
-            return Box::pin(async move { Err(e) });
-        }
-        let item = Item {
-            item_id: ItemId::generate(),
-            merchant_id: self.state.merchant.merchant_id.clone(),
-            name: m.name,
-            price_cents: m.price_cents,
-            available: true,
-        };
-        self.state.items.push(item.clone());
-        let done = self.commit();
-        Box::pin(async move { done.await.map(|_| item) })
+        self.change(|s| {
+            let item = Item {
+                item_id: ItemId::generate(),
+                merchant_id: s.merchant.merchant_id.clone(),
+                name: m.name,
+                price_cents: m.price_cents,
+                available: true,
+            };
+            s.items.push(item.clone());
+            Ok(item)
+        })
     }
 }
 
 impl Handler<UpdateItem> for MerchantActor {
     type Result = ResponseFuture<Result<Item, EngineError>>;
     fn handle(&mut self, m: UpdateItem, _: &mut Context<Self>) -> Self::Result {
-        if let Err(e) = self.writable() {
-            return Box::pin(async move { Err(e) });
-        }
-        let Some(item) = self.state.items.iter_mut().find(|i| i.item_id == m.item_id) else {
-            let id = m.item_id.to_string();
-            return Box::pin(async move { Err(EngineError::NotFound(format!("item {id}"))) });
-        };
-        if let Some(a) = m.available {
-            item.available = a;
-        }
-        if let Some(p) = m.price_cents {
-            item.price_cents = p;
-        }
-        let item = item.clone();
-        let done = self.commit();
-        Box::pin(async move { done.await.map(|_| item) })
+        self.change(|s| {
+            let Some(item) = s.items.iter_mut().find(|i| i.item_id == m.item_id) else {
+                return Err(EngineError::NotFound(format!("item {}", m.item_id)));
+            };
+            if let Some(a) = m.available {
+                item.available = a;
+            }
+            if let Some(p) = m.price_cents {
+                item.price_cents = p;
+            }
+            Ok(item.clone())
+        })
     }
 }
 

@@ -43,4 +43,16 @@ impl Shared {
     pub fn now_ms(&self) -> u64 {
         self.clock.now_ms()
     }
+
+    /// Refuses a change the store could not take now (Redis away, or still recovering):
+    /// nothing unstored is acknowledged.
+    pub fn writable(&self) -> Result<(), crate::error::EngineError> {
+        if self.store.writable() {
+            Ok(())
+        } else {
+            Err(crate::error::EngineError::Unavailable(
+                "the store is unavailable; nothing was changed".into(),
+            ))
+        }
+    }
 }

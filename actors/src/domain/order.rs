@@ -241,6 +241,16 @@ impl Order {
         if from.is_final() {
             return Err(illegal());
         }
+        // Picking up and delivering: only from `status`, and only by the order's own rider.
+        let own_rider_from = |status: OrderStatus, rider_id: &RiderId, held: Option<&RiderId>| {
+            if from != status {
+                Err(illegal())
+            } else if held != Some(rider_id) {
+                Err(TransitionError::NotYourOrder)
+            } else {
+                Ok(())
+            }
+        };
         let mut previous_rider = None;
         let mut changed = true;
         let to = match &cmd {
@@ -313,12 +323,7 @@ impl Order {
                 Accepted
             }
             OrderCommand::PickUp { rider_id } => {
-                if from != Assigned {
-                    return Err(illegal());
-                }
-                if self.rider_id.as_ref() != Some(rider_id) {
-                    return Err(TransitionError::NotYourOrder);
-                }
+                own_rider_from(Assigned, rider_id, self.rider_id.as_ref())?;
                 if !self.ready {
                     self.ready = true;
                     self.ready_at_ms = Some(self.ready_at_ms.map_or(now_ms, |t| t.min(now_ms)));
@@ -326,12 +331,7 @@ impl Order {
                 PickedUp
             }
             OrderCommand::Deliver { rider_id } => {
-                if from != PickedUp {
-                    return Err(illegal());
-                }
-                if self.rider_id.as_ref() != Some(rider_id) {
-                    return Err(TransitionError::NotYourOrder);
-                }
+                own_rider_from(PickedUp, rider_id, self.rider_id.as_ref())?;
                 Delivered
             }
             OrderCommand::Fail { by, reason } => {
@@ -420,6 +420,33 @@ pub(crate) mod tests {
 
     fn rider(s: &str) -> RiderId {
         RiderId::parse(s).unwrap()
+    }
+
+    /// The sample order paid at 2 and accepted at 3 with no preparation time.
+    fn accepted_order() -> Order {
+        let mut o = sample_order();
+        o.apply(
+            OrderCommand::Pay {
+                payment_ref: "p".into(),
+            },
+            2,
+        )
+        .unwrap();
+        o.apply(OrderCommand::Accept { prep_time_s: 0 }, 3).unwrap();
+        o
+    }
+
+    /// The accepted order assigned to `r_1` at 4.
+    fn assigned_order() -> Order {
+        let mut o = accepted_order();
+        o.apply(
+            OrderCommand::Assign {
+                rider_id: rider("r_1"),
+            },
+            4,
+        )
+        .unwrap();
+        o
     }
 
     #[test]
@@ -531,15 +558,7 @@ pub(crate) mod tests {
 
     #[test]
     fn customer_cannot_cancel_after_accept_but_dispatcher_can_until_pickup() {
-        let mut o = sample_order();
-        o.apply(
-            OrderCommand::Pay {
-                payment_ref: "p".into(),
-            },
-            2,
-        )
-        .unwrap();
-        o.apply(OrderCommand::Accept { prep_time_s: 0 }, 3).unwrap();
+        let mut o = accepted_order();
         assert!(o
             .apply(
                 OrderCommand::Cancel {
@@ -572,22 +591,7 @@ pub(crate) mod tests {
 
     #[test]
     fn only_the_assigned_rider_picks_up_and_delivers() {
-        let mut o = sample_order();
-        o.apply(
-            OrderCommand::Pay {
-                payment_ref: "p".into(),
-            },
-            2,
-        )
-        .unwrap();
-        o.apply(OrderCommand::Accept { prep_time_s: 0 }, 3).unwrap();
-        o.apply(
-            OrderCommand::Assign {
-                rider_id: rider("r_1"),
-            },
-            4,
-        )
-        .unwrap();
+        let mut o = assigned_order();
         assert_eq!(
             o.apply(
                 OrderCommand::PickUp {
@@ -627,22 +631,7 @@ pub(crate) mod tests {
 
     #[test]
     fn reassign_and_unassign_report_the_previous_rider() {
-        let mut o = sample_order();
-        o.apply(
-            OrderCommand::Pay {
-                payment_ref: "p".into(),
-            },
-            2,
-        )
-        .unwrap();
-        o.apply(OrderCommand::Accept { prep_time_s: 0 }, 3).unwrap();
-        o.apply(
-            OrderCommand::Assign {
-                rider_id: rider("r_1"),
-            },
-            4,
-        )
-        .unwrap();
+        let mut o = assigned_order();
         let t = o
             .apply(
                 OrderCommand::Assign {

@@ -201,6 +201,10 @@ mod tests {
     use super::*;
     use rand::{Rng, SeedableRng};
 
+    fn wait(cost: i64, forced: bool) -> Wait {
+        Wait { cost, forced }
+    }
+
     /// Every assignment, by trying each row on its wait and on each free candidate.
     fn brute_force(problem: &Problem) -> (usize, i64) {
         fn go(
@@ -296,16 +300,7 @@ mod tests {
         let problem = Problem {
             columns: 1,
             edges: vec![vec![(0, 10)], vec![(0, 900_000_000)]],
-            wait: vec![
-                Wait {
-                    cost: 1_000_000,
-                    forced: false,
-                },
-                Wait {
-                    cost: 0,
-                    forced: true,
-                },
-            ],
+            wait: vec![wait(1_000_000, false), wait(0, true)],
         };
         assert_eq!(solve(&problem), vec![None, Some(0)]);
     }
@@ -315,26 +310,14 @@ mod tests {
         let problem = Problem {
             columns: 3,
             edges: vec![vec![], vec![(2, 5)]],
-            wait: vec![
-                Wait {
-                    cost: 100,
-                    forced: true,
-                },
-                Wait {
-                    cost: 100,
-                    forced: false,
-                },
-            ],
+            wait: vec![wait(100, true), wait(100, false)],
         };
         assert_eq!(solve(&problem), vec![None, Some(2)]);
     }
 
     #[test]
     fn pairs_worse_than_waiting_do_not_link_neighbourhoods() {
-        let open = Wait {
-            cost: 100,
-            forced: false,
-        };
+        let open = wait(100, false);
         let problem = Problem {
             columns: 2,
             // Row 0 reaches column 1 only at a price above its wait.
@@ -347,13 +330,7 @@ mod tests {
         // A forced row keeps every pair: it must take a rider if one is left.
         let forced = Problem {
             edges: vec![vec![(1, 500)], vec![(1, 10)]],
-            wait: vec![
-                Wait {
-                    cost: 100,
-                    forced: true,
-                },
-                open,
-            ],
+            wait: vec![wait(100, true), open],
             ..problem
         };
         assert_eq!(components(&useful_pairs(&forced)).len(), 1);
@@ -365,13 +342,7 @@ mod tests {
         let problem = Problem {
             columns: 4,
             edges: vec![vec![(0, 1), (1, 2)], vec![(1, 1)], vec![(3, 1)], vec![]],
-            wait: vec![
-                Wait {
-                    cost: 50,
-                    forced: false
-                };
-                4
-            ],
+            wait: vec![wait(50, false); 4],
         };
         let groups = components(&problem);
         let shapes: Vec<(Vec<usize>, Vec<usize>)> = groups

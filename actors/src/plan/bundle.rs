@@ -222,31 +222,45 @@ mod tests {
     }
 
     #[test]
-    fn drop_offs_in_opposite_directions_stay_apart() {
-        let orders = vec![
-            order("o_a", "m_1", 90.0, 3000.0, 600_000),
-            order("o_b", "m_1", 270.0, 3000.0, 600_000),
+    fn pairs_that_stay_apart() {
+        // (why, the two orders, the bundle size limit)
+        let cases = [
+            (
+                "drop-offs in opposite directions",
+                [
+                    order("o_a", "m_1", 90.0, 3000.0, 600_000),
+                    order("o_b", "m_1", 270.0, 3000.0, 600_000),
+                ],
+                2,
+            ),
+            (
+                "ready times far apart",
+                [
+                    order("o_a", "m_1", 90.0, 2000.0, 600_000),
+                    order("o_b", "m_1", 90.0, 2100.0, 600_000 + 20 * 60_000),
+                ],
+                2,
+            ),
+            (
+                "different merchants never share a bundle",
+                [
+                    order("o_a", "m_1", 90.0, 2000.0, 600_000),
+                    order("o_b", "m_2", 90.0, 2000.0, 600_000),
+                ],
+                3,
+            ),
+            (
+                "a size limit of one makes singles",
+                [
+                    order("o_a", "m_1", 90.0, 2000.0, 600_000),
+                    order("o_b", "m_1", 90.0, 2100.0, 600_000),
+                ],
+                1,
+            ),
         ];
-        let bundles = build(&orders, 2);
-        assert_eq!(bundles.len(), 2);
-    }
-
-    #[test]
-    fn ready_times_far_apart_stay_apart() {
-        let orders = vec![
-            order("o_a", "m_1", 90.0, 2000.0, 600_000),
-            order("o_b", "m_1", 90.0, 2100.0, 600_000 + 20 * 60_000),
-        ];
-        assert_eq!(build(&orders, 2).len(), 2);
-    }
-
-    #[test]
-    fn orders_of_different_merchants_never_share_a_bundle() {
-        let orders = vec![
-            order("o_a", "m_1", 90.0, 2000.0, 600_000),
-            order("o_b", "m_2", 90.0, 2000.0, 600_000),
-        ];
-        assert_eq!(build(&orders, 3).len(), 2);
+        for (why, orders, limit) in cases {
+            assert_eq!(build(&orders, limit).len(), 2, "{why}");
+        }
     }
 
     #[test]
@@ -261,15 +275,6 @@ mod tests {
             .candidate_riders
             .push(RiderId::parse("r_1").unwrap());
         assert_eq!(build(&orders, 2).len(), 1);
-    }
-
-    #[test]
-    fn size_limit_one_makes_singles() {
-        let orders = vec![
-            order("o_a", "m_1", 90.0, 2000.0, 600_000),
-            order("o_b", "m_1", 90.0, 2100.0, 600_000),
-        ];
-        assert_eq!(build(&orders, 1).len(), 2);
     }
 
     #[test]

@@ -122,11 +122,6 @@ impl Default for MemoryStore {
 
 #[async_trait]
 impl Store for MemoryStore {
-    async fn save_order(&self, order: &Order) -> Result<(), StoreError> {
-        self.save_order_record(&OrderRecord::bare(order.clone()))
-            .await
-    }
-
     /// One process owns every order here, so a write older than the stored one is a late
     /// arrival of this actor's own earlier save (replies and background saves complete in
     /// any order): it is skipped, not a conflict.
@@ -239,17 +234,8 @@ impl Store for MemoryStore {
         Ok(Reservation::Reserved)
     }
 
-    async fn complete_idempotent(
-        &self,
-        key: &str,
-        _owner: &str,
-        resp: StoredResponse,
-        ttl: Duration,
-    ) -> Result<StoredResponse, StoreError> {
-        // A marker (this request's, or another's) gives way to the response; an earlier
-        // response stays.
-        self.put_idempotent(key, resp, ttl).await
-    }
+    // complete_idempotent: the trait's default (the response goes over any marker, an
+    // earlier response stays) is exactly what the memory store does.
 
     async fn release_idempotent(&self, key: &str, owner: &str) -> Result<(), StoreError> {
         let mut map = self.idempotency.write();

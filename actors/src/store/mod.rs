@@ -131,11 +131,13 @@ pub struct Snapshot {
 
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
-    async fn save_order(&self, order: &Order) -> Result<(), StoreError>;
-    /// Saves an order with its dispatch state and timers. The default keeps only the order.
-    async fn save_order_record(&self, rec: &OrderRecord) -> Result<(), StoreError> {
-        self.save_order(&rec.order).await
+    /// Saves an order alone, as a record with no dispatch state or timers.
+    async fn save_order(&self, order: &Order) -> Result<(), StoreError> {
+        self.save_order_record(&OrderRecord::bare(order.clone()))
+            .await
     }
+    /// Saves an order with its dispatch state and timers.
+    async fn save_order_record(&self, rec: &OrderRecord) -> Result<(), StoreError>;
     async fn load_order(&self, id: &OrderId) -> Result<Option<Order>, StoreError>;
     /// The order with its dispatch state (offers, trace, timers). The default has none.
     async fn load_order_record(&self, id: &OrderId) -> Result<Option<OrderRecord>, StoreError> {

@@ -33,10 +33,6 @@ impl GateStore {
 
 #[async_trait::async_trait]
 impl Store for GateStore {
-    async fn save_order(&self, order: &Order) -> Result<(), StoreError> {
-        self.save_order_record(&OrderRecord::bare(order.clone()))
-            .await
-    }
     async fn save_order_record(&self, rec: &OrderRecord) -> Result<(), StoreError> {
         let mut gate = self.open.subscribe();
         while !*gate.borrow_and_update() {

@@ -11,6 +11,15 @@ fn silence_timers(silent_s: f64, lost_s: f64) -> EngineConfig {
     c
 }
 
+/// An engine on `config` with rider A 300 m north, holding the order it accepted.
+async fn a_holding_an_order(config: EngineConfig) -> (Engine, TestRider, OrderId) {
+    let engine = start(config);
+    let mut a = TestRider::online_at(&engine, "A", north(300.0)).await;
+    let id = dispatched(&engine).await;
+    a.accept_next().await;
+    (engine, a, id)
+}
+
 #[actix_rt::test]
 async fn invalid_fixes_are_refused_and_leave_the_position_unchanged() {
     let engine = start_with(|c| c.gps.max_speed_mps = 70.0);
@@ -168,10 +177,7 @@ async fn a_silent_rider_turns_stale_then_loses_its_order() {
 /// Only the fix counts as being heard from; it resolves the escalation.
 #[actix_rt::test]
 async fn a_silent_rider_reconnecting_is_heard_only_through_a_fix() {
-    let engine = start(silence_timers(10.0, 40.0));
-    let mut a = TestRider::online_at(&engine, "A", north(300.0)).await;
-    let o = dispatched(&engine).await;
-    a.accept_next().await;
+    let (engine, mut a, o) = a_holding_an_order(silence_timers(10.0, 40.0)).await;
 
     // A `status online` without a fix does not reset the silence timers.
     advance(5.0).await;
@@ -209,10 +215,7 @@ async fn a_silent_rider_reconnecting_is_heard_only_through_a_fix() {
 /// while the rider holds an order it has not picked up.
 #[actix_rt::test]
 async fn a_rider_going_offline_with_an_unpicked_order_still_loses_it() {
-    let engine = start(silence_timers(10.0, 20.0));
-    let mut a = TestRider::online_at(&engine, "A", north(300.0)).await;
-    let id = dispatched(&engine).await;
-    a.accept_next().await;
+    let (engine, mut a, id) = a_holding_an_order(silence_timers(10.0, 20.0)).await;
     a.cmd(RiderCommand::SetOnline(false));
     settle().await;
     assert_eq!(a.view().await.status, RiderStatus::Offline);

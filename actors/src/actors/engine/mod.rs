@@ -58,6 +58,25 @@ fn not_found(what: &str, id: impl std::fmt::Display) -> EngineError {
     EngineError::NotFound(format!("{what} {id}"))
 }
 
+/// One map of the directory: the actors of one kind by id.
+type Listing<K, A> = parking_lot::RwLock<std::collections::HashMap<K, Addr<A>>>;
+
+/// Asks every actor of one directory map at once; one that stopped meanwhile is left out.
+async fn ask_all<K, A, M>(actors: &Listing<K, A>, ask: impl Fn() -> M) -> Vec<M::Result>
+where
+    A: Handler<M>,
+    A::Context: dev::ToEnvelope<A, M>,
+    M: Message + Send + 'static,
+    M::Result: Send,
+{
+    let addrs: Vec<_> = actors.read().values().cloned().collect();
+    join_all(addrs.iter().map(|a| a.send(ask())))
+        .await
+        .into_iter()
+        .filter_map(Result::ok)
+        .collect()
+}
+
 impl Engine {
     /// Starts the engine's actors. Must be called inside a running actix System.
     pub fn start(cfg: EngineConfig, store: Arc<dyn Store>, clock: Clock) -> Engine {
@@ -125,13 +144,25 @@ impl Engine {
 
     /// Refuses a change the store could not take now (Redis away, or still recovering).
     fn writable(&self) -> Result<(), EngineError> {
-        if self.shared.store.writable() {
-            Ok(())
-        } else {
-            Err(EngineError::Unavailable(
-                "the store is unavailable; nothing was changed".into(),
-            ))
-        }
+        self.shared.writable()
+    }
+
+    /// Brings a new merchant or rider to life: stored first (a refused write starts
+    /// nothing), then its actor started, listed under `id` and announced with `event`.
+    async fn enlist<K: Eq + std::hash::Hash, A: Actor>(
+        &self,
+        stored: impl std::future::Future<Output = Result<(), crate::store::StoreError>>,
+        start: impl FnOnce() -> Addr<A>,
+        (listed, id): (&Listing<K, A>, K),
+        event: Event,
+    ) -> Result<(), EngineError> {
+        stored
+            .await
+            .map_err(|e| EngineError::Unavailable(e.to_string()))?;
+        let addr = start();
+        listed.write().insert(id, addr);
+        self.shared.bus.publish(event);
+        Ok(())
     }
 
     // ---- merchants ----
@@ -157,21 +188,16 @@ impl Engine {
             open: true,
             prep_time_s,
         };
-        self.shared
-            .store
-            .save_merchant(&merchant, &[])
-            .await
-            .map_err(|e| EngineError::Unavailable(e.to_string()))?;
-        let addr =
-            MerchantActor::new(MerchantState::new(merchant.clone()), self.shared.clone()).start();
-        self.shared
-            .dir
-            .merchants
-            .write()
-            .insert(merchant.merchant_id.clone(), addr);
-        self.shared.bus.publish(Event::MerchantChanged {
-            merchant: Arc::new(merchant.clone()),
-        });
+        let state = MerchantState::new(merchant.clone());
+        self.enlist(
+            self.shared.store.save_merchant(&merchant, &[]),
+            || MerchantActor::new(state, self.shared.clone()).start(),
+            (&self.shared.dir.merchants, merchant.merchant_id.clone()),
+            Event::MerchantChanged {
+                merchant: Arc::new(merchant.clone()),
+            },
+        )
+        .await?;
         Ok(merchant)
     }
 
@@ -187,11 +213,10 @@ impl Engine {
     }
 
     pub async fn merchants(&self) -> Vec<Merchant> {
-        let addrs: Vec<_> = self.shared.dir.merchants.read().values().cloned().collect();
-        join_all(addrs.iter().map(|a| a.send(GetMerchant)))
+        ask_all(&self.shared.dir.merchants, || GetMerchant)
             .await
             .into_iter()
-            .filter_map(|r| r.ok().map(|s| s.merchant))
+            .map(|s| s.merchant)
             .collect()
     }
 
@@ -246,20 +271,15 @@ impl Engine {
         let name = checked_name(name)?;
         let state = RiderState::new(RiderId::generate(), name);
         let view = state.view();
-        self.shared
-            .store
-            .save_rider(&view)
-            .await
-            .map_err(|e| EngineError::Unavailable(e.to_string()))?;
-        let addr = RiderActor::new(state, self.shared.clone()).start();
-        self.shared
-            .dir
-            .riders
-            .write()
-            .insert(view.rider_id.clone(), addr);
-        self.shared.bus.publish(Event::RiderChanged {
-            rider: Arc::new(view.clone()),
-        });
+        self.enlist(
+            self.shared.store.save_rider(&view),
+            || RiderActor::new(state, self.shared.clone()).start(),
+            (&self.shared.dir.riders, view.rider_id.clone()),
+            Event::RiderChanged {
+                rider: Arc::new(view.clone()),
+            },
+        )
+        .await?;
         Ok(view)
     }
 
@@ -275,12 +295,7 @@ impl Engine {
     }
 
     pub async fn riders(&self) -> Vec<RiderView> {
-        let addrs: Vec<_> = self.shared.dir.riders.read().values().cloned().collect();
-        join_all(addrs.iter().map(|a| a.send(GetRider)))
-            .await
-            .into_iter()
-            .filter_map(Result::ok)
-            .collect()
+        ask_all(&self.shared.dir.riders, || GetRider).await
     }
 
     /// Attaches a rider's session; its first frame is `welcome`.

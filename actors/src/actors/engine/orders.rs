@@ -2,7 +2,7 @@
 //! dispatcher assignment, and reads that fall back to the store once an order's actor
 //! has stopped.
 
-use super::{not_found, Engine};
+use super::{ask_all, not_found, Engine};
 use crate::actors::merchant::QuoteOrder;
 use crate::actors::order::OrderActor;
 use crate::domain::merchant::MAX_PREP_TIME_S;
@@ -14,9 +14,8 @@ use crate::events::Event;
 use crate::protocol::{
     AssignByDispatcher, CheckAssignable, Command, GetOrder, GetTrace, WasOffered,
 };
-use crate::store::OrderRecord;
+use crate::store::{OrderRecord, StoreError};
 use actix::prelude::*;
-use futures_util::future::join_all;
 use std::sync::Arc;
 
 impl Engine {
@@ -98,14 +97,29 @@ impl Engine {
 
     /// The live order, or its final record from the store.
     pub async fn order(&self, id: &OrderId) -> Result<Order, EngineError> {
+        self.live_or_stored(id, GetOrder, self.shared.store.load_order(id))
+            .await
+    }
+
+    /// Asks the order's actor; a finished order (or one whose actor stopped meanwhile)
+    /// answers from `stored`, its record in the store.
+    async fn live_or_stored<M, T>(
+        &self,
+        id: &OrderId,
+        ask: M,
+        stored: impl std::future::Future<Output = Result<Option<T>, StoreError>>,
+    ) -> Result<T, EngineError>
+    where
+        OrderActor: Handler<M>,
+        M: Message<Result = T> + Send + 'static,
+        T: Send + 'static,
+    {
         if let Some(addr) = self.shared.dir.order(id) {
-            if let Ok(o) = addr.send(GetOrder).await {
-                return Ok(o);
+            if let Ok(v) = addr.send(ask).await {
+                return Ok(v);
             }
         }
-        self.shared
-            .store
-            .load_order(id)
+        stored
             .await
             .map_err(|e| EngineError::Unavailable(e.to_string()))?
             .ok_or_else(|| not_found("order", id))
@@ -175,19 +189,12 @@ impl Engine {
     }
 
     pub async fn trace(&self, id: &OrderId) -> Result<Vec<TraceEntry>, EngineError> {
-        if let Some(a) = self.shared.dir.order(id) {
-            if let Ok(t) = a.send(GetTrace).await {
-                return Ok(t);
-            }
-        }
         // A finished order's trace was stored with it.
-        self.shared
-            .store
-            .load_order_record(id)
-            .await
-            .map_err(|e| EngineError::Unavailable(e.to_string()))?
-            .map(|r| r.offers.trace.iter().cloned().collect())
-            .ok_or_else(|| not_found("order", id))
+        let stored = async {
+            let record = self.shared.store.load_order_record(id).await?;
+            Ok::<_, StoreError>(record.map(|r| r.offers.trace.iter().cloned().collect()))
+        };
+        self.live_or_stored(id, GetTrace, stored).await
     }
 
     /// Was this order ever offered to `rider` (now or before)?
@@ -208,11 +215,6 @@ impl Engine {
 
     /// Every order whose actor is alive (not final, or final moments ago).
     pub async fn live_orders(&self) -> Vec<Order> {
-        let addrs: Vec<_> = self.shared.dir.orders.read().values().cloned().collect();
-        join_all(addrs.iter().map(|a| a.send(GetOrder)))
-            .await
-            .into_iter()
-            .filter_map(Result::ok)
-            .collect()
+        ask_all(&self.shared.dir.orders, || GetOrder).await
     }
 }

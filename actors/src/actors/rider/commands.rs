@@ -109,20 +109,15 @@ impl RiderActor {
         let Some(addr) = self.shared.dir.order(&order_id) else {
             // Only the offer being accepted goes: a repeated accept of an old, won offer
             // must not cost the rider the offer it holds now.
-            let before = self.state.status();
-            if self
-                .state
-                .offer
-                .as_ref()
-                .is_some_and(|o| o.offer_id == offer_id)
-            {
-                self.state.offer = None;
-            }
-            self.tell(RiderNotice::error(
-                "offer_not_available",
-                "the order is gone",
-            ));
-            self.settle(before, false);
+            self.update(|s| {
+                if s.offer.as_ref().is_some_and(|o| o.offer_id == offer_id) {
+                    s.offer = None;
+                }
+                Some(RiderNotice::error(
+                    "offer_not_available",
+                    "the order is gone",
+                ))
+            });
             return;
         };
         let claim = ClaimOffer {
@@ -192,13 +187,13 @@ impl RiderActor {
             return self.refuse_report(order_id, ctx);
         }
         let Some(addr) = self.shared.dir.order(&order_id) else {
-            let before = self.state.status();
-            self.state.drop_order(&order_id);
-            self.tell(RiderNotice::error(
-                "invalid_transition",
-                "the order is closed",
-            ));
-            self.settle(before, false);
+            self.update(|s| {
+                s.drop_order(&order_id);
+                Some(RiderNotice::error(
+                    "invalid_transition",
+                    "the order is closed",
+                ))
+            });
             return;
         };
         let msg = RiderReport {

@@ -98,13 +98,13 @@ impl Handler<CloseOffer> for RiderActor {
             .as_ref()
             .is_some_and(|o| o.offer_id == m.offer_id)
         {
-            let before = self.state.status();
-            self.state.offer = None;
-            self.tell(RiderNotice::OfferClosed {
-                offer_id: m.offer_id,
-                reason: m.reason,
+            self.update(|s| {
+                s.offer = None;
+                Some(RiderNotice::OfferClosed {
+                    offer_id: m.offer_id,
+                    reason: m.reason,
+                })
             });
-            self.settle(before, false);
         }
     }
 }
@@ -112,35 +112,33 @@ impl Handler<CloseOffer> for RiderActor {
 impl Handler<OrderAssigned> for RiderActor {
     type Result = ();
     fn handle(&mut self, m: OrderAssigned, _: &mut Context<Self>) {
-        let before = self.state.status();
-        self.state.update_order(m.0.clone());
-        self.tell(RiderNotice::Assigned { order: m.0 });
-        self.settle(before, false);
+        self.update(|s| {
+            s.update_order(m.0.clone());
+            Some(RiderNotice::Assigned { order: m.0 })
+        });
     }
 }
 
 impl Handler<OrderUnassigned> for RiderActor {
     type Result = ();
     fn handle(&mut self, m: OrderUnassigned, _: &mut Context<Self>) {
-        let before = self.state.status();
-        if self.state.drop_order(&m.order_id) {
-            self.tell(RiderNotice::Unassigned {
-                order_id: m.order_id,
-                reason: m.reason,
-            });
-        }
-        self.settle(before, false);
+        self.update(|s| {
+            s.drop_order(&m.order_id)
+                .then_some(RiderNotice::Unassigned {
+                    order_id: m.order_id,
+                    reason: m.reason,
+                })
+        });
     }
 }
 
 impl Handler<OrderCancelled> for RiderActor {
     type Result = ();
     fn handle(&mut self, m: OrderCancelled, _: &mut Context<Self>) {
-        let before = self.state.status();
-        if self.state.drop_order(&m.0) {
-            self.tell(RiderNotice::OrderCancelled { order_id: m.0 });
-        }
-        self.settle(before, false);
+        self.update(|s| {
+            s.drop_order(&m.0)
+                .then_some(RiderNotice::OrderCancelled { order_id: m.0 })
+        });
     }
 }
 

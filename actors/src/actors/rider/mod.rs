@@ -76,6 +76,16 @@ impl RiderActor {
         self.session.as_ref().is_some_and(|s| !s.is_closed())
     }
 
+    /// Applies one change to the rider's state, tells the rider what the change returns (if
+    /// anything), then settles, so every such change reaches the matcher the same way.
+    pub(super) fn update(&mut self, change: impl FnOnce(&mut RiderState) -> Option<RiderNotice>) {
+        let before = self.state.status();
+        if let Some(notice) = change(&mut self.state) {
+            self.tell(notice);
+        }
+        self.settle(before, false);
+    }
+
     /// Brings the matcher, gauges and subscribers in line with the rider's state after a
     /// change. Called at the end of every handler that may change something.
     pub(super) fn settle(&mut self, before: RiderStatus, moved: bool) {

@@ -41,19 +41,28 @@ fn marker(owner: &str) -> String {
 }
 
 impl RedisStore {
+    /// Runs one of the scripts above on `key` with its arguments.
+    async fn eval_on(
+        &self,
+        script: &str,
+        key: &str,
+        args: impl redis::ToRedisArgs,
+    ) -> Result<Value, StoreError> {
+        let mut c = redis::cmd("EVAL");
+        c.arg(script).arg(1).arg(self.key(key)).arg(args);
+        self.read(c).await
+    }
+
     pub(super) async fn reserve_key(
         &self,
         key: &str,
         owner: &str,
         lease: Duration,
     ) -> Result<Reservation, StoreError> {
-        let mut c = redis::cmd("EVAL");
-        c.arg(RESERVE_LUA)
-            .arg(1)
-            .arg(self.key(key))
-            .arg(marker(owner))
-            .arg(lease.as_millis().max(1) as u64);
-        let v: Value = self.read(c).await?;
+        let lease_ms = lease.as_millis().max(1) as u64;
+        let v = self
+            .eval_on(RESERVE_LUA, key, (marker(owner), lease_ms))
+            .await?;
         Ok(match v {
             Value::Int(1) => Reservation::Reserved,
             other => match value_string(&other).and_then(|s| decode_response(&s)) {
@@ -69,24 +78,18 @@ impl RedisStore {
         resp: StoredResponse,
         ttl: Duration,
     ) -> Result<StoredResponse, StoreError> {
-        let mut c = redis::cmd("EVAL");
-        c.arg(COMPLETE_LUA)
-            .arg(1)
-            .arg(self.key(key))
-            .arg(encode_response(&resp))
-            .arg(ttl.as_secs().max(1));
-        let v: Value = self.read(c).await?;
+        let ttl_s = ttl.as_secs().max(1);
+        let v = self
+            .eval_on(COMPLETE_LUA, key, (encode_response(&resp), ttl_s))
+            .await?;
         Ok(value_string(&v)
             .and_then(|s| decode_response(&s))
             .unwrap_or(resp))
     }
 
     pub(super) async fn release_key(&self, key: &str, owner: &str) -> Result<(), StoreError> {
-        let mut c = redis::cmd("EVAL");
-        c.arg(RELEASE_LUA)
-            .arg(1)
-            .arg(self.key(key))
-            .arg(marker(owner));
-        self.read::<Value>(c).await.map(|_| ())
+        self.eval_on(RELEASE_LUA, key, marker(owner))
+            .await
+            .map(|_| ())
     }
 }

@@ -41,11 +41,6 @@ pub(super) fn decode<T: for<'de> Deserialize<'de>>(what: &str, s: &str) -> Optio
 
 #[async_trait]
 impl Store for RedisStore {
-    async fn save_order(&self, order: &Order) -> Result<(), StoreError> {
-        self.save_order_record(&OrderRecord::bare(order.clone()))
-            .await
-    }
-
     async fn save_order_record(&self, rec: &OrderRecord) -> Result<(), StoreError> {
         let cmd = self.order_cmd(rec)?;
         // A brand-new order (base 0) is not in memory unless the write succeeds.

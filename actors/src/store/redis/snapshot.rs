@@ -13,6 +13,13 @@ use std::collections::HashMap;
 impl RedisStore {
     /// Everything recovery needs, read in chunked pipelines so a large store does not mean
     /// one round trip per record.
+    /// The whole hash under `name`.
+    async fn hash(&self, name: &str) -> Result<HashMap<String, String>, StoreError> {
+        let mut c = redis::cmd("HGETALL");
+        c.arg(self.key(name));
+        self.read(c).await
+    }
+
     pub(super) async fn read_snapshot(&self) -> Result<Snapshot, StoreError> {
         let mut snap = Snapshot::default();
         // Orders not in a final state.
@@ -67,17 +74,13 @@ impl RedisStore {
                 }
             }
         }
-        let mut c = redis::cmd("HGETALL");
-        c.arg(self.key("positions"));
-        let pos: HashMap<String, String> = self.read(c).await?;
+        let pos = self.hash("positions").await?;
         for (r, s) in pos {
             if let (Ok(r), Some(p)) = (RiderId::parse(&r), parse_position(&s)) {
                 snap.positions.insert(r, p);
             }
         }
-        let mut c = redis::cmd("HGETALL");
-        c.arg(self.key("escalations"));
-        let escs: HashMap<String, String> = self.read(c).await?;
+        let escs = self.hash("escalations").await?;
         snap.escalations = escs
             .values()
             .filter_map(|s| decode::<Escalation>("escalation", s))
@@ -87,13 +90,9 @@ impl RedisStore {
                 .cmp(&b.opened_ms)
                 .then_with(|| a.escalation_id.cmp(&b.escalation_id))
         });
-        let mut c = redis::cmd("HGETALL");
-        c.arg(self.key("tokens"));
-        let tokens: HashMap<String, String> = self.read(c).await?;
+        let tokens = self.hash("tokens").await?;
         snap.tokens = tokens.into_iter().collect();
-        let mut c = redis::cmd("HGETALL");
-        c.arg(self.key("accounts"));
-        let accounts: HashMap<String, String> = self.read(c).await?;
+        let accounts = self.hash("accounts").await?;
         snap.accounts = accounts
             .values()
             .filter_map(|s| decode::<AccountRecord>("account", s))
