@@ -12,3 +12,4 @@ pub mod demo;
 pub mod mdrp;
 pub mod replay;
 pub mod soak;
+pub mod sweep;
