@@ -47,8 +47,7 @@ pub fn run(
     done: impl Fn(&str) + Sync,
 ) -> Result<Vec<SweepRow>, String> {
     let next = Arc::new(Mutex::new(0usize));
-    let rows: Mutex<Vec<Option<Result<SweepRow, String>>>> =
-        Mutex::new(vec![None; dirs.len()]);
+    let rows: Mutex<Vec<Option<Result<SweepRow, String>>>> = Mutex::new(vec![None; dirs.len()]);
     std::thread::scope(|s| {
         for _ in 0..jobs.max(1) {
             s.spawn(|| loop {

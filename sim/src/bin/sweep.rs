@@ -11,7 +11,10 @@ use indicatif::{ProgressBar, ProgressStyle};
 use std::path::PathBuf;
 
 #[derive(Parser)]
-#[command(name = "dispatch-sweep", about = "Replay every MDRP instance under one policy")]
+#[command(
+    name = "dispatch-sweep",
+    about = "Replay every MDRP instance under one policy"
+)]
 struct Cli {
     /// The benchmark's directory (holding instances/); default: $MDRPLIB_DIR, else
     /// ../shared/data/mdrplib.
@@ -43,7 +46,10 @@ fn main() {
     };
     let dirs = sweep::instance_dirs(&root.join("instances"), &cli.only).unwrap_or_else(|e| fail(e));
     if dirs.is_empty() {
-        fail(format!("no instances under {}", root.join("instances").display()));
+        fail(format!(
+            "no instances under {}",
+            root.join("instances").display()
+        ));
     }
     let policy = format!("{:?}", cli.policy).to_lowercase();
     let out = cli
@@ -85,5 +91,9 @@ fn main() {
         rows.len()
     );
     println!("{table}");
-    println!("per instance: {}; solutions under {}", csv_path.display(), out.display());
+    println!(
+        "per instance: {}; solutions under {}",
+        csv_path.display(),
+        out.display()
+    );
 }
