@@ -12,5 +12,6 @@ mod batch;
 mod dispatch;
 mod durability;
 mod offers;
+mod props;
 mod riders;
 mod supervision;

@@ -101,7 +101,7 @@ pub struct TestRider {
     engine: Engine,
     at: GeoPoint,
     /// Every notice read so far.
-    log: Vec<RiderNotice>,
+    pub log: Vec<RiderNotice>,
 }
 
 impl TestRider {
