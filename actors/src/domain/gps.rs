@@ -168,4 +168,88 @@ mod tests {
             FixVerdict::Ignore
         );
     }
+
+    /// The rules as docs/protocol.md ("Location rules") writes them, checked against the
+    /// validator on arbitrary input: missing, NaN, infinite, out of range, future, out of
+    /// order, too fast, and everything near those edges.
+    mod written_rules {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn number() -> impl Strategy<Value = Option<f64>> {
+            prop_oneof![
+                1 => Just(None),
+                1 => Just(Some(f64::NAN)),
+                1 => Just(Some(f64::INFINITY)),
+                1 => Just(Some(-f64::INFINITY)),
+                6 => (-200.0f64..200.0).prop_map(Some),
+                2 => prop::sample::select(vec![-180.0, -90.0, 0.0, 90.0, 180.0, 90.0001, -180.0001])
+                    .prop_map(Some),
+            ]
+        }
+
+        fn ts() -> impl Strategy<Value = Option<f64>> {
+            prop_oneof![
+                1 => Just(None),
+                1 => Just(Some(f64::NAN)),
+                1 => Just(Some(-1.0)),
+                1 => Just(Some(1.0e16)),
+                8 => (-120_000i64..120_000).prop_map(|d| Some((NOW as i64 + d) as f64)),
+            ]
+        }
+
+        fn oracle(raw: &RawFix, last: Option<&GpsFix>, now: u64) -> &'static str {
+            let (Some(lat), Some(lon), Some(ts)) = (raw.lat, raw.lon, raw.ts_ms) else {
+                return "reject";
+            };
+            let finite = lat.is_finite() && lon.is_finite() && ts.is_finite();
+            if !finite || lat.abs() > 90.0 || lon.abs() > 180.0 || !(0.0..=9.0e15).contains(&ts) {
+                return "reject";
+            }
+            let ts = ts as u64;
+            if ts > now + 30_000 {
+                return "reject";
+            }
+            match last {
+                Some(l) if ts <= l.ts_ms => "ignore",
+                Some(l) => {
+                    let p = GeoPoint::new(lat, lon).unwrap();
+                    let speed = l.point.distance_m(&p) / ((ts - l.ts_ms) as f64 / 1000.0);
+                    if speed > 70.0 {
+                        "reject"
+                    } else {
+                        "accept"
+                    }
+                }
+                None => "accept",
+            }
+        }
+
+        proptest! {
+            #[test]
+            fn the_validator_follows_the_written_rules(
+                lat in number(),
+                lon in number(),
+                ts_ms in ts(),
+                last in prop::option::of((-1.0f64..1.0, -1.0f64..1.0, -60_000i64..60_000)),
+            ) {
+                let raw = RawFix { lat, lon, ts_ms, ..Default::default() };
+                let last = last.map(|(dlat, dlon, dt)| GpsFix {
+                    point: GeoPoint::new(31.0 + dlat, 121.0 + dlon).unwrap(),
+                    ts_ms: (NOW as i64 + dt) as u64,
+                });
+                let got = rules().check(&raw, last.as_ref(), NOW);
+                let want = oracle(&raw, last.as_ref(), NOW);
+                prop_assert_eq!(got.result_label(), match want {
+                    "accept" => "accepted",
+                    "ignore" => "out_of_order",
+                    _ => "rejected",
+                }, "{:?} after {:?}", raw, last);
+                if let FixVerdict::Accept(fix) = got {
+                    prop_assert_eq!(fix.ts_ms, ts_ms.unwrap() as u64);
+                    prop_assert_eq!((fix.point.lat(), fix.point.lon()), (lat.unwrap(), lon.unwrap()));
+                }
+            }
+        }
+    }
 }
