@@ -24,6 +24,9 @@ pub struct ServerSettings {
     pub heartbeat_interval_s: f64,
     pub client_timeout_s: f64,
     pub workers: usize,
+    /// Connections the kernel may queue before the server accepts them (capped by
+    /// net.core.somaxconn): a reconnect storm after a restart must not drop handshakes.
+    pub listen_backlog: u32,
 }
 
 impl Default for ServerSettings {
@@ -37,6 +40,7 @@ impl Default for ServerSettings {
             heartbeat_interval_s: 10.0,
             client_timeout_s: 30.0,
             workers: 2,
+            listen_backlog: 4096,
         }
     }
 }

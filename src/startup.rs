@@ -68,7 +68,7 @@ impl Application {
             metrics,
             settings: settings.clone(),
         });
-        let listener = TcpListener::bind(&settings.server.bind)?;
+        let listener = listen(&settings.server.bind, settings.server.listen_backlog)?;
         let addr = listener.local_addr()?;
         let data = state.clone();
         let server = HttpServer::new(move || {
@@ -78,6 +78,15 @@ impl Application {
                 .app_data(web::PathConfig::default().error_handler(errors::path_error))
                 .wrap(tracing_actix_web::TracingLogger::default())
                 .configure(routes::configure)
+        })
+        // Frames go out at once: with Nagle's algorithm on, a frame that follows one the
+        // client has not acknowledged waits for its delayed ACK (~40 ms).
+        .on_connect(|conn, _| {
+            if let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>() {
+                if let Err(e) = tcp.set_nodelay(true) {
+                    tracing::debug!(%e, "TCP_NODELAY not set");
+                }
+            }
         })
         .listen(listener)?
         .workers(settings.server.workers.max(1))
@@ -232,4 +241,25 @@ async fn wait_for_signal() {
     {
         let _ = tokio::signal::ctrl_c().await;
     }
+}
+
+/// Binds `addr` with a listen backlog of `backlog` (std's `TcpListener::bind` uses 128,
+/// which drops handshakes when thousands of riders reconnect at once).
+fn listen(addr: &str, backlog: u32) -> std::io::Result<TcpListener> {
+    use std::net::ToSocketAddrs;
+    let addr = addr.to_socket_addrs()?.next().ok_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("no address in {addr}"),
+        )
+    })?;
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::STREAM,
+        Some(socket2::Protocol::TCP),
+    )?;
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(backlog.clamp(1, i32::MAX as u32) as i32)?;
+    Ok(socket.into())
 }

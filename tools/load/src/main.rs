@@ -35,6 +35,13 @@ enum Cmd {
         #[arg(long, default_value_t = 10_000)]
         riders: usize,
     },
+    /// Riders all connecting at once (a restart's reconnect storm): time until every
+    /// socket has its `welcome`, and how many waited past a second (a dropped handshake
+    /// costs the client a 1 s SYN retry).
+    ConnectStorm {
+        #[arg(long, default_value_t = 15_000)]
+        riders: usize,
+    },
     Flood {
         #[arg(long, default_value_t = 4)]
         sockets: usize,
@@ -81,6 +88,7 @@ fn main() {
     rt.block_on(async move {
         match cli.cmd {
             Cmd::IdleRiders { riders } => idle_riders(&cli.url, &cli.token, cli.pid, riders).await,
+            Cmd::ConnectStorm { riders } => connect_storm(&cli.url, &cli.token, riders).await,
             Cmd::Flood { sockets, seconds } => {
                 flood(&cli.url, &cli.token, cli.pid, sockets, seconds).await
             }
@@ -88,10 +96,9 @@ fn main() {
     });
 }
 
-async fn idle_riders(url: &str, token: &str, pid: u32, n: usize) {
+/// Creates `n` riders over REST, 200 at a time; returns their tokens.
+async fn create_riders(url: &str, token: &str, n: usize) -> Vec<String> {
     let http = reqwest::Client::new();
-    let before = rss_kib(pid);
-    println!("server RSS before: {before} KiB");
     let mut tokens = Vec::with_capacity(n);
     for chunk in (0..n).collect::<Vec<_>>().chunks(200) {
         let futs = chunk.iter().map(|i| {
@@ -112,6 +119,61 @@ async fn idle_riders(url: &str, token: &str, pid: u32, n: usize) {
         });
         tokens.extend(futures_util::future::join_all(futs).await);
     }
+    tokens
+}
+
+async fn connect_storm(url: &str, token: &str, n: usize) {
+    let tokens = create_riders(url, token, n).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let started = Instant::now();
+    let handles: Vec<_> = tokens
+        .into_iter()
+        .map(|t| {
+            let u = ws_url(url, &format!("/ws/rider?token={t}"));
+            tokio::spawn(async move {
+                let t0 = Instant::now();
+                let (mut ws, _) = tokio_tungstenite::connect_async(u).await.ok()?;
+                // Connected once the server's first frame (`welcome`) arrives.
+                ws.next().await?.ok()?;
+                let took = t0.elapsed();
+                Some((took, ws))
+            })
+        })
+        .collect();
+    let mut took: Vec<f64> = Vec::with_capacity(n);
+    let mut open = Vec::with_capacity(n);
+    let mut failed = 0;
+    for h in handles {
+        match h.await.ok().flatten() {
+            Some((t, ws)) => {
+                took.push(t.as_secs_f64() * 1000.0);
+                open.push(ws);
+            }
+            None => failed += 1,
+        }
+    }
+    let all_s = started.elapsed().as_secs_f64();
+    took.sort_by(f64::total_cmp);
+    let pct = |p: f64| {
+        took.get(((took.len() as f64 - 1.0) * p) as usize)
+            .copied()
+            .unwrap_or(f64::NAN)
+    };
+    let slow = took.iter().filter(|&&ms| ms > 1000.0).count();
+    println!(
+        "{} of {n} riders connected in {all_s:.2} s; per socket p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms; {slow} waited over 1 s; {failed} failed",
+        took.len(),
+        pct(0.5),
+        pct(0.99),
+        pct(1.0)
+    );
+    drop(open);
+}
+
+async fn idle_riders(url: &str, token: &str, pid: u32, n: usize) {
+    let before = rss_kib(pid);
+    println!("server RSS before: {before} KiB");
+    let tokens = create_riders(url, token, n).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let after_riders = rss_kib(pid);
     println!("server RSS with {n} riders (no sockets): {after_riders} KiB");
