@@ -27,6 +27,8 @@ pub struct PlannerActor {
     plan_cfg: PlanConfig,
     travel: TravelModel,
     in_round: bool,
+    /// A round was asked for while one was running: run another as soon as it ends.
+    again: bool,
     /// When the next regular round runs.
     next_round_ms: u64,
     /// A round before the regular one, for an order about to fall due: (due, timer).
@@ -50,13 +52,18 @@ impl PlannerActor {
             cfg,
             plan_cfg,
             in_round: false,
+            again: false,
             next_round_ms: 0,
             early: None,
         }
     }
 
     fn round(&mut self, ctx: &mut Context<Self>) {
-        if self.in_round || self.book.is_empty() {
+        if self.in_round {
+            self.again = true;
+            return;
+        }
+        if self.book.is_empty() {
             return;
         }
         self.in_round = true;
@@ -81,6 +88,9 @@ impl PlannerActor {
                     act.in_round = false;
                     if let Ok(found) = res {
                         act.solve(ids, found);
+                    }
+                    if std::mem::take(&mut act.again) {
+                        act.round(ctx);
                     }
                     act.schedule_due(ctx);
                 }),
