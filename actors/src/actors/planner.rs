@@ -12,6 +12,7 @@ use crate::config::{secs, DispatchConfig};
 use crate::domain::offers::CandidateTrace;
 use crate::domain::OrderId;
 use crate::plan::book::{Found, PlanBook, PlanEntry};
+use crate::plan::schedule::RoundSchedule;
 use crate::plan::{self, PlanConfig, TravelModel};
 use crate::protocol::Planned;
 use actix::prelude::*;
@@ -26,13 +27,9 @@ pub struct PlannerActor {
     cfg: DispatchConfig,
     plan_cfg: PlanConfig,
     travel: TravelModel,
-    in_round: bool,
-    /// A round was asked for while one was running: run another as soon as it ends.
-    again: bool,
-    /// When the next regular round runs.
-    next_round_ms: u64,
-    /// A round before the regular one, for an order about to fall due: (due, timer).
-    early: Option<(u64, SpawnHandle)>,
+    schedule: RoundSchedule,
+    /// The timer of an early round (see `RoundSchedule::early_at`).
+    early: Option<SpawnHandle>,
 }
 
 impl PlannerActor {
@@ -51,22 +48,15 @@ impl PlannerActor {
             travel: TravelModel::with_speed(cfg.speed_mps),
             cfg,
             plan_cfg,
-            in_round: false,
-            again: false,
-            next_round_ms: 0,
+            schedule: RoundSchedule::default(),
             early: None,
         }
     }
 
     fn round(&mut self, ctx: &mut Context<Self>) {
-        if self.in_round {
-            self.again = true;
+        if self.book.is_empty() || !self.schedule.start() {
             return;
         }
-        if self.book.is_empty() {
-            return;
-        }
-        self.in_round = true;
         let searches = self.book.searches();
         let ids: Vec<OrderId> = searches.iter().map(|e| e.order_id.clone()).collect();
         let queries = searches
@@ -85,11 +75,11 @@ impl PlannerActor {
                 .send(FindCandidatesBatch(queries))
                 .into_actor(self)
                 .map(move |res, act, ctx| {
-                    act.in_round = false;
+                    let again = act.schedule.finish();
                     if let Ok(found) = res {
                         act.solve(ids, found);
                     }
-                    if std::mem::take(&mut act.again) {
+                    if again {
                         act.round(ctx);
                     }
                     act.schedule_due(ctx);
@@ -191,18 +181,18 @@ impl PlannerActor {
 
     /// Runs a round at `at_ms` if that is before the next regular one.
     fn round_at(&mut self, at_ms: u64, ctx: &mut Context<Self>) {
-        if at_ms >= self.next_round_ms || self.early.as_ref().is_some_and(|(t, _)| *t <= at_ms) {
+        let Some(at_ms) = self.schedule.early_at(at_ms) else {
             return;
-        }
-        if let Some((_, h)) = self.early.take() {
+        };
+        if let Some(h) = self.early.take() {
             ctx.cancel_future(h);
         }
         let delay = Duration::from_millis(at_ms.saturating_sub(self.clock.now_ms()));
-        let h = ctx.run_later(delay, |act, ctx| {
+        self.early = Some(ctx.run_later(delay, |act, ctx| {
             act.early = None;
+            act.schedule.early_fired();
             act.round(ctx);
-        });
-        self.early = Some((at_ms, h));
+        }));
     }
 
     /// After a round: the next order to fall due gets a round of its own. Orders already
@@ -220,9 +210,10 @@ impl Actor for PlannerActor {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         let every = secs(self.cfg.round_s.max(0.001));
-        self.next_round_ms = self.clock.now_ms() + every.as_millis() as u64;
+        let every_ms = every.as_millis() as u64;
+        self.schedule.regular_at(self.clock.now_ms() + every_ms);
         ctx.run_interval(every, move |act, ctx| {
-            act.next_round_ms = act.clock.now_ms() + every.as_millis() as u64;
+            act.schedule.regular_at(act.clock.now_ms() + every_ms);
             act.round(ctx);
         });
     }

@@ -18,6 +18,7 @@ pub mod bundle;
 pub mod cost;
 pub mod model;
 pub mod route;
+pub mod schedule;
 
 #[cfg(test)]
 mod tests;
