@@ -67,6 +67,7 @@ fn main() -> std::io::Result<()> {
             let opts = dispatch_sim::replay::ReplayOptions {
                 until_minute,
                 policy: policy.unwrap_or(settings.dispatch.policy),
+                no_late_commitment: !settings.dispatch.late_commitment,
             };
             replay(&instance, out, &opts)
         }

@@ -63,6 +63,9 @@ pub struct DispatchConfig {
     /// Seconds between planning rounds (`batch`); an order about to fall due gets a round
     /// of its own earlier.
     pub round_s: f64,
+    /// `batch`: keep an order uncommitted until its rider should leave (false: every
+    /// order is offered at the first round that finds it a rider; for comparisons).
+    pub late_commitment: bool,
     /// Rider speed used for travel-time estimates.
     pub speed_mps: f64,
     pub initial_radius_m: f64,
@@ -80,6 +83,7 @@ impl Default for DispatchConfig {
         Self {
             policy: Policy::Nearest,
             round_s: 30.0,
+            late_commitment: true,
             speed_mps: 5.0,
             initial_radius_m: 3000.0,
             max_radius_m: 20000.0,

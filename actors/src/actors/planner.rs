@@ -112,7 +112,13 @@ impl PlannerActor {
             .map(|e| by_id.remove(&e.order_id).unwrap_or_default())
             .collect();
         let now = self.clock.now_ms();
-        let input = self.book.input(now, &aligned, self.cfg.speed_mps);
+        let mut input = self.book.input(now, &aligned, self.cfg.speed_mps);
+        if !self.cfg.late_commitment {
+            // Every order counts as due: it takes a rider at the first round that has one.
+            for o in &mut input.orders {
+                o.due_ms = o.due_ms.min(now);
+            }
+        }
         let found_of: HashMap<&OrderId, &Vec<Found>> = input
             .orders
             .iter()

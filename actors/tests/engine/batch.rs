@@ -156,3 +156,16 @@ async fn nobody_in_reach_escalates_and_a_dispatcher_assignment_takes_the_order_o
         "the dispatcher's rider was told"
     );
 }
+
+#[actix_rt::test]
+async fn without_late_commitment_an_order_takes_a_rider_at_the_first_round() {
+    let engine = start_with(|c| {
+        c.dispatch.policy = Policy::Batch;
+        c.dispatch.round_s = 30.0;
+        c.dispatch.late_commitment = false;
+    });
+    let mut rider = TestRider::online_at(&engine, "R", north(1000.0)).await;
+    let _o = cooking_order(&engine, 600).await;
+    let waited = seconds_until_offered(&mut rider, 60, &[]).await;
+    assert!(waited.is_some_and(|s| s <= 31), "{waited:?}");
+}

@@ -29,6 +29,9 @@ struct Cli {
     /// Only instances whose name contains this.
     #[arg(long, default_value = "")]
     only: String,
+    /// `batch` without late commitment (the ablation).
+    #[arg(long)]
+    no_late_commitment: bool,
     /// Where solutions, the CSV and the summary go (default: target/sweep-<policy>).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -51,7 +54,10 @@ fn main() {
             root.join("instances").display()
         ));
     }
-    let policy = format!("{:?}", cli.policy).to_lowercase();
+    let mut policy = format!("{:?}", cli.policy).to_lowercase();
+    if cli.no_late_commitment {
+        policy.push_str("-no-late-commitment");
+    }
     let out = cli
         .out
         .unwrap_or_else(|| PathBuf::from(format!("target/sweep-{policy}")));
@@ -65,6 +71,7 @@ fn main() {
     );
     let opts = ReplayOptions {
         policy: cli.policy,
+        no_late_commitment: cli.no_late_commitment,
         ..ReplayOptions::default()
     };
     let rows = sweep::run(&dirs, &opts, jobs, &out, |name| {

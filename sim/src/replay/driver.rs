@@ -3,8 +3,7 @@
 //! did into a solution.
 
 use super::courier::courier_loop;
-use super::{engine_config, metrics, to_geo, Instance, ReplayOutcome, Solution};
-use dispatch_actors::config::Policy;
+use super::{engine_config, metrics, to_geo, Instance, ReplayOptions, ReplayOutcome, Solution};
 use dispatch_actors::domain::merchant::MAX_PREP_TIME_S;
 use dispatch_actors::domain::order::OrderCommand;
 use dispatch_actors::domain::{CustomerId, ItemId, MerchantId, OrderId};
@@ -38,9 +37,12 @@ impl Sim {
     }
 }
 
-pub(super) async fn simulate(inst: Instance, policy: Policy) -> Result<ReplayOutcome, String> {
+pub(super) async fn simulate(
+    inst: Instance,
+    opts: &ReplayOptions,
+) -> Result<ReplayOutcome, String> {
     let engine = Engine::start(
-        engine_config(&inst, policy),
+        engine_config(&inst, opts),
         Arc::new(MemoryStore::new()),
         Clock::starting_at(0),
     );

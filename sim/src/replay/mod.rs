@@ -44,6 +44,9 @@ pub struct ReplayOptions {
     pub until_minute: Option<u64>,
     /// How orders find riders (`dispatch.policy`).
     pub policy: Policy,
+    /// `batch` without late commitment (`dispatch.late_commitment = false`), for the
+    /// ablation.
+    pub no_late_commitment: bool,
 }
 
 /// What a replay produced.
@@ -124,10 +127,10 @@ pub fn run(inst: &Instance, opts: &ReplayOptions) -> Result<ReplayOutcome, Strin
             .map_err(|e| format!("{what} at ({x}, {y}) does not map to a point: {e}"))?;
     }
     let wall = std::time::Instant::now();
-    let policy = opts.policy;
+    let opts = opts.clone();
     let mut outcome = actix_rt::System::new().block_on(async move {
         tokio::time::pause();
-        driver::simulate(inst, policy).await
+        driver::simulate(inst, &opts).await
     })?;
     outcome.wall = wall.elapsed();
     Ok(outcome)
@@ -135,9 +138,10 @@ pub fn run(inst: &Instance, opts: &ReplayOptions) -> Result<ReplayOutcome, Strin
 
 /// The engine's configuration for a replay: matcher on the current arbiter (required
 /// under a paused clock), speed from the instance, escalation timers out of the way.
-pub fn engine_config(inst: &Instance, policy: Policy) -> EngineConfig {
+pub fn engine_config(inst: &Instance, opts: &ReplayOptions) -> EngineConfig {
     let mut cfg = EngineConfig::for_tests();
-    cfg.dispatch.policy = policy;
+    cfg.dispatch.policy = opts.policy;
+    cfg.dispatch.late_commitment = !opts.no_late_commitment;
     cfg.event_bus_capacity = 65_536;
     cfg.timers.offer_ttl_s = 60.0;
     cfg.timers.merchant_accept_s = 86_400.0;
