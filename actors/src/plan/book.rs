@@ -71,11 +71,6 @@ impl PlanBook {
         self.entries.values().collect()
     }
 
-    /// The earliest time an order falls due: a round must run by then.
-    pub fn next_due_ms(&self) -> Option<u64> {
-        self.due_ms.values().copied().min()
-    }
-
     /// The earliest due time later than `now_ms`.
     pub fn next_due_after(&self, now_ms: u64) -> Option<u64> {
         self.due_ms.values().copied().filter(|&d| d > now_ms).min()
@@ -158,7 +153,7 @@ mod tests {
         b.add(entry(1, 600_000));
         b.add(entry(2, 900_000));
         assert_eq!(
-            b.next_due_ms(),
+            b.next_due_after(0),
             Some(600_000),
             "ready time until a round saw riders"
         );
@@ -170,13 +165,13 @@ mod tests {
         // 500 m at 5 m/s is 100 s; 1,000 m is 200 s.
         assert_eq!(input.orders[0].due_ms, 500_000);
         assert_eq!(input.orders[1].due_ms, 700_000);
-        assert_eq!(b.next_due_ms(), Some(500_000));
+        assert_eq!(b.next_due_after(0), Some(500_000));
         let riders: Vec<&str> = input.riders.iter().map(|r| r.rider_id.as_str()).collect();
         assert_eq!(riders, vec!["r_a", "r_b"], "each rider once");
         assert!(input.riders.iter().all(|r| r.free_at_ms == 10_000));
         assert_eq!(input.orders[1].candidate_riders.len(), 1);
         b.remove(&OrderId::parse("o_1").unwrap());
-        assert_eq!((b.len(), b.next_due_ms()), (1, Some(700_000)));
+        assert_eq!((b.len(), b.next_due_after(0)), (1, Some(700_000)));
         assert_eq!(b.next_due_after(700_000), None);
         assert_eq!(b.next_due_after(699_999), Some(700_000));
     }

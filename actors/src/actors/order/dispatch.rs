@@ -282,7 +282,7 @@ impl OrderActor {
         self.in_flight = Some(gen);
         self.offer_opened(offer.clone(), &c, ctx);
         let asked = self
-            .persist(ctx)
+            .persist()
             .then(move |stored, act, _ctx| {
                 let addr = act.shared.dir.rider(&c.rider_id);
                 let current = gen == act.dispatch_gen && act.order.status == OrderStatus::Accepted;

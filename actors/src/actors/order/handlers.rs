@@ -88,7 +88,7 @@ impl Handler<Command> for OrderActor {
                 self.tell_rider(&rider, ToRider::Changed(OrderChanged(self.snapshot())));
             }
         }
-        self.persist(ctx)
+        self.persist()
     }
 }
 
@@ -119,7 +119,7 @@ impl Handler<AssignByDispatcher> for OrderActor {
                 ToRider::Assigned(OrderAssigned(self.snapshot())),
             );
         }
-        self.persist(ctx)
+        self.persist()
     }
 }
 
@@ -128,7 +128,7 @@ impl Handler<ClaimOffer> for OrderActor {
     fn handle(&mut self, m: ClaimOffer, ctx: &mut Context<Self>) -> Self::Result {
         match self.offers.claim(&m.offer_id, &m.rider_id) {
             Err(ClaimError::AlreadyWon) if self.order.rider_id.as_ref() == Some(&m.rider_id) => {
-                self.persist(ctx)
+                self.persist()
             }
             Err(_) => refuse(EngineError::OfferNotAvailable),
             Ok(_) if self.order.status != OrderStatus::Accepted => {
@@ -156,7 +156,7 @@ impl Handler<ClaimOffer> for OrderActor {
                 // The other riders hear that the offer is taken once the assignment is stored.
                 self.close_offers(others, OfferCloseReason::Taken, ctx);
                 self.trace(format!("{} accepted {}", m.rider_id, m.offer_id), vec![]);
-                self.persist(ctx)
+                self.persist()
             }
         }
     }
@@ -211,7 +211,7 @@ impl Handler<RiderReport> for OrderActor {
             }
         };
         match result {
-            Ok(_) => self.persist(ctx),
+            Ok(_) => self.persist(),
             Err(e) => refuse(e),
         }
     }

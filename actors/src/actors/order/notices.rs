@@ -76,10 +76,7 @@ impl OrderActor {
     /// since the last write announce; resolves with the order once stored. A
     /// compare-and-set conflict means another engine moved the order: this actor lets go
     /// of it, and its notices are dropped.
-    pub(super) fn persist(
-        &mut self,
-        _ctx: &mut Context<Self>,
-    ) -> ResponseActFuture<Self, Result<Order, EngineError>> {
+    pub(super) fn persist(&mut self) -> ResponseActFuture<Self, Result<Order, EngineError>> {
         self.seq += 1;
         let rec = self.record();
         let notices = std::mem::take(&mut self.outgoing);
@@ -112,7 +109,7 @@ impl OrderActor {
 
     /// Persists a change nobody waits for (timers, dispatch).
     pub(super) fn persist_in_background(&mut self, ctx: &mut Context<Self>) {
-        let fut = self.persist(ctx).map(|res, _, _| {
+        let fut = self.persist().map(|res, _, _| {
             if let Err(e) = res {
                 tracing::warn!(%e, "order not saved");
             }

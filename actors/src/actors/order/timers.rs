@@ -46,15 +46,6 @@ impl OrderActor {
         self.arm(Timer::PickupLate, due, 0.0, !on_ready, ctx);
     }
 
-    /// Due times of the running timers (for persistence and inspection).
-    pub fn deadlines(&self) -> Vec<(Timer, u64)> {
-        self.timers
-            .records()
-            .into_iter()
-            .map(|t| (t.timer, t.due_ms))
-            .collect()
-    }
-
     pub(super) fn on_timer(&mut self, timer: Timer, ctx: &mut Context<Self>) {
         let Some(fired) = self.timers.fired(timer) else {
             return;
