@@ -9,9 +9,8 @@
 use super::matcher::{CandidateQuery, FindCandidatesBatch, MatcherActor};
 use crate::clock::Clock;
 use crate::config::{secs, DispatchConfig};
-use crate::domain::offers::CandidateTrace;
 use crate::domain::OrderId;
-use crate::plan::book::{Found, PlanBook, PlanEntry};
+use crate::plan::book::{priced_candidates, Found, PlanBook, PlanEntry};
 use crate::plan::schedule::RoundSchedule;
 use crate::plan::{self, PlanConfig, TravelModel};
 use crate::protocol::Planned;
@@ -138,33 +137,11 @@ impl PlannerActor {
                 let Some(cands) = found_of.get(order_id) else {
                     continue;
                 };
-                let distance = |r: &crate::domain::RiderId| {
-                    cands
-                        .iter()
-                        .find(|c| &c.rider_id == r)
-                        .map(|c| (c.location, c.distance_m))
-                };
-                let Some((location, distance_m)) = distance(&route.rider_id) else {
+                let Some(chosen) = cands.iter().find(|c| c.rider_id == route.rider_id) else {
                     continue;
                 };
-                let candidates = route
-                    .trace
-                    .candidates
-                    .iter()
-                    .map(|c| CandidateTrace {
-                        rider_id: c.rider_id.clone(),
-                        distance_m: distance(&c.rider_id).map_or(0.0, |d| d.1.round()),
-                        travel_s: (distance(&c.rider_id).map_or(0.0, |d| d.1)
-                            / self.cfg.speed_mps.max(0.1))
-                        .round(),
-                        decision: if c.rider_id == route.rider_id {
-                            "planned".into()
-                        } else {
-                            "candidate".into()
-                        },
-                        cost_s: Some((c.cost.total as f64 / 1000.0).round()),
-                    })
-                    .collect();
+                let (location, distance_m) = (chosen.location, chosen.distance_m);
+                let candidates = priced_candidates(route, cands, self.cfg.speed_mps);
                 sends.push((
                     order_id.clone(),
                     Planned {

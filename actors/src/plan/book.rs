@@ -3,7 +3,8 @@
 //! results, and when the next order falls due. Plain data; the planner actor only ticks,
 //! asks the matcher and sends.
 
-use super::{FreeRider, PlanInput, WaitingOrder};
+use super::{FreeRider, PlanInput, PlannedRoute, WaitingOrder};
+use crate::domain::offers::CandidateTrace;
 use crate::domain::{GeoPoint, MerchantId, OrderId, RiderId};
 use std::collections::{BTreeMap, HashSet};
 
@@ -119,6 +120,37 @@ impl PlanBook {
     }
 }
 
+/// The trace of one planned order: every rider the round priced for it, with its distance,
+/// travel time and price, the chosen one marked `planned`.
+pub fn priced_candidates(
+    route: &PlannedRoute,
+    found: &[Found],
+    speed_mps: f64,
+) -> Vec<CandidateTrace> {
+    route
+        .trace
+        .candidates
+        .iter()
+        .map(|c| {
+            let distance_m = found
+                .iter()
+                .find(|f| f.rider_id == c.rider_id)
+                .map_or(0.0, |f| f.distance_m);
+            CandidateTrace {
+                rider_id: c.rider_id.clone(),
+                distance_m: distance_m.round(),
+                travel_s: (distance_m / speed_mps.max(0.1)).round(),
+                decision: if c.rider_id == route.rider_id {
+                    "planned".into()
+                } else {
+                    "candidate".into()
+                },
+                cost_s: Some((c.cost.total as f64 / 1000.0).round()),
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -174,5 +206,50 @@ mod tests {
         assert_eq!((b.len(), b.next_due_after(0)), (1, Some(700_000)));
         assert_eq!(b.next_due_after(700_000), None);
         assert_eq!(b.next_due_after(699_999), Some(700_000));
+    }
+
+    #[test]
+    fn a_planned_orders_trace_prices_every_candidate_and_marks_the_chosen_one() {
+        use crate::plan::{CandidateCost, CostTerms, DecisionTrace};
+        let cost = |total| CostTerms {
+            click_to_door_ms: total,
+            food_wait_ms: 0,
+            rider_wait_ms: 0,
+            total,
+        };
+        let rider = |id: &str| RiderId::parse(id).unwrap();
+        let route = PlannedRoute {
+            rider_id: rider("r_b"),
+            merchant_id: MerchantId::parse("m_1").unwrap(),
+            orders: vec![OrderId::parse("o_1").unwrap()],
+            arrive_ms: 0,
+            pickup_ms: 0,
+            dropoff_ms: vec![0],
+            cost: cost(1_200_400),
+            trace: DecisionTrace {
+                candidates: vec![
+                    CandidateCost {
+                        rider_id: rider("r_b"),
+                        cost: cost(1_200_400),
+                    },
+                    CandidateCost {
+                        rider_id: rider("r_a"),
+                        cost: cost(1_500_000),
+                    },
+                ],
+                wait: None,
+            },
+        };
+        let t = priced_candidates(&route, &[found("r_a", 1000.0), found("r_b", 500.0)], 5.0);
+        assert_eq!(t.len(), 2);
+        assert_eq!(
+            (t[0].decision.as_str(), t[0].distance_m, t[0].travel_s),
+            ("planned", 500.0, 100.0)
+        );
+        assert_eq!(t[0].cost_s, Some(1200.0));
+        assert_eq!(
+            (t[1].decision.as_str(), t[1].cost_s),
+            ("candidate", Some(1500.0))
+        );
     }
 }
