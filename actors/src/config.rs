@@ -66,6 +66,11 @@ pub struct DispatchConfig {
     /// `batch`: keep an order uncommitted until its rider should leave (false: every
     /// order is offered at the first round that finds it a rider; for comparisons).
     pub late_commitment: bool,
+    /// `batch`: a busy rider whose work in hand (every order picked up) ends within this
+    /// many seconds may hold one offer for its next job (docs/protocol.md, v1.1). 0: never.
+    pub next_job_s: f64,
+    /// `batch`: most orders of one merchant one offer may carry (a bundle). 1: no bundles.
+    pub max_bundle: usize,
     /// Rider speed used for travel-time estimates.
     pub speed_mps: f64,
     pub initial_radius_m: f64,
@@ -84,6 +89,8 @@ impl Default for DispatchConfig {
             policy: Policy::Nearest,
             round_s: 30.0,
             late_commitment: true,
+            next_job_s: 300.0,
+            max_bundle: 3,
             speed_mps: 5.0,
             initial_radius_m: 3000.0,
             max_radius_m: 20000.0,

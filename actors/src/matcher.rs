@@ -18,6 +18,7 @@ struct Slot {
     point: GeoPoint,
     ecef: [f64; 3],
     available: bool,
+    busy_until: Option<(u64, GeoPoint)>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -26,6 +27,9 @@ pub struct Nearby {
     pub location: GeoPoint,
     pub distance_m: f64,
     pub available: bool,
+    /// A busy rider open to its next job: when and where it will be free (`None`: an idle
+    /// rider, free now where it stands).
+    pub busy_until: Option<(u64, GeoPoint)>,
 }
 
 #[derive(Default)]
@@ -55,6 +59,7 @@ impl RiderIndex {
                     point,
                     ecef,
                     available,
+                    busy_until: None,
                 },
             );
             entries.push(Entry::new(ecef, id));
@@ -77,6 +82,7 @@ impl RiderIndex {
                 point,
                 ecef,
                 available,
+                busy_until: None,
             };
             return;
         }
@@ -87,8 +93,17 @@ impl RiderIndex {
                 point,
                 ecef,
                 available,
+                busy_until: None,
             },
         );
+    }
+
+    /// Marks a rider as busy but open to its next job, free at `busy_until` (`None`: free
+    /// now, or not available at all as `upsert` said).
+    pub fn set_busy_until(&mut self, id: &RiderId, busy_until: Option<(u64, GeoPoint)>) {
+        if let Some(slot) = self.slots.get_mut(id) {
+            slot.busy_until = busy_until;
+        }
     }
 
     pub fn set_available(&mut self, id: &RiderId, available: bool) {
@@ -136,6 +151,7 @@ impl RiderIndex {
                     location: slot.point,
                     distance_m,
                     available: slot.available,
+                    busy_until: slot.busy_until,
                 })
             })
             .take(k)

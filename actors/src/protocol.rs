@@ -6,7 +6,7 @@
 //! `Get…`, notices past tense (`OrderAssigned`).
 
 use crate::domain::gps::{GpsFix, RawFix};
-use crate::domain::offers::{CandidateTrace, Offer, OfferCloseReason, TraceEntry};
+use crate::domain::offers::{CandidateTrace, Offer, OfferCloseReason, OfferLeg, TraceEntry};
 use crate::domain::order::{Order, OrderCommand};
 use crate::domain::rider::{RiderStatus, RiderView};
 use crate::domain::{GeoPoint, OfferId, OrderId, RiderId};
@@ -110,10 +110,12 @@ pub struct GetRider;
 
 // ---- to a RiderActor, from order actors and the engine ----
 
-/// An order proposes an offer; the rider takes it only when idle. Returns whether it did.
+/// An order proposes an offer; the rider takes it only when it may hold one (idle, or busy
+/// with work ending within `dispatch.next_job_s`). Every order of a bundle proposes the
+/// same offer id; the rider shows the offer once all of them have. Returns whether it did.
 #[derive(Message)]
 #[rtype(result = "bool")]
-pub struct ProposeOffer(pub Offer);
+pub struct ProposeOffer(pub Offer, /** the order proposing it */ pub OrderId);
 
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -250,4 +252,19 @@ pub struct Planned {
     pub event: String,
     /// The riders priced for this order and what each would cost.
     pub candidates: Vec<CandidateTrace>,
+    /// The offer's id, shared by every order of a bundle: the rider sees one offer.
+    pub offer_id: OfferId,
+    /// Every order of the offer in drop-off sequence (this one among them).
+    pub legs: Vec<OfferLeg>,
+}
+
+/// The rider closed a bundle offer this order is part of, because of another of its
+/// orders (expired, withdrawn, cancelled): this order's part of the offer closes too, with
+/// `reason`, and the order is dispatched again. Declines come as `DeclineOffer`.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct LegClosed {
+    pub offer_id: OfferId,
+    pub rider_id: RiderId,
+    pub reason: OfferCloseReason,
 }

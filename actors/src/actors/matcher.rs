@@ -40,6 +40,8 @@ pub struct UpsertRider {
     pub rider_id: RiderId,
     pub point: GeoPoint,
     pub available: bool,
+    /// A busy rider open to its next job: when and where it will be free.
+    pub busy_until: Option<(u64, GeoPoint)>,
 }
 
 #[derive(Message)]
@@ -88,6 +90,7 @@ impl Handler<UpsertRider> for MatcherActor {
     type Result = ();
     fn handle(&mut self, m: UpsertRider, _: &mut Context<Self>) {
         self.index.upsert(&m.rider_id, m.point, m.available);
+        self.index.set_busy_until(&m.rider_id, m.busy_until);
     }
 }
 

@@ -9,7 +9,7 @@
 use super::matcher::{CandidateQuery, FindCandidatesBatch, MatcherActor};
 use crate::clock::Clock;
 use crate::config::{secs, DispatchConfig};
-use crate::domain::OrderId;
+use crate::domain::{OfferId, OrderId};
 use crate::plan::book::{priced_candidates, Found, PlanBook, PlanEntry};
 use crate::plan::schedule::RoundSchedule;
 use crate::plan::{self, PlanConfig, TravelModel};
@@ -35,8 +35,7 @@ impl PlannerActor {
     pub fn new(matcher: Addr<MatcherActor>, clock: Clock, cfg: DispatchConfig) -> Self {
         let plan_cfg = PlanConfig {
             round_ms: (cfg.round_s * 1000.0) as u64,
-            // One order per offer until bundle offers reach the order and rider actors.
-            max_orders_per_bundle: 1,
+            max_orders_per_bundle: cfg.max_bundle.max(1),
             ..PlanConfig::default()
         };
         Self {
@@ -99,6 +98,7 @@ impl PlannerActor {
                         rider_id: n.rider_id,
                         location: n.location,
                         distance_m: n.distance_m,
+                        busy_until: n.busy_until,
                     })
                     .collect();
                 (id, near)
@@ -133,6 +133,8 @@ impl PlannerActor {
         );
         let mut sends = Vec::new();
         for route in &result.routes {
+            let legs = self.book.legs(&route.orders);
+            let offer_id = OfferId::generate();
             for order_id in &route.orders {
                 let Some(cands) = found_of.get(order_id) else {
                     continue;
@@ -150,6 +152,8 @@ impl PlannerActor {
                         distance_m,
                         event: event.clone(),
                         candidates,
+                        offer_id: offer_id.clone(),
+                        legs: legs.clone(),
                     },
                 ));
             }

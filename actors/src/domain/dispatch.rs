@@ -102,6 +102,7 @@ mod tests {
             location: GeoPoint::new(0.0, 0.0).unwrap(),
             distance_m: d,
             available: true,
+            busy_until: None,
         }
     }
 

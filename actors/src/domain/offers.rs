@@ -9,7 +9,10 @@ use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
-/// What a rider is shown.
+/// What a rider is shown. `order_id`, `dropoff` and `ready_at_ms` are the first leg's;
+/// `orders` lists every order of the offer in drop-off sequence (docs/protocol.md,
+/// "Bundles and next-job offers (v1.1)"): one element for a single order, several for a
+/// bundle, all of one merchant.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Offer {
     pub offer_id: OfferId,
@@ -19,6 +22,33 @@ pub struct Offer {
     pub ready_at_ms: Option<u64>,
     pub expires_at_ms: u64,
     pub distance_m: f64,
+    /// Empty only in records stored before bundles existed: read as the one order above.
+    #[serde(default)]
+    pub orders: Vec<OfferLeg>,
+}
+
+/// One order of an offer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OfferLeg {
+    pub order_id: OrderId,
+    pub dropoff: GeoPoint,
+    pub ready_at_ms: Option<u64>,
+}
+
+impl Offer {
+    /// Every order of the offer, in drop-off sequence.
+    pub fn order_ids(&self) -> Vec<OrderId> {
+        if self.orders.is_empty() {
+            vec![self.order_id.clone()]
+        } else {
+            self.orders.iter().map(|l| l.order_id.clone()).collect()
+        }
+    }
+
+    /// More than one order (a bundle).
+    pub fn is_bundle(&self) -> bool {
+        self.orders.len() > 1
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -322,6 +352,7 @@ mod tests {
             ready_at_ms: None,
             expires_at_ms: 10,
             distance_m: 5.0,
+            orders: vec![],
         }
     }
 

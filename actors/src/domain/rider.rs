@@ -82,10 +82,11 @@ impl RiderState {
             RiderStatus::Offline
         } else if self.stale {
             RiderStatus::Stale
+        } else if !self.orders.is_empty() {
+            // A busy rider holding a next-job offer stays busy (docs/protocol.md, v1.1).
+            RiderStatus::Busy
         } else if self.offer.is_some() {
             RiderStatus::Offered
-        } else if !self.orders.is_empty() {
-            RiderStatus::Busy
         } else {
             RiderStatus::Idle
         }
@@ -94,6 +95,43 @@ impl RiderState {
     /// May the matcher offer this rider an order?
     pub fn available_for_offers(&self) -> bool {
         self.status() == RiderStatus::Idle && self.last_fix.is_some()
+    }
+
+    /// A busy rider that may be offered its next job (docs/protocol.md, "Bundles and
+    /// next-job offers"): online, heard from, no offer open, every order in hand picked up,
+    /// and the drop-offs left (nearest first, at `speed_mps`) done within `next_job_s`.
+    /// Returns when and where it will be free.
+    pub fn next_job_window(
+        &self,
+        now_ms: u64,
+        speed_mps: f64,
+        next_job_s: f64,
+    ) -> Option<(u64, GeoPoint)> {
+        let fix = self.last_fix?;
+        if self.status() != RiderStatus::Busy
+            || self.offer.is_some()
+            || next_job_s <= 0.0
+            || self
+                .orders
+                .iter()
+                .any(|o| o.status != OrderStatus::PickedUp)
+        {
+            return None;
+        }
+        let mut left: Vec<GeoPoint> = self.orders.iter().map(|o| o.dropoff).collect();
+        let (mut at, mut metres) = (fix.point, 0.0);
+        while !left.is_empty() {
+            let (i, d) = left
+                .iter()
+                .map(|p| at.distance_m(p))
+                .enumerate()
+                .min_by(|a, b| a.1.total_cmp(&b.1))
+                .expect("not empty");
+            metres += d;
+            at = left.swap_remove(i);
+        }
+        let remaining_s = metres / speed_mps.max(0.1);
+        (remaining_s <= next_job_s).then(|| (now_ms + (remaining_s * 1000.0) as u64, at))
     }
 
     pub fn position(&self) -> Option<GeoPoint> {

@@ -4,7 +4,7 @@
 //! asks the matcher and sends.
 
 use super::{FreeRider, PlanInput, PlannedRoute, WaitingOrder};
-use crate::domain::offers::CandidateTrace;
+use crate::domain::offers::{CandidateTrace, OfferLeg};
 use crate::domain::{GeoPoint, MerchantId, OrderId, RiderId};
 use std::collections::{BTreeMap, HashSet};
 
@@ -30,6 +30,8 @@ pub struct Found {
     pub rider_id: RiderId,
     pub location: GeoPoint,
     pub distance_m: f64,
+    /// A busy rider open to its next job: when and where it will be free.
+    pub busy_until: Option<(u64, GeoPoint)>,
 }
 
 #[derive(Default)]
@@ -72,26 +74,44 @@ impl PlanBook {
         self.entries.values().collect()
     }
 
+    /// The legs of an offer for `orders` (in drop-off sequence), as the rider sees them.
+    pub fn legs(&self, orders: &[OrderId]) -> Vec<OfferLeg> {
+        orders
+            .iter()
+            .filter_map(|id| self.entries.get(id))
+            .map(|e| OfferLeg {
+                order_id: e.order_id.clone(),
+                dropoff: e.dropoff,
+                ready_at_ms: Some(e.ready_at_ms),
+            })
+            .collect()
+    }
+
     /// The earliest due time later than `now_ms`.
     pub fn next_due_after(&self, now_ms: u64) -> Option<u64> {
         self.due_ms.values().copied().filter(|&d| d > now_ms).min()
     }
 
     /// The round's input from the searches' results (`found[i]` for `searches()[i]`):
-    /// every rider found is free now where it stands. Also records each order's due time.
+    /// an idle rider is free now where it stands, a busy one open to its next job where and
+    /// when its work in hand ends. Also records each order's due time.
     pub fn input(&mut self, now_ms: u64, found: &[Vec<Found>], speed_mps: f64) -> PlanInput {
-        let mut riders: BTreeMap<RiderId, GeoPoint> = BTreeMap::new();
+        let mut riders: BTreeMap<RiderId, (u64, GeoPoint)> = BTreeMap::new();
         let mut orders = Vec::with_capacity(self.entries.len());
         for (e, cands) in self.entries.values().zip(found) {
-            let best_travel_ms = cands
-                .iter()
-                .map(|c| (c.distance_m / speed_mps.max(0.1) * 1000.0) as u64)
-                .min()
-                .unwrap_or(0);
+            let arrive_ms = |c: &Found| match c.busy_until {
+                Some((free_ms, at)) => {
+                    let travel = at.distance_m(&e.pickup) / speed_mps.max(0.1) * 1000.0;
+                    free_ms.saturating_sub(now_ms) + travel as u64
+                }
+                None => (c.distance_m / speed_mps.max(0.1) * 1000.0) as u64,
+            };
+            let best_travel_ms = cands.iter().map(arrive_ms).min().unwrap_or(0);
             let due = e.ready_at_ms.saturating_sub(best_travel_ms);
             self.due_ms.insert(e.order_id.clone(), due);
             for c in cands {
-                riders.entry(c.rider_id.clone()).or_insert(c.location);
+                let free = c.busy_until.unwrap_or((now_ms, c.location));
+                riders.entry(c.rider_id.clone()).or_insert(free);
             }
             orders.push(WaitingOrder {
                 order_id: e.order_id.clone(),
@@ -109,9 +129,9 @@ impl PlanBook {
             orders,
             riders: riders
                 .into_iter()
-                .map(|(rider_id, at)| FreeRider {
+                .map(|(rider_id, (free_at_ms, at))| FreeRider {
                     rider_id,
-                    free_at_ms: now_ms,
+                    free_at_ms: free_at_ms.max(now_ms),
                     free_at: at,
                     shift_end_ms: None,
                 })
@@ -176,6 +196,7 @@ mod tests {
                 .unwrap()
                 .destination(0.0, distance_m),
             distance_m,
+            busy_until: None,
         }
     }
 

@@ -10,7 +10,7 @@ pub struct Assignment {
     pub assignment_time: u64,
     pub pickup_time: u64,
     pub courier: String,
-    /// In drop-off sequence (always one here: the engine does not bundle).
+    /// In drop-off sequence (several for a bundle, all of one restaurant).
     pub orders: Vec<String>,
 }
 

@@ -32,8 +32,13 @@ impl Sim {
     pub(super) fn at(&self, minute: f64) -> Instant {
         self.t0 + Duration::from_secs_f64(minute.max(0.0) * 60.0)
     }
+    /// Instance minutes now, on the same clock as [`Sim::at`] (the engine's clock may run a
+    /// few milliseconds apart: it started before the city was set up).
     pub(super) fn now_min(&self) -> f64 {
-        self.engine.now_ms() as f64 / 60_000.0
+        Instant::now()
+            .saturating_duration_since(self.t0)
+            .as_secs_f64()
+            / 60.0
     }
 }
 

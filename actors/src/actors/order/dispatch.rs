@@ -8,7 +8,9 @@ use crate::config::secs;
 use crate::domain::dispatch::WhenEmpty;
 use crate::domain::escalation::EscalationKind;
 use crate::domain::ladder::{self, Step, Timer};
-use crate::domain::offers::{CandidateTrace, Offer, OfferCloseReason, SkippedTrace, TraceEntry};
+use crate::domain::offers::{
+    CandidateTrace, Offer, OfferCloseReason, OfferLeg, SkippedTrace, TraceEntry,
+};
 use crate::domain::order::{OrderCommand, OrderStatus, Transition};
 use crate::domain::{OfferId, RiderId};
 use crate::error::EngineError;
@@ -16,7 +18,7 @@ use crate::events::Event;
 use crate::matcher::Nearby;
 use crate::metric_names;
 use crate::plan::book::PlanEntry;
-use crate::protocol::{CloseOffer, Planned, ProposeOffer};
+use crate::protocol::{CloseOffer, LegClosed, Planned, ProposeOffer};
 use actix::prelude::*;
 use std::time::Duration;
 
@@ -216,7 +218,7 @@ impl OrderActor {
             skipped,
         );
         if !cands.is_empty() {
-            return self.propose(cands, 0, ctx);
+            return self.propose(cands, 0, None, ctx);
         }
         let step = self.policy.when_empty(
             self.radius_m,
@@ -257,8 +259,15 @@ impl OrderActor {
 
     /// Offers the order to candidate `i` (or the next one that can be asked). The offer is
     /// open in the book, and stored, before the rider sees it, so an accept that arrives
-    /// at once is a valid claim and a restart still knows the offer.
-    fn propose(&mut self, cands: Vec<Nearby>, i: usize, ctx: &mut Context<Self>) {
+    /// at once is a valid claim and a restart still knows the offer. A planned offer
+    /// (`shape`) carries the planner's offer id and legs (a bundle shares them).
+    fn propose(
+        &mut self,
+        cands: Vec<Nearby>,
+        i: usize,
+        shape: Option<(OfferId, Vec<OfferLeg>)>,
+        ctx: &mut Context<Self>,
+    ) {
         if i >= cands.len() || !self.policy.wants_more_offers(self.offers.open_count()) {
             if self.offers.open_count() == 0 {
                 self.schedule_retry(ctx);
@@ -267,16 +276,28 @@ impl OrderActor {
         }
         let c = cands[i].clone();
         if self.shared.dir.rider(&c.rider_id).is_none() {
-            return self.propose(cands, i + 1, ctx);
+            return self.propose(cands, i + 1, None, ctx);
         }
+        let (offer_id, orders) = shape.unwrap_or_else(|| {
+            let leg = OfferLeg {
+                order_id: self.order.order_id.clone(),
+                dropoff: self.order.dropoff,
+                ready_at_ms: self.order.ready_at_ms,
+            };
+            (OfferId::generate(), vec![leg])
+        });
+        let first = orders.first().cloned();
         let offer = Offer {
-            offer_id: OfferId::generate(),
-            order_id: self.order.order_id.clone(),
+            offer_id,
+            order_id: first
+                .as_ref()
+                .map_or_else(|| self.order.order_id.clone(), |l| l.order_id.clone()),
             pickup: self.order.pickup.clone(),
-            dropoff: self.order.dropoff,
-            ready_at_ms: self.order.ready_at_ms,
+            dropoff: first.as_ref().map_or(self.order.dropoff, |l| l.dropoff),
+            ready_at_ms: first.map_or(self.order.ready_at_ms, |l| l.ready_at_ms),
             expires_at_ms: self.now() + (self.shared.cfg.timers.offer_ttl_s * 1000.0) as u64,
             distance_m: c.distance_m.round(),
+            orders,
         };
         let gen = self.dispatch_gen;
         self.in_flight = Some(gen);
@@ -288,7 +309,9 @@ impl OrderActor {
                 let current = gen == act.dispatch_gen && act.order.status == OrderStatus::Accepted;
                 let stored = stored.is_ok();
                 let proposal = match addr {
-                    Some(addr) if stored && current => Some(addr.send(ProposeOffer(offer.clone()))),
+                    Some(addr) if stored && current => {
+                        Some(addr.send(ProposeOffer(offer.clone(), act.order.order_id.clone())))
+                    }
                     _ => None,
                 };
                 async move {
@@ -309,7 +332,9 @@ impl OrderActor {
                 let current = gen == act.dispatch_gen && act.order.status == OrderStatus::Accepted;
                 if !taken {
                     if still_open {
-                        act.withdraw_offer(&offer.offer_id, None, ctx);
+                        // The rider may hold the other orders of a bundle: it drops them.
+                        let tell = offer.is_bundle().then_some(&c.rider_id);
+                        act.withdraw_offer(&offer.offer_id, tell, ctx);
                     }
                     if asked {
                         act.trace(format!("skipped {}: not idle any more", c.rider_id), vec![]);
@@ -319,7 +344,7 @@ impl OrderActor {
                     act.withdraw_offer(&offer.offer_id, Some(&c.rider_id), ctx);
                 }
                 if current && stored {
-                    act.propose(cands, i + 1, ctx);
+                    act.propose(cands, i + 1, None, ctx);
                 } else if current {
                     // The store is away: an offer that cannot be stored is not sent.
                     act.schedule_retry(ctx);
@@ -335,8 +360,14 @@ impl OrderActor {
         metrics::histogram!(metric_names::OFFER_LATENCY_SECONDS)
             .record(now.saturating_sub(self.dispatch_started_ms) as f64 / 1000.0);
         let traced = vec![self.candidate_trace(c, "offered")];
+        let what = if offer.is_bundle() {
+            let ids: Vec<String> = offer.order_ids().iter().map(|o| o.to_string()).collect();
+            format!(" (a bundle of {}: {})", ids.len(), ids.join(", "))
+        } else {
+            String::new()
+        };
         self.trace(
-            format!("offered {} to {}", offer.offer_id, c.rider_id),
+            format!("offered {} to {}{what}", offer.offer_id, c.rider_id),
             traced,
         );
         self.announce(Event::OfferSent {
@@ -427,7 +458,16 @@ impl Handler<Planned> for OrderActor {
             && self.in_flight != Some(self.dispatch_gen)
             && self.policy.wants_more_offers(self.offers.open_count());
         if !ready {
-            // Moved on meanwhile (assigned, an offer out): dispatch picks up from here.
+            // Moved on meanwhile (assigned, an offer out): dispatch picks up from here. The
+            // rider may be holding the bundle's other orders for this one: it drops them.
+            if m.legs.len() > 1 {
+                if let Some(rider) = self.shared.dir.rider(&m.rider_id) {
+                    rider.do_send(CloseOffer {
+                        offer_id: m.offer_id,
+                        reason: OfferCloseReason::Withdrawn,
+                    });
+                }
+            }
             return self.try_dispatch(ctx);
         }
         let skipped = self.offers.skipped();
@@ -437,7 +477,38 @@ impl Handler<Planned> for OrderActor {
             location: m.location,
             distance_m: m.distance_m,
             available: true,
+            busy_until: None,
         };
-        self.propose(vec![chosen], 0, ctx);
+        self.propose(vec![chosen], 0, Some((m.offer_id, m.legs)), ctx);
+    }
+}
+
+impl Handler<LegClosed> for OrderActor {
+    type Result = ();
+    fn handle(&mut self, m: LegClosed, ctx: &mut Context<Self>) {
+        let held = self
+            .offers
+            .get(&m.offer_id)
+            .is_some_and(|o| o.rider_id == m.rider_id);
+        if !held {
+            return;
+        }
+        if m.reason == OfferCloseReason::Expired {
+            return self.expire_offer(m.offer_id, ctx);
+        }
+        self.trace(
+            format!(
+                "offer {} withdrawn: another order of the bundle left it",
+                m.offer_id
+            ),
+            vec![],
+        );
+        // No decline memory: the rider did not refuse this order. (The rider is told
+        // again; it already closed the offer and ignores it.)
+        if let Some(o) = self.offers.withdraw(&m.offer_id) {
+            self.close_offers(vec![o], OfferCloseReason::Withdrawn, ctx);
+        }
+        self.try_dispatch(ctx);
+        self.persist_in_background(ctx);
     }
 }

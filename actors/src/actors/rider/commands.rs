@@ -8,7 +8,7 @@ use crate::domain::escalation::{EscalationKind, Subject};
 use crate::domain::gps::{FixVerdict, GpsRules, RawFix};
 use crate::domain::ladder::Timer;
 use crate::domain::offers::Offer;
-use crate::domain::rider::RiderStatus;
+use crate::domain::order::Order;
 use crate::domain::{OfferId, OrderId};
 use crate::metric_names;
 use crate::protocol::{
@@ -79,25 +79,33 @@ impl RiderActor {
                 self.disarm_silence(ctx);
             }
             if let Some(offer) = self.state.offer.take() {
+                self.awaiting_legs.clear();
                 self.decline_to_order(&offer);
             }
         }
         self.settle(before, false);
     }
 
+    /// Every order of the offer hears the decline (each remembers it).
     pub(super) fn decline_to_order(&self, offer: &Offer) {
-        if let Some(addr) = self.shared.dir.order(&offer.order_id) {
-            addr.do_send(DeclineOffer {
-                offer_id: offer.offer_id.clone(),
-                rider_id: self.state.rider_id.clone(),
-            });
+        for order_id in offer.order_ids() {
+            if let Some(addr) = self.shared.dir.order(&order_id) {
+                addr.do_send(DeclineOffer {
+                    offer_id: offer.offer_id.clone(),
+                    rider_id: self.state.rider_id.clone(),
+                });
+            }
         }
     }
 
+    /// Accepting claims every order of the offer (a bundle: each in drop-off sequence);
+    /// the rider hears `assigned` for each it won, in that sequence.
     pub(super) fn on_accept(&mut self, offer_id: OfferId, ctx: &mut Context<Self>) {
-        let order_id = match (&self.state.offer, &self.state.won_offer) {
-            (Some(o), _) if o.offer_id == offer_id => o.order_id.clone(),
-            (_, Some((won, order_id))) if *won == offer_id => order_id.clone(),
+        let orders = match (&self.state.offer, &self.state.won_offer) {
+            (Some(o), _) if o.offer_id == offer_id && self.awaiting_legs.is_empty() => {
+                o.order_ids()
+            }
+            (_, Some((won, order_id))) if *won == offer_id => vec![order_id.clone()],
             _ => {
                 self.tell(RiderNotice::error(
                     "offer_not_available",
@@ -106,63 +114,59 @@ impl RiderActor {
                 return;
             }
         };
-        let Some(addr) = self.shared.dir.order(&order_id) else {
-            // Only the offer being accepted goes: a repeated accept of an old, won offer
-            // must not cost the rider the offer it holds now.
-            self.update(|s| {
-                if s.offer.as_ref().is_some_and(|o| o.offer_id == offer_id) {
-                    s.offer = None;
-                }
-                Some(RiderNotice::error(
-                    "offer_not_available",
-                    "the order is gone",
-                ))
-            });
-            return;
-        };
-        let claim = ClaimOffer {
-            offer_id: offer_id.clone(),
-            rider_id: self.state.rider_id.clone(),
-            fix: self.state.last_fix,
-        };
-        ctx.spawn(
-            addr.send(claim)
-                .into_actor(self)
-                .map(move |res, act, _ctx| {
-                    let before = act.state.status();
-                    let held_offer = act
-                        .state
-                        .offer
-                        .as_ref()
-                        .is_some_and(|o| o.offer_id == offer_id);
-                    match res {
-                        Ok(Ok(order)) => {
-                            if held_offer {
-                                act.state.offer = None;
-                            }
-                            act.state.won_offer = Some((offer_id, order.order_id.clone()));
-                            act.state.update_order(order.clone());
-                            act.tell(RiderNotice::Assigned { order });
-                        }
-                        Ok(Err(_)) | Err(_) => {
-                            if held_offer {
-                                act.state.offer = None;
-                            }
-                            act.tell(RiderNotice::error(
-                                "offer_not_available",
-                                "the offer is no longer open",
-                            ));
-                        }
+        let claims: Vec<_> = orders
+            .iter()
+            .map(|order_id| {
+                let claim = ClaimOffer {
+                    offer_id: offer_id.clone(),
+                    rider_id: self.state.rider_id.clone(),
+                    fix: self.state.last_fix,
+                };
+                let addr = self.shared.dir.order(order_id);
+                async move {
+                    match addr {
+                        Some(addr) => addr.send(claim).await.ok().and_then(Result::ok),
+                        None => None,
                     }
-                    act.settle(before, false);
-                }),
-        );
+                }
+            })
+            .collect();
+        ctx.spawn(futures_util::future::join_all(claims).into_actor(self).map(
+            move |results, act, _ctx| {
+                let before = act.state.status();
+                // Only the offer being accepted goes: a repeated accept of an old, won
+                // offer must not cost the rider the offer it holds now.
+                if act
+                    .state
+                    .offer
+                    .as_ref()
+                    .is_some_and(|o| o.offer_id == offer_id)
+                {
+                    act.state.offer = None;
+                }
+                let won: Vec<Order> = results.into_iter().flatten().collect();
+                if let Some(first) = won.first() {
+                    act.state.won_offer = Some((offer_id, first.order_id.clone()));
+                } else {
+                    act.tell(RiderNotice::error(
+                        "offer_not_available",
+                        "the offer is no longer open",
+                    ));
+                }
+                for order in won {
+                    act.state.update_order(order.clone());
+                    act.tell(RiderNotice::Assigned { order });
+                }
+                act.settle(before, false);
+            },
+        ));
     }
 
     pub(super) fn on_decline(&mut self, offer_id: OfferId) {
         match self.state.offer.take() {
             Some(o) if o.offer_id == offer_id => {
-                let before = RiderStatus::Offered;
+                let before = self.state.status();
+                self.awaiting_legs.clear();
                 self.decline_to_order(&o);
                 metrics::counter!(metric_names::OFFERS_TOTAL, "outcome" => "declined").increment(1);
                 self.settle(before, false);

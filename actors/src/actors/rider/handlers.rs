@@ -4,8 +4,10 @@
 use super::RiderActor;
 
 use crate::domain::gps::GpsFix;
+use crate::domain::offers::OfferCloseReason;
 use crate::domain::rider::RiderStatus;
 use crate::error::EngineError;
+use crate::protocol::LegClosed;
 use crate::protocol::{
     AttachSession, CheckAssignable, CloseOffer, DetachSession, FromRider, GetRider, OrderAssigned,
     OrderCancelled, OrderChanged, OrderUnassigned, ProposeOffer, RemindRider, ReportKind,
@@ -27,7 +29,12 @@ impl Handler<AttachSession> for RiderActor {
             status: self.state.status(),
             location_interval_s: self.shared.cfg.gps.interval_s,
             orders: self.state.orders.clone(),
-            offer: self.state.offer.clone(),
+            // A bundle is shown once every order of it has proposed it.
+            offer: self
+                .state
+                .offer
+                .clone()
+                .filter(|_| self.awaiting_legs.is_empty()),
         };
         self.tell(welcome);
     }
@@ -78,12 +85,34 @@ impl Handler<GetRider> for RiderActor {
 impl Handler<ProposeOffer> for RiderActor {
     type Result = bool;
     fn handle(&mut self, m: ProposeOffer, _: &mut Context<Self>) -> bool {
-        if !self.state.available_for_offers() {
+        let (offer, proposer) = (m.0, m.1);
+        let same = self
+            .state
+            .offer
+            .as_ref()
+            .is_some_and(|o| o.offer_id == offer.offer_id);
+        if same {
+            // Another order of the bundle this rider holds.
+            if !self.awaiting_legs.is_empty() {
+                self.awaiting_legs.remove(&proposer);
+                if self.awaiting_legs.is_empty() {
+                    let shown = self.state.offer.clone().expect("held");
+                    self.tell(RiderNotice::Offer(shown));
+                }
+            }
+            return true;
+        }
+        if !self.may_hold_offer() {
             return false;
         }
         let before = self.state.status();
-        self.state.offer = Some(m.0.clone());
-        self.tell(RiderNotice::Offer(m.0));
+        // Every order of the offer proposes it; the first to arrive names them all.
+        self.awaiting_legs = offer.order_ids().into_iter().collect();
+        self.awaiting_legs.remove(&proposer);
+        self.state.offer = Some(offer.clone());
+        if self.awaiting_legs.is_empty() {
+            self.tell(RiderNotice::Offer(offer));
+        }
         self.settle(before, false);
         true
     }
@@ -92,20 +121,41 @@ impl Handler<ProposeOffer> for RiderActor {
 impl Handler<CloseOffer> for RiderActor {
     type Result = ();
     fn handle(&mut self, m: CloseOffer, _: &mut Context<Self>) {
-        if self
+        let Some(offer) = self
             .state
             .offer
-            .as_ref()
-            .is_some_and(|o| o.offer_id == m.offer_id)
-        {
-            self.update(|s| {
-                s.offer = None;
-                Some(RiderNotice::OfferClosed {
-                    offer_id: m.offer_id,
-                    reason: m.reason,
-                })
-            });
+            .clone()
+            .filter(|o| o.offer_id == m.offer_id)
+        else {
+            return;
+        };
+        // One order of a bundle closing closes the whole offer: the rest go back to
+        // dispatch (docs/protocol.md: a cancelled order withdraws the offer).
+        let reason = if offer.is_bundle() && m.reason == OfferCloseReason::Cancelled {
+            OfferCloseReason::Withdrawn
+        } else {
+            m.reason
+        };
+        if offer.is_bundle() {
+            for id in offer.order_ids() {
+                if let Some(addr) = self.shared.dir.order(&id) {
+                    addr.do_send(LegClosed {
+                        offer_id: offer.offer_id.clone(),
+                        rider_id: self.state.rider_id.clone(),
+                        reason,
+                    });
+                }
+            }
         }
+        // A bundle the rider never saw (an order dropped out first) closes silently.
+        let seen = std::mem::take(&mut self.awaiting_legs).is_empty();
+        self.update(|s| {
+            s.offer = None;
+            seen.then_some(RiderNotice::OfferClosed {
+                offer_id: m.offer_id,
+                reason,
+            })
+        });
     }
 }
 

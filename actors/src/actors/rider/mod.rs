@@ -15,14 +15,18 @@ mod supervision;
 use super::matcher::{RemoveRider, UpsertRider};
 use super::timers::TimerSet;
 use super::Shared;
+use crate::config::Policy;
 use crate::domain::rider::{RiderState, RiderStatus};
-use crate::domain::GeoPoint;
+use crate::domain::{GeoPoint, OrderId};
 use crate::events::Event;
 use crate::metric_names;
 use crate::outbox::{Outbox, PushOutcome};
 use crate::protocol::RiderNotice;
 use actix::prelude::*;
+use std::collections::HashSet;
 use std::sync::Arc;
+
+type MatcherEntry = (GeoPoint, bool, Option<(u64, GeoPoint)>);
 
 pub struct RiderActor {
     state: RiderState,
@@ -30,8 +34,11 @@ pub struct RiderActor {
     session: Option<Outbox<RiderNotice>>,
     /// rider_silent and rider_lost, counted from the last accepted fix.
     timers: TimerSet,
-    /// What the matcher holds for this rider: (position, available), or None.
-    in_matcher: Option<(GeoPoint, bool)>,
+    /// What the matcher holds for this rider: (position, available, free at), or None.
+    in_matcher: Option<MatcherEntry>,
+    /// Orders of the held offer (a bundle) that have not proposed it yet: the rider sees
+    /// the offer once every order has.
+    awaiting_legs: HashSet<OrderId>,
     gauge_status: Option<RiderStatus>,
     /// Recovery: when the rider was last heard from, to re-arm its silence timers at their
     /// original due times once started.
@@ -46,6 +53,7 @@ impl RiderActor {
             session: None,
             timers: TimerSet::default(),
             in_matcher: None,
+            awaiting_legs: HashSet::new(),
             gauge_status: None,
             restored_heard_ms: None,
         }
@@ -72,6 +80,21 @@ impl RiderActor {
         }
     }
 
+    /// Under `batch`, a busy rider finishing soon: when and where it will be free.
+    pub(super) fn next_job_window(&self) -> Option<(u64, GeoPoint)> {
+        let d = &self.shared.cfg.dispatch;
+        if d.policy != Policy::Batch {
+            return None;
+        }
+        self.state
+            .next_job_window(self.shared.now_ms(), d.speed_mps, d.next_job_s)
+    }
+
+    /// May an order offer itself to this rider now?
+    pub(super) fn may_hold_offer(&self) -> bool {
+        self.state.available_for_offers() || self.next_job_window().is_some()
+    }
+
     pub(super) fn connected(&self) -> bool {
         self.session.as_ref().is_some_and(|s| !s.is_closed())
     }
@@ -92,19 +115,25 @@ impl RiderActor {
         let status = self.state.status();
         let want = match (self.state.position(), status) {
             (Some(p), RiderStatus::Idle | RiderStatus::Offered | RiderStatus::Busy) => {
-                Some((p, self.state.available_for_offers()))
+                let next_job = self.next_job_window();
+                Some((
+                    p,
+                    self.state.available_for_offers() || next_job.is_some(),
+                    next_job,
+                ))
             }
             _ => None,
         };
         if want != self.in_matcher {
             let sent = match want {
-                Some((point, available)) => self
+                Some((point, available, busy_until)) => self
                     .shared
                     .matcher
                     .try_send(UpsertRider {
                         rider_id: self.state.rider_id.clone(),
                         point,
                         available,
+                        busy_until,
                     })
                     .is_ok(),
                 None => self
