@@ -68,6 +68,8 @@ fn main() -> std::io::Result<()> {
                 until_minute,
                 policy: policy.unwrap_or(settings.dispatch.policy),
                 no_late_commitment: !settings.dispatch.late_commitment,
+                no_bundles: settings.dispatch.max_bundle <= 1,
+                no_next_job: settings.dispatch.next_job_s <= 0.0,
             };
             replay(&instance, out, &opts)
         }

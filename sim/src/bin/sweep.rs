@@ -32,6 +32,12 @@ struct Cli {
     /// `batch` without late commitment (the ablation).
     #[arg(long)]
     no_late_commitment: bool,
+    /// `batch` with one order per offer (the ablation).
+    #[arg(long)]
+    no_bundles: bool,
+    /// `batch` without next-job offers (the ablation).
+    #[arg(long)]
+    no_next_job: bool,
     /// Where solutions, the CSV and the summary go (default: target/sweep-<policy>).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -58,6 +64,12 @@ fn main() {
     if cli.no_late_commitment {
         policy.push_str("-no-late-commitment");
     }
+    if cli.no_bundles {
+        policy.push_str("-no-bundles");
+    }
+    if cli.no_next_job {
+        policy.push_str("-no-next-job");
+    }
     let out = cli
         .out
         .unwrap_or_else(|| PathBuf::from(format!("target/sweep-{policy}")));
@@ -72,6 +84,8 @@ fn main() {
     let opts = ReplayOptions {
         policy: cli.policy,
         no_late_commitment: cli.no_late_commitment,
+        no_bundles: cli.no_bundles,
+        no_next_job: cli.no_next_job,
         ..ReplayOptions::default()
     };
     let rows = sweep::run(&dirs, &opts, jobs, &out, |name| {

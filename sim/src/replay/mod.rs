@@ -47,6 +47,10 @@ pub struct ReplayOptions {
     /// `batch` without late commitment (`dispatch.late_commitment = false`), for the
     /// ablation.
     pub no_late_commitment: bool,
+    /// `batch` with one order per offer (`dispatch.max_bundle = 1`), for the ablation.
+    pub no_bundles: bool,
+    /// `batch` without next-job offers (`dispatch.next_job_s = 0`), for the ablation.
+    pub no_next_job: bool,
 }
 
 /// What a replay produced.
@@ -142,6 +146,12 @@ pub fn engine_config(inst: &Instance, opts: &ReplayOptions) -> EngineConfig {
     let mut cfg = EngineConfig::for_tests();
     cfg.dispatch.policy = opts.policy;
     cfg.dispatch.late_commitment = !opts.no_late_commitment;
+    if opts.no_bundles {
+        cfg.dispatch.max_bundle = 1;
+    }
+    if opts.no_next_job {
+        cfg.dispatch.next_job_s = 0.0;
+    }
     cfg.event_bus_capacity = 65_536;
     cfg.timers.offer_ttl_s = 60.0;
     cfg.timers.merchant_accept_s = 86_400.0;
