@@ -59,8 +59,9 @@ pub struct RiderState {
     pub offer: Option<Offer>,
     /// Orders in hand, as last seen (status, pickup, dropoff) for ETA and reconnects.
     pub orders: Vec<Order>,
-    /// The offer this rider won most recently, so a repeated accept answers `assigned`.
-    pub won_offer: Option<(OfferId, OrderId)>,
+    /// The offer this rider won most recently and the orders it won with it (a bundle: in
+    /// drop-off sequence), so a repeated accept answers `assigned` for each again.
+    pub won_offer: Option<(OfferId, Vec<OrderId>)>,
 }
 
 impl RiderState {

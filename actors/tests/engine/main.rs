@@ -9,6 +9,7 @@
 mod support;
 
 mod batch;
+mod bundles;
 mod dispatch;
 mod durability;
 mod offers;

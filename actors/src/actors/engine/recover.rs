@@ -41,7 +41,7 @@ impl Engine {
         // What each rider holds follows from the orders: they are the truth.
         let mut held: HashMap<RiderId, Vec<Order>> = HashMap::new();
         let mut offered: HashMap<RiderId, Offer> = HashMap::new();
-        let mut won: HashMap<RiderId, (OfferId, crate::domain::OrderId)> = HashMap::new();
+        let mut won: HashMap<RiderId, (OfferId, Vec<crate::domain::OrderId>)> = HashMap::new();
         for rec in &snap.orders {
             let o = &rec.order;
             if let (Some(r), OrderStatus::Assigned | OrderStatus::PickedUp) =
@@ -50,7 +50,14 @@ impl Engine {
                 held.entry(r.clone()).or_default().push(o.clone());
                 if let Some((f, by)) = &rec.offers.won {
                     if by == r {
-                        won.insert(r.clone(), (f.clone(), o.order_id.clone()));
+                        // Every order of a won bundle shares its offer id.
+                        let w = won
+                            .entry(r.clone())
+                            .or_insert_with(|| (f.clone(), Vec::new()));
+                        if w.0 != *f {
+                            *w = (f.clone(), Vec::new());
+                        }
+                        w.1.push(o.order_id.clone());
                     }
                 }
             }

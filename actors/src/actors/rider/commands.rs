@@ -105,7 +105,7 @@ impl RiderActor {
             (Some(o), _) if o.offer_id == offer_id && self.awaiting_legs.is_empty() => {
                 o.order_ids()
             }
-            (_, Some((won, order_id))) if *won == offer_id => vec![order_id.clone()],
+            (_, Some((won, order_ids))) if *won == offer_id => order_ids.clone(),
             _ => {
                 self.tell(RiderNotice::error(
                     "offer_not_available",
@@ -145,8 +145,9 @@ impl RiderActor {
                     act.state.offer = None;
                 }
                 let won: Vec<Order> = results.into_iter().flatten().collect();
-                if let Some(first) = won.first() {
-                    act.state.won_offer = Some((offer_id, first.order_id.clone()));
+                if !won.is_empty() {
+                    let ids = won.iter().map(|o| o.order_id.clone()).collect();
+                    act.state.won_offer = Some((offer_id, ids));
                 } else {
                     act.tell(RiderNotice::error(
                         "offer_not_available",
