@@ -7,7 +7,7 @@ use crate::matcher::{Nearby, RiderIndex};
 use crate::metric_names;
 use crate::waiting::{Waiting, WaitingOrders};
 use actix::prelude::*;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 /// Messages the matcher may have queued before position updates are dropped.
 pub const MAILBOX_CAPACITY: usize = 16_384;
@@ -176,10 +176,81 @@ impl Handler<FindCandidatesBatch> for MatcherActor {
     type Result = MessageResult<FindCandidatesBatch>;
     fn handle(&mut self, m: FindCandidatesBatch, _: &mut Context<Self>) -> Self::Result {
         metrics::counter!(metric_names::MATCHER_QUERIES_TOTAL, "kind" => "plan").increment(1);
-        MessageResult(
-            m.0.iter()
-                .map(|q| self.index.nearest(q.at, q.k, q.radius_m, true, &q.exclude))
-                .collect(),
+        MessageResult(batch_nearest(&self.index, &m.0))
+    }
+}
+
+/// One R-tree search per distinct place and radius (the orders of one merchant share
+/// both), deep enough for every order's own exclusions, then each order's list cut from
+/// it: a round's cost follows the merchants with waiting orders, not the backlog.
+fn batch_nearest(
+    index: &crate::matcher::RiderIndex,
+    queries: &[CandidateQuery],
+) -> Vec<Vec<Nearby>> {
+    let none = HashSet::new();
+    let mut searched: HashMap<(u64, u64, u64), Vec<Nearby>> = HashMap::new();
+    let key = |q: &CandidateQuery| {
+        (
+            q.at.lat().to_bits(),
+            q.at.lon().to_bits(),
+            q.radius_m.to_bits(),
         )
+    };
+    let mut depth: HashMap<(u64, u64, u64), usize> = HashMap::new();
+    for q in queries {
+        let d = depth.entry(key(q)).or_insert(0);
+        *d = (*d).max(q.k + q.exclude.len());
+    }
+    queries
+        .iter()
+        .map(|q| {
+            let k = key(q);
+            let found = searched
+                .entry(k)
+                .or_insert_with(|| index.nearest(q.at, depth[&k], q.radius_m, true, &none));
+            found
+                .iter()
+                .filter(|n| !q.exclude.contains(&n.rider_id))
+                .take(q.k)
+                .cloned()
+                .collect()
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_answers_as_one_search_per_query_would() {
+        let at = GeoPoint::new(31.23, 121.47).unwrap();
+        let rid = |i: usize| RiderId::parse(&format!("r_{i}")).unwrap();
+        let mut index = RiderIndex::default();
+        for i in 0..60 {
+            let p = at.destination((i * 37 % 360) as f64, 50.0 + 40.0 * i as f64);
+            index.upsert(&rid(i), p, i % 4 != 0);
+        }
+        let other = at.destination(90.0, 900.0);
+        let q = |at: GeoPoint, k: usize, exclude: &[usize]| CandidateQuery {
+            at,
+            k,
+            radius_m: 2000.0,
+            exclude: exclude.iter().map(|&i| rid(i)).collect(),
+        };
+        // Three orders of one merchant with different decliners, one elsewhere.
+        let queries = vec![
+            q(at, 5, &[]),
+            q(at, 5, &[1, 2, 3, 5, 6]),
+            q(at, 3, &[2]),
+            q(other, 4, &[7]),
+        ];
+        let got = batch_nearest(&index, &queries);
+        for (query, got) in queries.iter().zip(&got) {
+            let want = index.nearest(query.at, query.k, query.radius_m, true, &query.exclude);
+            let ids = |v: &[Nearby]| v.iter().map(|n| n.rider_id.clone()).collect::<Vec<_>>();
+            assert_eq!(ids(got), ids(&want));
+        }
+        assert!(got[1].iter().all(|n| n.rider_id != rid(1)));
     }
 }

@@ -52,7 +52,7 @@ impl PlannerActor {
     }
 
     fn round(&mut self, ctx: &mut Context<Self>) {
-        if self.book.is_empty() || !self.schedule.start() {
+        if self.book.is_empty() || !self.schedule.start(self.clock.now_ms()) {
             return;
         }
         let searches = self.book.searches();

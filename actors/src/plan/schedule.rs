@@ -11,7 +11,14 @@ pub struct RoundSchedule {
     next_regular_ms: u64,
     /// An early round already set for this time.
     early_ms: Option<u64>,
+    /// When the last round started.
+    last_start_ms: Option<u64>,
 }
+
+/// Early rounds come no closer than this after the last round: with a backlog, orders fall
+/// due (or come back, declined) every few seconds, and a round per order would make the
+/// planner's cost grow with the backlog instead of with the city.
+pub const MIN_EARLY_GAP_MS: u64 = 5_000;
 
 impl RoundSchedule {
     /// A regular round is due at `at_ms`.
@@ -20,12 +27,13 @@ impl RoundSchedule {
     }
 
     /// May a round start now? If one is running, the request is kept for its end.
-    pub fn start(&mut self) -> bool {
+    pub fn start(&mut self, now_ms: u64) -> bool {
         if self.running {
             self.again = true;
             return false;
         }
         self.running = true;
+        self.last_start_ms = Some(now_ms);
         true
     }
 
@@ -39,6 +47,10 @@ impl RoundSchedule {
     /// for then (replacing any later one), `None` if the regular round or an early one
     /// already comes in time.
     pub fn early_at(&mut self, at_ms: u64) -> Option<u64> {
+        let at_ms = match self.last_start_ms {
+            Some(last) => at_ms.max(last + MIN_EARLY_GAP_MS),
+            None => at_ms,
+        };
         if at_ms >= self.next_regular_ms || self.early_ms.is_some_and(|t| t <= at_ms) {
             return None;
         }
@@ -59,12 +71,27 @@ mod tests {
     #[test]
     fn a_round_asked_for_while_one_runs_runs_right_after_it_once() {
         let mut s = RoundSchedule::default();
-        assert!(s.start());
-        assert!(!s.start(), "one round at a time");
-        assert!(!s.start());
+        assert!(s.start(0));
+        assert!(!s.start(0), "one round at a time");
+        assert!(!s.start(0));
         assert!(s.finish(), "the request is kept for the end of the round");
-        assert!(s.start());
+        assert!(s.start(0));
         assert!(!s.finish(), "once");
+    }
+
+    #[test]
+    fn early_rounds_keep_a_gap_after_the_last_round() {
+        let mut s = RoundSchedule::default();
+        s.regular_at(30_000);
+        assert!(s.start(10_000));
+        s.finish();
+        assert_eq!(s.early_at(11_000), Some(10_000 + MIN_EARLY_GAP_MS));
+        s.early_fired();
+        assert_eq!(
+            s.early_at(20_000),
+            Some(20_000),
+            "later than the gap: as asked"
+        );
     }
 
     #[test]
