@@ -13,6 +13,7 @@
   const RENDER_MIN_MS = 200;
   const NEARBY_REFRESH_MS = 5000;
   const MAX_ORDERS_LISTED = 250;
+  const TRACE_SHOWN = 6;
   const RIDER_COLORS = { idle: '#16a34a', offered: '#f59e0b', busy: '#2563eb', stale: '#dc2626', offline: '#9ca3af' };
   const ORDER_COLORS = { pending_payment: '#9ca3af', paid: '#6366f1', accepted: '#d97706', assigned: '#2563eb', picked_up: '#0891b2' };
   const ORDER_STATUSES = ['pending_payment', 'paid', 'accepted', 'assigned', 'picked_up'];
@@ -109,6 +110,7 @@
       el('div', null, r.name || ''),
       el('div', { class: 'muted' }, 'last seen ' + (r.last_seen_ms ? fmtAge((Date.now() - r.last_seen_ms) / 1000) + ' ago' : 'never')),
       orders.length ? el('div', null, 'orders: ', ...orders) : null,
+      DOffers.riderLine(r),
     );
   }
   function showMerchantTip(m) {
@@ -292,6 +294,10 @@
     const st = state.stats || {};
     setText($('stat-offers-accepted'), st.offers_accepted != null ? st.offers_accepted : '—');
     setText($('stat-offers-expired'), st.offers_expired != null ? st.offers_expired : '—');
+    const oc2 = DOffers.counts(state.riders);
+    setText($('stat-offers-open'), oc2.open);
+    setText($('stat-offers-bundles'), oc2.bundles ? oc2.bundles + ' (' + oc2.bundledOrders + ' orders)' : '0');
+    setText($('stat-offers-next-job'), oc2.nextJob);
     const med = st.median_assign_s;
     setText($('stat-median-assign'), med == null || !Number.isFinite(med) ? '—' : (med < 120 ? med.toFixed(1) + ' s' : fmtAge(med)));
   }
@@ -427,6 +433,8 @@
   // selected order
   let nearbyKey = '';
   let nearbyTimer = 0;
+  let traceTimer = 0;
+  let traceKey = '';
   let nearbySeq = 0;
   let cancelArmed = false;
   let highlightKey = '';
@@ -437,6 +445,8 @@
       $('nearby').replaceChildren();
       nearbyKey = '';
       cancelArmed = false;
+      stopTrace();
+      $('trace').replaceChildren();
     }
     state.selectedOrderId = id || null;
     state.selectedOrder = id ? (state.orders.get(id) || (state.selectedOrder && state.selectedOrder.order_id === id ? state.selectedOrder : null)) : null;
@@ -476,7 +486,16 @@
       highlightKey = hk;
       map.setHighlight(o ? [{ layer: 'routes', id: o.order_id }, o.rider_id ? { layer: 'riders', id: o.rider_id } : null] : []);
     }
-    if (!id) { card.classList.add('hidden'); stopNearby(); return; }
+    if (!id) { card.classList.add('hidden'); stopNearby(); stopTrace(); return; }
+    if (traceKey !== id + '|' + (o ? o.version : '')) {
+      traceKey = id + '|' + (o ? o.version : '');
+      DOffers.loadTrace(token, id, $('trace'), TRACE_SHOWN);
+    }
+    if (!traceTimer) {
+      traceTimer = setInterval(() => {
+        if (state.selectedOrderId) DOffers.loadTrace(token, state.selectedOrderId, $('trace'), TRACE_SHOWN);
+      }, NEARBY_REFRESH_MS);
+    }
     card.classList.remove('hidden');
     setText($('sel-id'), id);
     const status = o ? o.status : 'loading';
@@ -491,6 +510,7 @@
       ['Merchant', (o.pickup && o.pickup.name ? o.pickup.name + ' ' : '') + '(' + o.merchant_id + ')'],
       ['Customer', o.customer_id],
       ['Rider', o.rider_id || '—'],
+      ['Offer', DOffers.orderRow(state.riders, o.order_id)],
       ['Total', fmtMoney(o.total_cents)],
       ['Created', fmtClock(o.created_ms) + (o.created_ms ? ' (' + fmtAge((Date.now() - o.created_ms) / 1000) + ' ago)' : '')],
       ['Food ready', o.ready ? 'yes' : (o.ready_at_ms ? 'at ' + fmtClock(o.ready_at_ms) : '—')],
@@ -521,6 +541,10 @@
     } else {
       stopNearby();
     }
+  }
+  function stopTrace() {
+    if (traceTimer) { clearInterval(traceTimer); traceTimer = 0; }
+    traceKey = '';
   }
   function stopNearby() {
     if (nearbyTimer) { clearInterval(nearbyTimer); nearbyTimer = 0; }

@@ -86,7 +86,8 @@ pub struct DispatchConfig {
 impl Default for DispatchConfig {
     fn default() -> Self {
         Self {
-            policy: Policy::Nearest,
+            // The replay sweep shows batch winning (docs/dispatch.md): it is the default.
+            policy: Policy::Batch,
             round_s: 30.0,
             late_commitment: true,
             next_job_s: 300.0,

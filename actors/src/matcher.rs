@@ -4,6 +4,9 @@
 //! great-circle distance, which makes k-nearest exact everywhere, including across the
 //! antimeridian and near the poles. Candidates are then re-ranked by haversine distance.
 //! Updates are remove + insert.
+//!
+//! A second tree holds only the riders open to offers: on a busy day most riders are busy,
+//! and a search for available ones would otherwise walk past every busy rider nearby.
 
 use crate::domain::geo::chord_for_arc_m;
 use crate::domain::{GeoPoint, RiderId};
@@ -35,6 +38,8 @@ pub struct Nearby {
 #[derive(Default)]
 pub struct RiderIndex {
     tree: RTree<Entry>,
+    /// The riders whose slot says `available`, at the same points.
+    open: RTree<Entry>,
     slots: HashMap<RiderId, Slot>,
 }
 
@@ -51,8 +56,12 @@ impl RiderIndex {
     pub fn bulk(riders: Vec<(RiderId, GeoPoint, bool)>) -> Self {
         let mut slots = HashMap::with_capacity(riders.len());
         let mut entries = Vec::with_capacity(riders.len());
+        let mut open = Vec::new();
         for (id, point, available) in riders {
             let ecef = point.to_ecef_m();
+            if available {
+                open.push(Entry::new(ecef, id.clone()));
+            }
             slots.insert(
                 id.clone(),
                 Slot {
@@ -66,6 +75,7 @@ impl RiderIndex {
         }
         Self {
             tree: RTree::bulk_load(entries),
+            open: RTree::bulk_load(open),
             slots,
         }
     }
@@ -78,6 +88,12 @@ impl RiderIndex {
                 self.tree.remove(&Entry::new(slot.ecef, id.clone()));
                 self.tree.insert(Entry::new(ecef, id.clone()));
             }
+            if slot.available && (!available || slot.ecef != ecef) {
+                self.open.remove(&Entry::new(slot.ecef, id.clone()));
+            }
+            if available && (!slot.available || slot.ecef != ecef) {
+                self.open.insert(Entry::new(ecef, id.clone()));
+            }
             *slot = Slot {
                 point,
                 ecef,
@@ -87,6 +103,9 @@ impl RiderIndex {
             return;
         }
         self.tree.insert(Entry::new(ecef, id.clone()));
+        if available {
+            self.open.insert(Entry::new(ecef, id.clone()));
+        }
         self.slots.insert(
             id.clone(),
             Slot {
@@ -108,6 +127,14 @@ impl RiderIndex {
 
     pub fn set_available(&mut self, id: &RiderId, available: bool) {
         if let Some(slot) = self.slots.get_mut(id) {
+            if slot.available != available {
+                let entry = Entry::new(slot.ecef, id.clone());
+                if available {
+                    self.open.insert(entry);
+                } else {
+                    self.open.remove(&entry);
+                }
+            }
             slot.available = available;
         }
     }
@@ -116,6 +143,9 @@ impl RiderIndex {
         match self.slots.remove(id) {
             Some(slot) => {
                 self.tree.remove(&Entry::new(slot.ecef, id.clone()));
+                if slot.available {
+                    self.open.remove(&Entry::new(slot.ecef, id.clone()));
+                }
                 true
             }
             None => false,
@@ -136,8 +166,12 @@ impl RiderIndex {
         // A little slack on the chord bound: the exact cut is made on haversine below.
         let max_chord = chord_for_arc_m(radius_m) * 1.000_001 + 0.01;
         let max_d2 = max_chord * max_chord;
-        let mut out: Vec<Nearby> = self
-            .tree
+        let tree = if only_available {
+            &self.open
+        } else {
+            &self.tree
+        };
+        let mut out: Vec<Nearby> = tree
             .nearest_neighbor_iter_with_distance_2(&q)
             .take_while(|(_, d2)| *d2 <= max_d2)
             .filter_map(|(e, _)| {
@@ -264,5 +298,53 @@ mod tests {
         assert_eq!(idx.nearest(a, 10, 1000.0, false, &HashSet::new()).len(), 1);
         assert_eq!(idx.len(), 2);
         assert_eq!(idx.tree.size(), 2);
+    }
+
+    #[test]
+    fn available_search_agrees_with_brute_force_under_random_updates() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let mut idx = RiderIndex::default();
+        let mut truth: HashMap<RiderId, (GeoPoint, bool)> = HashMap::new();
+        for step in 0..4000 {
+            let id = rid(rng.gen_range(0..200));
+            match rng.gen_range(0..4) {
+                0 | 1 => {
+                    let p = random_point(&mut rng, (41.88, -87.63), 0.05);
+                    let available = rng.gen_bool(0.3);
+                    idx.upsert(&id, p, available);
+                    truth.insert(id, (p, available));
+                }
+                2 => {
+                    let available = rng.gen_bool(0.5);
+                    idx.set_available(&id, available);
+                    if let Some(t) = truth.get_mut(&id) {
+                        t.1 = available;
+                    }
+                }
+                _ => {
+                    assert_eq!(idx.remove(&id), truth.remove(&id).is_some());
+                }
+            }
+            if step % 50 == 0 {
+                let at = random_point(&mut rng, (41.88, -87.63), 0.05);
+                let open: Vec<(RiderId, GeoPoint)> = truth
+                    .iter()
+                    .filter(|(_, (_, a))| *a)
+                    .map(|(id, (p, _))| (id.clone(), *p))
+                    .collect();
+                let want = brute(&open, at, 8, 3000.0);
+                let got: Vec<(RiderId, f64)> = idx
+                    .nearest(at, 8, 3000.0, true, &HashSet::new())
+                    .into_iter()
+                    .map(|n| (n.rider_id, n.distance_m))
+                    .collect();
+                assert_eq!(got.len(), want.len(), "step {step}");
+                for (g, w) in got.iter().zip(&want) {
+                    assert!((g.1 - w.1).abs() < 1e-6, "step {step}: {g:?} vs {w:?}");
+                }
+            }
+        }
+        assert_eq!(idx.open.size(), truth.values().filter(|t| t.1).count());
+        assert_eq!(idx.tree.size(), truth.len());
     }
 }

@@ -127,7 +127,7 @@ pub struct OfferBookState {
     pub offered: Vec<RiderId>,
     /// Shared with the book it came from: a write of the order does not copy it.
     #[serde(default)]
-    pub trace: Arc<VecDeque<TraceEntry>>,
+    pub trace: Arc<VecDeque<Arc<TraceEntry>>>,
 }
 
 #[derive(Debug, Default)]
@@ -140,7 +140,8 @@ pub struct OfferBook {
     offered: HashSet<RiderId>,
     /// Oldest first, at most `TRACE_CAP`; shared with the last stored record (an entry
     /// added after a write copies it once, a write copies nothing).
-    trace: Arc<VecDeque<TraceEntry>>,
+    /// Entries are shared too, so that copy clones pointers, not candidate lists.
+    trace: Arc<VecDeque<Arc<TraceEntry>>>,
 }
 
 impl OfferBook {
@@ -315,12 +316,12 @@ impl OfferBook {
         if trace.len() == TRACE_CAP {
             trace.pop_front();
         }
-        trace.push_back(entry);
+        trace.push_back(Arc::new(entry));
     }
 
     /// The decisions, oldest first.
     pub fn trace(&self) -> Vec<TraceEntry> {
-        self.trace.iter().cloned().collect()
+        self.trace.iter().map(|e| TraceEntry::clone(e)).collect()
     }
 }
 

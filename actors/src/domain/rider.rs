@@ -47,6 +47,21 @@ pub struct RiderView {
     pub status: RiderStatus,
     pub order_ids: Vec<OrderId>,
     pub last_seen_ms: Option<u64>,
+    /// The offer the rider holds, if any (an addition to the protocol's rider object, for
+    /// the dashboard: bundles and next-job offers).
+    #[serde(default)]
+    pub offer: Option<RiderOfferView>,
+}
+
+/// The offer a rider holds, as the dashboard sees it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RiderOfferView {
+    pub offer_id: OfferId,
+    /// Every order of the offer, in drop-off sequence (several: a bundle).
+    pub order_ids: Vec<OrderId>,
+    pub expires_at_ms: u64,
+    /// Offered while the rider is still busy with the orders in hand (a next-job offer).
+    pub next_job: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -167,6 +182,12 @@ impl RiderState {
             status: self.status(),
             order_ids: self.orders.iter().map(|o| o.order_id.clone()).collect(),
             last_seen_ms: self.last_fix.map(|f| f.ts_ms),
+            offer: self.offer.as_ref().map(|o| RiderOfferView {
+                offer_id: o.offer_id.clone(),
+                order_ids: o.order_ids(),
+                expires_at_ms: o.expires_at_ms,
+                next_job: !self.orders.is_empty(),
+            }),
         }
     }
 }

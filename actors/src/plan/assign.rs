@@ -17,6 +17,10 @@ use pathfinding::matrix::Matrix;
 /// forbidden prices built on top of them fit in i64 for any group the solver can finish.
 pub const COST_CAP: i64 = 1_000_000_000;
 
+/// Bits below a weight's price that break its ties: room for the sum of a million pair
+/// costs of at most `COST_CAP` each.
+const TIE_BITS: u32 = 50;
+
 /// "No rider this round" for one row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Wait {
@@ -172,26 +176,62 @@ fn solve_group(problem: &Problem, group: &Group, assignment: &mut [Option<usize>
     // Forbidden pairs cost more than any row's own wait, so they are never chosen: moving
     // such a row to its own (always free) wait column would be cheaper.
     let forbidden = 2 * (forced + max_abs) + 1;
-    // Columns: the group's riders, then one wait column per row (row k → n_riders + k).
-    let mut weights = Matrix::new(n_rows, n_riders + n_rows, forbidden);
-    for (k, &row) in group.rows.iter().enumerate() {
-        for &(col, cost) in &problem.edges[row] {
-            if let Some(local) = local_col(col) {
-                weights[(k, local)] = cost.clamp(-COST_CAP, COST_CAP);
-            }
-        }
+    let row_wait = |row: usize| {
         let wait = problem.wait[row];
         let wait_cost = wait.cost.clamp(-COST_CAP, COST_CAP);
-        weights[(k, n_riders + k)] = if wait.forced {
+        if wait.forced {
             forced + wait_cost
         } else {
             wait_cost
-        };
-    }
-    let (_, chosen) = kuhn_munkres_min(&weights);
-    for (k, &local) in chosen.iter().enumerate() {
-        if local < n_riders && weights[(k, local)] != forbidden {
-            assignment[group.rows[k]] = Some(group.columns[local]);
+        }
+    };
+    // Ties (the wait price is often "the same rider a round later", so two orders can save
+    // exactly as much) go to the cheaper pairs, the same whichever way the matrix is laid
+    // out: a weight is (price << TIE_BITS) + the pair's own cost, in i128.
+    let weight = |price: i64, pair_cost: i64| (i128::from(price) << TIE_BITS) + i128::from(pair_cost);
+    let forbidden = i128::from(forbidden) << TIE_BITS;
+    if n_rows <= n_riders {
+        // Columns: the group's riders, then one wait column per row (row k → n_riders + k).
+        let mut weights = Matrix::new(n_rows, n_riders + n_rows, forbidden);
+        for (k, &row) in group.rows.iter().enumerate() {
+            for &(col, cost) in &problem.edges[row] {
+                if let Some(local) = local_col(col) {
+                    let cost = cost.clamp(-COST_CAP, COST_CAP);
+                    weights[(k, local)] = weight(cost, cost);
+                }
+            }
+            weights[(k, n_riders + k)] = weight(row_wait(row), 0);
+        }
+        let (_, chosen) = kuhn_munkres_min(&weights);
+        for (k, &local) in chosen.iter().enumerate() {
+            if local < n_riders && weights[(k, local)] != forbidden {
+                assignment[group.rows[k]] = Some(group.columns[local]);
+            }
+        }
+    } else {
+        // More rows than riders (a busy day): the same problem seen from the riders, so
+        // the solver's cubic term grows with the few riders, not the many orders. Every
+        // row's wait is paid up front; a rider taking a row earns back that wait (its
+        // price is cost − wait), and each rider has its own idle column at 0, so a
+        // forbidden pair (priced above 0) is never better than staying idle.
+        let mut weights = Matrix::new(n_riders, n_rows + n_riders, forbidden);
+        for (k, &row) in group.rows.iter().enumerate() {
+            let wait = row_wait(row);
+            for &(col, cost) in &problem.edges[row] {
+                if let Some(local) = local_col(col) {
+                    let cost = cost.clamp(-COST_CAP, COST_CAP);
+                    weights[(local, k)] = weight(cost - wait, cost);
+                }
+            }
+        }
+        for j in 0..n_riders {
+            weights[(j, n_rows + j)] = 0;
+        }
+        let (_, chosen) = kuhn_munkres_min(&weights);
+        for (j, &k) in chosen.iter().enumerate() {
+            if k < n_rows && weights[(j, k)] != forbidden {
+                assignment[group.rows[k]] = Some(group.columns[j]);
+            }
         }
     }
 }

@@ -30,20 +30,43 @@ pub fn route_cost(
     travel: &TravelModel,
     config: &PlanConfig,
 ) -> Option<Costed> {
-    let start_ms = rider.free_at_ms.max(start_floor_ms);
-    let projection = travel.project(
-        start_ms,
+    let projection = project(bundle, orders, rider, start_floor_ms, travel);
+    within_shift(rider, &projection).then(|| price(bundle, orders, projection, travel, config))
+}
+
+/// The rider's route for the bundle, starting at the later of its free time and
+/// `start_floor_ms`; shifts are not checked.
+pub fn project(
+    bundle: &Bundle,
+    orders: &[WaitingOrder],
+    rider: &FreeRider,
+    start_floor_ms: u64,
+    travel: &TravelModel,
+) -> RouteProjection {
+    travel.project(
+        rider.free_at_ms.max(start_floor_ms),
         &rider.free_at,
         &bundle.pickup,
         bundle.ready_ms,
         &bundle.drops(orders),
-    );
-    if rider
+    )
+}
+
+/// Does the pickup fall within the rider's shift?
+pub fn within_shift(rider: &FreeRider, projection: &RouteProjection) -> bool {
+    rider
         .shift_end_ms
-        .is_some_and(|end_ms| projection.pickup_ms > end_ms)
-    {
-        return None;
-    }
+        .is_none_or(|end_ms| projection.pickup_ms <= end_ms)
+}
+
+/// The cost of a projected route.
+pub fn price(
+    bundle: &Bundle,
+    orders: &[WaitingOrder],
+    projection: RouteProjection,
+    travel: &TravelModel,
+    config: &PlanConfig,
+) -> Costed {
     let mut click_to_door_ms = 0i64;
     let mut food_wait_ms = 0i64;
     for (&i, &door_ms) in bundle.orders.iter().zip(&projection.dropoff_ms) {
@@ -60,7 +83,7 @@ pub fn route_cost(
     let total = click_to_door_ms
         .saturating_add(weighted(config.food_wait_weight, food_wait_ms))
         .saturating_add(weighted(config.rider_wait_weight, rider_wait_ms));
-    Some(Costed {
+    Costed {
         projection,
         terms: CostTerms {
             click_to_door_ms,
@@ -68,7 +91,32 @@ pub fn route_cost(
             rider_wait_ms,
             total,
         },
-    })
+    }
+}
+
+/// Prices one (bundle, rider) pair now and one round later from a single projection: the
+/// cost of taking it this round (`None` past the rider's shift) and the best it could do
+/// next round (shifts not checked: an estimate), which feeds [`wait_cost_from`].
+pub fn price_now_and_later(
+    bundle: &Bundle,
+    orders: &[WaitingOrder],
+    rider: &FreeRider,
+    now_ms: u64,
+    travel: &TravelModel,
+    config: &PlanConfig,
+) -> (Option<Costed>, i64) {
+    let now = project(bundle, orders, rider, now_ms, travel);
+    let later_start_ms = rider
+        .free_at_ms
+        .max(now_ms.saturating_add(config.round_ms));
+    let later = travel.delay(
+        &now,
+        later_start_ms - rider.free_at_ms.max(now_ms),
+        bundle.ready_ms,
+    );
+    let later_total = price(bundle, orders, later, travel, config).terms.total;
+    let now_cost = within_shift(rider, &now).then(|| price(bundle, orders, now, travel, config));
+    (now_cost, later_total)
 }
 
 /// The price of "no rider this round": the best any candidate could do one round later
@@ -84,15 +132,24 @@ pub fn wait_cost<'a>(
     config: &PlanConfig,
 ) -> WaitCost {
     let next_round_ms = now_ms.saturating_add(config.round_ms);
-    let unlimited = |r: &FreeRider| FreeRider {
-        shift_end_ms: None,
-        ..r.clone()
-    };
     let later_best = candidates
         .into_iter()
-        .filter_map(|r| route_cost(bundle, orders, &unlimited(r), next_round_ms, travel, config))
-        .map(|c| c.terms.total)
+        .map(|r| {
+            let p = project(bundle, orders, r, next_round_ms, travel);
+            price(bundle, orders, p, travel, config).terms.total
+        })
         .min();
+    wait_cost_from(bundle, orders, later_best, now_ms, config)
+}
+
+/// [`wait_cost`] from the best later price already known.
+pub fn wait_cost_from(
+    bundle: &Bundle,
+    orders: &[WaitingOrder],
+    later_best: Option<i64>,
+    now_ms: u64,
+    config: &PlanConfig,
+) -> WaitCost {
     let mut waited = 0i64;
     let mut forced = false;
     for &i in &bundle.orders {

@@ -51,22 +51,23 @@ pub fn solve(input: &PlanInput, travel: &TravelModel, config: &PlanConfig) -> Pl
     .clamp(1, config.max_orders_per_bundle.max(1));
     let bundles = bundle::build_bundles(orders, &eligible, travel, config, size_limit);
 
-    // Price every (bundle, candidate rider) pair and every bundle's wait.
+    // Price every (bundle, candidate rider) pair now and a round later (for the bundle's
+    // wait), from one projection each.
     let mut priced: Vec<Vec<(usize, Costed)>> = Vec::with_capacity(bundles.len());
     let mut waits = Vec::with_capacity(bundles.len());
     for b in &bundles {
-        let candidates = candidates_of(b, orders, &rider_index);
-        let riders = candidates.iter().map(|&r| &input.riders[r]);
-        waits.push(cost::wait_cost(b, orders, riders, now_ms, travel, config));
-        priced.push(
-            candidates
-                .into_iter()
-                .filter_map(|r| {
-                    cost::route_cost(b, orders, &input.riders[r], now_ms, travel, config)
-                        .map(|c| (r, c))
-                })
-                .collect(),
-        );
+        let mut pairs = Vec::new();
+        let mut later_best: Option<i64> = None;
+        for r in candidates_of(b, orders, &rider_index) {
+            let (now, later) =
+                cost::price_now_and_later(b, orders, &input.riders[r], now_ms, travel, config);
+            later_best = Some(later_best.map_or(later, |best| best.min(later)));
+            if let Some(c) = now {
+                pairs.push((r, c));
+            }
+        }
+        waits.push(cost::wait_cost_from(b, orders, later_best, now_ms, config));
+        priced.push(pairs);
     }
 
     let problem = assign::Problem {

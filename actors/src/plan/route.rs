@@ -60,6 +60,26 @@ impl TravelModel {
         }
     }
 
+    /// The same route started `by_ms` later: arrival moves by that much, the pickup waits
+    /// for the food (`ready_ms`) as before, and every drop-off moves with the pickup. Equal
+    /// to projecting again from the later start, without measuring a distance.
+    pub fn delay(&self, route: &RouteProjection, by_ms: u64, ready_ms: u64) -> RouteProjection {
+        let arrive_ms = route.arrive_ms.saturating_add(by_ms);
+        let pickup_ms = arrive_ms
+            .saturating_add(self.pickup_service_ms / 2)
+            .max(ready_ms);
+        let moved_ms = pickup_ms - route.pickup_ms.min(pickup_ms);
+        RouteProjection {
+            arrive_ms,
+            pickup_ms,
+            dropoff_ms: route
+                .dropoff_ms
+                .iter()
+                .map(|d| d.saturating_add(moved_ms))
+                .collect(),
+        }
+    }
+
     /// Where to insert `new` into the drop-off sequence `drops` (which starts at
     /// `pickup`) so the route grows least, and by how much (travel only: service times
     /// are the same wherever the stop goes). Ties go to the earliest position, so an
@@ -104,6 +124,24 @@ mod tests {
             speed_mps: 5.0,
             pickup_service_ms: 60_000,
             dropoff_service_ms: 120_000,
+        }
+    }
+
+    #[test]
+    fn a_delayed_route_equals_the_route_projected_later() {
+        let m = model();
+        let from = origin();
+        let pickup = from.destination(45.0, 2000.0);
+        let drops = [
+            pickup.destination(90.0, 1500.0),
+            pickup.destination(180.0, 900.0),
+        ];
+        for ready_ms in [0, 500_000, 700_000, 2_000_000] {
+            for by_ms in [0, 30_000, 250_000, 1_000_000] {
+                let now = m.project(100_000, &from, &pickup, ready_ms, &drops);
+                let later = m.project(100_000 + by_ms, &from, &pickup, ready_ms, &drops);
+                assert_eq!(m.delay(&now, by_ms, ready_ms), later, "ready {ready_ms} by {by_ms}");
+            }
         }
     }
 

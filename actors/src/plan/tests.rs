@@ -418,3 +418,32 @@ fn random_cities_give_consistent_plans() {
         );
     }
 }
+
+/// The round prices a pair now and a round later from one projection; that must equal
+/// pricing each from scratch (`route_cost`, and `wait_cost` over every candidate).
+#[test]
+fn one_projection_prices_now_and_later_as_two_would() {
+    let travel = TravelModel::default();
+    let config = PlanConfig::default();
+    let orders = vec![
+        centre_order("o_1", T + 4 * MIN, T + 10 * MIN, &["r_1", "r_2"]),
+        centre_order("o_2", T - MIN, T, &["r_1", "r_2"]),
+    ];
+    let bundles = bundle::build_bundles(&orders, &[0, 1], &travel, &config, 2);
+    let mut riders = vec![idle("r_1", at(0.0, 800.0)), idle("r_2", at(200.0, 3000.0))];
+    riders[1].free_at_ms = T + 2 * MIN; // busy, free soon
+    riders[0].shift_end_ms = Some(T + MIN); // its pickup falls after its shift
+    for b in &bundles {
+        let mut later_best = None::<i64>;
+        for r in &riders {
+            let (now, later) = cost::price_now_and_later(b, &orders, r, T, &travel, &config);
+            assert_eq!(now, cost::route_cost(b, &orders, r, T, &travel, &config));
+            later_best = Some(later_best.map_or(later, |x| x.min(later)));
+        }
+        assert_eq!(
+            cost::wait_cost_from(b, &orders, later_best, T, &config),
+            cost::wait_cost(b, &orders, &riders, T, &travel, &config)
+        );
+    }
+    assert!(cost::route_cost(&bundles[0], &orders, &riders[0], T, &travel, &config).is_none());
+}

@@ -10,6 +10,9 @@ use dispatch_sim::sweep;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::PathBuf;
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "dispatch-sweep",

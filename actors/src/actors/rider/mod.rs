@@ -17,7 +17,7 @@ use super::timers::TimerSet;
 use super::Shared;
 use crate::config::Policy;
 use crate::domain::rider::{RiderState, RiderStatus};
-use crate::domain::{GeoPoint, OrderId};
+use crate::domain::{GeoPoint, OfferId, OrderId};
 use crate::events::Event;
 use crate::metric_names;
 use crate::outbox::{Outbox, PushOutcome};
@@ -40,6 +40,9 @@ pub struct RiderActor {
     /// the offer once every order has.
     awaiting_legs: HashSet<OrderId>,
     gauge_status: Option<RiderStatus>,
+    /// The offer last published to subscribers, so a next-job offer (the status stays
+    /// `busy`) still reaches the dashboard.
+    published_offer: Option<OfferId>,
     /// Recovery: when the rider was last heard from, to re-arm its silence timers at their
     /// original due times once started.
     restored_heard_ms: Option<u64>,
@@ -55,6 +58,7 @@ impl RiderActor {
             in_matcher: None,
             awaiting_legs: HashSet::new(),
             gauge_status: None,
+            published_offer: None,
             restored_heard_ms: None,
         }
     }
@@ -160,7 +164,10 @@ impl RiderActor {
             metrics::gauge!(metric_names::RIDERS, "status" => status.as_str()).increment(1.0);
             self.gauge_status = Some(status);
         }
-        if status != before || moved {
+        let offer_now = self.state.offer.as_ref().map(|o| o.offer_id.clone());
+        let offer_changed = offer_now != self.published_offer;
+        if status != before || moved || offer_changed {
+            self.published_offer = offer_now;
             let view = self.state.view();
             if status != before {
                 let store = self.shared.store.clone();
