@@ -103,7 +103,13 @@ async fn a_rider_who_declined_is_never_offered_that_order_again() {
 
 #[actix_web::test]
 async fn two_riders_accepting_at_once_yield_exactly_one_winner() {
-    let (app, c, m) = spawn_shop(|s| s.dispatch.offer_fanout = 2).await;
+    // Several riders holding offers for one order at once is the `nearest` policy's fanout;
+    // under `batch` the planner offers each order to one rider (its races: tests/engine).
+    let (app, c, m) = spawn_shop(|s| {
+        s.dispatch.policy = dispatch_actors::config::Policy::Nearest;
+        s.dispatch.offer_fanout = 2;
+    })
+    .await;
     let mut a = app.rider_at(offset(SHOP, 100.0, 0.0)).await;
     let mut b = app.rider_at(offset(SHOP, -120.0, 0.0)).await;
     let id = app.accepted_order(&c, &m).await;

@@ -214,6 +214,11 @@ impl OfferBook {
     }
 
     /// How many riders let an offer of this order expire (and are skipped for now).
+    /// Riders who let an offer of this order expire (and have not been forgiven).
+    pub fn expired_riders(&self) -> HashSet<RiderId> {
+        self.expired.clone()
+    }
+
     pub fn expired_count(&self) -> usize {
         self.expired.len()
     }

@@ -188,7 +188,8 @@ fn solve_group(problem: &Problem, group: &Group, assignment: &mut [Option<usize>
     // Ties (the wait price is often "the same rider a round later", so two orders can save
     // exactly as much) go to the cheaper pairs, the same whichever way the matrix is laid
     // out: a weight is (price << TIE_BITS) + the pair's own cost, in i128.
-    let weight = |price: i64, pair_cost: i64| (i128::from(price) << TIE_BITS) + i128::from(pair_cost);
+    let weight =
+        |price: i64, pair_cost: i64| (i128::from(price) << TIE_BITS) + i128::from(pair_cost);
     let forbidden = i128::from(forbidden) << TIE_BITS;
     if n_rows <= n_riders {
         // Columns: the group's riders, then one wait column per row (row k → n_riders + k).

@@ -20,8 +20,11 @@ pub struct PlanEntry {
     pub ready_at_ms: u64,
     /// How far from the merchant riders are looked for.
     pub radius_m: f64,
-    /// Riders this order is never offered to (declined, expired).
+    /// Riders this order is never offered to (declined, holding an offer for it).
     pub exclude: HashSet<RiderId>,
+    /// Riders who let an offer of this order expire: passed over while anyone else is in
+    /// reach, as under `nearest` (docs/protocol.md, offer rules).
+    pub expired: HashSet<RiderId>,
 }
 
 /// One rider found for one order, as the matcher saw it.
@@ -99,6 +102,7 @@ impl PlanBook {
         let mut riders: BTreeMap<RiderId, (u64, GeoPoint)> = BTreeMap::new();
         let mut orders = Vec::with_capacity(self.entries.len());
         for (e, cands) in self.entries.values().zip(found) {
+            let cands = fresh_first(cands, &e.expired);
             let arrive_ms = |c: &Found| match c.busy_until {
                 Some((free_ms, at)) => {
                     let travel = at.distance_m(&e.pickup) / speed_mps.max(0.1) * 1000.0;
@@ -106,10 +110,10 @@ impl PlanBook {
                 }
                 None => (c.distance_m / speed_mps.max(0.1) * 1000.0) as u64,
             };
-            let best_travel_ms = cands.iter().map(arrive_ms).min().unwrap_or(0);
+            let best_travel_ms = cands.iter().map(|c| arrive_ms(c)).min().unwrap_or(0);
             let due = e.ready_at_ms.saturating_sub(best_travel_ms);
             self.due_ms.insert(e.order_id.clone(), due);
-            for c in cands {
+            for c in &cands {
                 let free = c.busy_until.unwrap_or((now_ms, c.location));
                 riders.entry(c.rider_id.clone()).or_insert(free);
             }
@@ -171,6 +175,20 @@ pub fn priced_candidates(
         .collect()
 }
 
+/// The candidates of one order without the riders who let its offer expire, unless
+/// nobody else was found: then they may be offered it again.
+fn fresh_first<'a>(found: &'a [Found], expired: &HashSet<RiderId>) -> Vec<&'a Found> {
+    let fresh: Vec<&Found> = found
+        .iter()
+        .filter(|c| !expired.contains(&c.rider_id))
+        .collect();
+    if fresh.is_empty() {
+        found.iter().collect()
+    } else {
+        fresh
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -186,6 +204,7 @@ mod tests {
             ready_at_ms,
             radius_m: 3000.0,
             exclude: HashSet::new(),
+            expired: HashSet::new(),
         }
     }
 
@@ -198,6 +217,25 @@ mod tests {
             distance_m,
             busy_until: None,
         }
+    }
+
+    #[test]
+    fn riders_who_let_the_offer_expire_are_passed_over_unless_nobody_else_is_found() {
+        let mut book = PlanBook::default();
+        let mut e = entry(1, 10_000);
+        e.expired.insert(RiderId::parse("r_1").unwrap());
+        book.add(e);
+        let with_other = book.input(0, &[vec![found("r_1", 100.0), found("r_2", 900.0)]], 5.0);
+        assert_eq!(
+            with_other.orders[0].candidate_riders,
+            vec![RiderId::parse("r_2").unwrap()]
+        );
+        assert_eq!(with_other.riders.len(), 1);
+        let alone = book.input(0, &[vec![found("r_1", 100.0)]], 5.0);
+        assert_eq!(
+            alone.orders[0].candidate_riders,
+            vec![RiderId::parse("r_1").unwrap()]
+        );
     }
 
     #[test]

@@ -106,9 +106,7 @@ pub fn price_now_and_later(
     config: &PlanConfig,
 ) -> (Option<Costed>, i64) {
     let now = project(bundle, orders, rider, now_ms, travel);
-    let later_start_ms = rider
-        .free_at_ms
-        .max(now_ms.saturating_add(config.round_ms));
+    let later_start_ms = rider.free_at_ms.max(now_ms.saturating_add(config.round_ms));
     let later = travel.delay(
         &now,
         later_start_ms - rider.free_at_ms.max(now_ms),

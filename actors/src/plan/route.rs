@@ -140,7 +140,11 @@ mod tests {
             for by_ms in [0, 30_000, 250_000, 1_000_000] {
                 let now = m.project(100_000, &from, &pickup, ready_ms, &drops);
                 let later = m.project(100_000 + by_ms, &from, &pickup, ready_ms, &drops);
-                assert_eq!(m.delay(&now, by_ms, ready_ms), later, "ready {ready_ms} by {by_ms}");
+                assert_eq!(
+                    m.delay(&now, by_ms, ready_ms),
+                    later,
+                    "ready {ready_ms} by {by_ms}"
+                );
             }
         }
     }

@@ -130,6 +130,36 @@ async fn a_decliner_is_never_planned_for_that_order_again() {
 }
 
 #[actix_rt::test]
+async fn a_rider_who_let_the_offer_expire_is_passed_over_then_offered_again_when_alone() {
+    let engine = start(batch());
+    let mut first = TestRider::online_at(&engine, "First", north(300.0)).await;
+    let mut second = TestRider::online_at(&engine, "Second", north(900.0)).await;
+    let o = cooking_order(&engine, 0).await;
+    assert!(seconds_until_offered(&mut first, 5, &[&second])
+        .await
+        .is_some());
+    // First lets it expire (offer_ttl_s = 5): the next round plans the other rider.
+    assert!(seconds_until_offered(&mut second, 40, &[&first])
+        .await
+        .is_some());
+    assert_eq!(first.offers_for(&o.order_id).len(), 1, "passed over");
+    // Second lets it expire too: nobody new is left, so the first gets it again.
+    assert!(
+        seconds_until_offered(&mut first, 40, &[&second])
+            .await
+            .is_some(),
+        "offered again once nobody else is in reach"
+    );
+    let trace = engine.trace(&o.order_id).await.unwrap();
+    assert!(
+        trace
+            .iter()
+            .any(|t| t.event.starts_with("nobody new in range")),
+        "{trace:?}"
+    );
+}
+
+#[actix_rt::test]
 async fn nobody_in_reach_escalates_and_a_dispatcher_assignment_takes_the_order_out_of_planning() {
     let engine = start_with(|c| {
         c.dispatch.policy = Policy::Batch;

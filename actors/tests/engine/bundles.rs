@@ -128,7 +128,11 @@ async fn two_orders_of_one_merchant_go_to_the_one_rider_as_one_offer_and_accepti
     settle().await;
     r.take();
     assert_eq!(offers(&r.log).len(), 1, "one frame, not one per order");
-    assert_eq!(r.view().await.status, RiderStatus::Offered);
+    let view = r.view().await;
+    assert_eq!(view.status, RiderStatus::Offered);
+    let held = view.offer.expect("the view shows the bundle");
+    assert_eq!(held.order_ids, vec![near.clone(), far.clone()]);
+    assert!(!held.next_job);
 
     r.accept(&offer);
     settle().await;
@@ -400,9 +404,26 @@ async fn a_busy_rider_finishing_soon_is_offered_its_next_job_and_stays_busy() {
 
     // 100 m from the door: B is offered while A is in hand, and the rider stays busy.
     ride_to(&mut r, by_the_door).await;
+    let mut events = engine.subscribe();
     let next = next_offer(&mut r, 30, &[]).await.expect("the next job");
     assert_eq!(ids(&next), vec![b.clone()]);
-    assert_eq!(r.view().await.status, RiderStatus::Busy);
+    let view = r.view().await;
+    assert_eq!(view.status, RiderStatus::Busy);
+    // The dashboard sees the next-job offer: on the rider's view, and as a change of it
+    // although the status stayed `busy`.
+    let held = view.offer.expect("the view shows the offer");
+    assert_eq!((held.order_ids, held.next_job), (vec![b.clone()], true));
+    let mut published = false;
+    while let Ok(e) = events.try_recv() {
+        if let Event::RiderChanged { rider } = e {
+            published |= rider.rider_id == r.id
+                && rider
+                    .offer
+                    .as_ref()
+                    .is_some_and(|o| o.offer_id == next.offer_id);
+        }
+    }
+    assert!(published, "a rider change carrying the next-job offer");
     r.accept(&next);
     settle().await;
     let won: Vec<OrderId> = assigned(&r.take())

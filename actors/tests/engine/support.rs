@@ -22,9 +22,12 @@ pub use std::time::Duration;
 pub const T0_MS: u64 = 1_700_000_000_000;
 
 /// Short offer TTL; every timer a test does not exercise is far away, so it cannot
-/// interfere. Tests shorten the one they are about.
+/// interfere. Tests shorten the one they are about. The `nearest` policy (offers at once):
+/// the v1 scenarios count offers as they happen; batch.rs and bundles.rs set `batch`, and
+/// props.rs runs its interleavings under both.
 pub fn cfg() -> EngineConfig {
     let mut cfg = EngineConfig::for_tests();
+    cfg.dispatch.policy = dispatch_actors::config::Policy::Nearest;
     cfg.timers.offer_ttl_s = 5.0;
     cfg.timers.merchant_accept_s = 3600.0;
     cfg.timers.dispatch_remind_s = 3600.0;

@@ -192,7 +192,13 @@ impl Engine {
         // A finished order's trace was stored with it.
         let stored = async {
             let record = self.shared.store.load_order_record(id).await?;
-            Ok::<_, StoreError>(record.map(|r| r.offers.trace.iter().map(|e| TraceEntry::clone(e)).collect()))
+            Ok::<_, StoreError>(record.map(|r| {
+                r.offers
+                    .trace
+                    .iter()
+                    .map(|e| TraceEntry::clone(e))
+                    .collect()
+            }))
         };
         self.live_or_stored(id, GetTrace, stored).await
     }

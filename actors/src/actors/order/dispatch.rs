@@ -84,7 +84,8 @@ impl OrderActor {
                 placed_ms: self.waiting_since_ms(),
                 ready_at_ms: self.order.ready_at_ms.unwrap_or(now),
                 radius_m: self.radius_m,
-                exclude: self.offers.excluded(),
+                exclude: &self.offers.excluded() - &self.offers.expired_riders(),
+                expired: self.offers.expired_riders(),
             },
             reply: ctx.address().recipient(),
         });
@@ -469,6 +470,14 @@ impl Handler<Planned> for OrderActor {
                 }
             }
             return self.try_dispatch(ctx);
+        }
+        if self.offers.expired_riders().contains(&m.rider_id) {
+            // The planner found nobody new: riders who let an offer expire get another.
+            self.offers.forgive_expired();
+            self.trace(
+                "nobody new in range: riders who let an offer expire may be offered again".into(),
+                vec![],
+            );
         }
         let skipped = self.offers.skipped();
         self.trace_search(m.event, m.candidates, skipped);
