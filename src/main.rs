@@ -1,5 +1,6 @@
 //! `dispatchd` (same as `dispatchd serve`): runs the engine and its HTTP/WebSocket server.
-//! `dispatchd replay --instance DIR`: replays one MDRP benchmark instance (dispatch-sim).
+//! `dispatchd replay --instance DIR`: replays one MDRP benchmark instance (dispatch-sim) and
+//! checks the solution it wrote; exit status 1 when the solution breaks a rule.
 
 use clap::{Parser, Subcommand};
 use dispatch_actors::config::Policy;
@@ -26,7 +27,8 @@ enum Command {
     /// Run the engine and serve HTTP and WebSockets (the default).
     Serve,
     /// Replay one Grubhub MDRP instance through the engine under a paused clock, write the
-    /// solution files and compare the metrics with the published results.
+    /// solution files, check them against the benchmark's rules (exit status 1 if
+    /// infeasible) and compare the metrics with the published results.
     Replay {
         /// Instance directory (…/mdrplib/instances/<name>).
         #[arg(long)]
@@ -121,5 +123,15 @@ fn replay(
     print!("{}", replay::report_table(&outcome.metrics, &published));
     println!();
     println!("solution files: {}", out.display());
+    // The files as written, against the (cut) instance the metrics are over.
+    let written = match replay::Solution::read(&out) {
+        Ok(s) => s,
+        Err(e) => return fail(e),
+    };
+    let report = dispatch_sim::mdrp::check::check(&outcome.instance, &written);
+    println!("feasibility: {}", report.details(5));
+    if !report.is_feasible() {
+        std::process::exit(1);
+    }
     Ok(())
 }

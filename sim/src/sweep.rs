@@ -1,10 +1,11 @@
 //! A sweep: many MDRP instances replayed under one dispatch policy, several at once, each
-//! solution written and measured, and the set summarised beside the published figures
-//! (`dispatch-sweep`, docs/dispatch.md).
+//! solution written, read back, checked against the benchmark's rules and measured, and the
+//! set summarised beside the published figures (`dispatch-sweep`, docs/dispatch.md).
 
+use crate::mdrp::check::{self, Report};
 use crate::mdrp::metrics::Metrics;
 use crate::mdrp::published::Published;
-use crate::replay::{self, Instance, ReplayOptions};
+use crate::replay::{self, Instance, ReplayOptions, Solution};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -15,6 +16,8 @@ pub struct SweepRow {
     pub instance: String,
     pub metrics: Metrics,
     pub wall_s: f64,
+    /// The feasibility check of the solution files as written.
+    pub check: Report,
 }
 
 /// Instance directories under `instances_dir` whose name contains `only` (all if empty),
@@ -36,9 +39,10 @@ pub fn instance_dirs(instances_dir: &Path, only: &str) -> Result<Vec<PathBuf>, S
 }
 
 /// Replays every instance in `dirs`, `jobs` at a time (each on a thread with its own
-/// engine), writing each solution under `out/<instance>/`. `done` is called after each
-/// replay (for a progress bar). Rows come back in `dirs` order; a failed replay is an
-/// error naming the instance.
+/// engine), writing each solution under `out/<instance>/` and checking the files as
+/// written. `done` is called after each replay (for a progress bar). Rows come back in
+/// `dirs` order; a failed replay is an error naming the instance (an infeasible solution
+/// is not an error: see [`infeasible`]).
 pub fn run(
     dirs: &[PathBuf],
     opts: &ReplayOptions,
@@ -75,24 +79,28 @@ pub fn run(
 fn one(dir: &Path, opts: &ReplayOptions, out: &Path) -> Result<SweepRow, String> {
     let inst = Instance::load(dir)?;
     let outcome = replay::run(&inst, opts).map_err(|e| format!("{}: {e}", inst.name))?;
+    let dir = out.join(&inst.name);
     outcome
         .solution
-        .write(&out.join(&inst.name))
+        .write(&dir)
         .map_err(|e| format!("{}: {e}", inst.name))?;
+    let written = Solution::read(&dir).map_err(|e| format!("{}: {e}", inst.name))?;
     Ok(SweepRow {
+        check: check::check(&outcome.instance, &written),
         instance: inst.name,
         metrics: outcome.metrics,
         wall_s: outcome.wall.as_secs_f64(),
     })
 }
 
-/// One CSV line per instance, with a header.
+/// One CSV line per instance, with a header; `violations` (last) counts the feasibility
+/// check's violations (0: feasible).
 pub fn csv(rows: &[SweepRow]) -> String {
     let mut s = String::from("instance,orders,delivered,wall_s");
     for (name, _) in Metrics::named(&rows.first().map_or_else(empty, |r| r.metrics.clone())) {
         let _ = write!(s, ",{name}");
     }
-    s.push('\n');
+    s.push_str(",violations\n");
     for r in rows {
         let _ = write!(
             s,
@@ -102,7 +110,7 @@ pub fn csv(rows: &[SweepRow]) -> String {
         for (_, v) in r.metrics.named() {
             let _ = write!(s, ",{v:.4}");
         }
-        s.push('\n');
+        let _ = writeln!(s, ",{}", r.check.violations.len());
     }
     s
 }
@@ -146,8 +154,14 @@ pub fn means(rows: &[SweepRow]) -> Vec<(&'static str, f64)> {
         .collect()
 }
 
-/// The summary: our means beside each published column (over all 240 instances), and how
-/// the understaffed instances with a published row of their own (table 9) compare.
+/// Instances whose solution broke a rule.
+pub fn infeasible(rows: &[SweepRow]) -> Vec<&SweepRow> {
+    rows.iter().filter(|r| !r.check.is_feasible()).collect()
+}
+
+/// The summary: our means beside each published column (over all 240 instances), how
+/// the understaffed instances with a published row of their own (table 9) compare, and
+/// the feasibility check of every solution.
 pub fn summary(rows: &[SweepRow], published_all: &[Published], table9: &[(String, f64)]) -> String {
     let mut s = String::new();
     let _ = write!(s, "| metric (mean over {} instances) | ours |", rows.len());
@@ -189,6 +203,16 @@ pub fn summary(rows: &[SweepRow], published_all: &[Published], table9: &[(String
             let _ = writeln!(s, "- {inst}: ours {o:.2} %, published {p:.2} %");
         }
     }
+    let bad = infeasible(rows);
+    let _ = writeln!(
+        s,
+        "\nsolutions checked: {}, infeasible: {}",
+        rows.len(),
+        bad.len()
+    );
+    for r in bad {
+        let _ = writeln!(s, "- {}: {}", r.instance, r.check.summary());
+    }
     s
 }
 
@@ -228,6 +252,7 @@ mod tests {
                 ..empty()
             },
             wall_s: 1.0,
+            check: Report::default(),
         }
     }
 
@@ -245,9 +270,34 @@ mod tests {
         assert!(t.contains("| ctd_mean_min | 35.00 | 32.74 |"), "{t}");
         assert!(t.contains("| pct_undelivered | 3.00 | |"), "{t}");
         assert!(t.contains("on 1 of 1"), "{t}");
+        assert!(t.contains("solutions checked: 2, infeasible: 0\n"), "{t}");
         let c = csv(&rows);
         assert!(c.starts_with("instance,orders,delivered,wall_s,pct_undelivered,"));
+        assert!(c.lines().next().unwrap().ends_with(",violations"), "{c}");
         assert_eq!(c.lines().count(), 3);
         assert!(c.contains("\nb,10,9,1.00,4.0000,40.0000,"), "{c}");
+        assert!(c.ends_with(",0\n"), "{c}");
+    }
+
+    #[test]
+    fn the_summary_and_csv_count_infeasible_solutions() {
+        let mut rows = vec![row("a", 2.0, 30.0), row("b", 4.0, 40.0)];
+        rows[1].check.violations.push(check::Violation {
+            rule: check::Rule::PickupService,
+            courier: Some("c1".into()),
+            order: None,
+            message: "pickup 30".into(),
+        });
+        assert_eq!(infeasible(&rows).len(), 1);
+        let t = summary(&rows, &[], &[]);
+        let line = "solutions checked: 2, infeasible: 1\n- b: INFEASIBLE: 1 violations";
+        assert!(t.contains(line), "{t}");
+        assert!(t.contains("(PICKUP_SERVICE 1)"), "{t}");
+        let c = csv(&rows);
+        assert!(
+            c.contains("\na,") && c.lines().nth(1).unwrap().ends_with(",0"),
+            "{c}"
+        );
+        assert!(c.ends_with(",1\n"), "{c}");
     }
 }

@@ -1,5 +1,6 @@
 //! The MDRP replay end to end: an instance through the engine under a paused clock, the
-//! solution files written, read back and checked against the benchmark's rules.
+//! solution files written, read back and checked against the benchmark's rules (here, by
+//! dispatch_sim::mdrp::check, and by the data's own tools/mdrp_check.py when present).
 //!
 //! - Always: the project's own small instance (dispatch_sim::mdrp::synthetic), written to
 //!   a temp dir at test time, so every clone runs it.
@@ -10,6 +11,7 @@
 //!   it fails.
 
 use dispatch_actors::config::Policy;
+use dispatch_sim::mdrp::check::{check, Rule};
 use dispatch_sim::mdrp::synthetic;
 use dispatch_sim::replay::{self, Instance, ReplayOptions, ReplayOutcome, Solution};
 use std::collections::{HashMap, HashSet};
@@ -43,6 +45,13 @@ fn replay_and_check(inst: &Instance, out: &Path, policy: Policy) -> ReplayOutcom
     );
     assert_eq!(replay::metrics(inst, &sol), outcome.metrics);
     check_rules(inst, &sol);
+    let report = check(inst, &sol);
+    println!("feasibility: {}", report.summary());
+    assert!(
+        report.is_feasible(),
+        "the check finds the solution infeasible: {}",
+        report.details(10)
+    );
     outcome
 }
 
@@ -337,12 +346,7 @@ fn independent_check(instance: &Path, solution: &Path) {
         eprintln!("no tools/mdrp_check.py beside the data: independent check skipped");
         return;
     };
-    let run = std::process::Command::new("python3")
-        .arg(&tool)
-        .arg(instance)
-        .arg(solution)
-        .output();
-    match run {
+    match mdrp_check_py(&tool, instance, solution) {
         Ok(o) => assert!(
             o.status.success(),
             "mdrp_check.py finds the solution infeasible:\n{}{}",
@@ -351,4 +355,89 @@ fn independent_check(instance: &Path, solution: &Path) {
         ),
         Err(e) => eprintln!("python3 not runnable ({e}): independent check skipped"),
     }
+}
+
+fn mdrp_check_py(
+    tool: &Path,
+    instance: &Path,
+    solution: &Path,
+) -> std::io::Result<std::process::Output> {
+    std::process::Command::new("python3")
+        .arg(tool)
+        .arg(instance)
+        .arg(solution)
+        .output()
+}
+
+/// Breaks a feasible solution (the synthetic instance's, replayed) three ways; each time
+/// both the Rust check and mdrp_check.py reject it, and the Rust check names the rule.
+/// Skipped without the data's tools/mdrp_check.py or without python3.
+#[test]
+fn the_check_and_mdrp_check_py_both_reject_a_broken_solution() {
+    let tool = mdrplib_dir()
+        .ok()
+        .map(|d| d.join("tools/mdrp_check.py"))
+        .filter(|t| t.is_file());
+    let Some(tool) = tool else {
+        eprintln!("SKIPPED: no MDRP data with tools/mdrp_check.py (see mdrplib_dir)");
+        return;
+    };
+    if let Err(e) = std::process::Command::new("python3")
+        .arg("--version")
+        .output()
+    {
+        eprintln!("SKIPPED: python3 not runnable ({e})");
+        return;
+    }
+    let dir = temp_dir("broken-solution");
+    synthetic::write(&dir, 1).unwrap();
+    let inst = Instance::load(&dir).expect("the synthetic instance parses");
+    let feasible = replay::run(&inst, &ReplayOptions::default())
+        .expect("replay runs")
+        .solution;
+    type Break = fn(&mut Solution);
+    let breaks: [(&str, Rule, Break); 3] = [
+        // Handed over a minute before arrival + s_d/2.
+        ("early-dropoff", Rule::DropoffService, |s| {
+            s.orders[0].dropoff -= 1
+        }),
+        // Assigned, picked up, never delivered.
+        ("missing-dropoff", Rule::AssignedNotDelivered, |s| {
+            s.orders.remove(0);
+        }),
+        // A courier's second move leaves from its on-location, not where the first ended.
+        ("teleport", Rule::RouteDiscontinuity, |s| {
+            let i = (1..s.moves.len())
+                .find(|&i| s.moves[i].courier == s.moves[i - 1].courier)
+                .expect("a courier with two moves");
+            s.moves[i].origin = "0".into();
+        }),
+    ];
+    for (name, rule, brk) in breaks {
+        let mut sol = feasible.clone();
+        brk(&mut sol);
+        let out = dir.join(name);
+        sol.write(&out).unwrap();
+        let report = check(&inst, &Solution::read(&out).unwrap());
+        assert!(
+            report.rules().contains(&rule),
+            "{name}: the check should find {rule:?}: {}",
+            report.details(5)
+        );
+        let py = mdrp_check_py(&tool, &dir, &out).expect("python3 runs");
+        assert_eq!(
+            py.status.code(),
+            Some(1),
+            "{name}: mdrp_check.py should reject the solution (exit 1):\n{}{}",
+            String::from_utf8_lossy(&py.stdout),
+            String::from_utf8_lossy(&py.stderr)
+        );
+        println!("{name}: {}", report.summary());
+    }
+    // Unbroken, both accept it.
+    let out = dir.join("feasible");
+    feasible.write(&out).unwrap();
+    assert!(check(&inst, &feasible).is_feasible());
+    assert!(mdrp_check_py(&tool, &dir, &out).unwrap().status.success());
+    let _ = std::fs::remove_dir_all(&dir);
 }

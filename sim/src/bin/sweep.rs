@@ -1,7 +1,9 @@
 //! `dispatch-sweep [--policy batch] [--jobs 2] [--only 1o50] [--out DIR]`: replays every
 //! MDRP instance under one dispatch policy, several at once, with a progress bar; writes
 //! each solution, a CSV of per-instance metrics and a summary beside the published
-//! figures (dispatch_sim::sweep, docs/dispatch.md).
+//! figures (dispatch_sim::sweep, docs/dispatch.md). Every solution is checked against the
+//! benchmark's rules (dispatch_sim::mdrp::check); the exit status is 1 when any is
+//! infeasible (after everything is written), 2 on an error.
 
 use clap::Parser;
 use dispatch_actors::config::Policy;
@@ -23,8 +25,8 @@ struct Cli {
     /// ../shared/data/mdrplib.
     #[arg(long)]
     mdrplib: Option<PathBuf>,
-    /// `nearest` or `batch`.
-    #[arg(long, default_value = "nearest", value_parser = |s: &str| Policy::try_from(s.to_string()))]
+    /// `batch` (the engine's default) or `nearest`.
+    #[arg(long, default_value = "batch", value_parser = |s: &str| Policy::try_from(s.to_string()))]
     policy: Policy,
     /// Replays at once (default: the machine's cores).
     #[arg(long)]
@@ -120,4 +122,16 @@ fn main() {
         csv_path.display(),
         out.display()
     );
+    let infeasible = sweep::infeasible(&rows);
+    if !infeasible.is_empty() {
+        for r in &infeasible {
+            eprintln!("{}: {}", r.instance, r.check.details(3));
+        }
+        eprintln!(
+            "dispatch-sweep: {} of {} solutions infeasible",
+            infeasible.len(),
+            rows.len()
+        );
+        std::process::exit(1);
+    }
 }

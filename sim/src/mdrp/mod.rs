@@ -2,6 +2,7 @@
 //! instances in, solutions out, the evaluator's metrics, the published figures, and a
 //! small instance of our own ([`synthetic`]) so a fresh clone can replay without the data.
 
+pub mod check;
 pub mod instance;
 pub mod metrics;
 pub mod published;
