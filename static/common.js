@@ -197,8 +197,35 @@
   };
   const FINAL = new Set(['delivered', 'cancelled', 'failed']);
 
+  /**
+   * Keyed list update: reuses the element of each key, creates missing ones, removes
+   * the rest and moves nodes only where the order changed.
+   */
+  function reconcile(ul, items, key, create, update, emptyText) {
+    const existing = new Map();
+    for (const li of Array.from(ul.children)) {
+      if (li.dataset.id) existing.set(li.dataset.id, li);
+      else li.remove();
+    }
+    const keep = new Set();
+    const wanted = [];
+    for (const it of items) {
+      const k = key(it);
+      keep.add(k);
+      let li = existing.get(k);
+      if (!li) { li = create(it); li.dataset.id = k; }
+      update(li, it);
+      wanted.push(li);
+    }
+    for (const [k, li] of existing) if (!keep.has(k)) li.remove();
+    for (let i = 0; i < wanted.length; i++) {
+      if (ul.children[i] !== wanted[i]) ul.insertBefore(wanted[i], ul.children[i] || null);
+    }
+    if (!wanted.length && emptyText) ul.append(el('li', { class: 'empty' }, emptyText));
+  }
+
   global.DCommon = {
     params, tokenFromUrlOrStorage, storeToken, wsUrl, api, ApiError, ReconnectingSocket, el,
-    fmtClock, fmtAge, fmtDist, fmtMoney, fmtLatLon, STATUS_LABEL, FINAL,
+    fmtClock, fmtAge, fmtDist, fmtMoney, fmtLatLon, STATUS_LABEL, FINAL, reconcile,
   };
 })(window);

@@ -7,7 +7,7 @@
 (function () {
   'use strict';
   const C = window.DCommon;
-  const { el, api, fmtAge, fmtDist, fmtClock, fmtMoney, FINAL } = C;
+  const { el, api, fmtAge, fmtDist, fmtClock, fmtMoney, FINAL, reconcile } = C;
 
   const TOKEN_KEY = 'dispatch_token';
   const RENDER_MIN_MS = 200;
@@ -302,33 +302,6 @@
     setText($('stat-median-assign'), med == null || !Number.isFinite(med) ? '—' : (med < 120 ? med.toFixed(1) + ' s' : fmtAge(med)));
   }
 
-  /**
-   * Keyed list update: reuses the element of each key, creates missing ones, removes
-   * the rest and moves nodes only where the order changed.
-   */
-  function reconcile(ul, items, key, create, update, emptyText) {
-    const existing = new Map();
-    for (const li of Array.from(ul.children)) {
-      if (li.dataset.id) existing.set(li.dataset.id, li);
-      else li.remove();
-    }
-    const keep = new Set();
-    const wanted = [];
-    for (const it of items) {
-      const k = key(it);
-      keep.add(k);
-      let li = existing.get(k);
-      if (!li) { li = create(it); li.dataset.id = k; }
-      update(li, it);
-      wanted.push(li);
-    }
-    for (const [k, li] of existing) if (!keep.has(k)) li.remove();
-    for (let i = 0; i < wanted.length; i++) {
-      if (ul.children[i] !== wanted[i]) ul.insertBefore(wanted[i], ul.children[i] || null);
-    }
-    if (!wanted.length && emptyText) ul.append(el('li', { class: 'empty' }, emptyText));
-  }
-
   // escalations
   function escalationSubject(e) {
     const parts = [];
@@ -567,31 +540,8 @@
     renderNearby(Array.isArray(list) ? list : []);
   }
   function renderNearby(list) {
-    reconcile($('nearby'), list, (r) => r.rider_id, () => {
-      const li = el('li', { class: 'nearby-rider' },
-        el('span', { class: 'ellipsis' }, el('span', { class: 'rid' }), el('span', { class: 'muted name', style: 'margin-left:6px;font-size:12px' })),
-        el('span', { class: 'chip' }),
-        el('span', { class: 'dist' }),
-        el('button', { type: 'button', class: 'assign small primary' }, 'Assign'));
-      li.querySelector('button.assign').addEventListener('click', () => assignTo(li.dataset.id, li));
-      return li;
-    }, (li, r) => {
-      setText(li.querySelector('.rid'), r.rider_id);
-      const known = state.riders.get(r.rider_id);
-      setText(li.querySelector('.name'), (known && known.name) || '');
-      const chip = li.querySelector('.chip');
-      chip.className = 'chip ' + r.status;
-      setText(chip, r.status);
-      setText(li.querySelector('.dist'), fmtDist(r.distance_m));
-      li.dataset.status = r.status;
-      const o = state.selectedOrderId && (state.orders.get(state.selectedOrderId) || state.selectedOrder);
-      const current = o && o.rider_id === r.rider_id;
-      const btn = li.querySelector('button.assign');
-      if (!btn.dataset.busy) {
-        btn.disabled = !!current;
-        setText(btn, current ? 'Assigned' : 'Assign');
-      }
-    }, 'No available rider within 20 km.');
+    const o = state.selectedOrderId && (state.orders.get(state.selectedOrderId) || state.selectedOrder);
+    DNearby.render($('nearby'), list, { riders: state.riders, currentRiderId: o && o.rider_id, onAssign: assignTo });
   }
   async function assignTo(riderId, li) {
     const orderId = state.selectedOrderId;

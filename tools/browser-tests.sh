@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Browser tests: starts dispatchd (demo city on, short merchant timer) on a free port and
+# Browser tests: starts dispatchd (demo city on, short merchant timer, batch dispatch with
+# 5 s rounds) on a free port and
 # runs tests/browser/pages.test.mjs in headless Chromium (Debian's /usr/bin/chromium).
 # Installs Chromium (apt-get, needs root) and playwright-core (npm) when they are missing.
 # Screenshots land in target/screenshots/.
@@ -22,6 +23,8 @@ DISPATCH_AUTH__DISPATCHER_TOKEN="$token" \
 DISPATCH_DEMO__ENABLED=true \
 DISPATCH_TIMERS__MERCHANT_ACCEPT_S=2 \
 DISPATCH_DASHBOARD__UPDATE_INTERVAL_MS=200 \
+DISPATCH_DISPATCH__POLICY=batch \
+DISPATCH_DISPATCH__ROUND_S=5 \
   "$bin" >"$log" 2>&1 &
 pid=$!
 trap 'kill $pid 2>/dev/null || true; rm -f "$log"' EXIT

@@ -4,8 +4,9 @@
 //   cd tests/browser && npm install
 //   DISPATCH_URL=http://127.0.0.1:41235 DISPATCH_TOKEN=<dispatcher token> node --test pages.test.mjs
 //
-// The server must run with the demo city enabled and `timers.merchant_accept_s` = 2
-// (DISPATCH_TIMERS__MERCHANT_ACCEPT_S=2). Chromium: $CHROMIUM or /usr/bin/chromium.
+// The server must run with the demo city enabled, `timers.merchant_accept_s` = 2
+// (DISPATCH_TIMERS__MERCHANT_ACCEPT_S=2) and `dispatch.policy` = batch with 5 s rounds
+// (DISPATCH_DISPATCH__POLICY=batch DISPATCH_DISPATCH__ROUND_S=5): tools/browser-tests.sh. Chromium: $CHROMIUM or /usr/bin/chromium.
 // Everything else (merchants, items, customers, riders, orders) is created here over the
 // REST API; riders are driven through the rider simulator page. Screenshots go to
 // target/screenshots/ at the repository root.
@@ -410,5 +411,61 @@ test('the rider page accepts an offer', { skip: SKIP, timeout: 90000 }, async ()
     await page.locator(`#orders .order[data-id="${order.order_id}"]`).waitFor({ state: 'detached', timeout: 10000 });
     await page.click('#go-offline');
     await ok('POST', `/orders/${order.order_id}/cancel`, { reason: 'browser test done' }, DTOKEN, 200);
+  });
+});
+
+test('the dashboard shows a bundle offer and the decision trace that chose it', { skip: SKIP, timeout: 120000 }, async () => {
+  await scenario('bundle', async (ctx) => {
+    // Two orders of one merchant, their doors close together, ready now; the one rider
+    // comes online only after both wait, so the planner's round sees them together.
+    const merchant = await makeMerchant(spot(6), 'bundle');
+    const rider = await makeRider('bundle');
+    const orders = [];
+    for (const east of [600, 750]) {
+      const customer = await makeCustomer();
+      const order = await placeOrder(customer, merchant, offset(merchant.location, 900, east));
+      await pay(customer, order);
+      await merchantAccept(merchant, order);
+      orders.push(order);
+    }
+    const dash = await openDashboard(ctx);
+    const riderPage = await openRider(ctx, rider, offset(merchant.location, -150, 100));
+
+    // The dashboard's rider view carries the bundle (both orders, one offer).
+    await dash.waitForFunction(([rid, a, b]) => {
+      const r = window.dashboardState.riders.get(rid);
+      return r && r.offer && r.offer.order_ids.length === 2
+        && r.offer.order_ids.includes(a) && r.offer.order_ids.includes(b) && r.offer.next_job === false;
+    }, [rider.rider_id, orders[0].order_id, orders[1].order_id], { timeout: 60000 });
+    await dash.waitForFunction(() => /^[1-9]/.test(document.querySelector('#stat-offers-bundles').textContent));
+
+    // The selected order says which rider holds it and with which other order.
+    await dash.locator(`#orders .order[data-id="${orders[0].order_id}"]`).click();
+    await dash.waitForFunction(([rid, other]) => {
+      const t = document.querySelector('#sel-details').textContent;
+      return t.includes(rid) && t.includes('bundle of 2') && t.includes(other);
+    }, [rider.rider_id, orders[1].order_id], { timeout: 10000 });
+    // Its decision trace shows the planning round and the planned rider.
+    await dash.waitForFunction((rid) => {
+      const t = document.querySelector('#trace').textContent;
+      return /planning round/.test(t) && t.includes(rid) && /planned/.test(t);
+    }, rider.rider_id, { timeout: 15000 });
+    await shot(dash, 'dashboard-bundle');
+
+    // The rider page shows the offer and accepting it assigns both orders.
+    await riderPage.locator('#offer:not(.hidden)').waitFor({ state: 'visible', timeout: 10000 });
+    await riderPage.click('#accept');
+    for (const o of orders) {
+      await riderPage.locator(`#orders .order[data-id="${o.order_id}"]`).waitFor({ state: 'visible', timeout: 10000 });
+      const got = await ok('GET', `/orders/${o.order_id}`, undefined, DTOKEN, 200);
+      assert.equal(got.status, 'assigned');
+      assert.equal(got.rider_id, rider.rider_id);
+    }
+    await dash.waitForFunction((rid) => {
+      const r = window.dashboardState.riders.get(rid);
+      return r && !r.offer && r.status === 'busy';
+    }, rider.rider_id, { timeout: 10000 });
+    for (const o of orders) await ok('POST', `/orders/${o.order_id}/cancel`, { reason: 'browser test done' }, DTOKEN, 200);
+    await riderPage.click('#go-offline');
   });
 });
