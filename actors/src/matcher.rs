@@ -22,6 +22,7 @@ struct Slot {
     ecef: [f64; 3],
     available: bool,
     busy_until: Option<(u64, GeoPoint)>,
+    shift_end_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -33,6 +34,8 @@ pub struct Nearby {
     /// A busy rider open to its next job: when and where it will be free (`None`: an idle
     /// rider, free now where it stands).
     pub busy_until: Option<(u64, GeoPoint)>,
+    /// When the rider's shift ends, if it said.
+    pub shift_end_ms: Option<u64>,
 }
 
 #[derive(Default)]
@@ -69,6 +72,7 @@ impl RiderIndex {
                     ecef,
                     available,
                     busy_until: None,
+                    shift_end_ms: None,
                 },
             );
             entries.push(Entry::new(ecef, id));
@@ -99,6 +103,7 @@ impl RiderIndex {
                 ecef,
                 available,
                 busy_until: None,
+                shift_end_ms: slot.shift_end_ms,
             };
             return;
         }
@@ -113,6 +118,7 @@ impl RiderIndex {
                 ecef,
                 available,
                 busy_until: None,
+                shift_end_ms: None,
             },
         );
     }
@@ -122,6 +128,13 @@ impl RiderIndex {
     pub fn set_busy_until(&mut self, id: &RiderId, busy_until: Option<(u64, GeoPoint)>) {
         if let Some(slot) = self.slots.get_mut(id) {
             slot.busy_until = busy_until;
+        }
+    }
+
+    /// When the rider's shift ends (`None`: it did not say).
+    pub fn set_shift_end(&mut self, id: &RiderId, shift_end_ms: Option<u64>) {
+        if let Some(slot) = self.slots.get_mut(id) {
+            slot.shift_end_ms = shift_end_ms;
         }
     }
 
@@ -186,6 +199,7 @@ impl RiderIndex {
                     distance_m,
                     available: slot.available,
                     busy_until: slot.busy_until,
+                    shift_end_ms: slot.shift_end_ms,
                 })
             })
             .take(k)

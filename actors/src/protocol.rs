@@ -80,12 +80,29 @@ impl RiderNotice {
 pub enum RiderCommand {
     Location(RawFix),
     SetOnline(bool),
-    Accept { offer_id: OfferId },
-    Decline { offer_id: OfferId },
-    PickedUp { order_id: OrderId },
-    Delivered { order_id: OrderId },
-    Failed { order_id: OrderId, reason: String },
-    Release { order_id: OrderId },
+    /// When the rider's shift ends (`None`: open-ended). The planner offers no pickup after it.
+    Shift {
+        end_ms: Option<u64>,
+    },
+    Accept {
+        offer_id: OfferId,
+    },
+    Decline {
+        offer_id: OfferId,
+    },
+    PickedUp {
+        order_id: OrderId,
+    },
+    Delivered {
+        order_id: OrderId,
+    },
+    Failed {
+        order_id: OrderId,
+        reason: String,
+    },
+    Release {
+        order_id: OrderId,
+    },
 }
 
 // ---- to a RiderActor, from its session ----

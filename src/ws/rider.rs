@@ -56,6 +56,15 @@ pub fn parse(text: &str) -> Result<RiderCommand, Refusal> {
             "offline" => RiderCommand::SetOnline(false),
             _ => return Err(bad("status must be \"online\" or \"offline\"")),
         },
+        "shift" => RiderCommand::Shift {
+            end_ms: match obj.get("end_ms") {
+                None | Some(Value::Null) => None,
+                Some(v) => Some(
+                    v.as_u64()
+                        .ok_or_else(|| bad("end_ms must be a whole number of ms, or null"))?,
+                ),
+            },
+        },
         "accept" => RiderCommand::Accept {
             offer_id: offer(obj)?,
         },
@@ -180,6 +189,26 @@ mod tests {
             parse(r#"{"type":"failed","order_id":"o_x","reason":"closed"}"#),
             Ok(RiderCommand::Failed { .. })
         ));
+    }
+
+    #[test]
+    fn a_shift_end_is_a_whole_number_of_ms_or_null() {
+        assert_eq!(
+            parse(r#"{"type":"shift","end_ms":1700000000000}"#),
+            Ok(RiderCommand::Shift {
+                end_ms: Some(1_700_000_000_000)
+            })
+        );
+        for open in [r#"{"type":"shift","end_ms":null}"#, r#"{"type":"shift"}"#] {
+            assert_eq!(parse(open), Ok(RiderCommand::Shift { end_ms: None }));
+        }
+        for bad in [
+            r#"{"type":"shift","end_ms":"soon"}"#,
+            r#"{"type":"shift","end_ms":-5}"#,
+            r#"{"type":"shift","end_ms":1.5}"#,
+        ] {
+            assert_eq!(code(parse(bad)), "invalid_message", "{bad}");
+        }
     }
 
     #[test]

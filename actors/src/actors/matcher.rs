@@ -42,6 +42,8 @@ pub struct UpsertRider {
     pub available: bool,
     /// A busy rider open to its next job: when and where it will be free.
     pub busy_until: Option<(u64, GeoPoint)>,
+    /// When the rider's shift ends, if it said.
+    pub shift_end_ms: Option<u64>,
 }
 
 #[derive(Message)]
@@ -91,6 +93,7 @@ impl Handler<UpsertRider> for MatcherActor {
     fn handle(&mut self, m: UpsertRider, _: &mut Context<Self>) {
         self.index.upsert(&m.rider_id, m.point, m.available);
         self.index.set_busy_until(&m.rider_id, m.busy_until);
+        self.index.set_shift_end(&m.rider_id, m.shift_end_ms);
     }
 }
 

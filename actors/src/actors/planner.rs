@@ -99,6 +99,7 @@ impl PlannerActor {
                         location: n.location,
                         distance_m: n.distance_m,
                         busy_until: n.busy_until,
+                        shift_end_ms: n.shift_end_ms,
                     })
                     .collect();
                 (id, near)

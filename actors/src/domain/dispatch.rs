@@ -55,6 +55,24 @@ impl DispatchPolicy {
         cands
     }
 
+    /// The candidates who can pick the order up before their shift ends (riders that did
+    /// not say when it ends always can): the pickup is no earlier than their arrival
+    /// (`now_ms` plus the travel) nor than the food is ready.
+    pub fn within_shift(
+        &self,
+        mut cands: Vec<Nearby>,
+        now_ms: u64,
+        ready_at_ms: Option<u64>,
+    ) -> Vec<Nearby> {
+        cands.retain(|c| {
+            c.shift_end_ms.is_none_or(|end_ms| {
+                let arrive_ms = now_ms + (self.travel_s(c.distance_m) * 1000.0) as u64;
+                arrive_ms.max(ready_at_ms.unwrap_or(0)) <= end_ms
+            })
+        });
+        cands
+    }
+
     /// May another offer be opened for an order that has `open` offers?
     pub fn wants_more_offers(&self, open: usize) -> bool {
         open < self.fanout
@@ -103,7 +121,31 @@ mod tests {
             distance_m: d,
             available: true,
             busy_until: None,
+            shift_end_ms: None,
         }
+    }
+
+    #[test]
+    fn riders_whose_shift_ends_before_the_pickup_are_left_out() {
+        let p = policy();
+        let mut early = cand("r_early", 100.0);
+        let mut late = cand("r_late", 100.0);
+        let mut far = cand("r_far", 6000.0);
+        early.shift_end_ms = Some(1_000);
+        late.shift_end_ms = Some(1_000_000);
+        far.shift_end_ms = Some(1_000_000);
+        let open = cand("r_open", 100.0);
+        let ids = |v: Vec<Nearby>| {
+            v.into_iter()
+                .map(|c| c.rider_id.to_string())
+                .collect::<Vec<_>>()
+        };
+        // Ready at 600 s: only riders still on shift then, and able to get there.
+        let kept = p.within_shift(vec![early, late, far.clone(), open], 0, Some(600_000));
+        assert_eq!(ids(kept), vec!["r_late", "r_open"]);
+        // Far: 6 km is more than 1,000 s at the policy's speed.
+        far.shift_end_ms = Some(10_000_000);
+        assert_eq!(ids(p.within_shift(vec![far], 0, None)), vec!["r_far"]);
     }
 
     #[test]

@@ -77,6 +77,8 @@ pub struct RiderState {
     /// The offer this rider won most recently and the orders it won with it (a bundle: in
     /// drop-off sequence), so a repeated accept answers `assigned` for each again.
     pub won_offer: Option<(OfferId, Vec<OrderId>)>,
+    /// When the rider's shift ends, as the rider said (`shift`): no pickup is planned after.
+    pub shift_end_ms: Option<u64>,
 }
 
 impl RiderState {
@@ -90,6 +92,7 @@ impl RiderState {
             offer: None,
             orders: Vec::new(),
             won_offer: None,
+            shift_end_ms: None,
         }
     }
 

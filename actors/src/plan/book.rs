@@ -35,6 +35,8 @@ pub struct Found {
     pub distance_m: f64,
     /// A busy rider open to its next job: when and where it will be free.
     pub busy_until: Option<(u64, GeoPoint)>,
+    /// When the rider's shift ends, if it said.
+    pub shift_end_ms: Option<u64>,
 }
 
 #[derive(Default)]
@@ -99,7 +101,7 @@ impl PlanBook {
     /// an idle rider is free now where it stands, a busy one open to its next job where and
     /// when its work in hand ends. Also records each order's due time.
     pub fn input(&mut self, now_ms: u64, found: &[Vec<Found>], speed_mps: f64) -> PlanInput {
-        let mut riders: BTreeMap<RiderId, (u64, GeoPoint)> = BTreeMap::new();
+        let mut riders: BTreeMap<RiderId, (u64, GeoPoint, Option<u64>)> = BTreeMap::new();
         let mut orders = Vec::with_capacity(self.entries.len());
         for (e, cands) in self.entries.values().zip(found) {
             let cands = fresh_first(cands, &e.expired);
@@ -114,8 +116,10 @@ impl PlanBook {
             let due = e.ready_at_ms.saturating_sub(best_travel_ms);
             self.due_ms.insert(e.order_id.clone(), due);
             for c in &cands {
-                let free = c.busy_until.unwrap_or((now_ms, c.location));
-                riders.entry(c.rider_id.clone()).or_insert(free);
+                let (free_ms, at) = c.busy_until.unwrap_or((now_ms, c.location));
+                riders
+                    .entry(c.rider_id.clone())
+                    .or_insert((free_ms, at, c.shift_end_ms));
             }
             orders.push(WaitingOrder {
                 order_id: e.order_id.clone(),
@@ -133,11 +137,11 @@ impl PlanBook {
             orders,
             riders: riders
                 .into_iter()
-                .map(|(rider_id, (free_at_ms, at))| FreeRider {
+                .map(|(rider_id, (free_at_ms, at, shift_end_ms))| FreeRider {
                     rider_id,
                     free_at_ms: free_at_ms.max(now_ms),
                     free_at: at,
-                    shift_end_ms: None,
+                    shift_end_ms,
                 })
                 .collect(),
         }
@@ -216,6 +220,7 @@ mod tests {
                 .destination(0.0, distance_m),
             distance_m,
             busy_until: None,
+            shift_end_ms: None,
         }
     }
 

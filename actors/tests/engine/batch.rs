@@ -71,6 +71,43 @@ async fn food_already_ready_is_offered_at_once() {
 }
 
 #[actix_rt::test]
+async fn a_rider_whose_shift_ends_before_the_pickup_is_not_planned_for_it() {
+    shift_ends_before_the_pickup(Policy::Batch).await;
+}
+
+#[actix_rt::test]
+async fn under_nearest_a_rider_whose_shift_ends_before_the_pickup_is_not_offered_it() {
+    shift_ends_before_the_pickup(Policy::Nearest).await;
+}
+
+async fn shift_ends_before_the_pickup(policy: Policy) {
+    {
+        let engine = start_with(|c| c.dispatch.policy = policy);
+        // The nearer rider's shift ends in 60 s; the food is ready in 300 s.
+        let mut leaving = TestRider::online_at(&engine, "Leaving", north(300.0)).await;
+        leaving.cmd(RiderCommand::Shift {
+            end_ms: Some(engine.now_ms() + 60_000),
+        });
+        let mut staying = TestRider::online_at(&engine, "Staying", north(900.0)).await;
+        staying.cmd(RiderCommand::Shift {
+            end_ms: Some(engine.now_ms() + 3_600_000),
+        });
+        settle().await;
+        let o = cooking_order(&engine, 300).await;
+        assert!(
+            seconds_until_offered(&mut staying, 400, &[&leaving])
+                .await
+                .is_some(),
+            "{policy:?}: the rider still on shift gets it"
+        );
+        assert!(
+            leaving.offers_for(&o.order_id).is_empty(),
+            "{policy:?}: never offered past its shift"
+        );
+    }
+}
+
+#[actix_rt::test]
 async fn the_round_offers_the_cheapest_rider_and_the_trace_shows_every_price() {
     let engine = start(batch());
     let mut near = TestRider::online_at(&engine, "Near", north(300.0)).await;

@@ -331,9 +331,15 @@ pub(super) async fn courier_loop(
         queued: Vec::new(),
         log: CourierLog::default(),
     };
+    let off_at = sim.at(me.c.off as f64);
+    // Shifts are known in advance (the data README): the courier says when its ends.
+    let shift_end_ms =
+        sim.engine.now_ms() + off_at.saturating_duration_since(Instant::now()).as_millis() as u64;
+    me.send(RiderCommand::Shift {
+        end_ms: Some(shift_end_ms),
+    });
     me.send(RiderCommand::SetOnline(true));
     me.send_fix();
-    let off_at = sim.at(me.c.off as f64);
     loop {
         if Instant::now() >= off_at {
             break;

@@ -200,6 +200,9 @@ impl OrderActor {
         skipped: Vec<SkippedTrace>,
         ctx: &mut Context<Self>,
     ) {
+        let cands = self
+            .policy
+            .within_shift(cands, self.now(), self.order.ready_at_ms);
         let cands = self.policy.rank(cands);
         if !cands.is_empty() {
             self.set_waiting(false);
@@ -487,6 +490,7 @@ impl Handler<Planned> for OrderActor {
             distance_m: m.distance_m,
             available: true,
             busy_until: None,
+            shift_end_ms: None,
         };
         self.propose(vec![chosen], 0, Some((m.offer_id, m.legs)), ctx);
     }

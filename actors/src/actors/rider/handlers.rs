@@ -55,6 +55,11 @@ impl Handler<FromRider> for RiderActor {
         match m.0 {
             RiderCommand::Location(raw) => self.on_location(raw, ctx),
             RiderCommand::SetOnline(on) => self.on_set_online(on, ctx),
+            RiderCommand::Shift { end_ms } => {
+                let before = self.state.status();
+                self.state.shift_end_ms = end_ms;
+                self.settle(before, false);
+            }
             RiderCommand::Accept { offer_id } => self.on_accept(offer_id, ctx),
             RiderCommand::Decline { offer_id } => self.on_decline(offer_id),
             RiderCommand::PickedUp { order_id } => {

@@ -26,7 +26,7 @@ use actix::prelude::*;
 use std::collections::HashSet;
 use std::sync::Arc;
 
-type MatcherEntry = (GeoPoint, bool, Option<(u64, GeoPoint)>);
+type MatcherEntry = (GeoPoint, bool, Option<(u64, GeoPoint)>, Option<u64>);
 
 pub struct RiderActor {
     state: RiderState,
@@ -124,13 +124,14 @@ impl RiderActor {
                     p,
                     self.state.available_for_offers() || next_job.is_some(),
                     next_job,
+                    self.state.shift_end_ms,
                 ))
             }
             _ => None,
         };
         if want != self.in_matcher {
             let sent = match want {
-                Some((point, available, busy_until)) => self
+                Some((point, available, busy_until, shift_end_ms)) => self
                     .shared
                     .matcher
                     .try_send(UpsertRider {
@@ -138,6 +139,7 @@ impl RiderActor {
                         point,
                         available,
                         busy_until,
+                        shift_end_ms,
                     })
                     .is_ok(),
                 None => self
