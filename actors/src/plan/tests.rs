@@ -183,9 +183,11 @@ fn two_orders_with_close_ready_times_and_nearby_drop_offs_share_one_rider() {
 
 #[test]
 fn two_orders_with_far_apart_drop_offs_go_separately() {
-    let o_a = centre_order("o_a", T, T + 5 * MIN, &["r_1"]);
+    let mut o_a = centre_order("o_a", T, T + 5 * MIN, &["r_1"]);
     let mut o_b = centre_order("o_b", T, T + 5 * MIN, &["r_1"]);
-    o_b.dropoff = at(270.0, 3000.0);
+    // 12 km out on either side: 24 km between the doors, over an hour for the second.
+    o_a.dropoff = at(90.0, 12_000.0);
+    o_b.dropoff = at(270.0, 12_000.0);
     let plan = plan_at(T, vec![o_a, o_b], vec![idle("r_1", at(0.0, 300.0))]);
     assert_eq!(plan.routes.len(), 1);
     assert_eq!(plan.routes[0].orders.len(), 1);
