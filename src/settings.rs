@@ -27,6 +27,10 @@ pub struct ServerSettings {
     /// Connections the kernel may queue before the server accepts them (capped by
     /// net.core.somaxconn): a reconnect storm after a restart must not drop handshakes.
     pub listen_backlog: u32,
+    /// A second listener for `/healthz`, `/readyz` and `/metrics` only, on a thread of
+    /// its own (empty: off). Under full ingest the main workers' queues are long; probes
+    /// here do not wait behind thousands of sockets.
+    pub ops_bind: String,
 }
 
 impl Default for ServerSettings {
@@ -41,6 +45,7 @@ impl Default for ServerSettings {
             client_timeout_s: 30.0,
             workers: 2,
             listen_backlog: 4096,
+            ops_bind: String::new(),
         }
     }
 }

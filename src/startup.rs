@@ -24,6 +24,8 @@ pub use crate::state::AppState;
 pub struct Application {
     port: u16,
     server: Server,
+    /// The ops listener (`server.ops_bind`), if configured: its port and server.
+    ops: Option<(u16, Server)>,
     state: web::Data<AppState>,
 }
 
@@ -94,6 +96,10 @@ impl Application {
         .shutdown_timeout(settings.server.shutdown_timeout_s)
         .run();
         tracing::info!("listening on http://{addr}");
+        let ops = match settings.server.ops_bind.as_str() {
+            "" => None,
+            bind => Some(ops_server(bind, state.clone(), &settings)?),
+        };
         match redis {
             Some(r) => {
                 r.spawn_event_log(engine.subscribe());
@@ -108,12 +114,18 @@ impl Application {
         Ok(Application {
             port: addr.port(),
             server,
+            ops,
             state,
         })
     }
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The ops listener's port, when `server.ops_bind` is set.
+    pub fn ops_port(&self) -> Option<u16> {
+        self.ops.as_ref().map(|(port, _)| *port)
     }
 
     pub fn state(&self) -> web::Data<AppState> {
@@ -124,13 +136,22 @@ impl Application {
     /// frame, in-flight requests finish (bounded by `server.shutdown_timeout_s`).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let handle = self.server.handle();
+        let ops = self.ops.map(|(_, server)| server);
+        let ops_handle = ops.as_ref().map(Server::handle);
         let state = self.state.clone();
         actix_web::rt::spawn(async move {
             wait_for_signal().await;
             tracing::info!("shutting down: draining");
             drain(&state);
             handle.stop(true).await;
+            // Probes answer (readyz 503) until the main server has drained.
+            if let Some(h) = ops_handle {
+                h.stop(true).await;
+            }
         });
+        if let Some(server) = ops {
+            actix_web::rt::spawn(server);
+        }
         let served = self.server.await;
         // The hub's router and dashboard tick stop with the shutdown signal.
         self.state.hub.join().await;
@@ -147,6 +168,30 @@ impl Application {
         }
         served
     }
+}
+
+/// The ops listener: `/healthz`, `/readyz`, `/metrics` on one worker thread of its own, so
+/// a probe is scheduled by the kernel beside the busy main workers instead of queueing
+/// behind their sockets.
+fn ops_server(
+    bind: &str,
+    state: web::Data<AppState>,
+    settings: &Settings,
+) -> std::io::Result<(u16, Server)> {
+    let listener = listen(bind, 128)?;
+    let port = listener.local_addr()?.port();
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .configure(routes::configure_ops)
+    })
+    .listen(listener)?
+    .workers(1)
+    .disable_signals()
+    .shutdown_timeout(settings.server.shutdown_timeout_s)
+    .run();
+    tracing::info!("ops listener (healthz, readyz, metrics) on port {port}");
+    Ok((port, server))
 }
 
 /// Rebuilds the engine from Redis (waiting for it if it is away); readyz stays 503 and

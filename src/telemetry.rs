@@ -40,6 +40,17 @@ pub fn metrics_handle() -> PrometheusHandle {
                 .expect("the Prometheus recorder is installed once");
             describe_metrics();
             register_metrics();
+            // Histogram samples wait in the recorder until drained: without a scrape they
+            // would pile up for good (about 8 bytes per order per histogram), and the
+            // first scrape after a quiet spell would drain them all. Drain every 5 s.
+            let upkeep = handle.clone();
+            std::thread::Builder::new()
+                .name("metrics-upkeep".into())
+                .spawn(move || loop {
+                    std::thread::sleep(std::time::Duration::from_secs(5));
+                    upkeep.run_upkeep();
+                })
+                .expect("the metrics upkeep thread starts");
             handle
         })
         .clone()

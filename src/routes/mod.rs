@@ -64,3 +64,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(actix_files::Files::new("/static", pages::static_dir()))
     .default_service(web::to(ops::not_found));
 }
+
+/// The ops listener's routes (`server.ops_bind`): probes and the scrape, nothing else.
+pub fn configure_ops(cfg: &mut web::ServiceConfig) {
+    cfg.route("/healthz", web::get().to(ops::healthz))
+        .route("/readyz", web::get().to(ops::readyz))
+        .route("/metrics", web::get().to(ops::metrics))
+        .default_service(web::to(ops::not_found));
+}

@@ -15,6 +15,8 @@ pub const DISPATCHER_TOKEN: &str = "test-dispatcher-token";
 pub struct TestApp {
     pub api: Api,
     pub state: web::Data<AppState>,
+    /// `http://127.0.0.1:PORT` of the ops listener, when `server.ops_bind` was set.
+    pub ops_base: Option<String>,
 }
 
 impl Deref for TestApp {
@@ -42,8 +44,13 @@ pub async fn spawn_app(tweak: impl FnOnce(&mut Settings)) -> TestApp {
         DISPATCHER_TOKEN,
     );
     let state = app.state();
+    let ops_base = app.ops_port().map(|p| format!("http://127.0.0.1:{p}"));
     actix_web::rt::spawn(app.run_until_stopped());
-    TestApp { api, state }
+    TestApp {
+        api,
+        state,
+        ops_base,
+    }
 }
 
 /// A server (see `spawn_app`) with one customer and one merchant at the shop.

@@ -55,6 +55,31 @@ async fn health_readiness_and_metrics() {
 }
 
 #[actix_web::test]
+async fn the_ops_listener_serves_probes_and_the_scrape_and_nothing_else() {
+    let app = spawn_app(|s| s.server.ops_bind = "127.0.0.1:0".into()).await;
+    let ops = app.ops_base.clone().expect("an ops listener");
+    let get = |path: &str| app.client.get(format!("{ops}{path}")).send();
+    assert_eq!(get("/healthz").await.unwrap().status().as_u16(), 200);
+    assert_eq!(get("/readyz").await.unwrap().status().as_u16(), 200);
+    let scrape = get("/metrics").await.unwrap();
+    assert_eq!(scrape.status().as_u16(), 200);
+    assert!(scrape
+        .text()
+        .await
+        .unwrap()
+        .contains("dispatch_gps_fixes_total"));
+    // The API and the sockets are on the main port only.
+    let api = get("/api/v1/riders").await.unwrap();
+    assert_eq!(api.status().as_u16(), 404);
+    let body: serde_json::Value = api.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "not_found", "{body}");
+    // The main port still answers the probes too.
+    app.get("/healthz", None).await.expect(200);
+    // Without ops_bind there is no second listener.
+    assert!(spawn_app(|_| {}).await.ops_base.is_none());
+}
+
+#[actix_web::test]
 async fn the_dashboard_gets_a_snapshot_then_batched_updates() {
     let (app, c, m) = spawn_shop(|_| {}).await;
     let mut r = app.rider_at(offset(SHOP, 300.0, 0.0)).await;
