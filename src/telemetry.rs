@@ -62,6 +62,10 @@ fn describe_metrics() {
         m::GPS_FIXES_TOTAL,
         "Rider GPS fixes, by result (accepted, out_of_order, rejected)."
     );
+    describe_counter!(
+        m::GPS_FIXES_SHED_TOTAL,
+        "Rider GPS fixes replaced by a newer one before the rider's actor took them (latest fix wins; never validated)."
+    );
     describe_counter!(m::ORDERS_TOTAL, "Orders entering each status.");
     describe_counter!(
         m::OFFERS_TOTAL,
@@ -205,6 +209,7 @@ fn register_metrics() {
         metrics::counter!(m::RATE_LIMITED_TOTAL, "what" => what).increment(0);
     }
     for name in [
+        m::GPS_FIXES_SHED_TOTAL,
         m::STORE_ERRORS_TOTAL,
         m::STORE_POSITIONS_WRITTEN_TOTAL,
         m::STORE_EVENTS_DROPPED_TOTAL,

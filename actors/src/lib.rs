@@ -1,8 +1,8 @@
 //! dispatch-actors: the dispatchd engine without any HTTP in front of it.
 //!
-//! Plain, unit-tested logic lives in [`domain`], [`matcher`], [`outbox`], [`plan`] and [`store`];
-//! the actors in [`actors`] are thin shells that route messages, hold timers and call
-//! into that logic. [`Engine`] is the facade the server (and tests) drive.
+//! Plain, unit-tested logic lives in [`domain`], [`matcher`], [`outbox`], [`fix_slot`],
+//! [`plan`] and [`store`]; the actors in [`actors`] are thin shells that route messages,
+//! hold timers and call into that logic. [`Engine`] is the facade the server (and tests) drive.
 
 pub mod actors;
 pub mod clock;
@@ -10,6 +10,7 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod events;
+pub mod fix_slot;
 pub mod matcher;
 pub mod metric_names;
 pub mod outbox;

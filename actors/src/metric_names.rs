@@ -2,6 +2,9 @@
 //! Rules (docs/protocol.md): `dispatch_` prefix, base units, counters end in `_total`.
 
 pub const GPS_FIXES_TOTAL: &str = "dispatch_gps_fixes_total";
+/// Fixes replaced in a rider's latest-fix-wins slot before its actor took them (never
+/// validated, so not in `GPS_FIXES_TOTAL`).
+pub const GPS_FIXES_SHED_TOTAL: &str = "dispatch_gps_fixes_shed_total";
 pub const ORDERS_TOTAL: &str = "dispatch_orders_total";
 pub const OFFERS_TOTAL: &str = "dispatch_offers_total";
 pub const ESCALATIONS_TOTAL: &str = "dispatch_escalations_total";
@@ -36,6 +39,7 @@ pub const HUB_ENTRIES: &str = "dispatch_hub_entries";
 /// Every name above: each is described and shown from the first scrape.
 pub const ALL: &[&str] = &[
     GPS_FIXES_TOTAL,
+    GPS_FIXES_SHED_TOTAL,
     ORDERS_TOTAL,
     OFFERS_TOTAL,
     ESCALATIONS_TOTAL,

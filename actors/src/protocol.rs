@@ -11,6 +11,7 @@ use crate::domain::order::{Order, OrderCommand};
 use crate::domain::rider::{RiderStatus, RiderView};
 use crate::domain::{GeoPoint, OfferId, OrderId, RiderId};
 use crate::error::EngineError;
+use crate::fix_slot::Ticket;
 use crate::outbox::Outbox;
 use actix::prelude::*;
 use serde::Serialize;
@@ -117,9 +118,18 @@ pub struct AttachSession(pub Outbox<RiderNotice>);
 #[rtype(result = "()")]
 pub struct DetachSession(pub Outbox<RiderNotice>);
 
+/// A command of the rider's other than a GPS fix (those come as `FixWaiting`), in the
+/// order sent; also a fix that waited in the slot when a command came, queued just ahead
+/// of that command (`Engine::rider_command`).
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct FromRider(pub RiderCommand);
+
+/// A fix waits in the rider's latest-fix-wins slot (`crate::fix_slot`): the actor takes
+/// it with this ticket. One notice per fix that found the slot empty.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct FixWaiting(pub Ticket);
 
 #[derive(Message)]
 #[rtype(result = "RiderView")]

@@ -12,6 +12,7 @@ mod assign;
 mod authz;
 mod bad_input;
 mod escalations;
+mod gps_burst;
 mod happy_path;
 mod idempotency;
 mod idempotency_reserve;

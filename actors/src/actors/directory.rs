@@ -1,19 +1,29 @@
-//! Where to find the actor of a rider, order or merchant by id. Reads are far more common
-//! than writes (one write per actor start/stop), so a read-write lock per map suffices.
+//! Where to find the actor of a rider, order or merchant by id, and a rider's GPS slot.
+//! Reads are far more common than writes (one write per actor start/stop), so a read-write
+//! lock per map suffices.
 
 use super::merchant::MerchantActor;
 use super::order::OrderActor;
 use super::rider::RiderActor;
 use crate::domain::{MerchantId, OrderId, RiderId};
+use crate::fix_slot::FixSlot;
 use actix::Addr;
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 use std::collections::HashMap;
+use std::sync::Arc;
+
+/// A rider's latest-fix-wins slot, shared by the engine (which puts fixes in) and the
+/// rider's actor (which takes them).
+pub type SharedFixSlot = Arc<Mutex<FixSlot>>;
 
 #[derive(Default)]
 pub struct Directory {
     pub orders: RwLock<HashMap<OrderId, Addr<OrderActor>>>,
     pub riders: RwLock<HashMap<RiderId, Addr<RiderActor>>>,
     pub merchants: RwLock<HashMap<MerchantId, Addr<MerchantActor>>>,
+    /// One slot per rider in `riders`, added just before its actor starts. A map of its
+    /// own (not beside the address) so the hot path of a shed fix needs no address.
+    pub rider_fixes: RwLock<HashMap<RiderId, SharedFixSlot>>,
 }
 
 impl Directory {
@@ -23,6 +33,17 @@ impl Directory {
 
     pub fn rider(&self, id: &RiderId) -> Option<Addr<RiderActor>> {
         self.riders.read().get(id).cloned()
+    }
+
+    pub fn rider_fixes(&self, id: &RiderId) -> Option<SharedFixSlot> {
+        self.rider_fixes.read().get(id).cloned()
+    }
+
+    /// A new, empty slot for rider `id`, listed here and returned for its actor.
+    pub fn add_rider_fixes(&self, id: &RiderId) -> SharedFixSlot {
+        let slot = SharedFixSlot::default();
+        self.rider_fixes.write().insert(id.clone(), slot.clone());
+        slot
     }
 
     pub fn merchant(&self, id: &MerchantId) -> Option<Addr<MerchantActor>> {

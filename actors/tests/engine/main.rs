@@ -12,6 +12,7 @@ mod batch;
 mod bundles;
 mod dispatch;
 mod durability;
+mod gps_intake;
 mod offers;
 mod props;
 mod riders;

@@ -135,6 +135,17 @@ impl TestRider {
         r
     }
 
+    /// A rider already created and attached by the test (status as the test left it).
+    pub fn from_parts(engine: &Engine, id: RiderId, outbox: Outbox<RiderNotice>) -> TestRider {
+        TestRider {
+            engine: engine.clone(),
+            id,
+            at: centre(),
+            outbox,
+            log: Vec::new(),
+        }
+    }
+
     pub fn cmd(&self, c: RiderCommand) {
         self.engine.rider_command(&self.id, c).unwrap();
     }

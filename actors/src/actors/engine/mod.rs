@@ -27,10 +27,12 @@ use crate::domain::rider::{RiderState, RiderView};
 use crate::domain::{EscalationId, GeoPoint, ItemId, MerchantId, RiderId};
 use crate::error::EngineError;
 use crate::events::{Event, EventBus};
+use crate::fix_slot::Put;
 use crate::matcher::Nearby;
+use crate::metric_names;
 use crate::outbox::Outbox;
 use crate::protocol::{
-    AttachSession, DetachSession, FromRider, GetRider, RiderCommand, RiderNotice,
+    AttachSession, DetachSession, FixWaiting, FromRider, GetRider, RiderCommand, RiderNotice,
 };
 use crate::store::Store;
 use actix::prelude::*;
@@ -273,7 +275,10 @@ impl Engine {
         let view = state.view();
         self.enlist(
             self.shared.store.save_rider(&view),
-            || RiderActor::new(state, self.shared.clone()).start(),
+            || {
+                let fixes = self.shared.dir.add_rider_fixes(&view.rider_id);
+                RiderActor::new(state, self.shared.clone(), fixes).start()
+            },
             (&self.shared.dir.riders, view.rider_id.clone()),
             Event::RiderChanged {
                 rider: Arc::new(view.clone()),
@@ -314,8 +319,51 @@ impl Engine {
     }
 
     /// Hands a rider's message to its actor; answers go to the rider's outbox.
+    ///
+    /// A GPS fix goes into the rider's latest-fix-wins slot (`crate::fix_slot`), not the
+    /// mailbox: into an empty slot it sends the actor one `FixWaiting`; while a fix is
+    /// still waiting it replaces that one, which is shed and counted
+    /// (`dispatch_gps_fixes_shed_total`). A flood of fixes so queues one fix and one
+    /// notice per rider, however fast it comes.
+    ///
+    /// Every other command goes through the mailbox as before, so commands keep their order
+    /// among themselves. A fix waiting in the slot when a command comes is taken out and
+    /// queued just ahead of the command (its notice, already queued, then finds nothing).
+    /// So what one session sends keeps its order on the way to the actor: a fix is applied
+    /// after every command sent before it and before every command sent after it; only
+    /// fixes with nothing else between them collapse into the last. Were the fix left in
+    /// the slot, the notice of an earlier fix (queued ahead of the command) would apply a
+    /// fix sent after the command before it: `online` would put the rider into the matcher
+    /// at a position it sent later, `accept` would hand the order a fix from after the
+    /// accept as its ETA's start, a fix after `offline` would be judged while still
+    /// online. Mostly harmless, but the actor could no longer be reasoned about as seeing
+    /// the rider's messages in the order sent. The cost is at most one extra message per
+    /// command, and commands are few (and rate-limited).
     pub fn rider_command(&self, id: &RiderId, cmd: RiderCommand) -> Result<(), EngineError> {
-        self.rider_addr(id)?.do_send(FromRider(cmd));
+        let slot = self
+            .shared
+            .dir
+            .rider_fixes(id)
+            .ok_or_else(|| not_found("rider", id))?;
+        match cmd {
+            RiderCommand::Location(fix) => {
+                // The lock is let go before anything is sent (a plain `let`): the actor
+                // takes from the same slot on another thread.
+                let put = slot.lock().put(fix);
+                match put {
+                    Put::Notify(ticket) => self.rider_addr(id)?.do_send(FixWaiting(ticket)),
+                    Put::Shed => metrics::counter!(metric_names::GPS_FIXES_SHED_TOTAL).increment(1),
+                }
+            }
+            cmd => {
+                let addr = self.rider_addr(id)?;
+                let waiting = slot.lock().take_before_command();
+                if let Some(fix) = waiting {
+                    addr.do_send(FromRider(RiderCommand::Location(fix)));
+                }
+                addr.do_send(FromRider(cmd));
+            }
+        }
         Ok(())
     }
 

@@ -88,7 +88,8 @@ impl Engine {
             state.offer = offered.remove(&id);
             state.won_offer = won.remove(&id);
             let heard = fix.map(|f| f.1.min(now)).unwrap_or(now);
-            let addr = RiderActor::restore(state, self.shared.clone(), heard).start();
+            let fixes = self.shared.dir.add_rider_fixes(&id);
+            let addr = RiderActor::restore(state, self.shared.clone(), fixes, heard).start();
             self.shared.dir.riders.write().insert(id, addr);
             n.riders += 1;
         }

@@ -9,9 +9,9 @@ use crate::domain::rider::RiderStatus;
 use crate::error::EngineError;
 use crate::protocol::LegClosed;
 use crate::protocol::{
-    AttachSession, CheckAssignable, CloseOffer, DetachSession, FromRider, GetRider, OrderAssigned,
-    OrderCancelled, OrderChanged, OrderUnassigned, ProposeOffer, RemindRider, ReportKind,
-    RiderCommand, RiderNotice,
+    AttachSession, CheckAssignable, CloseOffer, DetachSession, FixWaiting, FromRider, GetRider,
+    OrderAssigned, OrderCancelled, OrderChanged, OrderUnassigned, ProposeOffer, RemindRider,
+    ReportKind, RiderCommand, RiderNotice,
 };
 use actix::prelude::*;
 
@@ -74,6 +74,18 @@ impl Handler<FromRider> for RiderActor {
             RiderCommand::Release { order_id } => {
                 self.on_report(order_id, ReportKind::Release, ctx)
             }
+        }
+    }
+}
+
+impl Handler<FixWaiting> for RiderActor {
+    type Result = ();
+    fn handle(&mut self, m: FixWaiting, ctx: &mut Context<Self>) {
+        // The slot's lock is let go before the fix is applied: the socket side only ever
+        // waits for these few instructions, never for validation or settling.
+        let fix = self.fixes.lock().take(m.0);
+        if let Some(raw) = fix {
+            self.on_location(raw, ctx);
         }
     }
 }

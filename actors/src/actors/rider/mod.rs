@@ -4,7 +4,9 @@
 //!
 //! - this file: the actor's state, what the rider is told, and keeping the matcher,
 //!   gauges and subscribers in line with it (`settle`);
-//! - `commands`: what the rider app says (GPS, online, accept, decline, reports);
+//! - `commands`: what the rider app says (GPS, online, accept, decline, reports); fixes
+//!   arrive through the rider's latest-fix-wins slot (`crate::fix_slot`), the rest in order
+//!   through the mailbox;
 //! - `supervision`: the silence timers (rider_silent, rider_lost) and their ladder;
 //! - `handlers`: the messages it answers (docs: `crate::protocol`).
 
@@ -12,6 +14,7 @@ mod commands;
 mod handlers;
 mod supervision;
 
+use super::directory::SharedFixSlot;
 use super::matcher::{RemoveRider, UpsertRider};
 use super::timers::TimerSet;
 use super::Shared;
@@ -32,6 +35,8 @@ pub struct RiderActor {
     state: RiderState,
     shared: Arc<Shared>,
     session: Option<Outbox<RiderNotice>>,
+    /// The rider's latest-fix-wins slot: the engine puts fixes in, `FixWaiting` takes one.
+    fixes: SharedFixSlot,
     /// rider_silent and rider_lost, counted from the last accepted fix.
     timers: TimerSet,
     /// What the matcher holds for this rider: (position, available, free at), or None.
@@ -49,11 +54,14 @@ pub struct RiderActor {
 }
 
 impl RiderActor {
-    pub fn new(state: RiderState, shared: Arc<Shared>) -> Self {
+    /// A rider's actor, taking its fixes from `fixes` (listed in the directory for the
+    /// engine to put them in).
+    pub fn new(state: RiderState, shared: Arc<Shared>, fixes: SharedFixSlot) -> Self {
         Self {
             state,
             shared,
             session: None,
+            fixes,
             timers: TimerSet::default(),
             in_matcher: None,
             awaiting_legs: HashSet::new(),
@@ -65,8 +73,13 @@ impl RiderActor {
 
     /// A rider coming back from the store after a restart. Its silence timers count from
     /// `heard_ms` (its last fix), so one already past fires at once.
-    pub fn restore(state: RiderState, shared: Arc<Shared>, heard_ms: u64) -> Self {
-        let mut a = Self::new(state, shared);
+    pub fn restore(
+        state: RiderState,
+        shared: Arc<Shared>,
+        fixes: SharedFixSlot,
+        heard_ms: u64,
+    ) -> Self {
+        let mut a = Self::new(state, shared, fixes);
         a.restored_heard_ms = Some(heard_ms);
         a
     }
