@@ -2,14 +2,61 @@
 //!
 //! - `idle-riders`: N riders, each with an open rider socket that went online and sent one
 //!   fix; reports the server's RSS before and after, per socket.
+//! - `connect-storm`: N riders connecting at once; time until each has its `welcome`.
 //! - `flood`: K dispatcher sockets that never read while the server pushes updates; samples
 //!   the server's RSS every second. Run the server with a big demo city and a short
 //!   `dashboard.update_interval_ms` so it has plenty to push.
+//! - `city`: a city at scale (src/city/): N rider sockets over several local source
+//!   addresses sending moving fixes at a total rate, merchants and customers placing,
+//!   paying and accepting orders at a rate over REST, riders accepting offers and
+//!   delivering, health probes every 200 ms; one line every `--interval-s`, a Markdown
+//!   summary, and with `--csv PATH` a CSV.
 //!
-//! Both read the server's RSS from /proc/<pid>/status, so run them on the server's machine.
+//! They read the server's RSS (and `city` its CPU time) from /proc/<pid>, so run them on
+//! the server's machine.
+//!
+//! ## `city` measures
+//! - **Offer latency**: from just before the merchant's `POST /orders/{id}/accept` is sent
+//!   to the first `offer` frame naming that order at any rider socket of the tool (the
+//!   request, not its response: the offer may arrive first). It is the dispatch latency only
+//!   under `dispatch.policy = "nearest"` (server env `DISPATCH_DISPATCH__POLICY=nearest`);
+//!   under `batch` (the default) offers are held on purpose until a planning round and the
+//!   rider should leave for the food.
+//! - **RSS per rider socket**: (server RSS with every socket online − RSS before any socket
+//!   connected, the riders already created) ÷ sockets connected.
+//! - **Server CPU**: utime + stime of /proc/<pid>/stat over an interval ÷ `_SC_CLK_TCK` ÷
+//!   the interval's wall time, in cores.
+//!
+//! ## `city` CSV columns (`--csv PATH`)
+//! One row per interval (`kind` = `interval`: that interval's counts, rates and
+//! percentiles), then one `summary` row (the whole measured run: totals, averages,
+//! percentiles over the run, RSS at the end, average CPU).
+//! - `kind`: `interval` or `summary`; `elapsed_s`: seconds since the measured run started
+//!   (summary: its length)
+//! - `riders`: rider sockets attempted (riders created); `sockets_open`: open at the row's time
+//! - `fixes_per_s_target`, `fixes_per_s`: fixes asked for and sent per second
+//! - `orders_per_s_target`, `orders_per_s`: orders asked for and created per second
+//! - `orders_accepted`: accepted by their merchant; `orders_dropped`: not placed because
+//!   `--max-inflight` orders were already in REST
+//! - `offers`: offer frames received; `offer_samples`: orders whose first offer was timed
+//! - `offer_p50_ms`, `offer_p99_ms`, `offer_max_ms`: offer latency (above); empty when no sample
+//! - `no_offer`: accepted orders that got no offer within `--offer-window-s`
+//! - `accept_p99_ms`: round trip of the merchant's accept request
+//! - `healthz_p99_ms`, `readyz_p99_ms`, `metrics_p99_ms`: probe latency (whole response)
+//! - `delivered`: `delivered` messages sent by riders
+//! - `server_rss_mib`: server RSS at the row's time (summary: at the end)
+//! - `server_cpu_cores`: server CPU over the interval (summary: the run's average)
+//! - `rss_per_rider_kib`: RSS per rider socket (the same on every row of a run)
+//! - `errors`: failed connects and REST calls, lost sockets, failed probes and `error`
+//!   frames from the server (the summary lists them by kind)
+
+mod city;
+mod proc;
+mod stats;
 
 use clap::{Parser, Subcommand};
 use futures_util::{SinkExt, StreamExt};
+use proc::rss_kib;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::Message;
@@ -48,18 +95,9 @@ enum Cmd {
         #[arg(long, default_value_t = 30)]
         seconds: u64,
     },
-}
-
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse().ok())
-        })
-        .unwrap_or(0)
+    /// A city at scale: rider sockets with moving fixes, orders through REST, riders
+    /// working their offers, probes; periodic lines, a summary, a CSV.
+    City(city::CityArgs),
 }
 
 fn ws_url(base: &str, path: &str) -> String {
@@ -92,6 +130,7 @@ fn main() {
             Cmd::Flood { sockets, seconds } => {
                 flood(&cli.url, &cli.token, cli.pid, sockets, seconds).await
             }
+            Cmd::City(args) => city::run(&cli.url, &cli.token, cli.pid, args).await,
         }
     });
 }
