@@ -376,32 +376,21 @@ pub async fn run(url: &str, token: &str, pid: u32, a: CityArgs) {
         let offer = shared.offer_latency.take_interval();
         let accept = shared.accept_rtt.take_interval();
         let probe: Vec<_> = shared.probes.iter().map(Hist::take_interval).collect();
-        let row = report::Row {
-            kind: "interval",
-            elapsed_s: now.duration_since(start).as_secs_f64(),
-            sockets_open: c.sockets_open.load(Ordering::Relaxed),
-            fixes_per_s: d.fixes_sent as f64 / dt,
-            orders_per_s: d.orders_created as f64 / dt,
-            orders_accepted: d.orders_accepted,
-            orders_dropped: d.orders_dropped,
-            offers: d.offers,
-            offer_samples: d.offers_timed,
-            offer_p50_ms: q_ms(&offer, 0.5),
-            offer_p99_ms: q_ms(&offer, 0.99),
-            offer_max_ms: max_ms(&offer),
-            no_offer: d.no_offer,
-            accept_p99_ms: q_ms(&accept, 0.99),
-            probe_p99_ms: [
-                q_ms(&probe[0], 0.99),
-                q_ms(&probe[1], 0.99),
-                q_ms(&probe[2], 0.99),
-            ],
-            delivered: d.delivered_sent,
-            server_rss_mib: kib_to_mib(proc::rss_kib(pid)),
-            server_cpu_cores: cores,
-            errors: d.errors,
-            ..base_row.clone()
-        };
+        let row = report::measured_row(
+            &base_row,
+            report::Measured {
+                kind: "interval",
+                elapsed_s: now.duration_since(start).as_secs_f64(),
+                over_s: dt,
+                sockets_open: c.sockets_open.load(Ordering::Relaxed),
+                counts: &d,
+                offer: &offer,
+                accept: &accept,
+                probes: &probe,
+                rss_kib: proc::rss_kib(pid),
+                cores,
+            },
+        );
         pb.suspend(|| println!("{}", report::line(&row)));
         pb.set_message(format!(
             "{:.0} fixes/s, {} offers, {} errors",
@@ -427,32 +416,21 @@ pub async fn run(url: &str, token: &str, pid: u32, a: CityArgs) {
     let accept = shared.accept_rtt.total();
     let probe: Vec<_> = shared.probes.iter().map(Hist::total).collect();
     let avg_cores = proc::cores(cpu0, cpu_end, elapsed);
-    let summary = report::Row {
-        kind: "summary",
-        elapsed_s: elapsed,
-        sockets_open: open_end,
-        fixes_per_s: t.fixes_sent as f64 / elapsed,
-        orders_per_s: t.orders_created as f64 / elapsed,
-        orders_accepted: t.orders_accepted,
-        orders_dropped: t.orders_dropped,
-        offers: t.offers,
-        offer_samples: t.offers_timed,
-        offer_p50_ms: q_ms(&offer, 0.5),
-        offer_p99_ms: q_ms(&offer, 0.99),
-        offer_max_ms: max_ms(&offer),
-        no_offer: t.no_offer,
-        accept_p99_ms: q_ms(&accept, 0.99),
-        probe_p99_ms: [
-            q_ms(&probe[0], 0.99),
-            q_ms(&probe[1], 0.99),
-            q_ms(&probe[2], 0.99),
-        ],
-        delivered: t.delivered_sent,
-        server_rss_mib: kib_to_mib(rss_end),
-        server_cpu_cores: avg_cores,
-        errors: t.errors,
-        ..base_row.clone()
-    };
+    let summary = report::measured_row(
+        &base_row,
+        report::Measured {
+            kind: "summary",
+            elapsed_s: elapsed,
+            over_s: elapsed,
+            sockets_open: open_end,
+            counts: &t,
+            offer: &offer,
+            accept: &accept,
+            probes: &probe,
+            rss_kib: rss_end,
+            cores: avg_cores,
+        },
+    );
     let mut md: Vec<(String, String)> = vec![
         (
             "rider sockets".into(),

@@ -2,6 +2,8 @@
 //! the CSV (interval rows, then one `summary` row). The columns are listed in `COLUMNS`
 //! and documented in the crate's module doc (src/main.rs).
 
+use crate::stats::{max_ms, q_ms, Snap};
+use hdrhistogram::Histogram;
 use std::fmt::Write as _;
 
 /// The CSV header, in order.
@@ -148,6 +150,47 @@ pub fn ms3(p50: Option<f64>, p99: Option<f64>, max: Option<f64>) -> String {
         short(p99),
         short(max)
     )
+}
+
+/// What one report row is made of: counts over `over_s` seconds and their histograms.
+pub struct Measured<'a> {
+    pub kind: &'static str,
+    pub elapsed_s: f64,
+    pub over_s: f64,
+    pub sockets_open: i64,
+    pub counts: &'a Snap,
+    pub offer: &'a Histogram<u64>,
+    pub accept: &'a Histogram<u64>,
+    pub probes: &'a [Histogram<u64>],
+    pub rss_kib: u64,
+    pub cores: f64,
+}
+
+/// One row of the report (an interval or the summary) on top of the run's fixed columns.
+pub fn measured_row(base: &Row, m: Measured) -> Row {
+    let d = m.counts;
+    Row {
+        kind: m.kind,
+        elapsed_s: m.elapsed_s,
+        sockets_open: m.sockets_open,
+        fixes_per_s: d.fixes_sent as f64 / m.over_s,
+        orders_per_s: d.orders_created as f64 / m.over_s,
+        orders_accepted: d.orders_accepted,
+        orders_dropped: d.orders_dropped,
+        offers: d.offers,
+        offer_samples: d.offers_timed,
+        offer_p50_ms: q_ms(m.offer, 0.5),
+        offer_p99_ms: q_ms(m.offer, 0.99),
+        offer_max_ms: max_ms(m.offer),
+        no_offer: d.no_offer,
+        accept_p99_ms: q_ms(m.accept, 0.99),
+        probe_p99_ms: [0, 1, 2].map(|i| q_ms(&m.probes[i], 0.99)),
+        delivered: d.delivered_sent,
+        server_rss_mib: m.rss_kib as f64 / 1024.0,
+        server_cpu_cores: m.cores,
+        errors: d.errors,
+        ..base.clone()
+    }
 }
 
 #[cfg(test)]
