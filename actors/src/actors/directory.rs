@@ -21,9 +21,9 @@ pub struct Directory {
     pub orders: RwLock<HashMap<OrderId, Addr<OrderActor>>>,
     pub riders: RwLock<HashMap<RiderId, Addr<RiderActor>>>,
     pub merchants: RwLock<HashMap<MerchantId, Addr<MerchantActor>>>,
-    /// One slot per rider in `riders`, added just before its actor starts. A map of its
-    /// own (not beside the address) so the hot path of a shed fix needs no address.
-    pub rider_fixes: RwLock<HashMap<RiderId, SharedFixSlot>>,
+    /// One slot per rider in `riders`, with the rider's address beside it, added as its
+    /// actor starts: a GPS fix (the hottest path) finds both with one lookup.
+    pub rider_fixes: RwLock<HashMap<RiderId, (SharedFixSlot, Addr<RiderActor>)>>,
 }
 
 impl Directory {
@@ -35,14 +35,18 @@ impl Directory {
         self.riders.read().get(id).cloned()
     }
 
-    pub fn rider_fixes(&self, id: &RiderId) -> Option<SharedFixSlot> {
+    /// Rider `id`'s GPS slot and its actor's address.
+    pub fn rider_fixes(&self, id: &RiderId) -> Option<(SharedFixSlot, Addr<RiderActor>)> {
         self.rider_fixes.read().get(id).cloned()
     }
 
-    /// A new, empty slot for rider `id`, listed here and returned for its actor.
-    pub fn add_rider_fixes(&self, id: &RiderId) -> SharedFixSlot {
+    /// A new, empty slot for rider `id` (whose actor is at `addr`), listed here and
+    /// returned for its actor.
+    pub fn add_rider_fixes(&self, id: &RiderId, addr: Addr<RiderActor>) -> SharedFixSlot {
         let slot = SharedFixSlot::default();
-        self.rider_fixes.write().insert(id.clone(), slot.clone());
+        self.rider_fixes
+            .write()
+            .insert(id.clone(), (slot.clone(), addr));
         slot
     }
 

@@ -276,8 +276,10 @@ impl Engine {
         self.enlist(
             self.shared.store.save_rider(&view),
             || {
-                let fixes = self.shared.dir.add_rider_fixes(&view.rider_id);
-                RiderActor::new(state, self.shared.clone(), fixes).start()
+                RiderActor::create(|ctx| {
+                    let fixes = self.shared.dir.add_rider_fixes(&view.rider_id, ctx.address());
+                    RiderActor::new(state, self.shared.clone(), fixes)
+                })
             },
             (&self.shared.dir.riders, view.rider_id.clone()),
             Event::RiderChanged {
@@ -340,7 +342,7 @@ impl Engine {
     /// the rider's messages in the order sent. The cost is at most one extra message per
     /// command, and commands are few (and rate-limited).
     pub fn rider_command(&self, id: &RiderId, cmd: RiderCommand) -> Result<(), EngineError> {
-        let slot = self
+        let (slot, addr) = self
             .shared
             .dir
             .rider_fixes(id)
@@ -351,12 +353,11 @@ impl Engine {
                 // takes from the same slot on another thread.
                 let put = slot.lock().put(fix);
                 match put {
-                    Put::Notify(ticket) => self.rider_addr(id)?.do_send(FixWaiting(ticket)),
+                    Put::Notify(ticket) => addr.do_send(FixWaiting(ticket)),
                     Put::Shed => metrics::counter!(metric_names::GPS_FIXES_SHED_TOTAL).increment(1),
                 }
             }
             cmd => {
-                let addr = self.rider_addr(id)?;
                 let waiting = slot.lock().take_before_command();
                 if let Some(fix) = waiting {
                     addr.do_send(FromRider(RiderCommand::Location(fix)));

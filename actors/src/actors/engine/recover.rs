@@ -88,8 +88,11 @@ impl Engine {
             state.offer = offered.remove(&id);
             state.won_offer = won.remove(&id);
             let heard = fix.map(|f| f.1.min(now)).unwrap_or(now);
-            let fixes = self.shared.dir.add_rider_fixes(&id);
-            let addr = RiderActor::restore(state, self.shared.clone(), fixes, heard).start();
+            let shared = self.shared.clone();
+            let addr = RiderActor::create(|ctx| {
+                let fixes = shared.dir.add_rider_fixes(&id, ctx.address());
+                RiderActor::restore(state, shared.clone(), fixes, heard)
+            });
             self.shared.dir.riders.write().insert(id, addr);
             n.riders += 1;
         }

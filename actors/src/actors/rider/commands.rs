@@ -43,7 +43,7 @@ impl RiderActor {
                     });
                 }
                 if self.supervised() {
-                    self.arm_silence(ctx);
+                    self.heard(ctx);
                 }
                 for o in &self.state.orders {
                     if let Some(addr) = self.shared.dir.order(&o.order_id) {

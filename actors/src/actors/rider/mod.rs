@@ -39,6 +39,10 @@ pub struct RiderActor {
     fixes: SharedFixSlot,
     /// rider_silent and rider_lost, counted from the last accepted fix.
     timers: TimerSet,
+    /// When the rider was last heard from (engine ms): the silence timers count from here.
+    /// A fix only moves this; a timer that fires early for it re-arms itself
+    /// (`supervision`), so a fix costs no timer work.
+    heard_ms: u64,
     /// What the matcher holds for this rider: (position, available, free at), or None.
     in_matcher: Option<MatcherEntry>,
     /// Orders of the held offer (a bundle) that have not proposed it yet: the rider sees
@@ -63,6 +67,7 @@ impl RiderActor {
             session: None,
             fixes,
             timers: TimerSet::default(),
+            heard_ms: 0,
             in_matcher: None,
             awaiting_legs: HashSet::new(),
             gauge_status: None,

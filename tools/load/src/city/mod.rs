@@ -85,6 +85,10 @@ pub struct CityArgs {
     /// Half the side of the square city, km.
     #[arg(long, default_value_t = 15.0)]
     pub half_km: f64,
+    /// Base URL for the /healthz, /readyz and /metrics probes, e.g. the server's ops
+    /// listener (`server.ops_bind`); by default `--url`.
+    #[arg(long)]
+    pub probe_url: Option<String>,
 }
 
 /// What the tasks of a run share.
@@ -334,7 +338,7 @@ pub async fn run(url: &str, token: &str, pid: u32, a: CityArgs) {
         tasks.push(tokio::spawn(probes::probe(
             shared.clone(),
             probe_http.clone(),
-            url.to_string(),
+            a.probe_url.clone().unwrap_or_else(|| url.to_string()),
             i,
             phase_rx.clone(),
         )));

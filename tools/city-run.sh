@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Starts a release dispatchd with the settings a city-scale run needs, drives it with
+# `dispatch-load city`, and stops it. Everything after the options goes to `city`.
+#   tools/city-run.sh [--bin DIR] [--redis PREFIX] [--policy P] -- --riders 10000 --fixes-per-s 50000 ...
+# Extra server settings: export DISPATCH_... variables before calling.
+set -euo pipefail
+BIN=target/release
+POLICY=nearest
+REDIS=""
+PERF=""
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --bin) BIN=$2; shift 2 ;;
+    --redis) REDIS=$2; shift 2 ;;
+    --policy) POLICY=$2; shift 2 ;;
+    --perf) PERF=$2; shift 2 ;;   # seconds of `perf record -g` once the sockets are up
+    --) shift; break ;;
+    *) break ;;
+  esac
+done
+ulimit -n "$(ulimit -Hn)"
+PORT=$((20000 + RANDOM % 20000))
+OPS_PORT=$((PORT + 1))
+export DISPATCH_DEMO__ENABLED=false
+export DISPATCH_SERVER__BIND=127.0.0.1:$PORT
+export DISPATCH_SERVER__OPS_BIND=127.0.0.1:$OPS_PORT
+export DISPATCH_DISPATCH__POLICY=$POLICY
+export DISPATCH_RATE_LIMIT__RIDER_FIXES_PER_10S=${DISPATCH_RATE_LIMIT__RIDER_FIXES_PER_10S:-1000}
+export DISPATCH_RATE_LIMIT__RIDER_FIX_BURST=${DISPATCH_RATE_LIMIT__RIDER_FIX_BURST:-1000}
+export RUST_LOG=${RUST_LOG:-warn}
+if [[ -n "$REDIS" ]]; then
+  export DISPATCH_STORE__BACKEND=redis
+  export DISPATCH_STORE__REDIS_PREFIX=$REDIS
+  redis-cli --scan --pattern "$REDIS*" | xargs -r -n 1000 redis-cli del >/dev/null
+fi
+"$BIN/dispatchd" > /tmp/city-server-$PORT.log 2>&1 &
+SERVER=$!
+trap 'kill $SERVER 2>/dev/null || true' EXIT
+for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null && break; sleep 0.1; done
+if [[ -n "$PERF" ]]; then
+  ( sleep "${PERF_DELAY_S:-40}"; perf record -F 499 -g -p $SERVER -o /tmp/city-perf.data -- sleep "$PERF" >/dev/null 2>&1 ) &
+fi
+"$BIN/dispatch-load" --url "http://127.0.0.1:$PORT" --pid $SERVER city --probe-url "http://127.0.0.1:$OPS_PORT" "$@"
