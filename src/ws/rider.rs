@@ -135,8 +135,8 @@ pub async fn connect(socket: SocketRequest) -> Result<HttpResponse, ApiError> {
     };
     let (response, session, stream, outbox) =
         socket.open::<RiderNotice>(state.settings.server.ws_queue_frames)?;
+    let rider = state.engine.rider_handle(&rider_id)?;
     state.engine.attach_rider(&rider_id, outbox.clone()).await?;
-    let engine = state.engine.clone();
     let limits = &state.settings.rate_limit;
     let mut fixes = TokenBucket::with_burst(
         limits.rider_fixes_per_10s,
@@ -147,7 +147,6 @@ pub async fn connect(socket: SocketRequest) -> Result<HttpResponse, ApiError> {
     let opts = PumpOpts::from_state(&state, "rider");
     let shutdown = state.shutdown.subscribe();
     let reply = outbox.clone();
-    let rid = rider_id.clone();
     let on_text = move |text: &str| {
         let cmd = match parse(text) {
             Ok(c) => c,
@@ -170,9 +169,7 @@ pub async fn connect(socket: SocketRequest) -> Result<HttpResponse, ApiError> {
             ));
             return;
         }
-        if let Err(e) = engine.rider_command(&rid, cmd) {
-            reply.push(RiderNotice::error(e.code(), e.to_string()));
-        }
+        rider.command(cmd);
     };
     let engine = state.engine.clone();
     actix_web::rt::spawn(async move {

@@ -11,7 +11,7 @@ mod orders;
 mod recover;
 
 use super::desk::{EscalationDesk, ListEscalations, Resolve};
-use super::directory::Directory;
+use super::directory::{Directory, SharedFixSlot};
 use super::matcher::{FindNearestRiders, MatcherActor};
 use super::merchant::{AddItem, GetMerchant, MerchantActor, SetOpen, UpdateItem};
 use super::planner::PlannerActor;
@@ -277,7 +277,10 @@ impl Engine {
             self.shared.store.save_rider(&view),
             || {
                 RiderActor::create(|ctx| {
-                    let fixes = self.shared.dir.add_rider_fixes(&view.rider_id, ctx.address());
+                    let fixes = self
+                        .shared
+                        .dir
+                        .add_rider_fixes(&view.rider_id, ctx.address());
                     RiderActor::new(state, self.shared.clone(), fixes)
                 })
             },
@@ -342,30 +345,19 @@ impl Engine {
     /// the rider's messages in the order sent. The cost is at most one extra message per
     /// command, and commands are few (and rate-limited).
     pub fn rider_command(&self, id: &RiderId, cmd: RiderCommand) -> Result<(), EngineError> {
+        self.rider_handle(id)?.command(cmd);
+        Ok(())
+    }
+
+    /// What a rider's socket needs to pass its commands on without a directory lookup per
+    /// message (a rider actor lives as long as the engine).
+    pub fn rider_handle(&self, id: &RiderId) -> Result<RiderHandle, EngineError> {
         let (slot, addr) = self
             .shared
             .dir
             .rider_fixes(id)
             .ok_or_else(|| not_found("rider", id))?;
-        match cmd {
-            RiderCommand::Location(fix) => {
-                // The lock is let go before anything is sent (a plain `let`): the actor
-                // takes from the same slot on another thread.
-                let put = slot.lock().put(fix);
-                match put {
-                    Put::Notify(ticket) => addr.do_send(FixWaiting(ticket)),
-                    Put::Shed => metrics::counter!(metric_names::GPS_FIXES_SHED_TOTAL).increment(1),
-                }
-            }
-            cmd => {
-                let waiting = slot.lock().take_before_command();
-                if let Some(fix) = waiting {
-                    addr.do_send(FromRider(RiderCommand::Location(fix)));
-                }
-                addr.do_send(FromRider(cmd));
-            }
-        }
-        Ok(())
+        Ok(RiderHandle { slot, addr })
     }
 
     /// Riders with a known position that are online and not stale, nearest first.
@@ -425,4 +417,36 @@ fn checked_price(p: i64) -> Result<(), EngineError> {
         ));
     }
     Ok(())
+}
+
+/// A rider's fix slot and actor, held by its socket.
+#[derive(Clone)]
+pub struct RiderHandle {
+    slot: SharedFixSlot,
+    addr: Addr<RiderActor>,
+}
+
+impl RiderHandle {
+    /// Passes a command from the rider's app on: a fix into the latest-fix-wins slot (one
+    /// still waiting is shed, counted), anything else to the actor after the waiting fix.
+    pub fn command(&self, cmd: RiderCommand) {
+        match cmd {
+            RiderCommand::Location(fix) => {
+                // The lock is let go before anything is sent (a plain `let`): the actor
+                // takes from the same slot on another thread.
+                let put = self.slot.lock().put(fix);
+                match put {
+                    Put::Notify(ticket) => self.addr.do_send(FixWaiting(ticket)),
+                    Put::Shed => metrics::counter!(metric_names::GPS_FIXES_SHED_TOTAL).increment(1),
+                }
+            }
+            cmd => {
+                let waiting = self.slot.lock().take_before_command();
+                if let Some(fix) = waiting {
+                    self.addr.do_send(FromRider(RiderCommand::Location(fix)));
+                }
+                self.addr.do_send(FromRider(cmd));
+            }
+        }
+    }
 }
