@@ -16,7 +16,7 @@ use std::collections::{HashMap, HashSet};
 
 /// A rider's place in `RiderIndex::slots`. The trees carry it rather than the id, so a
 /// query reads each rider it finds by index: through the id map it was a hash of the id
-/// and a probe of a 500k-entry table, three cache misses per rider found and 40 % of a
+/// and a probe of a 500k-entry table, cache misses per rider found and ~39 % of a
 /// query's time (docs/performance.md, "City-scale matcher and planner"). Removal from a
 /// tree also compares integers instead of id strings.
 type SlotIx = u32;
