@@ -1,5 +1,5 @@
-//! The rider index: an R-tree of riders over Earth-centred coordinates in metres, with an
-//! id → entry map beside it. rstar measures squared distance in coordinate units, so we
+//! The rider index: an R-tree of riders over Earth-centred coordinates in metres, with the
+//! riders' slots beside it (the trees hold slot indices; an id map finds a rider's slot). rstar measures squared distance in coordinate units, so we
 //! index 3D points on the sphere (scaled to metres): chord distance there is monotonic in
 //! great-circle distance, which makes k-nearest exact everywhere, including across the
 //! antimeridian and near the poles. Candidates are then re-ranked by haversine distance.
@@ -14,10 +14,17 @@ use rstar::primitives::GeomWithData;
 use rstar::RTree;
 use std::collections::{HashMap, HashSet};
 
-type Entry = GeomWithData<[f64; 3], RiderId>;
+/// A rider's place in `RiderIndex::slots`. The trees carry it rather than the id, so a
+/// query reads each rider it finds by index: through the id map it was a hash of the id
+/// and a probe of a 500k-entry table, cache misses per rider found and ~39 % of a
+/// query's time (docs/performance.md, "City-scale matcher and planner"). Removal from a
+/// tree also compares integers instead of id strings.
+type SlotIx = u32;
+type Entry = GeomWithData<[f64; 3], SlotIx>;
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Slot {
+    rider_id: RiderId,
     point: GeoPoint,
     ecef: [f64; 3],
     available: bool,
@@ -43,126 +50,161 @@ pub struct RiderIndex {
     tree: RTree<Entry>,
     /// The riders whose slot says `available`, at the same points.
     open: RTree<Entry>,
-    slots: HashMap<RiderId, Slot>,
+    /// Each rider's slot; `None` is a free slot (in `free`), reused by the next new rider.
+    slots: Vec<Option<Slot>>,
+    free: Vec<SlotIx>,
+    ids: HashMap<RiderId, SlotIx>,
 }
 
 impl RiderIndex {
     pub fn len(&self) -> usize {
-        self.slots.len()
+        self.ids.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.slots.is_empty()
+        self.ids.is_empty()
     }
 
-    /// Bulk-loads riders (faster than inserting one by one).
+    /// Bulk-loads riders (faster than inserting one by one). A rider listed twice keeps
+    /// its last entry.
     pub fn bulk(riders: Vec<(RiderId, GeoPoint, bool)>) -> Self {
-        let mut slots = HashMap::with_capacity(riders.len());
-        let mut entries = Vec::with_capacity(riders.len());
-        let mut open = Vec::new();
-        for (id, point, available) in riders {
-            let ecef = point.to_ecef_m();
-            if available {
-                open.push(Entry::new(ecef, id.clone()));
+        let mut index = Self {
+            slots: Vec::with_capacity(riders.len()),
+            ids: HashMap::with_capacity(riders.len()),
+            ..Self::default()
+        };
+        for (rider_id, point, available) in riders {
+            let slot = Slot {
+                rider_id: rider_id.clone(),
+                point,
+                ecef: point.to_ecef_m(),
+                available,
+                busy_until: None,
+                shift_end_ms: None,
+            };
+            match index.ids.get(&rider_id) {
+                Some(&ix) => index.slots[ix as usize] = Some(slot),
+                None => {
+                    index.ids.insert(rider_id, slot_ix(index.slots.len()));
+                    index.slots.push(Some(slot));
+                }
             }
-            slots.insert(
-                id.clone(),
-                Slot {
-                    point,
-                    ecef,
-                    available,
-                    busy_until: None,
-                    shift_end_ms: None,
-                },
-            );
-            entries.push(Entry::new(ecef, id));
         }
-        Self {
-            tree: RTree::bulk_load(entries),
-            open: RTree::bulk_load(open),
-            slots,
-        }
+        let entries = |only_available: bool| -> Vec<Entry> {
+            index
+                .slots
+                .iter()
+                .enumerate()
+                .filter_map(|(ix, slot)| slot.as_ref().map(|s| (ix, s)))
+                .filter(|(_, s)| !only_available || s.available)
+                .map(|(ix, s)| Entry::new(s.ecef, slot_ix(ix)))
+                .collect()
+        };
+        let (all, open) = (entries(false), entries(true));
+        index.tree = RTree::bulk_load(all);
+        index.open = RTree::bulk_load(open);
+        index
     }
 
     /// Inserts or moves a rider.
     pub fn upsert(&mut self, id: &RiderId, point: GeoPoint, available: bool) {
         let ecef = point.to_ecef_m();
-        if let Some(slot) = self.slots.get_mut(id) {
+        if let Some(&ix) = self.ids.get(id) {
+            let slot = self.slots[ix as usize]
+                .as_mut()
+                .expect("a known rider has a live slot");
             if slot.ecef != ecef {
-                self.tree.remove(&Entry::new(slot.ecef, id.clone()));
-                self.tree.insert(Entry::new(ecef, id.clone()));
+                self.tree.remove(&Entry::new(slot.ecef, ix));
+                self.tree.insert(Entry::new(ecef, ix));
             }
             if slot.available && (!available || slot.ecef != ecef) {
-                self.open.remove(&Entry::new(slot.ecef, id.clone()));
+                self.open.remove(&Entry::new(slot.ecef, ix));
             }
             if available && (!slot.available || slot.ecef != ecef) {
-                self.open.insert(Entry::new(ecef, id.clone()));
+                self.open.insert(Entry::new(ecef, ix));
             }
-            *slot = Slot {
-                point,
-                ecef,
-                available,
-                busy_until: None,
-                shift_end_ms: slot.shift_end_ms,
-            };
+            slot.point = point;
+            slot.ecef = ecef;
+            slot.available = available;
+            slot.busy_until = None;
             return;
         }
-        self.tree.insert(Entry::new(ecef, id.clone()));
+        let slot = Some(Slot {
+            rider_id: id.clone(),
+            point,
+            ecef,
+            available,
+            busy_until: None,
+            shift_end_ms: None,
+        });
+        let ix = match self.free.pop() {
+            Some(ix) => {
+                self.slots[ix as usize] = slot;
+                ix
+            }
+            None => {
+                self.slots.push(slot);
+                slot_ix(self.slots.len() - 1)
+            }
+        };
+        self.ids.insert(id.clone(), ix);
+        self.tree.insert(Entry::new(ecef, ix));
         if available {
-            self.open.insert(Entry::new(ecef, id.clone()));
+            self.open.insert(Entry::new(ecef, ix));
         }
-        self.slots.insert(
-            id.clone(),
-            Slot {
-                point,
-                ecef,
-                available,
-                busy_until: None,
-                shift_end_ms: None,
-            },
-        );
+    }
+
+    fn slot_mut(&mut self, id: &RiderId) -> Option<&mut Slot> {
+        let ix = *self.ids.get(id)?;
+        self.slots[ix as usize].as_mut()
     }
 
     /// Marks a rider as busy but open to its next job, free at `busy_until` (`None`: free
     /// now, or not available at all as `upsert` said).
     pub fn set_busy_until(&mut self, id: &RiderId, busy_until: Option<(u64, GeoPoint)>) {
-        if let Some(slot) = self.slots.get_mut(id) {
+        if let Some(slot) = self.slot_mut(id) {
             slot.busy_until = busy_until;
         }
     }
 
     /// When the rider's shift ends (`None`: it did not say).
     pub fn set_shift_end(&mut self, id: &RiderId, shift_end_ms: Option<u64>) {
-        if let Some(slot) = self.slots.get_mut(id) {
+        if let Some(slot) = self.slot_mut(id) {
             slot.shift_end_ms = shift_end_ms;
         }
     }
 
     pub fn set_available(&mut self, id: &RiderId, available: bool) {
-        if let Some(slot) = self.slots.get_mut(id) {
-            if slot.available != available {
-                let entry = Entry::new(slot.ecef, id.clone());
-                if available {
-                    self.open.insert(entry);
-                } else {
-                    self.open.remove(&entry);
-                }
+        let Some(&ix) = self.ids.get(id) else {
+            return;
+        };
+        let Some(slot) = self.slots[ix as usize].as_mut() else {
+            return;
+        };
+        if slot.available != available {
+            let entry = Entry::new(slot.ecef, ix);
+            if available {
+                self.open.insert(entry);
+            } else {
+                self.open.remove(&entry);
             }
-            slot.available = available;
         }
+        slot.available = available;
     }
 
     pub fn remove(&mut self, id: &RiderId) -> bool {
-        match self.slots.remove(id) {
-            Some(slot) => {
-                self.tree.remove(&Entry::new(slot.ecef, id.clone()));
-                if slot.available {
-                    self.open.remove(&Entry::new(slot.ecef, id.clone()));
-                }
-                true
-            }
-            None => false,
+        let Some(ix) = self.ids.remove(id) else {
+            return false;
+        };
+        let slot = self.slots[ix as usize]
+            .take()
+            .expect("a known rider has a live slot");
+        self.tree.remove(&Entry::new(slot.ecef, ix));
+        if slot.available {
+            self.open.remove(&Entry::new(slot.ecef, ix));
         }
+        self.free.push(ix);
+        true
     }
 
     /// Up to `k` riders within `radius_m` of `at`, nearest first by haversine distance.
@@ -188,13 +230,13 @@ impl RiderIndex {
             .nearest_neighbor_iter_with_distance_2(&q)
             .take_while(|(_, d2)| *d2 <= max_d2)
             .filter_map(|(e, _)| {
-                let slot = self.slots.get(&e.data)?;
-                if (only_available && !slot.available) || exclude.contains(&e.data) {
+                let slot = self.slots.get(e.data as usize)?.as_ref()?;
+                if (only_available && !slot.available) || exclude.contains(&slot.rider_id) {
                     return None;
                 }
                 let distance_m = at.distance_m(&slot.point);
                 (distance_m <= radius_m).then(|| Nearby {
-                    rider_id: e.data.clone(),
+                    rider_id: slot.rider_id.clone(),
                     location: slot.point,
                     distance_m,
                     available: slot.available,
@@ -207,6 +249,10 @@ impl RiderIndex {
         out.sort_by(|a, b| a.distance_m.total_cmp(&b.distance_m));
         out
     }
+}
+
+fn slot_ix(ix: usize) -> SlotIx {
+    SlotIx::try_from(ix).expect("fewer than 2^32 riders")
 }
 
 #[cfg(test)]
@@ -312,6 +358,47 @@ mod tests {
         assert_eq!(idx.nearest(a, 10, 1000.0, false, &HashSet::new()).len(), 1);
         assert_eq!(idx.len(), 2);
         assert_eq!(idx.tree.size(), 2);
+    }
+
+    #[test]
+    fn a_removed_riders_slot_serves_the_next_new_rider() {
+        let mut idx = RiderIndex::default();
+        let a = GeoPoint::new(10.0, 10.0).unwrap();
+        let far = a.destination(90.0, 50_000.0);
+        idx.upsert(&rid(1), a, true);
+        idx.upsert(&rid(2), far, true);
+        assert!(idx.remove(&rid(1)));
+        idx.upsert(&rid(3), a.destination(0.0, 100.0), true);
+        idx.set_busy_until(&rid(3), Some((5_000, far)));
+        assert_eq!(idx.slots.len(), 2, "the freed slot was reused");
+        let near = idx.nearest(a, 10, 1000.0, true, &HashSet::new());
+        assert_eq!(near.len(), 1);
+        assert_eq!(near[0].rider_id, rid(3));
+        assert!((near[0].distance_m - 100.0).abs() < 1e-6);
+        assert_eq!(near[0].busy_until, Some((5_000, far)));
+        assert!(!idx.remove(&rid(1)), "removed once");
+        idx.set_available(&rid(1), true); // unknown: no effect
+        assert_eq!((idx.len(), idx.tree.size(), idx.open.size()), (2, 2, 2));
+    }
+
+    #[test]
+    fn bulk_keeps_a_riders_last_entry() {
+        let a = GeoPoint::new(10.0, 10.0).unwrap();
+        let b = a.destination(90.0, 10_000.0);
+        let idx = RiderIndex::bulk(vec![
+            (rid(1), a, true),
+            (rid(2), a, false),
+            (rid(1), b, true),
+        ]);
+        assert_eq!((idx.len(), idx.tree.size(), idx.open.size()), (2, 2, 1));
+        let at_b = idx.nearest(b, 10, 100.0, true, &HashSet::new());
+        assert_eq!(at_b.len(), 1);
+        assert_eq!(at_b[0].rider_id, rid(1));
+        assert!(idx.nearest(a, 10, 100.0, true, &HashSet::new()).is_empty());
+        assert_eq!(
+            idx.nearest(a, 10, 100.0, false, &HashSet::new())[0].rider_id,
+            rid(2)
+        );
     }
 
     #[test]

@@ -185,8 +185,10 @@ impl Handler<FindCandidatesBatch> for MatcherActor {
 
 /// One R-tree search per distinct place and radius (the orders of one merchant share
 /// both), deep enough for every order's own exclusions, then each order's list cut from
-/// it: a round's cost follows the merchants with waiting orders, not the backlog.
-fn batch_nearest(
+/// it: a round's cost follows the merchants with waiting orders, not the backlog. Public
+/// for the planning-round bench (benches/planner_round.rs), which runs a round without
+/// actors.
+pub fn batch_nearest(
     index: &crate::matcher::RiderIndex,
     queries: &[CandidateQuery],
 ) -> Vec<Vec<Nearby>> {
