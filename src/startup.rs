@@ -199,7 +199,7 @@ fn ops_server(
 async fn recover(redis: RedisStore, state: web::Data<AppState>, addr: std::net::SocketAddr) {
     let started = std::time::Instant::now();
     let mut delay = Duration::from_millis(100);
-    let snap = loop {
+    let mut snap = loop {
         match redis.load_snapshot().await {
             Ok(s) => break s,
             Err(e) => {
@@ -209,12 +209,25 @@ async fn recover(redis: RedisStore, state: web::Data<AppState>, addr: std::net::
             }
         }
     };
+    let read_ms = started.elapsed().as_millis() as u64;
     let had_city = !snap.merchants.is_empty();
-    let (tokens, accounts) = state
-        .auth
-        .restore(snap.tokens.clone(), snap.accounts.clone());
+    let (tokens, accounts) = state.auth.restore(
+        std::mem::take(&mut snap.tokens),
+        std::mem::take(&mut snap.accounts),
+    );
     let n = state.engine.recover(snap).await;
     redis.mark_recovered();
+    let took = started.elapsed();
+    for (record, count) in telemetry::RECOVERED_RECORDS.into_iter().zip([
+        n.orders,
+        n.riders,
+        n.merchants,
+        n.escalations,
+    ]) {
+        metrics::gauge!(dispatch_actors::metric_names::STORE_RECOVERED, "record" => record)
+            .set(count as f64);
+    }
+    metrics::gauge!(dispatch_actors::metric_names::STORE_RECOVERY_SECONDS).set(took.as_secs_f64());
     tracing::info!(
         orders = n.orders,
         riders = n.riders,
@@ -225,7 +238,8 @@ async fn recover(redis: RedisStore, state: web::Data<AppState>, addr: std::net::
         open_escalations = n.open_escalations,
         tokens,
         accounts,
-        took_ms = started.elapsed().as_millis() as u64,
+        read_ms,
+        took_ms = took.as_millis() as u64,
         "recovered from redis"
     );
     if state.settings.demo.enabled {

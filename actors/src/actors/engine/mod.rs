@@ -277,7 +277,10 @@ impl Engine {
             self.shared.store.save_rider(&view),
             || {
                 RiderActor::create(|ctx| {
-                    let fixes = self.shared.dir.add_rider_fixes(&view.rider_id, ctx.address());
+                    let fixes = self
+                        .shared
+                        .dir
+                        .add_rider_fixes(&view.rider_id, ctx.address());
                     RiderActor::new(state, self.shared.clone(), fixes)
                 })
             },

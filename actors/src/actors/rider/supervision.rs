@@ -26,8 +26,7 @@ impl RiderActor {
     /// The rider was heard from now (an accepted fix). While both silence timers are
     /// running they are left alone: each checks `heard_ms` when it fires.
     pub(super) fn heard(&mut self, ctx: &mut Context<Self>) {
-        if self.timers.is_running(Timer::RiderSilent) && self.timers.is_running(Timer::RiderLost)
-        {
+        if self.timers.is_running(Timer::RiderSilent) && self.timers.is_running(Timer::RiderLost) {
             self.heard_ms = self.shared.now_ms();
         } else {
             self.arm_silence(ctx);
@@ -75,8 +74,15 @@ impl RiderActor {
         let now = self.shared.now_ms();
         if self.heard_ms + (period_s.max(0.0) * 1000.0) as u64 > now {
             // Heard from since this timer was armed: not silent. Count again from then.
-            self.timers
-                .arm(timer, self.heard_ms, period_s, true, now, ctx, Self::on_timer);
+            self.timers.arm(
+                timer,
+                self.heard_ms,
+                period_s,
+                true,
+                now,
+                ctx,
+                Self::on_timer,
+            );
             return;
         }
         let before = self.state.status();
