@@ -46,6 +46,13 @@ pub struct UpsertRider {
     pub shift_end_ms: Option<u64>,
 }
 
+/// Every rider recovered after a restart, at once: into an empty matcher they are
+/// bulk-loaded (far faster than one insert each, and no update is dropped for a full
+/// mailbox, as one `UpsertRider` per rider would be at city scale).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct RestoreRiders(pub Vec<UpsertRider>);
+
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct RemoveRider {
@@ -94,6 +101,27 @@ impl Handler<UpsertRider> for MatcherActor {
         self.index.upsert(&m.rider_id, m.point, m.available);
         self.index.set_busy_until(&m.rider_id, m.busy_until);
         self.index.set_shift_end(&m.rider_id, m.shift_end_ms);
+    }
+}
+
+impl Handler<RestoreRiders> for MatcherActor {
+    type Result = ();
+    fn handle(&mut self, m: RestoreRiders, ctx: &mut Context<Self>) {
+        let fresh = self.index.is_empty();
+        if fresh {
+            self.index = RiderIndex::bulk(
+                m.0.iter()
+                    .map(|u| (u.rider_id.clone(), u.point, u.available))
+                    .collect(),
+            );
+        }
+        // Bulk loading takes position and availability only; the rest one by one (and
+        // everything, into a matcher that already holds riders).
+        for u in m.0 {
+            if !fresh || u.busy_until.is_some() || u.shift_end_ms.is_some() {
+                self.handle(u, ctx);
+            }
+        }
     }
 }
 

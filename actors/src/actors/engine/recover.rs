@@ -2,6 +2,7 @@
 
 use super::Engine;
 use crate::actors::desk::RestoreBook;
+use crate::actors::matcher::RestoreRiders;
 use crate::actors::merchant::MerchantActor;
 use crate::actors::order::OrderActor;
 use crate::actors::rider::RiderActor;
@@ -73,6 +74,12 @@ impl Engine {
             n.timers += rec.timers.len();
         }
         let now = self.now_ms();
+        // Sized once for the whole city rather than grown (and rehashed) step by step.
+        let dir = &self.shared.dir;
+        dir.riders.write().reserve(snap.riders.len());
+        dir.rider_fixes.write().reserve(snap.riders.len());
+        dir.orders.write().reserve(snap.orders.len());
+        let mut in_matcher = Vec::with_capacity(snap.riders.len());
         for view in snap.riders {
             let id = view.rider_id.clone();
             let mut state = RiderState::new(id.clone(), view.name.clone());
@@ -89,13 +96,21 @@ impl Engine {
             state.won_offer = won.remove(&id);
             let heard = fix.map(|f| f.1.min(now)).unwrap_or(now);
             let shared = self.shared.clone();
+            let stored_status = view.status;
+            let mut entry = None;
             let addr = RiderActor::create(|ctx| {
                 let fixes = shared.dir.add_rider_fixes(&id, ctx.address());
-                RiderActor::restore(state, shared.clone(), fixes, heard)
+                let actor = RiderActor::restore(state, shared.clone(), fixes, heard, stored_status);
+                entry = actor.matcher_upsert();
+                actor
             });
-            self.shared.dir.riders.write().insert(id, addr);
+            in_matcher.extend(entry);
+            dir.riders.write().insert(id, addr);
             n.riders += 1;
         }
+        // Before any order actor starts asking it for candidates, and whatever the
+        // mailbox's capacity: the riders have not started yet and send it nothing.
+        self.shared.matcher.do_send(RestoreRiders(in_matcher));
         for rec in snap.orders {
             let id = rec.order.order_id.clone();
             let addr = OrderActor::restore(rec, self.shared.clone()).start();
