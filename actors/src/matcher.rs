@@ -25,6 +25,35 @@ struct Slot {
     shift_end_ms: Option<u64>,
 }
 
+impl Slot {
+    fn new(
+        point: GeoPoint,
+        available: bool,
+        busy_until: Option<(u64, GeoPoint)>,
+        shift_end_ms: Option<u64>,
+    ) -> Slot {
+        Slot {
+            point,
+            ecef: point.to_ecef_m(),
+            available,
+            busy_until,
+            shift_end_ms,
+        }
+    }
+}
+
+/// A rider's whole place in the index ([`RiderIndex::extend`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Placement {
+    pub rider_id: RiderId,
+    pub point: GeoPoint,
+    /// May take an offer now.
+    pub available: bool,
+    /// A busy rider open to its next job: when and where it will be free.
+    pub busy_until: Option<(u64, GeoPoint)>,
+    pub shift_end_ms: Option<u64>,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Nearby {
     pub rider_id: RiderId,
@@ -58,30 +87,48 @@ impl RiderIndex {
     /// Bulk-loads riders (faster than inserting one by one).
     pub fn bulk(riders: Vec<(RiderId, GeoPoint, bool)>) -> Self {
         let mut slots = HashMap::with_capacity(riders.len());
-        let mut entries = Vec::with_capacity(riders.len());
-        let mut open = Vec::new();
         for (id, point, available) in riders {
-            let ecef = point.to_ecef_m();
-            if available {
-                open.push(Entry::new(ecef, id.clone()));
+            slots.insert(id, Slot::new(point, available, None, None));
+        }
+        Self::from_slots(slots)
+    }
+
+    /// Both trees built in bulk from `slots`.
+    fn from_slots(slots: HashMap<RiderId, Slot>) -> Self {
+        let mut entries = Vec::with_capacity(slots.len());
+        let mut open = Vec::new();
+        for (id, slot) in &slots {
+            if slot.available {
+                open.push(Entry::new(slot.ecef, id.clone()));
             }
-            slots.insert(
-                id.clone(),
-                Slot {
-                    point,
-                    ecef,
-                    available,
-                    busy_until: None,
-                    shift_end_ms: None,
-                },
-            );
-            entries.push(Entry::new(ecef, id));
+            entries.push(Entry::new(slot.ecef, id.clone()));
         }
         Self {
             tree: RTree::bulk_load(entries),
             open: RTree::bulk_load(open),
             slots,
         }
+    }
+
+    /// Places many riders at once (a restart's city, chunk by chunk), each as a whole:
+    /// the trees are rebuilt in bulk when they are many next to the riders already held,
+    /// else each is placed as an update would.
+    pub fn extend(&mut self, riders: Vec<Placement>) {
+        if riders.len() * 4 < self.len() {
+            for p in riders {
+                self.upsert(&p.rider_id, p.point, p.available);
+                self.set_busy_until(&p.rider_id, p.busy_until);
+                self.set_shift_end(&p.rider_id, p.shift_end_ms);
+            }
+            return;
+        }
+        let mut slots = std::mem::take(&mut self.slots);
+        slots.reserve(riders.len());
+        for p in riders {
+            let slot = Slot::new(p.point, p.available, p.busy_until, p.shift_end_ms);
+            slots.insert(p.rider_id, slot);
+        }
+        *self = Self::from_slots(slots);
     }
 
     /// Inserts or moves a rider.
@@ -245,6 +292,46 @@ mod tests {
             lon += 360.0
         }
         GeoPoint::new(lat, lon).unwrap()
+    }
+
+    /// Placing riders in chunks (bulk rebuilds while chunks are large, one by one once they
+    /// are small next to the index, riders placed twice) ends as upserting each would.
+    #[test]
+    fn extend_in_chunks_ends_as_one_upsert_each() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let centre = (31.23, 121.47);
+        let placements: Vec<Placement> = (0..3000)
+            .map(|i| Placement {
+                rider_id: rid(i % 2500),
+                point: random_point(&mut rng, centre, 0.2),
+                available: i % 3 != 0,
+                busy_until: (i % 7 == 0).then(|| (i as u64, GeoPoint::new(31.2, 121.4).unwrap())),
+                shift_end_ms: (i % 5 == 0).then_some(i as u64),
+            })
+            .collect();
+        let mut one_by_one = RiderIndex::default();
+        for p in &placements {
+            one_by_one.upsert(&p.rider_id, p.point, p.available);
+            one_by_one.set_busy_until(&p.rider_id, p.busy_until);
+            one_by_one.set_shift_end(&p.rider_id, p.shift_end_ms);
+        }
+        let mut chunked = RiderIndex::default();
+        let mut start = 0;
+        for size in [100, 400, 1000, 50, 1450] {
+            chunked.extend(placements[start..start + size].to_vec());
+            start += size;
+        }
+        assert_eq!(chunked.len(), one_by_one.len());
+        for _ in 0..50 {
+            let at = random_point(&mut rng, centre, 0.2);
+            for available in [true, false] {
+                let none = HashSet::new();
+                assert_eq!(
+                    chunked.nearest(at, 20, 30_000.0, available, &none),
+                    one_by_one.nearest(at, 20, 30_000.0, available, &none)
+                );
+            }
+        }
     }
 
     fn check_region(seed: u64, centre: (f64, f64), spread_deg: f64) {

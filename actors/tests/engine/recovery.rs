@@ -159,3 +159,46 @@ async fn a_restored_rider_writes_and_announces_its_view_only_when_it_changed() {
     settle().await;
     assert_eq!(rider.offers_for(&order).len(), 1);
 }
+
+/// Riders restored chunk by chunk wait in the matcher to be placed in bulk; a rider that
+/// moves meanwhile is found where it went, not where it was restored.
+#[actix_rt::test]
+async fn a_rider_moving_while_the_city_is_restored_is_found_where_it_went() {
+    use dispatch_actors::store::SnapshotHead;
+    let engine = start(cfg());
+    let now = engine.now_ms();
+    let (mut rec, orders) = engine
+        .recover_head(SnapshotHead {
+            riders: 2_000,
+            ..SnapshotHead::default()
+        })
+        .await;
+    let chunk = |from: usize| -> Vec<_> {
+        (from..from + 1_000)
+            .map(|i| (idle_view(i, north(100.0 + i as f64 / 10.0), now), None))
+            .collect()
+    };
+    engine.recover_riders(&mut rec, chunk(0));
+    settle().await;
+    let mover = RiderId::parse("r_restored7").unwrap();
+    // 5 km in 400 s: a plausible move.
+    advance(400.0).await;
+    let away = centre().destination(180.0, 5_000.0);
+    let fix = fix_at(away, engine.now_ms());
+    engine
+        .rider_command(&mover, RiderCommand::Location(fix))
+        .unwrap();
+    settle().await;
+    engine.recover_riders(&mut rec, chunk(1_000));
+    engine.recover_orders(rec, orders);
+    settle().await;
+    let near = engine
+        .riders_nearby(centre(), 1_000.0, 5_000)
+        .await
+        .unwrap();
+    assert_eq!(near.len(), 1_999);
+    assert!(near.iter().all(|(n, _)| n.rider_id != mover));
+    let there = engine.riders_nearby(away, 100.0, 10).await.unwrap();
+    assert_eq!(there.len(), 1);
+    assert_eq!(there[0].0.rider_id, mover);
+}
