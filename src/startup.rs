@@ -200,8 +200,13 @@ fn ops_server(
 async fn recover(redis: RedisStore, state: web::Data<AppState>, addr: std::net::SocketAddr) {
     let started = std::time::Instant::now();
     let mut parts = redis.stream_snapshot();
-    let Some(SnapshotPart::Head(mut head)) = parts.recv().await else {
-        incomplete_recovery();
+    let mut tokens = 0;
+    let mut head = loop {
+        match parts.recv().await {
+            Some(SnapshotPart::Head(head)) => break head,
+            Some(SnapshotPart::Tokens(t)) => tokens += state.auth.restore(t, Vec::new()).0,
+            _ => incomplete_recovery(),
+        }
     };
     let head_ms = started.elapsed().as_millis() as u64;
     let had_city = !head.merchants.is_empty();
@@ -209,7 +214,6 @@ async fn recover(redis: RedisStore, state: web::Data<AppState>, addr: std::net::
         .auth
         .restore(Vec::new(), std::mem::take(&mut head.accounts));
     let (mut riders, orders) = state.engine.recover_head(head).await;
-    let mut tokens = 0;
     loop {
         match parts.recv().await {
             Some(SnapshotPart::Riders(chunk)) => state.engine.recover_riders(&mut riders, chunk),

@@ -146,7 +146,7 @@ pub struct SnapshotHead {
 pub type RiderRecord = (RiderView, Option<(GeoPoint, u64)>);
 
 /// A snapshot read in parts, so recovery rebuilds riders while the rest is still being
-/// read: the head first, then riders and tokens in chunks, in any order.
+/// read: riders in chunks after the head; tokens in chunks at any time; `Done` last.
 #[derive(Debug, Clone)]
 pub enum SnapshotPart {
     Head(SnapshotHead),

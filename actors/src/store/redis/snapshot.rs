@@ -5,9 +5,9 @@
 //! - on a thread of its own, with a runtime and connection of its own: decoding Redis's
 //!   answers and the JSON records is most of the engine's share of the work, and this way
 //!   it runs beside the engine rebuilding actors instead of before it;
-//! - in parts ([`SnapshotPart`]): the head (orders, merchants, escalations, accounts, the
-//!   rider ids) first, then riders (each chunk one `MGET` of records and one `HMGET` of
-//!   their positions) and tokens (`HSCAN` pages) as they come, several requests in
+//! - in parts ([`SnapshotPart`]): tokens (`HSCAN` pages) from the start, the head
+//!   (orders, merchants, escalations, accounts, the rider ids), then riders (each chunk
+//!   one `MGET` of records and one `HMGET` of their positions), each as it comes, several requests in
 //!   flight so Redis always has the next one while the last answer is decoded, and no
 //!   single answer so large that it blocks Redis or outlasts `op_timeout`.
 //!
@@ -41,8 +41,9 @@ const SCAN_COUNT: usize = 5000;
 const PARTS_AHEAD: usize = 64;
 
 impl RedisStore {
-    /// Reads the snapshot on a thread of its own and hands it over in parts: the head
-    /// first, then riders and tokens. Waits (retrying) while Redis does not answer.
+    /// Reads the snapshot on a thread of its own and hands it over in parts: tokens from
+    /// the start, the head, then riders; `Done` last. Waits (retrying) while Redis does
+    /// not answer.
     pub fn stream_snapshot(&self) -> mpsc::Receiver<SnapshotPart> {
         let (tx, rx) = mpsc::channel(PARTS_AHEAD);
         let cfg = self.cfg.clone();
@@ -92,6 +93,13 @@ impl RedisStore {
 /// Reads every part and sends it; stops early if the receiver is gone.
 async fn read_parts(cfg: Arc<RedisConfig>, tx: mpsc::Sender<SnapshotPart>) {
     let r = Reader::connect(cfg).await;
+    // Tokens depend on nothing else: read from the start, beside everything.
+    tokio::join!(r.tokens(&tx), head_then_riders(&r, &tx));
+    let _ = tx.send(SnapshotPart::Done).await;
+}
+
+/// The head, then the riders (they need the head's orders first).
+async fn head_then_riders(r: &Reader, tx: &mpsc::Sender<SnapshotPart>) {
     let (orders, merchants, escalations, accounts, rider_ids) = tokio::join!(
         r.live_orders(),
         r.set_records::<MerchantRecord>("merchants", "merchant:"),
@@ -118,18 +126,13 @@ async fn read_parts(cfg: Arc<RedisConfig>, tx: mpsc::Sender<SnapshotPart>) {
     if tx.send(SnapshotPart::Head(head)).await.is_err() {
         return;
     }
-    let riders = stream::iter(in_chunks(rider_ids))
+    stream::iter(in_chunks(rider_ids))
         .map(|ids| r.riders(ids))
         .buffer_unordered(IN_FLIGHT)
-        .for_each(|chunk| {
-            let tx = tx.clone();
-            async move {
-                let _ = tx.send(SnapshotPart::Riders(chunk)).await;
-            }
-        });
-    let tokens = r.tokens(&tx);
-    tokio::join!(riders, tokens);
-    let _ = tx.send(SnapshotPart::Done).await;
+        .for_each(|chunk| async move {
+            let _ = tx.send(SnapshotPart::Riders(chunk)).await;
+        })
+        .await;
 }
 
 /// The reading side: its own connection (it reconnects by itself) and the key prefix.
