@@ -97,6 +97,7 @@ impl AuthRegistry {
         accounts: Vec<AccountRecord>,
     ) -> (usize, usize) {
         let mut t = self.tokens.write();
+        t.reserve(tokens.len());
         let mut n_tokens = 0;
         for (token, who) in tokens {
             if let Some(p) = Principal::decode(&who) {

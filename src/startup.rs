@@ -10,7 +10,7 @@ use crate::{errors, routes, telemetry};
 use actix_web::dev::Server;
 use actix_web::{web, App, HttpServer};
 use dispatch_actors::store::redis::RedisStore;
-use dispatch_actors::store::{MemoryStore, Store};
+use dispatch_actors::store::{MemoryStore, SnapshotPart, Store};
 use dispatch_actors::{Clock, Engine};
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -195,26 +195,46 @@ fn ops_server(
 }
 
 /// Rebuilds the engine from Redis (waiting for it if it is away); readyz stays 503 and
-/// state changes answer 503 until this is done.
+/// state changes answer 503 until this is done. The snapshot is read on a thread of its
+/// own and arrives in parts: riders are rebuilt chunk by chunk while the rest is read.
 async fn recover(redis: RedisStore, state: web::Data<AppState>, addr: std::net::SocketAddr) {
     let started = std::time::Instant::now();
-    let mut delay = Duration::from_millis(100);
-    let snap = loop {
-        match redis.load_snapshot().await {
-            Ok(s) => break s,
-            Err(e) => {
-                tracing::warn!(%e, "recovery: redis not readable yet; retrying");
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(2));
-            }
+    let mut parts = redis.stream_snapshot();
+    let mut tokens = 0;
+    let mut head = loop {
+        match parts.recv().await {
+            Some(SnapshotPart::Head(head)) => break head,
+            Some(SnapshotPart::Tokens(t)) => tokens += state.auth.restore(t, Vec::new()).0,
+            _ => incomplete_recovery(),
         }
     };
-    let had_city = !snap.merchants.is_empty();
-    let (tokens, accounts) = state
+    let head_ms = started.elapsed().as_millis() as u64;
+    let had_city = !head.merchants.is_empty();
+    let (_, accounts) = state
         .auth
-        .restore(snap.tokens.clone(), snap.accounts.clone());
-    let n = state.engine.recover(snap).await;
+        .restore(Vec::new(), std::mem::take(&mut head.accounts));
+    let (mut riders, orders) = state.engine.recover_head(head).await;
+    loop {
+        match parts.recv().await {
+            Some(SnapshotPart::Riders(chunk)) => state.engine.recover_riders(&mut riders, chunk),
+            Some(SnapshotPart::Tokens(t)) => tokens += state.auth.restore(t, Vec::new()).0,
+            Some(SnapshotPart::Done) => break,
+            Some(SnapshotPart::Head(_)) | None => incomplete_recovery(),
+        }
+    }
+    let n = state.engine.recover_orders(riders, orders);
     redis.mark_recovered();
+    let took = started.elapsed();
+    for (record, count) in telemetry::RECOVERED_RECORDS.into_iter().zip([
+        n.orders,
+        n.riders,
+        n.merchants,
+        n.escalations,
+    ]) {
+        metrics::gauge!(dispatch_actors::metric_names::STORE_RECOVERED, "record" => record)
+            .set(count as f64);
+    }
+    metrics::gauge!(dispatch_actors::metric_names::STORE_RECOVERY_SECONDS).set(took.as_secs_f64());
     tracing::info!(
         orders = n.orders,
         riders = n.riders,
@@ -225,7 +245,8 @@ async fn recover(redis: RedisStore, state: web::Data<AppState>, addr: std::net::
         open_escalations = n.open_escalations,
         tokens,
         accounts,
-        took_ms = started.elapsed().as_millis() as u64,
+        head_ms,
+        took_ms = took.as_millis() as u64,
         "recovered from redis"
     );
     if state.settings.demo.enabled {
@@ -235,6 +256,13 @@ async fn recover(redis: RedisStore, state: web::Data<AppState>, addr: std::net::
             start_demo(&state, addr);
         }
     }
+}
+
+/// The snapshot reader stopped before the end (it retries Redis errors itself, so this is
+/// a bug): serving a partial city would be worse than not starting.
+fn incomplete_recovery() -> ! {
+    tracing::error!("recovery: the snapshot reader stopped before the end; exiting");
+    std::process::exit(1);
 }
 
 /// The demo city (dispatch-sim) on this server's engine; its links use this server's tokens.

@@ -32,6 +32,37 @@ struct Slot {
     shift_end_ms: Option<u64>,
 }
 
+impl Slot {
+    fn new(
+        rider_id: RiderId,
+        point: GeoPoint,
+        available: bool,
+        busy_until: Option<(u64, GeoPoint)>,
+        shift_end_ms: Option<u64>,
+    ) -> Slot {
+        Slot {
+            rider_id,
+            point,
+            ecef: point.to_ecef_m(),
+            available,
+            busy_until,
+            shift_end_ms,
+        }
+    }
+}
+
+/// A rider's whole place in the index ([`RiderIndex::extend`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Placement {
+    pub rider_id: RiderId,
+    pub point: GeoPoint,
+    /// May take an offer now.
+    pub available: bool,
+    /// A busy rider open to its next job: when and where it will be free.
+    pub busy_until: Option<(u64, GeoPoint)>,
+    pub shift_end_ms: Option<u64>,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Nearby {
     pub rider_id: RiderId,
@@ -68,24 +99,27 @@ impl RiderIndex {
     /// Bulk-loads riders (faster than inserting one by one). A rider listed twice keeps
     /// its last entry.
     pub fn bulk(riders: Vec<(RiderId, GeoPoint, bool)>) -> Self {
+        let slots = riders
+            .into_iter()
+            .map(|(id, point, available)| Slot::new(id, point, available, None, None))
+            .collect();
+        Self::from_slots(slots)
+    }
+
+    /// Both trees built in bulk from `slots`; of a rider listed twice the last is kept.
+    fn from_slots(all: Vec<Slot>) -> Self {
         let mut index = Self {
-            slots: Vec::with_capacity(riders.len()),
-            ids: HashMap::with_capacity(riders.len()),
+            slots: Vec::with_capacity(all.len()),
+            ids: HashMap::with_capacity(all.len()),
             ..Self::default()
         };
-        for (rider_id, point, available) in riders {
-            let slot = Slot {
-                rider_id: rider_id.clone(),
-                point,
-                ecef: point.to_ecef_m(),
-                available,
-                busy_until: None,
-                shift_end_ms: None,
-            };
-            match index.ids.get(&rider_id) {
+        for slot in all {
+            match index.ids.get(&slot.rider_id) {
                 Some(&ix) => index.slots[ix as usize] = Some(slot),
                 None => {
-                    index.ids.insert(rider_id, slot_ix(index.slots.len()));
+                    index
+                        .ids
+                        .insert(slot.rider_id.clone(), slot_ix(index.slots.len()));
                     index.slots.push(Some(slot));
                 }
             }
@@ -104,6 +138,35 @@ impl RiderIndex {
         index.tree = RTree::bulk_load(all);
         index.open = RTree::bulk_load(open);
         index
+    }
+
+    /// Places many riders at once (a restart's city, chunk by chunk), each as a whole:
+    /// the trees are rebuilt in bulk when they are many next to the riders already held,
+    /// else each is placed as an update would.
+    pub fn extend(&mut self, riders: Vec<Placement>) {
+        if riders.len() * 4 < self.len() {
+            for p in riders {
+                self.upsert(&p.rider_id, p.point, p.available);
+                self.set_busy_until(&p.rider_id, p.busy_until);
+                self.set_shift_end(&p.rider_id, p.shift_end_ms);
+            }
+            return;
+        }
+        let mut slots: Vec<Slot> = std::mem::take(&mut self.slots)
+            .into_iter()
+            .flatten()
+            .collect();
+        slots.reserve(riders.len());
+        for p in riders {
+            slots.push(Slot::new(
+                p.rider_id,
+                p.point,
+                p.available,
+                p.busy_until,
+                p.shift_end_ms,
+            ));
+        }
+        *self = Self::from_slots(slots);
     }
 
     /// Inserts or moves a rider.
@@ -291,6 +354,46 @@ mod tests {
             lon += 360.0
         }
         GeoPoint::new(lat, lon).unwrap()
+    }
+
+    /// Placing riders in chunks (bulk rebuilds while chunks are large, one by one once they
+    /// are small next to the index, riders placed twice) ends as upserting each would.
+    #[test]
+    fn extend_in_chunks_ends_as_one_upsert_each() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let centre = (31.23, 121.47);
+        let placements: Vec<Placement> = (0..3000)
+            .map(|i| Placement {
+                rider_id: rid(i % 2500),
+                point: random_point(&mut rng, centre, 0.2),
+                available: i % 3 != 0,
+                busy_until: (i % 7 == 0).then(|| (i as u64, GeoPoint::new(31.2, 121.4).unwrap())),
+                shift_end_ms: (i % 5 == 0).then_some(i as u64),
+            })
+            .collect();
+        let mut one_by_one = RiderIndex::default();
+        for p in &placements {
+            one_by_one.upsert(&p.rider_id, p.point, p.available);
+            one_by_one.set_busy_until(&p.rider_id, p.busy_until);
+            one_by_one.set_shift_end(&p.rider_id, p.shift_end_ms);
+        }
+        let mut chunked = RiderIndex::default();
+        let mut start = 0;
+        for size in [100, 400, 1000, 50, 1450] {
+            chunked.extend(placements[start..start + size].to_vec());
+            start += size;
+        }
+        assert_eq!(chunked.len(), one_by_one.len());
+        for _ in 0..50 {
+            let at = random_point(&mut rng, centre, 0.2);
+            for available in [true, false] {
+                let none = HashSet::new();
+                assert_eq!(
+                    chunked.nearest(at, 20, 30_000.0, available, &none),
+                    one_by_one.nearest(at, 20, 30_000.0, available, &none)
+                );
+            }
+        }
     }
 
     fn check_region(seed: u64, centre: (f64, f64), spread_deg: f64) {

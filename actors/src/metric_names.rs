@@ -17,8 +17,19 @@ pub const MATCHER_QUERIES_TOTAL: &str = "dispatch_matcher_queries_total";
 pub const RATE_LIMITED_TOTAL: &str = "dispatch_rate_limited_total";
 /// Writes per Redis pipeline (group commit), a histogram.
 pub const STORE_BATCH_WRITES: &str = "dispatch_store_batch_writes";
-/// Time from a write being queued to Redis answering it.
+/// Time from a write being queued to Redis answering it, by `record` (order, rider,
+/// merchant, escalation, token, account, idempotency, event, flush; `position`: the
+/// flusher's pipeline round trip).
 pub const STORE_WRITE_SECONDS: &str = "dispatch_store_write_seconds";
+/// From the engine accepting a rider's fix to Redis acknowledging the write that holds
+/// it (or a newer fix of the rider), a histogram: how far Redis trails the engine.
+pub const STORE_POSITION_LAG_SECONDS: &str = "dispatch_store_position_lag_seconds";
+/// What the last start-up recovered from the store, by `record` (orders, riders,
+/// merchants, escalations), a gauge.
+pub const STORE_RECOVERED: &str = "dispatch_store_recovered";
+/// How long the last start-up recovery took (reading the store, rebuilding the actors),
+/// a gauge.
+pub const STORE_RECOVERY_SECONDS: &str = "dispatch_store_recovery_seconds";
 /// Writes that failed (Redis unreachable) and wait to be flushed, a gauge.
 pub const STORE_PENDING_WRITES: &str = "dispatch_store_pending_writes";
 pub const STORE_ERRORS_TOTAL: &str = "dispatch_store_errors_total";
@@ -52,6 +63,9 @@ pub const ALL: &[&str] = &[
     RATE_LIMITED_TOTAL,
     STORE_BATCH_WRITES,
     STORE_WRITE_SECONDS,
+    STORE_POSITION_LAG_SECONDS,
+    STORE_RECOVERED,
+    STORE_RECOVERY_SECONDS,
     STORE_PENDING_WRITES,
     STORE_ERRORS_TOTAL,
     STORE_POSITIONS_WRITTEN_TOTAL,

@@ -11,6 +11,7 @@ mod support;
 mod harness;
 
 mod idempotency;
+mod lag;
 mod outage;
 mod restart;
 mod store;

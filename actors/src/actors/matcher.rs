@@ -3,7 +3,7 @@
 
 use crate::domain::OrderId;
 use crate::domain::{GeoPoint, RiderId};
-use crate::matcher::{Nearby, RiderIndex};
+use crate::matcher::{Nearby, Placement, RiderIndex};
 use crate::metric_names;
 use crate::waiting::{Waiting, WaitingOrders};
 use actix::prelude::*;
@@ -12,10 +12,18 @@ use std::collections::{HashMap, HashSet};
 /// Messages the matcher may have queued before position updates are dropped.
 pub const MAILBOX_CAPACITY: usize = 16_384;
 
+/// Restored riders held back before they are placed at least (see `restoring`).
+const RESTORE_BATCH: usize = 16_384;
+
 #[derive(Default)]
 pub struct MatcherActor {
     index: RiderIndex,
     waiting: WaitingOrders,
+    /// Riders a restart restored, not placed yet: placed in bulk once they are as many as
+    /// the index holds (so a city arriving in chunks is bulk-loaded a handful of times,
+    /// not inserted one by one), and before any query, so that every query sees them. An
+    /// update or removal of one of them meanwhile applies to its entry here.
+    restoring: HashMap<RiderId, Placement>,
 }
 
 impl MatcherActor {
@@ -33,6 +41,16 @@ impl Actor for MatcherActor {
     type Context = Context<Self>;
 }
 
+impl MatcherActor {
+    /// Places the restored riders still held back.
+    fn place_restored(&mut self) {
+        if !self.restoring.is_empty() {
+            let placed = std::mem::take(&mut self.restoring).into_values().collect();
+            self.index.extend(placed);
+        }
+    }
+}
+
 /// Inserts or moves a rider; `available` = may take an offer now.
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -45,6 +63,13 @@ pub struct UpsertRider {
     /// When the rider's shift ends, if it said.
     pub shift_end_ms: Option<u64>,
 }
+
+/// Every rider recovered after a restart, at once: into an empty matcher they are
+/// bulk-loaded (far faster than one insert each, and no update is dropped for a full
+/// mailbox, as one `UpsertRider` per rider would be at city scale).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct RestoreRiders(pub Vec<UpsertRider>);
 
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -91,15 +116,42 @@ pub struct FindNearestRiders {
 impl Handler<UpsertRider> for MatcherActor {
     type Result = ();
     fn handle(&mut self, m: UpsertRider, _: &mut Context<Self>) {
+        if let Some(p) = self.restoring.get_mut(&m.rider_id) {
+            p.point = m.point;
+            p.available = m.available;
+            p.busy_until = m.busy_until;
+            p.shift_end_ms = m.shift_end_ms;
+            return;
+        }
         self.index.upsert(&m.rider_id, m.point, m.available);
         self.index.set_busy_until(&m.rider_id, m.busy_until);
         self.index.set_shift_end(&m.rider_id, m.shift_end_ms);
     }
 }
 
+impl Handler<RestoreRiders> for MatcherActor {
+    type Result = ();
+    fn handle(&mut self, m: RestoreRiders, _: &mut Context<Self>) {
+        self.restoring.extend(m.0.into_iter().map(|u| {
+            let p = Placement {
+                rider_id: u.rider_id,
+                point: u.point,
+                available: u.available,
+                busy_until: u.busy_until,
+                shift_end_ms: u.shift_end_ms,
+            };
+            (p.rider_id.clone(), p)
+        }));
+        if self.restoring.len() >= self.index.len().max(RESTORE_BATCH) {
+            self.place_restored();
+        }
+    }
+}
+
 impl Handler<RemoveRider> for MatcherActor {
     type Result = ();
     fn handle(&mut self, m: RemoveRider, _: &mut Context<Self>) {
+        self.restoring.remove(&m.rider_id);
         self.index.remove(&m.rider_id);
     }
 }
@@ -107,6 +159,7 @@ impl Handler<RemoveRider> for MatcherActor {
 impl Handler<FindCandidates> for MatcherActor {
     type Result = MessageResult<FindCandidates>;
     fn handle(&mut self, m: FindCandidates, _: &mut Context<Self>) -> Self::Result {
+        self.place_restored();
         metrics::counter!(metric_names::MATCHER_QUERIES_TOTAL, "kind" => "candidates").increment(1);
         if self.waiting.is_empty() {
             return MessageResult(self.index.nearest(m.at, m.k, m.radius_m, true, &m.exclude));
@@ -152,6 +205,7 @@ impl Handler<StopWaiting> for MatcherActor {
 impl Handler<FindNearestRiders> for MatcherActor {
     type Result = MessageResult<FindNearestRiders>;
     fn handle(&mut self, m: FindNearestRiders, _: &mut Context<Self>) -> Self::Result {
+        self.place_restored();
         metrics::counter!(metric_names::MATCHER_QUERIES_TOTAL, "kind" => "nearby").increment(1);
         MessageResult(
             self.index
@@ -178,6 +232,7 @@ pub struct FindCandidatesBatch(pub Vec<CandidateQuery>);
 impl Handler<FindCandidatesBatch> for MatcherActor {
     type Result = MessageResult<FindCandidatesBatch>;
     fn handle(&mut self, m: FindCandidatesBatch, _: &mut Context<Self>) -> Self::Result {
+        self.place_restored();
         metrics::counter!(metric_names::MATCHER_QUERIES_TOTAL, "kind" => "plan").increment(1);
         MessageResult(batch_nearest(&self.index, &m.0))
     }

@@ -129,6 +129,34 @@ pub struct Snapshot {
     pub accounts: Vec<AccountRecord>,
 }
 
+/// What recovery needs before any rider: the orders (they say what each rider holds),
+/// merchants, escalations, accounts, and how many riders are to come.
+#[derive(Debug, Clone, Default)]
+pub struct SnapshotHead {
+    /// Orders not in a final state.
+    pub orders: Vec<OrderRecord>,
+    pub merchants: Vec<(Merchant, Vec<Item>)>,
+    pub escalations: Vec<Escalation>,
+    pub accounts: Vec<AccountRecord>,
+    /// Riders the store lists (they follow in [`SnapshotPart::Riders`] chunks).
+    pub riders: usize,
+}
+
+/// A rider as recovery reads it: its stored view and its latest position, if it has one.
+pub type RiderRecord = (RiderView, Option<(GeoPoint, u64)>);
+
+/// A snapshot read in parts, so recovery rebuilds riders while the rest is still being
+/// read: riders in chunks after the head; tokens in chunks at any time; `Done` last.
+#[derive(Debug, Clone)]
+pub enum SnapshotPart {
+    Head(SnapshotHead),
+    Riders(Vec<RiderRecord>),
+    /// token → principal.
+    Tokens(Vec<(String, String)>),
+    /// Everything was read (a reader that stops without it did not finish).
+    Done,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Saves an order alone, as a record with no dispatch state or timers.

@@ -41,3 +41,36 @@ async fn of_two_racing_writes_of_one_order_the_later_capture_survives() {
     let stored = s.load_order_record(&id).await.unwrap().unwrap();
     assert_eq!((stored.order.version, stored.seq), (4, 9));
 }
+
+/// `flush` (graceful shutdown) returns only once every position recorded before it is in
+/// Redis, also when the flusher has already taken them and its pipeline is on its way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flush_waits_for_the_position_pipeline_in_flight() {
+    use crate::domain::{GeoPoint, RiderId};
+    use std::time::Duration;
+    let s = store("flush");
+    while !s.reachable() {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Enough riders that writing them takes a while after the flusher has taken them.
+    let n = 50_000;
+    for i in 0..n {
+        let r = RiderId::parse(&format!("r_{i}")).unwrap();
+        let p = GeoPoint::new(31.0 + (i % 1000) as f64 * 1e-4, 121.47).unwrap();
+        s.record_position(&r, p, 1);
+    }
+    // Taken by the flusher: from here on they are only in its pipeline.
+    while !s.positions.lock().map.is_empty() {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let flushed = s.flush(Duration::from_secs(10)).await;
+    let mut c = redis::cmd("HLEN");
+    c.arg(s.key("positions"));
+    let written: usize = s.read(c).await.unwrap();
+    s.delete_all().await.unwrap();
+    assert!(flushed, "flush gave up");
+    assert_eq!(
+        written, n,
+        "flush returned before the positions were written"
+    );
+}

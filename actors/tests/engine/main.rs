@@ -15,5 +15,6 @@ mod durability;
 mod gps_intake;
 mod offers;
 mod props;
+mod recovery;
 mod riders;
 mod supervision;

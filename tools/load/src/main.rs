@@ -12,6 +12,11 @@
 //!   delivering, health probes every 200 ms; one line every `--interval-s`, a Markdown
 //!   summary, and with `--csv PATH` a CSV.
 //!
+//! - `seed-redis`: riders, merchants and live orders written straight into Redis under a
+//!   prefix, in the engine's own format (src/seed.rs), for a server to recover.
+//! - `recover-time`: starts the server on such a store (after kill -9 of a running one),
+//!   times spawn → first `/readyz` 200 run after run, checks what came back (src/recover.rs).
+//!
 //! They read the server's RSS (and `city` its CPU time) from /proc/<pid>, so run them on
 //! the server's machine.
 //!
@@ -52,6 +57,9 @@
 
 mod city;
 mod proc;
+mod prom;
+mod recover;
+mod seed;
 mod stats;
 
 use clap::{Parser, Subcommand};
@@ -69,9 +77,9 @@ struct Cli {
     /// Dispatcher token.
     #[arg(long, default_value = "dev-dispatcher-token")]
     token: String,
-    /// Server process id, to read its RSS.
+    /// Server process id, to read its RSS (idle-riders, flood, city).
     #[arg(long)]
-    pid: u32,
+    pid: Option<u32>,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -98,6 +106,27 @@ enum Cmd {
     /// A city at scale: rider sockets with moving fixes, orders through REST, riders
     /// working their offers, probes; periodic lines, a summary, a CSV.
     City(city::CityArgs),
+    /// Riders, merchants and live orders written straight into Redis in the engine's
+    /// format, for a server on that prefix to recover.
+    SeedRedis(seed::SeedArgs),
+    /// Spawn → first /readyz 200 of a server recovering a Redis store, several runs, each
+    /// ended with kill -9; checks the recovered counts.
+    RecoverTime(recover::RecoverArgs),
+}
+
+/// A host part of a URL that is a loopback address.
+fn loopback_url(url: &str) -> bool {
+    let host = url
+        .split("//")
+        .nth(1)
+        .unwrap_or("")
+        .rsplit('@')
+        .next()
+        .unwrap_or("")
+        .split([':', '/'])
+        .next()
+        .unwrap_or("");
+    host == "127.0.0.1" || host == "localhost" || host.starts_with("127.") || host == "[::1]"
 }
 
 fn ws_url(base: &str, path: &str) -> String {
@@ -106,31 +135,35 @@ fn ws_url(base: &str, path: &str) -> String {
 
 fn main() {
     let cli = Cli::parse();
-    let host = cli
-        .url
-        .split("//")
-        .nth(1)
-        .unwrap_or("")
-        .split(':')
-        .next()
-        .unwrap_or("");
-    if !(host == "127.0.0.1" || host == "localhost" || host.starts_with("127.") || host == "[::1]")
-    {
+    let redis_url = match &cli.cmd {
+        Cmd::SeedRedis(a) => Some(&a.redis_url),
+        Cmd::RecoverTime(a) => Some(&a.redis_url),
+        _ => None,
+    };
+    if !loopback_url(&cli.url) || redis_url.is_some_and(|u| !loopback_url(u)) {
         eprintln!("dispatch-load only targets loopback addresses");
         std::process::exit(2);
     }
+    let pid = || {
+        cli.pid.unwrap_or_else(|| {
+            eprintln!("--pid (the server's process id) is required for this command");
+            std::process::exit(2);
+        })
+    };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("runtime");
     rt.block_on(async move {
         match cli.cmd {
-            Cmd::IdleRiders { riders } => idle_riders(&cli.url, &cli.token, cli.pid, riders).await,
+            Cmd::IdleRiders { riders } => idle_riders(&cli.url, &cli.token, pid(), riders).await,
             Cmd::ConnectStorm { riders } => connect_storm(&cli.url, &cli.token, riders).await,
             Cmd::Flood { sockets, seconds } => {
-                flood(&cli.url, &cli.token, cli.pid, sockets, seconds).await
+                flood(&cli.url, &cli.token, pid(), sockets, seconds).await
             }
-            Cmd::City(args) => city::run(&cli.url, &cli.token, cli.pid, args).await,
+            Cmd::City(args) => city::run(&cli.url, &cli.token, pid(), args).await,
+            Cmd::SeedRedis(args) => seed::run(args).await,
+            Cmd::RecoverTime(args) => recover::run(&cli.token, args).await,
         }
     });
 }

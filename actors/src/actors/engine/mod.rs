@@ -37,7 +37,7 @@ use crate::protocol::{
 use crate::store::Store;
 use actix::prelude::*;
 use futures_util::future::join_all;
-pub use recover::Recovered;
+pub use recover::{Recovered, RiderRecovery};
 use std::sync::Arc;
 use tokio::sync::broadcast;
 

@@ -1,7 +1,13 @@
 //! Rebuilding the engine from a store snapshot after a restart (kill -9 included).
+//!
+//! In three steps, so that a large store is rebuilt while it is still being read
+//! ([`SnapshotPart`]): [`Engine::recover_head`] (merchants, escalations, and what each
+//! rider holds, from the orders), [`Engine::recover_riders`] for each chunk of riders,
+//! [`Engine::recover_orders`] last. [`Engine::recover`] runs them over a whole snapshot.
 
 use super::Engine;
 use crate::actors::desk::RestoreBook;
+use crate::actors::matcher::RestoreRiders;
 use crate::actors::merchant::MerchantActor;
 use crate::actors::order::OrderActor;
 use crate::actors::rider::RiderActor;
@@ -11,38 +17,68 @@ use crate::domain::order::Order;
 use crate::domain::order::OrderStatus;
 use crate::domain::rider::RiderState;
 use crate::domain::rider::RiderStatus;
-use crate::domain::OfferId;
-use crate::domain::RiderId;
-use crate::store::Snapshot;
+use crate::domain::{OfferId, OrderId, RiderId};
+use crate::store::{OrderRecord, RiderRecord, Snapshot, SnapshotHead};
 use actix::prelude::*;
 use std::collections::HashMap;
+
+/// Recovery between its steps: what each rider holds, as the orders say, and the counts.
+pub struct RiderRecovery {
+    held: HashMap<RiderId, Vec<Order>>,
+    offered: HashMap<RiderId, Offer>,
+    won: HashMap<RiderId, (OfferId, Vec<OrderId>)>,
+    now: u64,
+    n: Recovered,
+}
 
 impl Engine {
     /// Rebuilds the engine from a store snapshot after a restart: merchants, the
     /// escalation book, riders (orders in hand, open offer, silence timers from their last
     /// fix) and every live order (offers, decliners, timers at their original due times).
     /// Call once, on an engine that has nothing yet.
-    pub async fn recover(&self, snap: Snapshot) -> Recovered {
+    pub async fn recover(&self, mut snap: Snapshot) -> Recovered {
+        let riders: Vec<RiderRecord> = snap
+            .riders
+            .into_iter()
+            .map(|v| {
+                let p = snap.positions.remove(&v.rider_id);
+                (v, p)
+            })
+            .collect();
+        let head = SnapshotHead {
+            orders: snap.orders,
+            merchants: snap.merchants,
+            escalations: snap.escalations,
+            accounts: Vec::new(),
+            riders: riders.len(),
+        };
+        let (mut r, orders) = self.recover_head(head).await;
+        self.recover_riders(&mut r, riders);
+        self.recover_orders(r, orders)
+    }
+
+    /// Step one: merchants, the escalation book, and what each rider holds (the orders
+    /// are the truth). Hands back the orders for the last step.
+    pub async fn recover_head(&self, head: SnapshotHead) -> (RiderRecovery, Vec<OrderRecord>) {
         let mut n = Recovered::default();
-        for (merchant, items) in snap.merchants {
+        for (merchant, items) in head.merchants {
             let id = merchant.merchant_id.clone();
             let state = MerchantState { merchant, items };
             let addr = MerchantActor::new(state, self.shared.clone()).start();
             self.shared.dir.merchants.write().insert(id, addr);
             n.merchants += 1;
         }
-        n.escalations = snap.escalations.len();
+        n.escalations = head.escalations.len();
         n.open_escalations = self
             .shared
             .desk
-            .send(RestoreBook(snap.escalations))
+            .send(RestoreBook(head.escalations))
             .await
             .unwrap_or(0);
-        // What each rider holds follows from the orders: they are the truth.
         let mut held: HashMap<RiderId, Vec<Order>> = HashMap::new();
         let mut offered: HashMap<RiderId, Offer> = HashMap::new();
-        let mut won: HashMap<RiderId, (OfferId, Vec<crate::domain::OrderId>)> = HashMap::new();
-        for rec in &snap.orders {
+        let mut won: HashMap<RiderId, (OfferId, Vec<OrderId>)> = HashMap::new();
+        for rec in &head.orders {
             let o = &rec.order;
             if let (Some(r), OrderStatus::Assigned | OrderStatus::PickedUp) =
                 (&o.rider_id, o.status)
@@ -72,31 +108,59 @@ impl Engine {
             n.offers += rec.offers.open.len();
             n.timers += rec.timers.len();
         }
-        let now = self.now_ms();
-        for view in snap.riders {
+        // Sized once for the whole city rather than grown (and rehashed) step by step.
+        let dir = &self.shared.dir;
+        dir.riders.write().reserve(head.riders);
+        dir.rider_fixes.write().reserve(head.riders);
+        dir.orders.write().reserve(head.orders.len());
+        let r = RiderRecovery {
+            held,
+            offered,
+            won,
+            now: self.now_ms(),
+            n,
+        };
+        (r, head.orders)
+    }
+
+    /// Step two, for each chunk of riders: their actors, and their places in the matcher
+    /// (sent before any of them starts, whatever the mailbox's capacity).
+    pub fn recover_riders(&self, r: &mut RiderRecovery, riders: Vec<RiderRecord>) {
+        let dir = &self.shared.dir;
+        let mut in_matcher = Vec::with_capacity(riders.len());
+        for (view, position) in riders {
             let id = view.rider_id.clone();
             let mut state = RiderState::new(id.clone(), view.name.clone());
             state.online = view.status != RiderStatus::Offline;
             state.stale = view.status == RiderStatus::Stale;
-            let fix = snap
-                .positions
-                .get(&id)
-                .copied()
-                .or_else(|| view.location.map(|p| (p, view.last_seen_ms.unwrap_or(0))));
+            let fix =
+                position.or_else(|| view.location.map(|p| (p, view.last_seen_ms.unwrap_or(0))));
             state.last_fix = fix.map(|(point, ts_ms)| crate::domain::gps::GpsFix { point, ts_ms });
-            state.orders = held.remove(&id).unwrap_or_default();
-            state.offer = offered.remove(&id);
-            state.won_offer = won.remove(&id);
-            let heard = fix.map(|f| f.1.min(now)).unwrap_or(now);
+            state.orders = r.held.remove(&id).unwrap_or_default();
+            state.offer = r.offered.remove(&id);
+            state.won_offer = r.won.remove(&id);
+            let heard = fix.map(|f| f.1.min(r.now)).unwrap_or(r.now);
             let shared = self.shared.clone();
+            let stored_status = view.status;
+            let mut entry = None;
             let addr = RiderActor::create(|ctx| {
                 let fixes = shared.dir.add_rider_fixes(&id, ctx.address());
-                RiderActor::restore(state, shared.clone(), fixes, heard)
+                let actor = RiderActor::restore(state, shared.clone(), fixes, heard, stored_status);
+                entry = actor.matcher_upsert();
+                actor
             });
-            self.shared.dir.riders.write().insert(id, addr);
-            n.riders += 1;
+            in_matcher.extend(entry);
+            dir.riders.write().insert(id, addr);
+            r.n.riders += 1;
         }
-        for rec in snap.orders {
+        self.shared.matcher.do_send(RestoreRiders(in_matcher));
+    }
+
+    /// Step three: every live order's actor (after the riders, whom they may message at
+    /// once).
+    pub fn recover_orders(&self, r: RiderRecovery, orders: Vec<OrderRecord>) -> Recovered {
+        let mut n = r.n;
+        for rec in orders {
             let id = rec.order.order_id.clone();
             let addr = OrderActor::restore(rec, self.shared.clone()).start();
             self.shared.dir.orders.write().insert(id, addr);

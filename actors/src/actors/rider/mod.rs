@@ -55,6 +55,8 @@ pub struct RiderActor {
     /// Recovery: when the rider was last heard from, to re-arm its silence timers at their
     /// original due times once started.
     restored_heard_ms: Option<u64>,
+    /// Recovery: the status of the rider's view in the store.
+    restored_status: Option<RiderStatus>,
 }
 
 impl RiderActor {
@@ -73,20 +75,56 @@ impl RiderActor {
             gauge_status: None,
             published_offer: None,
             restored_heard_ms: None,
+            restored_status: None,
         }
     }
 
     /// A rider coming back from the store after a restart. Its silence timers count from
-    /// `heard_ms` (its last fix), so one already past fires at once.
+    /// `heard_ms` (its last fix), so one already past fires at once. The store holds its
+    /// view with `stored_status`, and the engine puts every restored rider in the matcher
+    /// at once ([`RiderActor::matcher_upsert`]): once started, it saves and announces its
+    /// view only if its status differs from the stored one, and sends the matcher nothing.
     pub fn restore(
         state: RiderState,
         shared: Arc<Shared>,
         fixes: SharedFixSlot,
         heard_ms: u64,
+        stored_status: RiderStatus,
     ) -> Self {
         let mut a = Self::new(state, shared, fixes);
         a.restored_heard_ms = Some(heard_ms);
+        a.restored_status = Some(stored_status);
+        a.in_matcher = a.matcher_entry();
+        a.published_offer = a.state.offer.as_ref().map(|o| o.offer_id.clone());
         a
+    }
+
+    /// What the matcher should hold for this rider now (None: not in it).
+    fn matcher_entry(&self) -> Option<MatcherEntry> {
+        match (self.state.position(), self.state.status()) {
+            (Some(p), RiderStatus::Idle | RiderStatus::Offered | RiderStatus::Busy) => {
+                let next_job = self.next_job_window();
+                Some((
+                    p,
+                    self.state.available_for_offers() || next_job.is_some(),
+                    next_job,
+                    self.state.shift_end_ms,
+                ))
+            }
+            _ => None,
+        }
+    }
+
+    /// The matcher's entry of this rider as a message (recovery loads them in bulk).
+    pub fn matcher_upsert(&self) -> Option<UpsertRider> {
+        self.in_matcher
+            .map(|(point, available, busy_until, shift_end_ms)| UpsertRider {
+                rider_id: self.state.rider_id.clone(),
+                point,
+                available,
+                busy_until,
+                shift_end_ms,
+            })
     }
 
     pub(super) fn tell(&mut self, notice: RiderNotice) {
@@ -135,18 +173,7 @@ impl RiderActor {
     /// change. Called at the end of every handler that may change something.
     pub(super) fn settle(&mut self, before: RiderStatus, moved: bool) {
         let status = self.state.status();
-        let want = match (self.state.position(), status) {
-            (Some(p), RiderStatus::Idle | RiderStatus::Offered | RiderStatus::Busy) => {
-                let next_job = self.next_job_window();
-                Some((
-                    p,
-                    self.state.available_for_offers() || next_job.is_some(),
-                    next_job,
-                    self.state.shift_end_ms,
-                ))
-            }
-            _ => None,
-        };
+        let want = self.matcher_entry();
         if want != self.in_matcher {
             let sent = match want {
                 Some((point, available, busy_until, shift_end_ms)) => self
@@ -209,7 +236,8 @@ impl Actor for RiderActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        self.settle(RiderStatus::Offline, false);
+        let before = self.restored_status.take().unwrap_or(RiderStatus::Offline);
+        self.settle(before, false);
         if let Some(heard) = self.restored_heard_ms.take() {
             if self.supervised() {
                 self.arm_silence_from(heard, ctx);

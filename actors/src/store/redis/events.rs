@@ -44,6 +44,7 @@ impl RedisStore {
                     reply: None,
                     retain: true,
                     key: None,
+                    record: "event",
                     queued: Instant::now(),
                 };
                 if tx.try_send(op).is_err() {

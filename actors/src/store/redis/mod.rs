@@ -23,7 +23,10 @@
 //!   request runs, then hold its response; one Lua script per step, straight to Redis.
 //! - **Recovery** reads a snapshot (`snapshot`); every engine event also goes to a Redis
 //!   stream (`events`). Settings are in `config`.
+//! - **Bulk import** (`bulk`) writes many records at once in the same format (load tools
+//!   seed a store with it; the engine does not use it).
 
+mod bulk;
 mod config;
 mod events;
 mod health;
@@ -37,14 +40,13 @@ mod writer;
 pub use config::RedisConfig;
 
 use self::health::{pinger, Status};
-use self::positions::{position_flusher, Positions};
+use self::positions::{position_flusher, Pending, Positions};
 use self::writer::{writer, Op};
 use super::StoreError;
 use parking_lot::Mutex;
 use rand::RngCore;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Cmd, Value};
-use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -98,7 +100,7 @@ impl RedisStore {
             conn,
             tx,
             status: Arc::new(Status::new()),
-            positions: Arc::new(Mutex::new(HashMap::new())),
+            positions: Arc::new(Mutex::new(Pending::default())),
             node: random_hex(8).into(),
         };
         tokio::spawn(writer(
@@ -141,9 +143,11 @@ impl RedisStore {
         format!("{}{rest}", self.cfg.prefix)
     }
 
-    /// Queues one write and waits until Redis has it (or the writer gave up on it).
+    /// Queues one write of a `record` (the kind, a metric label) and waits until Redis has
+    /// it (or the writer gave up on it).
     async fn submit(
         &self,
+        record: &'static str,
         cmds: Vec<Cmd>,
         retain: bool,
         key: Option<String>,
@@ -154,6 +158,7 @@ impl RedisStore {
             reply: Some(tx),
             retain,
             key,
+            record,
             queued: Instant::now(),
         };
         self.tx

@@ -3,7 +3,7 @@
 //! `retain` (kept through an outage, latest per record); writes that only count once
 //! Redis has them (a new order, idempotency keys, tokens, accounts) are not.
 
-use super::positions::keep_latest;
+use super::positions::{keep_latest, settled};
 use super::{unavailable, RedisStore};
 use crate::domain::escalation::Escalation;
 use crate::domain::merchant::{Item, Merchant};
@@ -14,7 +14,7 @@ use crate::store::{
     AccountRecord, OrderRecord, Reservation, Snapshot, Store, StoreError, StoredResponse,
 };
 use async_trait::async_trait;
-use redis::Value;
+use redis::{Cmd, Value};
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -39,6 +39,48 @@ pub(super) fn decode<T: for<'de> Deserialize<'de>>(what: &str, s: &str) -> Optio
     }
 }
 
+/// The commands of each record's write, shared by the write path and bulk import
+/// (`bulk`), so both leave the same keys and encodings.
+impl RedisStore {
+    /// A rider: its view as JSON under `rider:{id}`, its id in the `riders` set.
+    pub(super) fn rider_cmds(&self, rider: &RiderView) -> Result<Vec<Cmd>, StoreError> {
+        let data = serde_json::to_string(rider).map_err(unavailable)?;
+        let mut set = redis::cmd("SET");
+        set.arg(self.key(&format!("rider:{}", rider.rider_id)))
+            .arg(data);
+        let mut add = redis::cmd("SADD");
+        add.arg(self.key("riders")).arg(rider.rider_id.as_str());
+        Ok(vec![set, add])
+    }
+
+    /// A merchant with its menu as one JSON record, its id in the `merchants` set.
+    pub(super) fn merchant_cmds(
+        &self,
+        merchant: &Merchant,
+        items: &[Item],
+    ) -> Result<Vec<Cmd>, StoreError> {
+        let rec = MerchantRecord {
+            merchant: merchant.clone(),
+            items: items.to_vec(),
+        };
+        let data = serde_json::to_string(&rec).map_err(unavailable)?;
+        let mut set = redis::cmd("SET");
+        set.arg(self.key(&format!("merchant:{}", merchant.merchant_id)))
+            .arg(data);
+        let mut add = redis::cmd("SADD");
+        add.arg(self.key("merchants"))
+            .arg(merchant.merchant_id.as_str());
+        Ok(vec![set, add])
+    }
+
+    /// A token and its principal in the `tokens` hash.
+    pub(super) fn token_cmd(&self, token: &str, principal: &str) -> Cmd {
+        let mut c = redis::cmd("HSET");
+        c.arg(self.key("tokens")).arg(token).arg(principal);
+        c
+    }
+}
+
 #[async_trait]
 impl Store for RedisStore {
     async fn save_order_record(&self, rec: &OrderRecord) -> Result<(), StoreError> {
@@ -46,7 +88,7 @@ impl Store for RedisStore {
         // A brand-new order (base 0) is not in memory unless the write succeeds.
         let retain = rec.base_version > 0 || rec.order.version > 1;
         let key = Some(format!("order:{}", rec.order.order_id));
-        let v = self.submit(vec![cmd], retain, key).await?;
+        let v = self.submit("order", vec![cmd], retain, key).await?;
         match v.first() {
             Some(Value::Int(0)) => Err(StoreError::Conflict(rec.order.order_id.to_string())),
             Some(Value::Int(_)) => Ok(()),
@@ -66,30 +108,15 @@ impl Store for RedisStore {
     }
 
     async fn save_rider(&self, rider: &RiderView) -> Result<(), StoreError> {
-        let data = serde_json::to_string(rider).map_err(unavailable)?;
-        let mut set = redis::cmd("SET");
-        set.arg(self.key(&format!("rider:{}", rider.rider_id)))
-            .arg(data);
-        let mut add = redis::cmd("SADD");
-        add.arg(self.key("riders")).arg(rider.rider_id.as_str());
+        let cmds = self.rider_cmds(rider)?;
         let key = Some(format!("rider:{}", rider.rider_id));
-        self.submit(vec![set, add], true, key).await.map(|_| ())
+        self.submit("rider", cmds, true, key).await.map(|_| ())
     }
 
     async fn save_merchant(&self, merchant: &Merchant, items: &[Item]) -> Result<(), StoreError> {
-        let rec = MerchantRecord {
-            merchant: merchant.clone(),
-            items: items.to_vec(),
-        };
-        let data = serde_json::to_string(&rec).map_err(unavailable)?;
-        let mut set = redis::cmd("SET");
-        set.arg(self.key(&format!("merchant:{}", merchant.merchant_id)))
-            .arg(data);
-        let mut add = redis::cmd("SADD");
-        add.arg(self.key("merchants"))
-            .arg(merchant.merchant_id.as_str());
+        let cmds = self.merchant_cmds(merchant, items)?;
         let key = Some(format!("merchant:{}", merchant.merchant_id));
-        self.submit(vec![set, add], true, key).await.map(|_| ())
+        self.submit("merchant", cmds, true, key).await.map(|_| ())
     }
 
     async fn save_escalation(&self, e: &Escalation) -> Result<(), StoreError> {
@@ -99,7 +126,9 @@ impl Store for RedisStore {
             .arg(e.escalation_id.as_str())
             .arg(data);
         let key = Some(format!("escalation:{}", e.escalation_id));
-        self.submit(vec![c], true, key).await.map(|_| ())
+        self.submit("escalation", vec![c], true, key)
+            .await
+            .map(|_| ())
     }
 
     async fn load_escalation(&self, id: &EscalationId) -> Result<Option<Escalation>, StoreError> {
@@ -126,7 +155,9 @@ impl Store for RedisStore {
             .arg(ttl.as_secs().max(1));
         let mut get = redis::cmd("GET");
         get.arg(&k);
-        let v = self.submit(vec![set, get], false, None).await?;
+        let v = self
+            .submit("idempotency", vec![set, get], false, None)
+            .await?;
         Ok(v.get(1)
             .and_then(value_string)
             .and_then(|s| decode_response(&s))
@@ -176,16 +207,15 @@ impl Store for RedisStore {
     }
 
     async fn save_token(&self, token: &str, principal: &str) -> Result<(), StoreError> {
-        let mut c = redis::cmd("HSET");
-        c.arg(self.key("tokens")).arg(token).arg(principal);
-        self.submit(vec![c], false, None).await.map(|_| ())
+        let c = self.token_cmd(token, principal);
+        self.submit("token", vec![c], false, None).await.map(|_| ())
     }
 
     async fn save_account(&self, account: &AccountRecord) -> Result<bool, StoreError> {
         let data = serde_json::to_string(account).map_err(unavailable)?;
         let mut c = redis::cmd("HSETNX");
         c.arg(self.key("accounts")).arg(&account.username).arg(data);
-        let v = self.submit(vec![c], false, None).await?;
+        let v = self.submit("account", vec![c], false, None).await?;
         Ok(matches!(v.first(), Some(Value::Int(1))))
     }
 
@@ -195,14 +225,17 @@ impl Store for RedisStore {
         let deadline = Instant::now() + within;
         let ping = redis::cmd("PING");
         let answered = matches!(
-            tokio::time::timeout(within, self.submit(vec![ping], false, None)).await,
+            tokio::time::timeout(within, self.submit("flush", vec![ping], false, None)).await,
             Ok(Ok(_))
         );
-        // Positions: one more tick of the flusher.
-        while answered && !self.positions.lock().is_empty() && Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(20)).await;
+        // Positions: one more tick of the flusher, and its pipeline answered. Waiting only
+        // for the map to empty is not enough: the flusher empties it before it writes.
+        let mut positions_written = settled(&self.positions);
+        while answered && !positions_written && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            positions_written = settled(&self.positions);
         }
-        answered && self.pending_writes() == 0
+        answered && positions_written && self.pending_writes() == 0
     }
 
     async fn load_snapshot(&self) -> Result<Snapshot, StoreError> {

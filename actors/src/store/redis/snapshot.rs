@@ -1,102 +1,320 @@
 //! The snapshot recovery starts from: live orders, riders, merchants, positions,
 //! escalations, tokens and accounts (docs/architecture.md, "Recovery").
+//!
+//! At city scale (500k riders) this is millions of fields, so it is read
+//! - on a thread of its own, with a runtime and connection of its own: decoding Redis's
+//!   answers and the JSON records is most of the engine's share of the work, and this way
+//!   it runs beside the engine rebuilding actors instead of before it;
+//! - in parts ([`SnapshotPart`]): tokens (`HSCAN` pages) from the start, the head
+//!   (orders, merchants, escalations, accounts, the rider ids), then riders (each chunk
+//!   one `MGET` of records and one `HMGET` of their positions), each as it comes, several requests in
+//!   flight so Redis always has the next one while the last answer is decoded, and no
+//!   single answer so large that it blocks Redis or outlasts `op_timeout`.
+//!
+//! Every read is idempotent and recovery can only wait for Redis, so a failed request is
+//! retried with backoff until Redis answers; a record that does not decode is skipped.
 
+use super::config::RedisConfig;
 use super::positions::parse_position;
 use super::records::{decode, MerchantRecord};
-use super::{unavailable, RedisStore};
+use super::RedisStore;
 use crate::domain::escalation::Escalation;
 use crate::domain::rider::RiderView;
-use crate::domain::RiderId;
-use crate::store::{AccountRecord, OrderRecord, Snapshot, StoreError};
-use std::collections::HashMap;
+use crate::store::{
+    AccountRecord, OrderRecord, RiderRecord, Snapshot, SnapshotHead, SnapshotPart, StoreError,
+};
+use futures_util::stream::{self, StreamExt};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{Cmd, FromRedisValue, Pipeline};
+use serde::Deserialize;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// Records per read: one `MGET`, or one pipeline of `HMGET`s.
+const CHUNK: usize = 1000;
+/// Reads of one part in flight at once.
+const IN_FLIGHT: usize = 4;
+/// Fields asked for per `HSCAN` page.
+const SCAN_COUNT: usize = 5000;
+/// Parts decoded ahead of the engine at most.
+const PARTS_AHEAD: usize = 64;
 
 impl RedisStore {
-    /// Everything recovery needs, read in chunked pipelines so a large store does not mean
-    /// one round trip per record.
-    /// The whole hash under `name`.
-    async fn hash(&self, name: &str) -> Result<HashMap<String, String>, StoreError> {
-        let mut c = redis::cmd("HGETALL");
-        c.arg(self.key(name));
-        self.read(c).await
+    /// Reads the snapshot on a thread of its own and hands it over in parts: tokens from
+    /// the start, the head, then riders; `Done` last. Waits (retrying) while Redis does
+    /// not answer.
+    pub fn stream_snapshot(&self) -> mpsc::Receiver<SnapshotPart> {
+        let (tx, rx) = mpsc::channel(PARTS_AHEAD);
+        let cfg = self.cfg.clone();
+        std::thread::Builder::new()
+            .name("snapshot-reader".into())
+            .spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("the snapshot reader's runtime starts");
+                rt.block_on(read_parts(cfg, tx));
+            })
+            .expect("the snapshot reader's thread starts");
+        rx
     }
 
+    /// The whole snapshot at once (the parts, gathered).
     pub(super) async fn read_snapshot(&self) -> Result<Snapshot, StoreError> {
+        let mut rx = self.stream_snapshot();
         let mut snap = Snapshot::default();
-        // Orders not in a final state.
-        let mut c = redis::cmd("SMEMBERS");
-        c.arg(self.key("orders:live"));
-        let ids: Vec<String> = self.read(c).await?;
-        for chunk in ids.chunks(500) {
-            let mut pipe = redis::pipe();
-            for id in chunk {
-                pipe.cmd("HMGET")
-                    .arg(self.key(&format!("order:{id}")))
-                    .arg("data")
-                    .arg("version");
-            }
-            let mut conn = self.conn.clone();
-            // A chunk of 500 orders is a far larger answer than one read: more time.
-            let rows: Vec<(Option<String>, Option<u64>)> =
-                tokio::time::timeout(self.cfg.op_timeout * 5, pipe.query_async(&mut conn))
-                    .await
-                    .map_err(|_| unavailable("timed out"))?
-                    .map_err(unavailable)?;
-            for (data, version) in rows {
-                if let Some(mut rec) = data.and_then(|d| decode::<OrderRecord>("order", &d)) {
-                    // The stored version is what this node takes the order over at: its
-                    // compare-and-set base.
-                    rec.base_version = version.unwrap_or(rec.order.version);
-                    if !rec.order.status.is_final() {
-                        snap.orders.push(rec);
+        while let Some(part) = rx.recv().await {
+            match part {
+                SnapshotPart::Head(h) => {
+                    snap.orders = h.orders;
+                    snap.merchants = h.merchants;
+                    snap.escalations = h.escalations;
+                    snap.accounts = h.accounts;
+                }
+                SnapshotPart::Riders(rs) => {
+                    for (view, pos) in rs {
+                        if let Some(p) = pos {
+                            snap.positions.insert(view.rider_id.clone(), p);
+                        }
+                        snap.riders.push(view);
                     }
+                }
+                SnapshotPart::Tokens(t) => snap.tokens.extend(t),
+                SnapshotPart::Done => return Ok(snap),
+            }
+        }
+        Err(super::unavailable(
+            "the snapshot reader stopped before the end",
+        ))
+    }
+}
+
+/// Reads every part and sends it; stops early if the receiver is gone.
+async fn read_parts(cfg: Arc<RedisConfig>, tx: mpsc::Sender<SnapshotPart>) {
+    let r = Reader::connect(cfg).await;
+    // Tokens depend on nothing else: read from the start, beside everything.
+    tokio::join!(r.tokens(&tx), head_then_riders(&r, &tx));
+    let _ = tx.send(SnapshotPart::Done).await;
+}
+
+/// The head, then the riders (they need the head's orders first).
+async fn head_then_riders(r: &Reader, tx: &mpsc::Sender<SnapshotPart>) {
+    let (orders, merchants, escalations, accounts, rider_ids) = tokio::join!(
+        r.live_orders(),
+        r.set_records::<MerchantRecord>("merchants", "merchant:"),
+        r.hash_records::<Escalation>("escalations"),
+        r.hash_records::<AccountRecord>("accounts"),
+        r.members("riders"),
+    );
+    let mut escalations = escalations;
+    escalations.sort_by(|a, b| {
+        a.opened_ms
+            .cmp(&b.opened_ms)
+            .then_with(|| a.escalation_id.cmp(&b.escalation_id))
+    });
+    let head = SnapshotHead {
+        orders,
+        merchants: merchants
+            .into_iter()
+            .map(|m| (m.merchant, m.items))
+            .collect(),
+        escalations,
+        accounts,
+        riders: rider_ids.len(),
+    };
+    if tx.send(SnapshotPart::Head(head)).await.is_err() {
+        return;
+    }
+    stream::iter(in_chunks(rider_ids))
+        .map(|ids| r.riders(ids))
+        .buffer_unordered(IN_FLIGHT)
+        .for_each(|chunk| async move {
+            let _ = tx.send(SnapshotPart::Riders(chunk)).await;
+        })
+        .await;
+}
+
+/// The reading side: its own connection (it reconnects by itself) and the key prefix.
+struct Reader {
+    conn: ConnectionManager,
+    cfg: Arc<RedisConfig>,
+}
+
+impl Reader {
+    async fn connect(cfg: Arc<RedisConfig>) -> Reader {
+        let mcfg = ConnectionManagerConfig::new()
+            .set_number_of_retries(1)
+            .set_connection_timeout(Some(Duration::from_millis(500)))
+            .set_response_timeout(Some(cfg.op_timeout));
+        let mut delay = Duration::from_millis(100);
+        loop {
+            let conn = match redis::Client::open(cfg.url.as_str()) {
+                Ok(client) => ConnectionManager::new_with_config(client, mcfg.clone()).await,
+                Err(e) => Err(e),
+            };
+            match conn {
+                Ok(conn) => return Reader { conn, cfg },
+                Err(e) => {
+                    tracing::warn!(%e, "recovery: redis not reachable yet; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(2));
                 }
             }
         }
-        // Riders and merchants: a set of ids, one string each.
-        for (set, prefix) in [("riders", "rider:"), ("merchants", "merchant:")] {
-            let mut c = redis::cmd("SMEMBERS");
-            c.arg(self.key(set));
-            let ids: Vec<String> = self.read(c).await?;
-            for chunk in ids.chunks(500) {
+    }
+
+    fn key(&self, rest: &str) -> String {
+        format!("{}{rest}", self.cfg.prefix)
+    }
+
+    /// One command, retried with backoff until Redis answers.
+    async fn cmd<T: FromRedisValue>(&self, c: &Cmd) -> T {
+        let mut delay = Duration::from_millis(100);
+        loop {
+            let mut conn = self.conn.clone();
+            match c.query_async(&mut conn).await {
+                Ok(v) => return v,
+                Err(e) => self.backoff(&e, &mut delay).await,
+            }
+        }
+    }
+
+    /// One pipeline, retried with backoff until Redis answers.
+    async fn pipe<T: FromRedisValue>(&self, p: &Pipeline) -> T {
+        let mut delay = Duration::from_millis(100);
+        loop {
+            let mut conn = self.conn.clone();
+            match p.query_async(&mut conn).await {
+                Ok(v) => return v,
+                Err(e) => self.backoff(&e, &mut delay).await,
+            }
+        }
+    }
+
+    async fn backoff(&self, e: &redis::RedisError, delay: &mut Duration) {
+        tracing::warn!(%e, "recovery: a read failed; retrying");
+        tokio::time::sleep(*delay).await;
+        *delay = (*delay * 2).min(Duration::from_secs(2));
+    }
+
+    async fn members(&self, set: &str) -> Vec<String> {
+        let mut c = redis::cmd("SMEMBERS");
+        c.arg(self.key(set));
+        self.cmd(&c).await
+    }
+
+    /// Orders not in a final state, each with the stored version as its compare-and-set
+    /// base.
+    async fn live_orders(&self) -> Vec<OrderRecord> {
+        let ids = self.members("orders:live").await;
+        let chunks: Vec<Vec<OrderRecord>> = stream::iter(in_chunks(ids))
+            .map(|chunk| async move {
+                let mut pipe = redis::pipe();
+                for id in &chunk {
+                    pipe.cmd("HMGET")
+                        .arg(self.key(&format!("order:{id}")))
+                        .arg("data")
+                        .arg("version");
+                }
+                let rows: Vec<(Option<String>, Option<u64>)> = self.pipe(&pipe).await;
+                let mut out = Vec::with_capacity(rows.len());
+                for (data, version) in rows {
+                    if let Some(mut rec) = data.and_then(|d| decode::<OrderRecord>("order", &d)) {
+                        // The stored version is what this node takes the order over at: its
+                        // compare-and-set base.
+                        rec.base_version = version.unwrap_or(rec.order.version);
+                        if !rec.order.status.is_final() {
+                            out.push(rec);
+                        }
+                    }
+                }
+                out
+            })
+            .buffer_unordered(IN_FLIGHT)
+            .collect()
+            .await;
+        chunks.into_iter().flatten().collect()
+    }
+
+    /// Every record listed in the set `set`, each a JSON string at `{prefix}{id}`.
+    async fn set_records<T: for<'de> Deserialize<'de>>(&self, set: &str, prefix: &str) -> Vec<T> {
+        let ids = self.members(set).await;
+        let chunks: Vec<Vec<T>> = stream::iter(in_chunks(ids))
+            .map(|chunk| async move {
                 let mut c = redis::cmd("MGET");
-                for id in chunk {
+                for id in &chunk {
                     c.arg(self.key(&format!("{prefix}{id}")));
                 }
-                let rows: Vec<Option<String>> = self.read(c).await?;
-                for s in rows.into_iter().flatten() {
-                    if set == "riders" {
-                        if let Some(r) = decode::<RiderView>("rider", &s) {
-                            snap.riders.push(r);
-                        }
-                    } else if let Some(m) = decode::<MerchantRecord>("merchant", &s) {
-                        snap.merchants.push((m.merchant, m.items));
-                    }
-                }
-            }
-        }
-        let pos = self.hash("positions").await?;
-        for (r, s) in pos {
-            if let (Ok(r), Some(p)) = (RiderId::parse(&r), parse_position(&s)) {
-                snap.positions.insert(r, p);
-            }
-        }
-        let escs = self.hash("escalations").await?;
-        snap.escalations = escs
-            .values()
-            .filter_map(|s| decode::<Escalation>("escalation", s))
-            .collect();
-        snap.escalations.sort_by(|a, b| {
-            a.opened_ms
-                .cmp(&b.opened_ms)
-                .then_with(|| a.escalation_id.cmp(&b.escalation_id))
-        });
-        let tokens = self.hash("tokens").await?;
-        snap.tokens = tokens.into_iter().collect();
-        let accounts = self.hash("accounts").await?;
-        snap.accounts = accounts
-            .values()
-            .filter_map(|s| decode::<AccountRecord>("account", s))
-            .collect();
-        Ok(snap)
+                let rows: Vec<Option<String>> = self.cmd(&c).await;
+                rows.iter()
+                    .flatten()
+                    .filter_map(|s| decode::<T>(set, s))
+                    .collect::<Vec<T>>()
+            })
+            .buffer_unordered(IN_FLIGHT)
+            .collect()
+            .await;
+        chunks.into_iter().flatten().collect()
     }
+
+    /// The riders `ids` with their latest positions (`positions` is written more often
+    /// than the rider records): one pipeline.
+    async fn riders(&self, ids: Vec<String>) -> Vec<RiderRecord> {
+        let mut records = redis::cmd("MGET");
+        let mut positions = redis::cmd("HMGET");
+        positions.arg(self.key("positions"));
+        for id in &ids {
+            records.arg(self.key(&format!("rider:{id}")));
+            positions.arg(id);
+        }
+        let mut pipe = redis::pipe();
+        pipe.add_command(records).add_command(positions);
+        let (records, positions): (Vec<Option<String>>, Vec<Option<String>>) =
+            self.pipe(&pipe).await;
+        records
+            .into_iter()
+            .zip(positions)
+            .filter_map(|(rec, pos)| {
+                let view = decode::<RiderView>("rider", &rec?)?;
+                Some((view, pos.as_deref().and_then(parse_position)))
+            })
+            .collect()
+    }
+
+    /// The `tokens` hash page by page (`HSCAN`), each page sent as it comes. A token may
+    /// come twice if the hash is rehashed meanwhile (the receiver's map keeps one).
+    async fn tokens(&self, tx: &mpsc::Sender<SnapshotPart>) {
+        let key = self.key("tokens");
+        let mut cursor = String::from("0");
+        loop {
+            let mut c = redis::cmd("HSCAN");
+            c.arg(&key).arg(&cursor).arg("COUNT").arg(SCAN_COUNT);
+            let (next, page): (String, Vec<(String, String)>) = self.cmd(&c).await;
+            if !page.is_empty() && tx.send(SnapshotPart::Tokens(page)).await.is_err() {
+                return;
+            }
+            if next == "0" {
+                return;
+            }
+            cursor = next;
+        }
+    }
+
+    /// The decoded values of a small hash (`escalations`, `accounts`), read whole.
+    async fn hash_records<T: for<'de> Deserialize<'de>>(&self, name: &str) -> Vec<T> {
+        let mut c = redis::cmd("HVALS");
+        c.arg(self.key(name));
+        let values: Vec<String> = self.cmd(&c).await;
+        values.iter().filter_map(|s| decode(name, s)).collect()
+    }
+}
+
+/// `ids` in owned chunks of `CHUNK` (moved, not copied).
+fn in_chunks(ids: Vec<String>) -> impl Iterator<Item = Vec<String>> {
+    let mut it = ids.into_iter();
+    std::iter::from_fn(move || {
+        let chunk: Vec<String> = it.by_ref().take(CHUNK).collect();
+        (!chunk.is_empty()).then_some(chunk)
+    })
 }

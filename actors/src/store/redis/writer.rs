@@ -32,6 +32,9 @@ pub(super) struct Op {
     pub(super) retain: bool,
     /// Record key, for "latest wins" among kept writes (None: always kept, e.g. events).
     pub(super) key: Option<String>,
+    /// What kind of record this writes (`order`, `rider`, …): the label of its
+    /// `dispatch_store_write_seconds` sample.
+    pub(super) record: &'static str,
     pub(super) queued: Instant,
 }
 
@@ -115,7 +118,7 @@ pub(super) async fn writer(
                 let mut values = values.into_iter();
                 for mut op in batch {
                     let mine: Vec<Value> = values.by_ref().take(op.cmds.len()).collect();
-                    metrics::histogram!(metric_names::STORE_WRITE_SECONDS)
+                    metrics::histogram!(metric_names::STORE_WRITE_SECONDS, "record" => op.record)
                         .record(op.queued.elapsed().as_secs_f64());
                     if let Some(r) = op.reply.take() {
                         let _ = r.send(Ok(mine));

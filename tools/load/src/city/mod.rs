@@ -537,6 +537,11 @@ pub async fn run(url: &str, token: &str, pid: u32, a: CityArgs) {
         ),
         ("errors".into(), t.errors.to_string()),
     ]);
+    // With the Redis store: how far Redis trailed the engine's fixes.
+    let metrics_url = format!("{}/metrics", a.probe_url.as_deref().unwrap_or(url));
+    if let Ok(r) = probe_http.get(metrics_url).send().await {
+        md.extend(crate::prom::store_rows(&r.text().await.unwrap_or_default()));
+    }
     for (kind, count) in c.kinds() {
         md.push((format!("error: {kind}"), count.to_string()));
     }
