@@ -10,6 +10,8 @@
 //!     each at its paced arrival time, in arrival order (the actor's FIFO). Per query: its
 //!     own search time (service) and the time from its arrival to its answer, behind
 //!     whatever updates arrived first (sojourn).
+//!     Three indexes: the trees following every move (slack 0, the baseline), and with
+//!     the default `dispatch.index_slack_m` (50 m), bulk-loaded and built by upserts.
 //! (c) Through the MatcherActor on its own Arbiter (as in production): one task sends
 //!     `UpsertRider` by `try_send` at 50,000/s (as RiderActors do; a full mailbox drops the
 //!     update, counted here) while another times the round trip of `FindCandidates` and
@@ -109,9 +111,12 @@ fn main() {
         UPDATES_PER_S, INDEX_QUERIES_PER_S, sizes.index_run_s
     );
     let mut paced_results = Vec::new();
+    // The baseline: the trees follow every move (no slack), as before dispatch.index_slack_m.
+    let mut exact = RiderIndex::bulk(riders.clone()).with_slack_m(0.0);
     for (name, index) in [
-        ("bulk-loaded", &mut bulk),
-        ("built by upserts", &mut inserted),
+        ("bulk-loaded, slack 0 (trees follow every move)", &mut exact),
+        ("bulk-loaded, slack 50 m", &mut bulk),
+        ("built by upserts, slack 50 m", &mut inserted),
     ] {
         let mut moves = Moves::new(&riders, 7);
         let r = paced(index, &riders, &mut moves, &queries, sizes.index_run_s);

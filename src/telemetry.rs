@@ -47,6 +47,10 @@ pub fn metrics_handle() -> PrometheusHandle {
                 .expect("buckets are valid")
                 .set_buckets_for_metric(Matcher::Full(m::STORE_POSITION_LAG_SECONDS.into()), &store)
                 .expect("buckets are valid")
+                .set_buckets_for_metric(Matcher::Full(m::PLAN_ROUND_SECONDS.into()), &store)
+                .expect("buckets are valid")
+                .set_buckets_for_metric(Matcher::Full(m::PLAN_OFFER_DELAY_SECONDS.into()), &store)
+                .expect("buckets are valid")
                 .install_recorder()
                 .expect("the Prometheus recorder is installed once");
             describe_metrics();
@@ -96,6 +100,16 @@ fn describe_metrics() {
         m::ASSIGNMENT_LATENCY_SECONDS,
         Unit::Seconds,
         "From a merchant's accept to a rider's assignment."
+    );
+    describe_histogram!(
+        m::PLAN_ROUND_SECONDS,
+        Unit::Seconds,
+        "One batch planning round: candidate search and solve (batch policy)."
+    );
+    describe_histogram!(
+        m::PLAN_OFFER_DELAY_SECONDS,
+        Unit::Seconds,
+        "From an order's due time to the planning round that proposes its rider; 0 when before (batch policy)."
     );
     describe_counter!(
         m::EVENTS_DROPPED_TOTAL,
@@ -272,6 +286,8 @@ fn register_metrics() {
         m::ASSIGNMENT_LATENCY_SECONDS,
         m::STORE_BATCH_WRITES,
         m::STORE_POSITION_LAG_SECONDS,
+        m::PLAN_ROUND_SECONDS,
+        m::PLAN_OFFER_DELAY_SECONDS,
     ] {
         let _ = metrics::histogram!(name);
     }

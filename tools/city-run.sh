@@ -2,7 +2,8 @@
 # Starts a release dispatchd with the settings a city-scale run needs, drives it with
 # `dispatch-load city`, and stops it. Everything after the options goes to `city`.
 #   tools/city-run.sh [--bin DIR] [--redis PREFIX] [--policy P] -- --riders 10000 --fixes-per-s 50000 ...
-# Extra server settings: export DISPATCH_... variables before calling.
+# Extra server settings: export DISPATCH_... variables before calling. With METRICS_OUT=FILE
+# the server's /metrics as the run ends is saved there (e.g. the batch planner's histograms).
 set -euo pipefail
 BIN=target/release
 POLICY=nearest
@@ -41,3 +42,6 @@ if [[ -n "$PERF" ]]; then
   ( sleep "${PERF_DELAY_S:-40}"; perf record -F 499 -g -p $SERVER -o /tmp/city-perf.data -- sleep "$PERF" >/dev/null 2>&1 ) &
 fi
 "$BIN/dispatch-load" --url "http://127.0.0.1:$PORT" --pid $SERVER city --probe-url "http://127.0.0.1:$OPS_PORT" "$@"
+if [[ -n "${METRICS_OUT:-}" ]]; then
+  curl -sf "http://127.0.0.1:$OPS_PORT/metrics" > "$METRICS_OUT"
+fi

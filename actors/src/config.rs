@@ -81,6 +81,9 @@ pub struct DispatchConfig {
     pub offer_fanout: usize,
     /// When nobody is in range at the widest radius, try again after this long.
     pub retry_interval_s: f64,
+    /// How far a rider may stray from its point in the matcher's R-trees before the trees
+    /// move it (`crate::matcher::RiderIndex::with_slack_m`).
+    pub index_slack_m: f64,
 }
 
 impl Default for DispatchConfig {
@@ -98,6 +101,7 @@ impl Default for DispatchConfig {
             candidates_k: 10,
             offer_fanout: 1,
             retry_interval_s: 2.0,
+            index_slack_m: crate::matcher::INDEX_SLACK_M,
         }
     }
 }

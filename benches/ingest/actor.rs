@@ -92,7 +92,9 @@ pub fn run(riders: &[(RiderId, GeoPoint, bool)], queries: &[GeoPoint], sizes: &S
     let n = sizes.actor_queries;
     System::new().block_on(async move {
         let arbiter = Arbiter::new();
-        let matcher = MatcherActor::start_in_arbiter(&arbiter.handle(), MatcherActor::with_mailbox);
+        let matcher = MatcherActor::start_in_arbiter(&arbiter.handle(), |ctx| {
+            MatcherActor::with_mailbox(ctx, dispatch_actors::matcher::INDEX_SLACK_M)
+        });
 
         let t = Instant::now();
         for chunk in riders.chunks(4096) {

@@ -31,9 +31,13 @@ impl MatcherActor {
     /// Riders' position updates come with `try_send`: past that many queued messages an
     /// update is dropped and counted (`dispatch_matcher_updates_dropped_total`), and the
     /// rider re-sends its state with its next change. Queries (`send`) wait their turn.
-    pub fn with_mailbox(ctx: &mut Context<Self>) -> Self {
+    /// `index_slack_m`: see `RiderIndex::with_slack_m`.
+    pub fn with_mailbox(ctx: &mut Context<Self>, index_slack_m: f64) -> Self {
         ctx.set_mailbox_capacity(MAILBOX_CAPACITY);
-        Self::default()
+        Self {
+            index: RiderIndex::default().with_slack_m(index_slack_m),
+            ..Self::default()
+        }
     }
 }
 

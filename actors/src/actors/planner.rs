@@ -10,13 +10,14 @@ use super::matcher::{CandidateQuery, FindCandidatesBatch, MatcherActor};
 use crate::clock::Clock;
 use crate::config::{secs, DispatchConfig};
 use crate::domain::{OfferId, OrderId};
+use crate::metric_names;
 use crate::plan::book::{priced_candidates, Found, PlanBook, PlanEntry};
 use crate::plan::schedule::RoundSchedule;
 use crate::plan::{self, PlanConfig, TravelModel};
 use crate::protocol::Planned;
 use actix::prelude::*;
 use std::collections::HashMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub struct PlannerActor {
     book: PlanBook,
@@ -55,6 +56,7 @@ impl PlannerActor {
         if self.book.is_empty() || !self.schedule.start(self.clock.now_ms()) {
             return;
         }
+        let started = Instant::now();
         let searches = self.book.searches();
         let ids: Vec<OrderId> = searches.iter().map(|e| e.order_id.clone()).collect();
         let queries = searches
@@ -77,6 +79,8 @@ impl PlannerActor {
                     if let Ok(found) = res {
                         act.solve(ids, found);
                     }
+                    metrics::histogram!(metric_names::PLAN_ROUND_SECONDS)
+                        .record(started.elapsed().as_secs_f64());
                     if again {
                         act.round(ctx);
                     }
@@ -132,6 +136,12 @@ impl PlannerActor {
             input.riders.len(),
             result.routes.len()
         );
+        let due_of: HashMap<&OrderId, u64> = input
+            .orders
+            .iter()
+            .map(|o| (&o.order_id, o.due_ms))
+            .collect();
+        let delay = metrics::histogram!(metric_names::PLAN_OFFER_DELAY_SECONDS);
         let mut sends = Vec::new();
         for route in &result.routes {
             let legs = self.book.legs(&route.orders);
@@ -145,6 +155,9 @@ impl PlannerActor {
                 };
                 let (location, distance_m) = (chosen.location, chosen.distance_m);
                 let candidates = priced_candidates(route, cands, self.cfg.speed_mps);
+                if let Some(&due_ms) = due_of.get(order_id) {
+                    delay.record(now.saturating_sub(due_ms) as f64 / 1000.0);
+                }
                 sends.push((
                     order_id.clone(),
                     Planned {

@@ -83,14 +83,16 @@ impl Engine {
     /// Starts the engine's actors. Must be called inside a running actix System.
     pub fn start(cfg: EngineConfig, store: Arc<dyn Store>, clock: Clock) -> Engine {
         let mut arbiters = Vec::new();
+        let slack_m = cfg.dispatch.index_slack_m;
         let matcher = if cfg.matcher_own_arbiter {
             let arbiter = Arbiter::new();
-            let addr =
-                MatcherActor::start_in_arbiter(&arbiter.handle(), MatcherActor::with_mailbox);
+            let addr = MatcherActor::start_in_arbiter(&arbiter.handle(), move |ctx| {
+                MatcherActor::with_mailbox(ctx, slack_m)
+            });
             arbiters.push(Arc::new(ArbiterKeeper(arbiter)));
             addr
         } else {
-            MatcherActor::create(MatcherActor::with_mailbox)
+            MatcherActor::create(move |ctx| MatcherActor::with_mailbox(ctx, slack_m))
         };
         // A planning round may take a while in a big city: in production it gets a thread
         // of its own, so neither GPS intake nor order actors wait for it.

@@ -42,6 +42,10 @@ pub struct CityArgs {
     /// Merchants (one item each), spread over the city box.
     #[arg(long, default_value_t = 50)]
     pub merchants: usize,
+    /// Each merchant's `prep_time_s`: under `batch` an order is planned by its food-ready
+    /// time, so its offer comes about this long after the merchant accepts, less travel.
+    #[arg(long, default_value_t = 300)]
+    pub prep_s: u32,
     /// Customers placing the orders (registration is slow and rate limited per IP).
     #[arg(long, default_value_t = 20)]
     pub customers: usize,
@@ -238,7 +242,8 @@ pub async fn run(url: &str, token: &str, pid: u32, a: CityArgs) {
     // RSS-before-sockets sample waits for that.
     let customers = rest::create_customers(&shared, &http, url, a.customers).await;
     let hashed_at = Instant::now();
-    let merchants = rest::create_merchants(&shared, &http, url, token, a.merchants, &city).await;
+    let merchants =
+        rest::create_merchants(&shared, &http, url, token, a.merchants, a.prep_s, &city).await;
     let tokens = rest::create_riders(&shared, &http, url, token, a.riders).await;
     println!(
         "# set-up: {} of {} riders, {} of {} merchants, {} of {} customers created in {:.1} s",
@@ -333,16 +338,11 @@ pub async fn run(url: &str, token: &str, pid: u32, a: CityArgs) {
         a.max_inflight,
         phase_rx.clone(),
     ))];
-    let probe_http = reqwest::Client::new();
-    for i in 0..probes::ROUTES.len() {
-        tasks.push(tokio::spawn(probes::probe(
-            shared.clone(),
-            probe_http.clone(),
-            a.probe_url.clone().unwrap_or_else(|| url.to_string()),
-            i,
-            phase_rx.clone(),
-        )));
-    }
+    let (probe_shared, probe_phase) = (shared.clone(), phase_rx.clone());
+    let probe_url = a.probe_url.clone().unwrap_or_else(|| url.to_string());
+    tasks.push(tokio::task::spawn_blocking(move || {
+        probes::run_all(probe_shared, probe_url, probe_phase)
+    }));
 
     let pb = ProgressBar::new(a.seconds);
     pb.set_style(
@@ -539,7 +539,7 @@ pub async fn run(url: &str, token: &str, pid: u32, a: CityArgs) {
     ]);
     // With the Redis store: how far Redis trailed the engine's fixes.
     let metrics_url = format!("{}/metrics", a.probe_url.as_deref().unwrap_or(url));
-    if let Ok(r) = probe_http.get(metrics_url).send().await {
+    if let Ok(r) = http.get(metrics_url).send().await {
         md.extend(crate::prom::store_rows(&r.text().await.unwrap_or_default()));
     }
     for (kind, count) in c.kinds() {

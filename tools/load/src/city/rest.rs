@@ -96,6 +96,7 @@ pub async fn create_merchants(
     url: &str,
     token: &str,
     n: usize,
+    prep_s: u32,
     city: &CityBox,
 ) -> Vec<Merchant> {
     let spots: Vec<(f64, f64)> = {
@@ -112,7 +113,7 @@ pub async fn create_merchants(
                 format!("{url}/api/v1/merchants"),
                 token,
                 json!({"name": format!("city kitchen {i}"), "location": {"lat": lat, "lon": lon},
-                       "prep_time_s": 300}),
+                       "prep_time_s": prep_s}),
                 "POST /merchants",
             )
             .await?;
