@@ -164,10 +164,6 @@ fn describe_metrics() {
         "Events not appended to the Redis event stream."
     );
     describe_counter!(
-        m::MATCHER_UPDATES_DROPPED_TOTAL,
-        "Rider updates the matcher's mailbox could not take."
-    );
-    describe_counter!(
         m::MATCHER_WITHHELD_TOTAL,
         "Candidate riders withheld for an order waiting longer."
     );
@@ -256,7 +252,6 @@ fn register_metrics() {
         m::STORE_ERRORS_TOTAL,
         m::STORE_POSITIONS_WRITTEN_TOTAL,
         m::STORE_EVENTS_DROPPED_TOTAL,
-        m::MATCHER_UPDATES_DROPPED_TOTAL,
         m::MATCHER_WITHHELD_TOTAL,
         m::STORE_ORDERS_EVICTED_TOTAL,
     ] {

@@ -35,7 +35,6 @@ pub const STORE_PENDING_WRITES: &str = "dispatch_store_pending_writes";
 pub const STORE_ERRORS_TOTAL: &str = "dispatch_store_errors_total";
 pub const STORE_POSITIONS_WRITTEN_TOTAL: &str = "dispatch_store_positions_written_total";
 pub const STORE_EVENTS_DROPPED_TOTAL: &str = "dispatch_store_events_dropped_total";
-pub const MATCHER_UPDATES_DROPPED_TOTAL: &str = "dispatch_matcher_updates_dropped_total";
 pub const MATCHER_WITHHELD_TOTAL: &str = "dispatch_matcher_withheld_total";
 pub const ORDERS_WAITING: &str = "dispatch_orders_waiting";
 /// Escalations the desk holds in memory (open, and resolved within retention), a gauge.
@@ -75,7 +74,6 @@ pub const ALL: &[&str] = &[
     STORE_ERRORS_TOTAL,
     STORE_POSITIONS_WRITTEN_TOTAL,
     STORE_EVENTS_DROPPED_TOTAL,
-    MATCHER_UPDATES_DROPPED_TOTAL,
     MATCHER_WITHHELD_TOTAL,
     ORDERS_WAITING,
     ESCALATIONS_IN_MEMORY,

@@ -93,7 +93,11 @@ pub fn run(riders: &[(RiderId, GeoPoint, bool)], queries: &[GeoPoint], sizes: &S
     System::new().block_on(async move {
         let arbiter = Arbiter::new();
         let matcher = MatcherActor::start_in_arbiter(&arbiter.handle(), |ctx| {
-            MatcherActor::with_mailbox(ctx, dispatch_actors::matcher::INDEX_SLACK_M)
+            MatcherActor::with_mailbox(
+                ctx,
+                dispatch_actors::matcher::INDEX_SLACK_M,
+                Default::default(),
+            )
         });
 
         let t = Instant::now();

@@ -3,13 +3,16 @@
 
 use crate::domain::OrderId;
 use crate::domain::{GeoPoint, RiderId};
+use crate::matcher::feed::{Change, MatcherFeed};
 use crate::matcher::{Nearby, Placement, RiderIndex};
 use crate::metric_names;
 use crate::waiting::{Waiting, WaitingOrders};
 use actix::prelude::*;
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
-/// Messages the matcher may have queued before position updates are dropped.
+/// Messages the matcher may have queued (queries wait their turn past it; riders' changes
+/// do not queue here but in the feed).
 pub const MAILBOX_CAPACITY: usize = 16_384;
 
 /// Restored riders held back before they are placed at least (see `restoring`).
@@ -18,6 +21,10 @@ const RESTORE_BATCH: usize = 16_384;
 #[derive(Default)]
 pub struct MatcherActor {
     index: RiderIndex,
+    /// Riders' changes waiting; drained on `DrainFeed` and before every query.
+    feed: Arc<MatcherFeed>,
+    /// The last drain's changes (kept for its allocation).
+    drained: Vec<Change>,
     waiting: WaitingOrders,
     /// Riders a restart restored, not placed yet: placed in bulk once they are as many as
     /// the index holds (so a city arriving in chunks is bulk-loaded a handful of times,
@@ -28,14 +35,18 @@ pub struct MatcherActor {
 
 impl MatcherActor {
     /// A matcher whose mailbox takes `MAILBOX_CAPACITY` messages from the first one on.
-    /// Riders' position updates come with `try_send`: past that many queued messages an
-    /// update is dropped and counted (`dispatch_matcher_updates_dropped_total`), and the
-    /// rider re-sends its state with its next change. Queries (`send`) wait their turn.
-    /// `index_slack_m`: see `RiderIndex::with_slack_m`.
-    pub fn with_mailbox(ctx: &mut Context<Self>, index_slack_m: f64) -> Self {
+    /// Riders' changes come through `feed` (one `DrainFeed` per batch, so nothing is
+    /// dropped); queries (`send`) wait their turn. `index_slack_m`: see
+    /// `RiderIndex::with_slack_m`.
+    pub fn with_mailbox(
+        ctx: &mut Context<Self>,
+        index_slack_m: f64,
+        feed: Arc<MatcherFeed>,
+    ) -> Self {
         ctx.set_mailbox_capacity(MAILBOX_CAPACITY);
         Self {
             index: RiderIndex::default().with_slack_m(index_slack_m),
+            feed,
             ..Self::default()
         }
     }
@@ -46,6 +57,40 @@ impl Actor for MatcherActor {
 }
 
 impl MatcherActor {
+    /// Applies the riders' changes waiting in the feed, then places the restored riders
+    /// still held back: every query sees every change put before it.
+    fn catch_up(&mut self) {
+        self.drain_feed();
+        self.place_restored();
+    }
+
+    fn drain_feed(&mut self) {
+        let mut changes = std::mem::take(&mut self.drained);
+        self.feed.drain_into(&mut changes);
+        for change in changes.drain(..) {
+            match change {
+                Change::Place(p) => self.place(p),
+                Change::Remove(id) => self.remove(&id),
+            }
+        }
+        self.drained = changes;
+    }
+
+    fn place(&mut self, p: Placement) {
+        if let Some(held) = self.restoring.get_mut(&p.rider_id) {
+            *held = p;
+            return;
+        }
+        self.index.upsert(&p.rider_id, p.point, p.available);
+        self.index.set_busy_until(&p.rider_id, p.busy_until);
+        self.index.set_shift_end(&p.rider_id, p.shift_end_ms);
+    }
+
+    fn remove(&mut self, rider_id: &RiderId) {
+        self.restoring.remove(rider_id);
+        self.index.remove(rider_id);
+    }
+
     /// Places the restored riders still held back.
     fn place_restored(&mut self) {
         if !self.restoring.is_empty() {
@@ -55,7 +100,20 @@ impl MatcherActor {
     }
 }
 
-/// Inserts or moves a rider; `available` = may take an offer now.
+/// The feed has changes waiting (sent by the put that found it empty).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct DrainFeed;
+
+impl Handler<DrainFeed> for MatcherActor {
+    type Result = ();
+    fn handle(&mut self, _: DrainFeed, _: &mut Context<Self>) {
+        self.drain_feed();
+    }
+}
+
+/// Inserts or moves a rider; `available` = may take an offer now (riders' own changes go
+/// through the feed; this is the direct way, for tools and tests).
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct UpsertRider {
@@ -120,16 +178,14 @@ pub struct FindNearestRiders {
 impl Handler<UpsertRider> for MatcherActor {
     type Result = ();
     fn handle(&mut self, m: UpsertRider, _: &mut Context<Self>) {
-        if let Some(p) = self.restoring.get_mut(&m.rider_id) {
-            p.point = m.point;
-            p.available = m.available;
-            p.busy_until = m.busy_until;
-            p.shift_end_ms = m.shift_end_ms;
-            return;
-        }
-        self.index.upsert(&m.rider_id, m.point, m.available);
-        self.index.set_busy_until(&m.rider_id, m.busy_until);
-        self.index.set_shift_end(&m.rider_id, m.shift_end_ms);
+        self.drain_feed();
+        self.place(Placement {
+            rider_id: m.rider_id,
+            point: m.point,
+            available: m.available,
+            busy_until: m.busy_until,
+            shift_end_ms: m.shift_end_ms,
+        });
     }
 }
 
@@ -146,6 +202,8 @@ impl Handler<RestoreRiders> for MatcherActor {
             };
             (p.rider_id.clone(), p)
         }));
+        // Changes riders made since they were restored are newer than the snapshot.
+        self.drain_feed();
         if self.restoring.len() >= self.index.len().max(RESTORE_BATCH) {
             self.place_restored();
         }
@@ -155,15 +213,15 @@ impl Handler<RestoreRiders> for MatcherActor {
 impl Handler<RemoveRider> for MatcherActor {
     type Result = ();
     fn handle(&mut self, m: RemoveRider, _: &mut Context<Self>) {
-        self.restoring.remove(&m.rider_id);
-        self.index.remove(&m.rider_id);
+        self.drain_feed();
+        self.remove(&m.rider_id);
     }
 }
 
 impl Handler<FindCandidates> for MatcherActor {
     type Result = MessageResult<FindCandidates>;
     fn handle(&mut self, m: FindCandidates, _: &mut Context<Self>) -> Self::Result {
-        self.place_restored();
+        self.catch_up();
         metrics::counter!(metric_names::MATCHER_QUERIES_TOTAL, "kind" => "candidates").increment(1);
         if self.waiting.is_empty() {
             return MessageResult(self.index.nearest(m.at, m.k, m.radius_m, true, &m.exclude));
@@ -209,7 +267,7 @@ impl Handler<StopWaiting> for MatcherActor {
 impl Handler<FindNearestRiders> for MatcherActor {
     type Result = MessageResult<FindNearestRiders>;
     fn handle(&mut self, m: FindNearestRiders, _: &mut Context<Self>) -> Self::Result {
-        self.place_restored();
+        self.catch_up();
         metrics::counter!(metric_names::MATCHER_QUERIES_TOTAL, "kind" => "nearby").increment(1);
         MessageResult(
             self.index
@@ -236,7 +294,7 @@ pub struct FindCandidatesBatch(pub Vec<CandidateQuery>);
 impl Handler<FindCandidatesBatch> for MatcherActor {
     type Result = MessageResult<FindCandidatesBatch>;
     fn handle(&mut self, m: FindCandidatesBatch, _: &mut Context<Self>) -> Self::Result {
-        self.place_restored();
+        self.catch_up();
         metrics::counter!(metric_names::MATCHER_QUERIES_TOTAL, "kind" => "plan").increment(1);
         MessageResult(batch_nearest(&self.index, &m.0))
     }

@@ -34,6 +34,8 @@ pub struct Shared {
     pub store: Arc<dyn Store>,
     pub dir: directory::Directory,
     pub matcher: Addr<matcher::MatcherActor>,
+    /// Riders' changes for the matcher, taken in batches (`crate::matcher::feed`).
+    pub matcher_feed: Arc<crate::matcher::feed::MatcherFeed>,
     pub desk: Addr<desk::EscalationDesk>,
     /// The batch planner; None under `dispatch.policy = "nearest"`.
     pub planner: Option<Addr<planner::PlannerActor>>,

@@ -12,6 +12,8 @@
 //! A second tree holds only the riders open to offers: on a busy day most riders are busy,
 //! and a search for available ones would otherwise walk past every busy rider nearby.
 
+pub mod feed;
+
 use crate::domain::geo::chord_for_arc_m;
 use crate::domain::{GeoPoint, RiderId};
 use rstar::primitives::GeomWithData;

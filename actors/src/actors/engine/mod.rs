@@ -28,6 +28,7 @@ use crate::domain::{EscalationId, GeoPoint, ItemId, MerchantId, RiderId};
 use crate::error::EngineError;
 use crate::events::{Event, EventBus};
 use crate::fix_slot::Put;
+use crate::matcher::feed::MatcherFeed;
 use crate::matcher::Nearby;
 use crate::metric_names;
 use crate::outbox::Outbox;
@@ -84,15 +85,17 @@ impl Engine {
     pub fn start(cfg: EngineConfig, store: Arc<dyn Store>, clock: Clock) -> Engine {
         let mut arbiters = Vec::new();
         let slack_m = cfg.dispatch.index_slack_m;
+        let matcher_feed = Arc::new(MatcherFeed::default());
+        let feed = matcher_feed.clone();
         let matcher = if cfg.matcher_own_arbiter {
             let arbiter = Arbiter::new();
             let addr = MatcherActor::start_in_arbiter(&arbiter.handle(), move |ctx| {
-                MatcherActor::with_mailbox(ctx, slack_m)
+                MatcherActor::with_mailbox(ctx, slack_m, feed)
             });
             arbiters.push(Arc::new(ArbiterKeeper(arbiter)));
             addr
         } else {
-            MatcherActor::create(move |ctx| MatcherActor::with_mailbox(ctx, slack_m))
+            MatcherActor::create(move |ctx| MatcherActor::with_mailbox(ctx, slack_m, feed))
         };
         // A planning round may take a while in a big city: in production it gets a thread
         // of its own, so neither GPS intake nor order actors wait for it.
@@ -121,6 +124,7 @@ impl Engine {
             store,
             dir: Directory::default(),
             matcher,
+            matcher_feed,
             desk: desk.clone(),
             planner,
         });

@@ -15,13 +15,15 @@ mod handlers;
 mod supervision;
 
 use super::directory::SharedFixSlot;
-use super::matcher::{RemoveRider, UpsertRider};
+use super::matcher::{DrainFeed, UpsertRider};
 use super::timers::TimerSet;
 use super::Shared;
 use crate::config::Policy;
 use crate::domain::rider::{RiderState, RiderStatus};
 use crate::domain::{GeoPoint, OfferId, OrderId};
 use crate::events::Event;
+use crate::matcher::feed::Change;
+use crate::matcher::Placement;
 use crate::metric_names;
 use crate::outbox::{Outbox, PushOutcome};
 use crate::protocol::RiderNotice;
@@ -175,34 +177,21 @@ impl RiderActor {
         let status = self.state.status();
         let want = self.matcher_entry();
         if want != self.in_matcher {
-            let sent = match want {
-                Some((point, available, busy_until, shift_end_ms)) => self
-                    .shared
-                    .matcher
-                    .try_send(UpsertRider {
-                        rider_id: self.state.rider_id.clone(),
-                        point,
-                        available,
-                        busy_until,
-                        shift_end_ms,
-                    })
-                    .is_ok(),
-                None => self
-                    .shared
-                    .matcher
-                    .try_send(RemoveRider {
-                        rider_id: self.state.rider_id.clone(),
-                    })
-                    .is_ok(),
+            let rider_id = self.state.rider_id.clone();
+            let change = match want {
+                Some((point, available, busy_until, shift_end_ms)) => Change::Place(Placement {
+                    rider_id,
+                    point,
+                    available,
+                    busy_until,
+                    shift_end_ms,
+                }),
+                None => Change::Remove(rider_id),
             };
-            if sent {
-                self.in_matcher = want;
-            } else {
-                // The matcher's queue is full: drop this update (counted) and keep the old
-                // belief, so the next change of this rider sends the whole state again. The
-                // RiderActor stays the authority: it refuses offers when not idle.
-                metrics::counter!(metric_names::MATCHER_UPDATES_DROPPED_TOTAL).increment(1);
+            if self.shared.matcher_feed.put(change) {
+                self.shared.matcher.do_send(DrainFeed);
             }
+            self.in_matcher = want;
         }
         if self.gauge_status != Some(status) {
             if let Some(old) = self.gauge_status {
