@@ -109,7 +109,7 @@ fn describe_metrics() {
     describe_histogram!(
         m::PLAN_OFFER_DELAY_SECONDS,
         Unit::Seconds,
-        "From an order's due time to the planning round that proposes its rider; 0 when before (batch policy)."
+        "From an order's due time (or its joining the planner, if it came already due) to the planning round that proposes its rider; 0 when before (batch policy)."
     );
     describe_counter!(
         m::EVENTS_DROPPED_TOTAL,

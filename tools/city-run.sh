@@ -9,18 +9,21 @@ BIN=target/release
 POLICY=nearest
 REDIS=""
 PERF=""
+CPUS=""
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --bin) BIN=$2; shift 2 ;;
     --redis) REDIS=$2; shift 2 ;;
     --policy) POLICY=$2; shift 2 ;;
     --perf) PERF=$2; shift 2 ;;   # seconds of `perf record -g` once the sockets are up
+    --server-cpus) CPUS=$2; shift 2 ;;   # pin the server (taskset -c LIST): saturate it, not the box
     --) shift; break ;;
     *) break ;;
   esac
 done
 ulimit -n "$(ulimit -Hn)"
-PORT=$((20000 + RANDOM % 20000))
+# Below the ephemeral range (32768+), where the riders' own client sockets take ports.
+PORT=$((10000 + RANDOM % 20000))
 OPS_PORT=$((PORT + 1))
 export DISPATCH_DEMO__ENABLED=false
 export DISPATCH_SERVER__BIND=127.0.0.1:$PORT
@@ -34,7 +37,9 @@ if [[ -n "$REDIS" ]]; then
   export DISPATCH_STORE__REDIS_PREFIX=$REDIS
   redis-cli --scan --pattern "$REDIS*" | xargs -r -n 1000 redis-cli del >/dev/null
 fi
-"$BIN/dispatchd" > /tmp/city-server-$PORT.log 2>&1 &
+PIN=()
+[[ -n "$CPUS" ]] && PIN=(taskset -c "$CPUS")
+"${PIN[@]}" "$BIN/dispatchd" > /tmp/city-server-$PORT.log 2>&1 &
 SERVER=$!
 trap 'kill $SERVER 2>/dev/null || true' EXIT
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null && break; sleep 0.1; done

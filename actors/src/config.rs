@@ -63,6 +63,9 @@ pub struct DispatchConfig {
     /// Seconds between planning rounds (`batch`); an order about to fall due gets a round
     /// of its own earlier.
     pub round_s: f64,
+    /// `batch`: early rounds (for orders falling due) come no closer than this after the
+    /// last round; also how late past its due time an order may be offered.
+    pub min_round_gap_s: f64,
     /// `batch`: keep an order uncommitted until its rider should leave (false: every
     /// order is offered at the first round that finds it a rider; for comparisons).
     pub late_commitment: bool,
@@ -92,6 +95,7 @@ impl Default for DispatchConfig {
             // The replay sweep shows batch winning (docs/dispatch.md): it is the default.
             policy: Policy::Batch,
             round_s: 30.0,
+            min_round_gap_s: crate::plan::schedule::MIN_EARLY_GAP_MS as f64 / 1000.0,
             late_commitment: true,
             next_job_s: 300.0,
             max_bundle: 3,

@@ -46,8 +46,9 @@ pub const STORE_ORDERS_EVICTED_TOTAL: &str = "dispatch_store_orders_evicted_tota
 /// Entries in each of the server hub's maps (label `map`), a gauge.
 /// One batch planning round, wall time: the matcher's candidate search plus the solve.
 pub const PLAN_ROUND_SECONDS: &str = "dispatch_plan_round_seconds";
-/// From an order's due time (the latest offer that keeps its best rider on time) to the
-/// round that proposes its rider; 0 when proposed before it fell due.
+/// From an order's due time (the latest offer that keeps its best rider on time), or from
+/// when it joined the planner if it came already due, to the round that proposes its
+/// rider; 0 when proposed before it fell due.
 pub const PLAN_OFFER_DELAY_SECONDS: &str = "dispatch_plan_offer_delay_seconds";
 pub const HUB_ENTRIES: &str = "dispatch_hub_entries";
 

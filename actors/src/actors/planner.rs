@@ -22,6 +22,9 @@ use std::time::{Duration, Instant};
 pub struct PlannerActor {
     book: PlanBook,
     replies: HashMap<OrderId, Recipient<Planned>>,
+    /// When each order (re)joined the book: an order due before it came cannot be offered
+    /// before it came, so its offer delay counts from then.
+    joined_ms: HashMap<OrderId, u64>,
     matcher: Addr<MatcherActor>,
     clock: Clock,
     cfg: DispatchConfig,
@@ -39,15 +42,18 @@ impl PlannerActor {
             max_orders_per_bundle: cfg.max_bundle.max(1),
             ..PlanConfig::default()
         };
+        let schedule =
+            RoundSchedule::with_min_gap_ms((cfg.min_round_gap_s.max(0.0) * 1000.0) as u64);
         Self {
             book: PlanBook::default(),
             replies: HashMap::new(),
+            joined_ms: HashMap::new(),
             matcher,
             clock,
             travel: TravelModel::with_speed(cfg.speed_mps),
             cfg,
             plan_cfg,
-            schedule: RoundSchedule::default(),
+            schedule,
             early: None,
         }
     }
@@ -156,7 +162,8 @@ impl PlannerActor {
                 let (location, distance_m) = (chosen.location, chosen.distance_m);
                 let candidates = priced_candidates(route, cands, self.cfg.speed_mps);
                 if let Some(&due_ms) = due_of.get(order_id) {
-                    delay.record(now.saturating_sub(due_ms) as f64 / 1000.0);
+                    let joined_ms = self.joined_ms.get(order_id).copied().unwrap_or(0);
+                    delay.record(now.saturating_sub(due_ms.max(joined_ms)) as f64 / 1000.0);
                 }
                 sends.push((
                     order_id.clone(),
@@ -174,6 +181,7 @@ impl PlannerActor {
         }
         for (order_id, msg) in sends {
             self.book.remove(&order_id);
+            self.joined_ms.remove(&order_id);
             if let Some(reply) = self.replies.remove(&order_id) {
                 reply.do_send(msg);
             }
@@ -237,7 +245,9 @@ impl Handler<PlanOrder> for PlannerActor {
     type Result = ();
     fn handle(&mut self, m: PlanOrder, ctx: &mut Context<Self>) {
         // A new or changed order is planned by its due time (at once if already due).
-        let due = m.entry.ready_at_ms.max(self.clock.now_ms());
+        let now = self.clock.now_ms();
+        let due = m.entry.ready_at_ms.max(now);
+        self.joined_ms.insert(m.entry.order_id.clone(), now);
         self.replies.insert(m.entry.order_id.clone(), m.reply);
         self.book.add(m.entry);
         self.round_at(due, ctx);
@@ -249,5 +259,6 @@ impl Handler<Unplan> for PlannerActor {
     fn handle(&mut self, m: Unplan, _: &mut Context<Self>) {
         self.book.remove(&m.0);
         self.replies.remove(&m.0);
+        self.joined_ms.remove(&m.0);
     }
 }

@@ -2,8 +2,10 @@
 //! and once more right after a round during which another was asked for. Plain state;
 //! the planner actor owns the timers.
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct RoundSchedule {
+    /// Early rounds come no closer than this after the last one (`MIN_EARLY_GAP_MS`).
+    min_gap_ms: u64,
     running: bool,
     /// A round was asked for while one ran.
     again: bool,
@@ -15,12 +17,30 @@ pub struct RoundSchedule {
     last_start_ms: Option<u64>,
 }
 
-/// Early rounds come no closer than this after the last round: with a backlog, orders fall
-/// due (or come back, declined) every few seconds, and a round per order would make the
-/// planner's cost grow with the backlog instead of with the city.
+/// Early rounds come no closer than this after the last round by default
+/// (`dispatch.min_round_gap_s`): with a backlog, orders fall due (or come back, declined)
+/// every few seconds, and a round per order would make the planner's cost grow with the
+/// backlog instead of with the city. It is also how late a due order may be offered.
 pub const MIN_EARLY_GAP_MS: u64 = 5_000;
 
+impl Default for RoundSchedule {
+    fn default() -> Self {
+        Self::with_min_gap_ms(MIN_EARLY_GAP_MS)
+    }
+}
+
 impl RoundSchedule {
+    pub fn with_min_gap_ms(min_gap_ms: u64) -> Self {
+        Self {
+            min_gap_ms,
+            running: false,
+            again: false,
+            next_regular_ms: 0,
+            early_ms: None,
+            last_start_ms: None,
+        }
+    }
+
     /// A regular round is due at `at_ms`.
     pub fn regular_at(&mut self, at_ms: u64) {
         self.next_regular_ms = at_ms;
@@ -48,7 +68,7 @@ impl RoundSchedule {
     /// already comes in time.
     pub fn early_at(&mut self, at_ms: u64) -> Option<u64> {
         let at_ms = match self.last_start_ms {
-            Some(last) => at_ms.max(last + MIN_EARLY_GAP_MS),
+            Some(last) => at_ms.max(last + self.min_gap_ms),
             None => at_ms,
         };
         if at_ms >= self.next_regular_ms || self.early_ms.is_some_and(|t| t <= at_ms) {
@@ -92,6 +112,15 @@ mod tests {
             Some(20_000),
             "later than the gap: as asked"
         );
+    }
+
+    #[test]
+    fn the_gap_is_configurable() {
+        let mut s = RoundSchedule::with_min_gap_ms(1_000);
+        s.regular_at(30_000);
+        assert!(s.start(10_000));
+        s.finish();
+        assert_eq!(s.early_at(10_200), Some(11_000));
     }
 
     #[test]
