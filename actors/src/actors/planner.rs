@@ -244,13 +244,15 @@ pub struct Unplan(pub OrderId);
 impl Handler<PlanOrder> for PlannerActor {
     type Result = ();
     fn handle(&mut self, m: PlanOrder, ctx: &mut Context<Self>) {
-        // A new or changed order is planned by its due time (at once if already due).
+        // A new or changed order is seen by the next round that may run (`min_round_gap_s`
+        // after the last): its due time depends on the riders near it, which only a round
+        // finds; waiting for the regular round left an order unseen for up to `round_s`,
+        // past its due time when its food is ready soon.
         let now = self.clock.now_ms();
-        let due = m.entry.ready_at_ms.max(now);
         self.joined_ms.insert(m.entry.order_id.clone(), now);
         self.replies.insert(m.entry.order_id.clone(), m.reply);
         self.book.add(m.entry);
-        self.round_at(due, ctx);
+        self.round_at(now, ctx);
     }
 }
 
