@@ -104,24 +104,7 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// `mosquitto -p PORT`: loopback only, anonymous clients, in the foreground.
-fn broker_on(port: u16) -> Child {
-    let child = Command::new("mosquitto")
-        .arg("-p")
-        .arg(port.to_string())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("mosquitto on PATH (apt-get install mosquitto)");
-    for _ in 0..100 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return child;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("mosquitto did not start on port {port}");
-}
-
+/// A broker of the test's own, stopped when dropped.
 struct Broker(Child);
 
 impl Drop for Broker {
@@ -131,10 +114,30 @@ impl Drop for Broker {
     }
 }
 
+/// `mosquitto -p PORT`: loopback only, anonymous clients, in the foreground.
+fn broker_on(port: u16) -> Broker {
+    let broker = Broker(
+        Command::new("mosquitto")
+            .arg("-p")
+            .arg(port.to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("mosquitto on PATH (apt-get install mosquitto)"),
+    );
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return broker;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("mosquitto did not start on port {port}");
+}
+
 #[actix_web::test]
 async fn the_subscriber_comes_back_when_the_broker_does() {
     let port = free_port();
-    let broker = Broker(broker_on(port));
+    let broker = broker_on(port);
     let app = spawn_app(|s| s.ingest.mqtt_url = format!("mqtt://127.0.0.1:{port}")).await;
     let (rider, _) = app.create_rider().await;
     let device = device_for(&app, &rider).await;
@@ -145,6 +148,6 @@ async fn the_subscriber_comes_back_when_the_broker_does() {
     // The broker goes away and comes back on the same port.
     drop(broker);
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let _broker = Broker(broker_on(port));
+    let _broker = broker_on(port);
     publish_until_seen(&app, &phone, &topic, &rider, offset(SHOP, 200.0, 0.0)).await;
 }
