@@ -6,6 +6,7 @@ pub mod errors;
 pub mod extract;
 pub mod hub;
 pub mod idempotency;
+pub mod ingest;
 pub mod ratelimit;
 pub mod routes;
 pub mod settings;

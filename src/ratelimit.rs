@@ -1,4 +1,5 @@
-//! Token buckets: per rider socket (fixes, other messages) and per IP (login, registration).
+//! Token buckets: per rider socket (fixes, other messages), per rider (tracking-app fixes)
+//! and per IP (login, registration).
 
 use parking_lot::Mutex;
 use std::collections::HashMap;
@@ -46,18 +47,25 @@ impl TokenBucket {
     }
 }
 
-/// Buckets by key (client IP); idle keys are swept so the map stays bounded.
+/// Buckets by key (client IP, rider id); idle keys are swept so the map stays bounded.
 pub struct KeyedLimiter {
     n: u32,
     per: Duration,
+    burst: u32,
     buckets: Mutex<HashMap<String, TokenBucket>>,
 }
 
 impl KeyedLimiter {
     pub fn new(n: u32, per: Duration) -> Self {
+        Self::with_burst(n, per, n)
+    }
+
+    /// `n` events per `per` sustained per key, up to `burst` at once.
+    pub fn with_burst(n: u32, per: Duration, burst: u32) -> Self {
         Self {
             n,
             per,
+            burst,
             buckets: Mutex::new(HashMap::new()),
         }
     }
@@ -70,7 +78,7 @@ impl KeyedLimiter {
             b.retain(|_, v| now.saturating_duration_since(v.last) < per);
         }
         b.entry(key.to_string())
-            .or_insert_with(|| TokenBucket::new(self.n, self.per))
+            .or_insert_with(|| TokenBucket::with_burst(self.n, self.per, self.burst))
             .try_take()
     }
 }
@@ -89,6 +97,16 @@ mod tests {
         assert!(!b.try_take_at(t0));
         assert!(b.try_take_at(t0 + Duration::from_millis(1100)));
         assert!(!b.try_take_at(t0 + Duration::from_millis(1100)));
+    }
+
+    #[test]
+    fn keyed_limiter_with_a_burst_allows_the_burst_per_key() {
+        let l = KeyedLimiter::with_burst(1, Duration::from_secs(60), 3);
+        for _ in 0..3 {
+            assert!(l.allow("r_a"));
+        }
+        assert!(!l.allow("r_a"));
+        assert!(l.allow("r_b"));
     }
 
     #[test]

@@ -169,6 +169,32 @@ impl Default for RateLimitSettings {
     }
 }
 
+/// The `[ingest]` section: fixes from tracking apps (docs/protocol.md, "Tracking apps").
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct IngestSettings {
+    /// The OsmAnd / Traccar Client listener (empty: off).
+    pub osmand_bind: String,
+    /// The MQTT broker OwnTracks publishes to, `mqtt://[user:password@]host[:port]`
+    /// (empty: no MQTT).
+    pub mqtt_url: String,
+    /// MQTT messages waiting to be read at most; more are dropped (counted).
+    pub mqtt_queue: usize,
+    /// An accepted tracker fix puts an offline rider online.
+    pub sets_online: bool,
+}
+
+impl Default for IngestSettings {
+    fn default() -> Self {
+        Self {
+            osmand_bind: "127.0.0.1:5055".into(),
+            mqtt_url: String::new(),
+            mqtt_queue: 4096,
+            sets_online: false,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
 pub struct Settings {
@@ -178,6 +204,7 @@ pub struct Settings {
     pub demo: DemoSettings,
     pub dashboard: DashboardSettings,
     pub rate_limit: RateLimitSettings,
+    pub ingest: IngestSettings,
     pub timers: TimersConfig,
     pub dispatch: DispatchConfig,
     pub gps: GpsConfig,
@@ -231,6 +258,12 @@ impl Settings {
         }
         if self.dispatch.max_radius_m < self.dispatch.initial_radius_m {
             return Err("dispatch.max_radius_m must be >= dispatch.initial_radius_m".into());
+        }
+        if !self.ingest.mqtt_url.is_empty() {
+            crate::ingest::mqtt::options(&self.ingest.mqtt_url)?;
+        }
+        if self.ingest.mqtt_queue == 0 {
+            return Err("ingest.mqtt_queue must be at least 1".into());
         }
         match self.store.backend.as_str() {
             "memory" => {}
@@ -316,6 +349,8 @@ mod tests {
             "[dispatch]\npolicy = \"batch\"\nround_s = 10\n",
         );
         let s = Settings::load(Some(&batch)).unwrap();
+        assert_eq!(s.ingest.osmand_bind, "127.0.0.1:5055", "the default");
+        assert!(!s.ingest.sets_online);
         assert_eq!(
             s.engine_config().dispatch.policy,
             dispatch_actors::config::Policy::Batch
@@ -324,6 +359,10 @@ mod tests {
         let odd = file("odd.toml", "[dispatch]\npolicy = \"fastest\"\n");
         let err = Settings::load(Some(&odd)).unwrap_err();
         assert!(err.contains("fastest") && err.contains("batch"), "{err}");
+        let mqtt = file("mqtt.toml", "[ingest]\nmqtt_url = \"ftp://x\"\n");
+        assert!(Settings::load(Some(&mqtt))
+            .unwrap_err()
+            .contains("mqtt_url"));
         let zero = file("zero.toml", "[dispatch]\nround_s = 0\n");
         assert!(Settings::load(Some(&zero)).unwrap_err().contains("round_s"));
         std::fs::remove_dir_all(&dir).unwrap();

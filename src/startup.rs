@@ -4,6 +4,8 @@
 use crate::auth::AuthRegistry;
 use crate::hub::Hub;
 use crate::idempotency::Idempotency;
+use crate::ingest::devices::DeviceRegistry;
+use crate::ingest::{mqtt, Intake};
 use crate::ratelimit::KeyedLimiter;
 use crate::settings::{Settings, DEV_DISPATCHER_TOKEN};
 use crate::{errors, routes, telemetry};
@@ -26,6 +28,8 @@ pub struct Application {
     server: Server,
     /// The ops listener (`server.ops_bind`), if configured: its port and server.
     ops: Option<(u16, Server)>,
+    /// The OsmAnd / Traccar Client listener (`ingest.osmand_bind`), if configured.
+    osmand: Option<(u16, Server)>,
     state: web::Data<AppState>,
 }
 
@@ -56,9 +60,23 @@ impl Application {
         if settings.server.allowed_origins.is_empty() {
             tracing::warn!("server.allowed_origins is empty: WebSockets accept any browser origin");
         }
+        let limits = &settings.rate_limit;
+        let intake = Arc::new(Intake::new(
+            engine.clone(),
+            // After a restart on Redis, devices come back with the rest (`recover`).
+            DeviceRegistry::new(store.clone(), redis.is_none()),
+            // A tracker's fixes count against the same allowance as a rider socket's.
+            KeyedLimiter::with_burst(
+                limits.rider_fixes_per_10s,
+                Duration::from_secs(10),
+                limits.rider_fix_burst,
+            ),
+            settings.ingest.sets_online,
+        ));
         let state = web::Data::new(AppState {
             engine: engine.clone(),
             auth: AuthRegistry::new(settings.auth.dispatcher_token.clone()).with_store(store),
+            intake: intake.clone(),
             hub,
             idempotency: Idempotency::default(),
             auth_limiter: KeyedLimiter::new(
@@ -100,6 +118,19 @@ impl Application {
             "" => None,
             bind => Some(ops_server(bind, state.clone(), &settings)?),
         };
+        let osmand = match settings.ingest.osmand_bind.as_str() {
+            "" => None,
+            bind => Some(osmand_server(bind, state.clone(), &settings)?),
+        };
+        if !settings.ingest.mqtt_url.is_empty() {
+            mqtt::spawn(
+                &settings.ingest.mqtt_url,
+                settings.ingest.mqtt_queue,
+                intake,
+                state.shutdown.subscribe(),
+            )
+            .map_err(std::io::Error::other)?;
+        }
         match redis {
             Some(r) => {
                 r.spawn_event_log(engine.subscribe());
@@ -115,6 +146,7 @@ impl Application {
             port: addr.port(),
             server,
             ops,
+            osmand,
             state,
         })
     }
@@ -128,6 +160,11 @@ impl Application {
         self.ops.as_ref().map(|(port, _)| *port)
     }
 
+    /// The OsmAnd listener's port, when `ingest.osmand_bind` is set.
+    pub fn osmand_port(&self) -> Option<u16> {
+        self.osmand.as_ref().map(|(port, _)| *port)
+    }
+
     pub fn state(&self) -> web::Data<AppState> {
         self.state.clone()
     }
@@ -138,11 +175,16 @@ impl Application {
         let handle = self.server.handle();
         let ops = self.ops.map(|(_, server)| server);
         let ops_handle = ops.as_ref().map(Server::handle);
+        let osmand = self.osmand.map(|(_, server)| server);
+        let osmand_handle = osmand.as_ref().map(Server::handle);
         let state = self.state.clone();
         actix_web::rt::spawn(async move {
             wait_for_signal().await;
             tracing::info!("shutting down: draining");
             drain(&state);
+            if let Some(h) = osmand_handle {
+                h.stop(true).await;
+            }
             handle.stop(true).await;
             // Probes answer (readyz 503) until the main server has drained.
             if let Some(h) = ops_handle {
@@ -150,6 +192,9 @@ impl Application {
             }
         });
         if let Some(server) = ops {
+            actix_web::rt::spawn(server);
+        }
+        if let Some(server) = osmand {
             actix_web::rt::spawn(server);
         }
         let served = self.server.await;
@@ -194,17 +239,41 @@ fn ops_server(
     Ok((port, server))
 }
 
+/// The OsmAnd / Traccar Client listener: tracking apps report here, each request a fix
+/// (`routes::osmand`). Its own port, as the apps expect (Traccar's is 5055).
+fn osmand_server(
+    bind: &str,
+    state: web::Data<AppState>,
+    settings: &Settings,
+) -> std::io::Result<(u16, Server)> {
+    let listener = listen(bind, settings.server.listen_backlog)?;
+    let port = listener.local_addr()?.port();
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .configure(routes::osmand::configure)
+    })
+    .listen(listener)?
+    .workers(1)
+    .disable_signals()
+    .shutdown_timeout(settings.server.shutdown_timeout_s)
+    .run();
+    tracing::info!("osmand listener (OsmAnd, Traccar Client) on port {port}");
+    Ok((port, server))
+}
+
 /// Rebuilds the engine from Redis (waiting for it if it is away); readyz stays 503 and
 /// state changes answer 503 until this is done. The snapshot is read on a thread of its
 /// own and arrives in parts: riders are rebuilt chunk by chunk while the rest is read.
 async fn recover(redis: RedisStore, state: web::Data<AppState>, addr: std::net::SocketAddr) {
     let started = std::time::Instant::now();
     let mut parts = redis.stream_snapshot();
-    let mut tokens = 0;
+    let (mut tokens, mut devices) = (0, 0);
     let mut head = loop {
         match parts.recv().await {
             Some(SnapshotPart::Head(head)) => break head,
             Some(SnapshotPart::Tokens(t)) => tokens += state.auth.restore(t, Vec::new()).0,
+            Some(SnapshotPart::Devices(d)) => devices += state.intake.devices.restore(d),
             _ => incomplete_recovery(),
         }
     };
@@ -218,11 +287,13 @@ async fn recover(redis: RedisStore, state: web::Data<AppState>, addr: std::net::
         match parts.recv().await {
             Some(SnapshotPart::Riders(chunk)) => state.engine.recover_riders(&mut riders, chunk),
             Some(SnapshotPart::Tokens(t)) => tokens += state.auth.restore(t, Vec::new()).0,
+            Some(SnapshotPart::Devices(d)) => devices += state.intake.devices.restore(d),
             Some(SnapshotPart::Done) => break,
             Some(SnapshotPart::Head(_)) | None => incomplete_recovery(),
         }
     }
     let n = state.engine.recover_orders(riders, orders);
+    state.intake.devices.mark_complete();
     redis.mark_recovered();
     let took = started.elapsed();
     for (record, count) in telemetry::RECOVERED_RECORDS.into_iter().zip([
@@ -244,6 +315,7 @@ async fn recover(redis: RedisStore, state: web::Data<AppState>, addr: std::net::
         escalations = n.escalations,
         open_escalations = n.open_escalations,
         tokens,
+        devices,
         accounts,
         head_ms,
         took_ms = took.as_millis() as u64,

@@ -1,10 +1,11 @@
 //! What every handler shares: the engine, tokens, the socket hub, settings, idempotency
-//! bookkeeping, rate limits and the shutdown signal. Built once by
+//! bookkeeping, rate limits, the tracking-app intake and the shutdown signal. Built once by
 //! [`crate::startup::Application::build`] and handed to actix as `web::Data<AppState>`.
 
 use crate::auth::AuthRegistry;
 use crate::hub::Hub;
 use crate::idempotency::Idempotency;
+use crate::ingest::Intake;
 use crate::ratelimit::KeyedLimiter;
 use crate::settings::Settings;
 use dispatch_actors::Engine;
@@ -20,6 +21,8 @@ pub struct AppState {
     pub settings: Settings,
     pub idempotency: Idempotency,
     pub auth_limiter: KeyedLimiter,
+    /// Fixes from tracking apps, and the registry of their devices.
+    pub intake: Arc<Intake>,
     /// Set when shutdown begins: readyz answers 503 from then on.
     pub draining: AtomicBool,
     /// Flips to true once at shutdown; sockets and the hub's tasks watch it.

@@ -84,6 +84,10 @@ fn describe_metrics() {
         m::GPS_FIXES_SHED_TOTAL,
         "Rider GPS fixes replaced by a newer one before the rider's actor took them (latest fix wins; never validated)."
     );
+    describe_counter!(
+        m::TRACKER_FIXES_TOTAL,
+        "Fixes from tracking apps (OsmAnd, Traccar Client, OwnTracks), by source and outcome."
+    );
     describe_counter!(m::ORDERS_TOTAL, "Orders entering each status.");
     describe_counter!(
         m::OFFERS_TOTAL,
@@ -244,7 +248,13 @@ fn register_metrics() {
     for kind in ["candidates", "nearby"] {
         metrics::counter!(m::MATCHER_QUERIES_TOTAL, "kind" => kind).increment(0);
     }
-    for what in ["auth", "rider_socket"] {
+    for source in crate::ingest::Source::ALL {
+        for outcome in crate::ingest::Outcome::LABELS {
+            metrics::counter!(m::TRACKER_FIXES_TOTAL, "source" => source.label(), "outcome" => outcome)
+                .increment(0);
+        }
+    }
+    for what in ["auth", "rider_socket", "tracker"] {
         metrics::counter!(m::RATE_LIMITED_TOTAL, "what" => what).increment(0);
     }
     for name in [
@@ -293,6 +303,7 @@ fn register_metrics() {
         "escalation",
         "token",
         "account",
+        "device",
         "idempotency",
         "event",
         "flush",

@@ -19,6 +19,7 @@ bin=${DISPATCHD_BIN:-target/debug/dispatchd}
 log=$(mktemp)
 token="browser-$(date +%s)"
 DISPATCH_SERVER__BIND=127.0.0.1:0 \
+DISPATCH_INGEST__OSMAND_BIND=127.0.0.1:0 \
 DISPATCH_AUTH__DISPATCHER_TOKEN="$token" \
 DISPATCH_DEMO__ENABLED=true \
 DISPATCH_TIMERS__MERCHANT_ACCEPT_S=2 \

@@ -19,7 +19,9 @@
 //! fix is never validated, so its sender gets no `invalid_location` for it.
 //!
 //! The slot is a plain struct; the engine and the actor share it behind a mutex held only
-//! for these few lines.
+//! for these few lines. It holds whatever the caller puts in (the engine puts a fix with
+//! where it came from: the rider socket, or a tracking app waiting for the verdict); the
+//! rules do not depend on it.
 
 use crate::domain::gps::RawFix;
 
@@ -38,18 +40,28 @@ pub enum Put {
     Shed,
 }
 
-/// One rider's latest-fix-wins slot.
-#[derive(Debug, Default)]
-pub struct FixSlot {
+/// One rider's latest-fix-wins slot, holding a `T` (a fix, with whatever travels with it).
+#[derive(Debug)]
+pub struct FixSlot<T = RawFix> {
     /// The fix waiting for the actor, with the ticket of the notice sent for it.
-    waiting: Option<(RawFix, Ticket)>,
+    waiting: Option<(T, Ticket)>,
     /// The last ticket handed out (tickets only grow, so an old notice never matches).
     last_ticket: u64,
 }
 
-impl FixSlot {
-    /// A fix arrives from the rider.
-    pub fn put(&mut self, fix: RawFix) -> Put {
+impl<T> Default for FixSlot<T> {
+    fn default() -> Self {
+        Self {
+            waiting: None,
+            last_ticket: 0,
+        }
+    }
+}
+
+impl<T> FixSlot<T> {
+    /// A fix arrives from the rider. A fix it replaces is dropped here (with whatever
+    /// travelled with it).
+    pub fn put(&mut self, fix: T) -> Put {
         match &mut self.waiting {
             Some((waiting, _)) => {
                 *waiting = fix;
@@ -66,20 +78,18 @@ impl FixSlot {
 
     /// The actor handles the notice with `ticket`: the fix waiting for it, if still there.
     /// The slot is empty afterwards, so the next fix sends a new notice.
-    pub fn take(&mut self, ticket: Ticket) -> Option<RawFix> {
-        match self.waiting {
-            Some((fix, t)) if t == ticket => {
-                self.waiting = None;
-                Some(fix)
-            }
-            _ => None,
+    pub fn take(&mut self, ticket: Ticket) -> Option<T> {
+        if self.waiting.as_ref().is_some_and(|(_, t)| *t == ticket) {
+            self.waiting.take().map(|(fix, _)| fix)
+        } else {
+            None
         }
     }
 
     /// Another command of the rider is about to be queued: the waiting fix, if any, for
     /// the caller to queue ahead of it. Its notice then finds the slot empty (or holding a
     /// later fix with a later ticket) and does nothing.
-    pub fn take_before_command(&mut self) -> Option<RawFix> {
+    pub fn take_before_command(&mut self) -> Option<T> {
         self.waiting.take().map(|(fix, _)| fix)
     }
 

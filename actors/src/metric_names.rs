@@ -5,6 +5,11 @@ pub const GPS_FIXES_TOTAL: &str = "dispatch_gps_fixes_total";
 /// Fixes replaced in a rider's latest-fix-wins slot before its actor took them (never
 /// validated, so not in `GPS_FIXES_TOTAL`).
 pub const GPS_FIXES_SHED_TOTAL: &str = "dispatch_gps_fixes_shed_total";
+/// Fixes from tracking apps, by `source` (osmand, traccar_json, owntracks_http,
+/// owntracks_mqtt) and `outcome` (accepted, out_of_order, superseded, invalid,
+/// unknown_device, rate_limited, dropped, unavailable). Those that reached a rider are in
+/// `GPS_FIXES_TOTAL` (or `GPS_FIXES_SHED_TOTAL`) too, like a socket's.
+pub const TRACKER_FIXES_TOTAL: &str = "dispatch_tracker_fixes_total";
 pub const ORDERS_TOTAL: &str = "dispatch_orders_total";
 pub const OFFERS_TOTAL: &str = "dispatch_offers_total";
 pub const ESCALATIONS_TOTAL: &str = "dispatch_escalations_total";
@@ -18,7 +23,7 @@ pub const RATE_LIMITED_TOTAL: &str = "dispatch_rate_limited_total";
 /// Writes per Redis pipeline (group commit), a histogram.
 pub const STORE_BATCH_WRITES: &str = "dispatch_store_batch_writes";
 /// Time from a write being queued to Redis answering it, by `record` (order, rider,
-/// merchant, escalation, token, account, idempotency, event, flush; `position`: the
+/// merchant, escalation, token, account, device, idempotency, event, flush; `position`: the
 /// flusher's pipeline round trip).
 pub const STORE_WRITE_SECONDS: &str = "dispatch_store_write_seconds";
 /// From the engine accepting a rider's fix to Redis acknowledging the write that holds
@@ -56,6 +61,7 @@ pub const HUB_ENTRIES: &str = "dispatch_hub_entries";
 pub const ALL: &[&str] = &[
     GPS_FIXES_TOTAL,
     GPS_FIXES_SHED_TOTAL,
+    TRACKER_FIXES_TOTAL,
     ORDERS_TOTAL,
     OFFERS_TOTAL,
     ESCALATIONS_TOTAL,

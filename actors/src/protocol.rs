@@ -5,7 +5,7 @@
 //! Naming (docs/architecture.md): commands are imperative (`ClaimOffer`), queries
 //! `Get…`, notices past tense (`OrderAssigned`).
 
-use crate::domain::gps::{GpsFix, RawFix};
+use crate::domain::gps::{FixVerdict, GpsFix, RawFix};
 use crate::domain::offers::{CandidateTrace, Offer, OfferCloseReason, OfferLeg, TraceEntry};
 use crate::domain::order::{Order, OrderCommand};
 use crate::domain::rider::{RiderStatus, RiderView};
@@ -15,6 +15,7 @@ use crate::fix_slot::Ticket;
 use crate::outbox::Outbox;
 use actix::prelude::*;
 use serde::Serialize;
+use tokio::sync::oneshot;
 
 // ---- the rider app's frames (docs/protocol.md, "Server → rider", "Rider → server") ----
 
@@ -118,9 +119,8 @@ pub struct AttachSession(pub Outbox<RiderNotice>);
 #[rtype(result = "()")]
 pub struct DetachSession(pub Outbox<RiderNotice>);
 
-/// A command of the rider's other than a GPS fix (those come as `FixWaiting`), in the
-/// order sent; also a fix that waited in the slot when a command came, queued just ahead
-/// of that command (`Engine::rider_command`).
+/// A command of the rider's other than a GPS fix (those come as `FixWaiting`, or as
+/// `FixAhead` when a command follows them), in the order sent (`Engine::rider_command`).
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct FromRider(pub RiderCommand);
@@ -130,6 +130,34 @@ pub struct FromRider(pub RiderCommand);
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct FixWaiting(pub Ticket);
+
+/// Where a fix came from, and so where its verdict goes.
+#[derive(Debug)]
+pub enum FixOrigin {
+    /// The rider socket: a rejection is told to the rider as `invalid_location`.
+    Socket,
+    /// A tracking app (docs/protocol.md, "Tracking apps"): the verdict goes back to the
+    /// caller waiting on `verdict`, never to the rider's socket (the rider did not send
+    /// it there). A fix replaced in the slot by a newer one drops `verdict` unanswered.
+    /// `go_online` (`ingest.sets_online`): an accepted fix puts an offline rider online.
+    Tracker {
+        verdict: oneshot::Sender<FixVerdict>,
+        go_online: bool,
+    },
+}
+
+/// What a rider's latest-fix-wins slot holds: a fix and its origin.
+#[derive(Debug)]
+pub struct PendingFix {
+    pub raw: RawFix,
+    pub origin: FixOrigin,
+}
+
+/// A fix taken out of the slot because a command of the rider's came after it: queued
+/// just ahead of that command (`Engine::rider_command`), with its origin.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct FixAhead(pub PendingFix);
 
 #[derive(Message)]
 #[rtype(result = "RiderView")]

@@ -2,10 +2,13 @@
 //! the extractors in src/extract.rs; ids are parsed at the edge.
 
 pub mod customers;
+pub mod devices;
 pub mod escalations;
 pub mod merchants;
 pub mod ops;
 pub mod orders;
+pub mod osmand;
+pub mod owntracks;
 pub mod pages;
 pub mod riders;
 
@@ -30,6 +33,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/riders", web::post().to(riders::create))
             .route("/riders", web::get().to(riders::list))
             .route("/riders/nearby", web::get().to(riders::nearby))
+            .route("/riders/{id}/devices", web::post().to(devices::register))
+            .route(
+                "/riders/{id}/devices/{device_id}",
+                web::delete().to(devices::revoke),
+            )
+            .route("/owntracks", web::post().to(owntracks::report))
             .route("/orders", web::post().to(orders::create))
             .route("/orders/{id}", web::get().to(orders::get))
             .route("/orders/{id}/pay", web::post().to(orders::pay))

@@ -17,6 +17,9 @@ pub struct TestApp {
     pub state: web::Data<AppState>,
     /// `http://127.0.0.1:PORT` of the ops listener, when `server.ops_bind` was set.
     pub ops_base: Option<String>,
+    /// `http://127.0.0.1:PORT` of the OsmAnd listener (on a free port unless a test turns
+    /// it off).
+    pub osmand_base: Option<String>,
 }
 
 impl Deref for TestApp {
@@ -36,6 +39,7 @@ pub async fn spawn_app(tweak: impl FnOnce(&mut Settings)) -> TestApp {
     s.demo.enabled = false;
     s.auth.dispatcher_token = DISPATCHER_TOKEN.into();
     s.dashboard.update_interval_ms = 100;
+    s.ingest.osmand_bind = "127.0.0.1:0".into();
     tweak(&mut s);
     s.validate().expect("test settings are valid");
     let app = Application::build(s).await.expect("the application starts");
@@ -45,11 +49,13 @@ pub async fn spawn_app(tweak: impl FnOnce(&mut Settings)) -> TestApp {
     );
     let state = app.state();
     let ops_base = app.ops_port().map(|p| format!("http://127.0.0.1:{p}"));
+    let osmand_base = app.osmand_port().map(|p| format!("http://127.0.0.1:{p}"));
     actix_web::rt::spawn(app.run_until_stopped());
     TestApp {
         api,
         state,
         ops_base,
+        osmand_base,
     }
 }
 

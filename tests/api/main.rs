@@ -21,4 +21,6 @@ mod ops;
 mod reconnect;
 mod server_defects;
 mod supervision;
+mod tracking;
+mod tracking_mqtt;
 mod transitions;

@@ -57,6 +57,7 @@ impl Server {
             .env("DISPATCH_STORE__REDIS_PREFIX", prefix)
             .env("DISPATCH_SERVER__BIND", "127.0.0.1:0")
             .env("DISPATCH_DEMO__ENABLED", "false")
+            .env("DISPATCH_INGEST__OSMAND_BIND", "127.0.0.1:0")
             .env("DISPATCH_AUTH__DISPATCHER_TOKEN", DISPATCHER)
             .env("RUST_LOG", "info,dispatch_actors=info,actix_server=warn")
             .env_remove("LOG_FORMAT")

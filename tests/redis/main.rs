@@ -10,6 +10,7 @@ mod support;
 
 mod harness;
 
+mod devices;
 mod idempotency;
 mod lag;
 mod outage;

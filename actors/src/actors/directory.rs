@@ -7,6 +7,7 @@ use super::order::OrderActor;
 use super::rider::RiderActor;
 use crate::domain::{MerchantId, OrderId, RiderId};
 use crate::fix_slot::FixSlot;
+use crate::protocol::PendingFix;
 use actix::Addr;
 use parking_lot::{Mutex, RwLock};
 use std::collections::HashMap;
@@ -14,7 +15,7 @@ use std::sync::Arc;
 
 /// A rider's latest-fix-wins slot, shared by the engine (which puts fixes in) and the
 /// rider's actor (which takes them).
-pub type SharedFixSlot = Arc<Mutex<FixSlot>>;
+pub type SharedFixSlot = Arc<Mutex<FixSlot<PendingFix>>>;
 
 #[derive(Default)]
 pub struct Directory {

@@ -1,6 +1,7 @@
 //! Plain domain types and the rules over them. No actors, no I/O: every rule here is
 //! tested directly.
 
+pub mod device;
 pub mod dispatch;
 pub mod escalation;
 pub mod geo;
@@ -12,5 +13,6 @@ pub mod offers;
 pub mod order;
 pub mod rider;
 
+pub use self::device::DeviceId;
 pub use self::geo::GeoPoint;
 pub use ids::*;

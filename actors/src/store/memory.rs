@@ -6,7 +6,7 @@ use crate::domain::escalation::Escalation;
 use crate::domain::merchant::{Item, Merchant};
 use crate::domain::order::Order;
 use crate::domain::rider::RiderView;
-use crate::domain::{EscalationId, MerchantId, OrderId, RiderId};
+use crate::domain::{DeviceId, EscalationId, MerchantId, OrderId, RiderId};
 use crate::metric_names;
 use async_trait::async_trait;
 use parking_lot::{Mutex, RwLock};
@@ -50,6 +50,7 @@ pub struct MemoryStore {
     escalations: RwLock<HashMap<EscalationId, Escalation>>,
     resolved: Mutex<Archive<EscalationId>>,
     idempotency: RwLock<HashMap<String, (IdemSlot, Instant)>>,
+    devices: RwLock<HashMap<DeviceId, RiderId>>,
 }
 
 /// An idempotency key in memory: reserved by a running request, or its response.
@@ -79,7 +80,13 @@ impl MemoryStore {
                 limits.max_resolved_escalations,
             )),
             idempotency: RwLock::default(),
+            devices: RwLock::default(),
         }
+    }
+
+    /// The rider a stored device belongs to.
+    pub fn device_rider(&self, device: &str) -> Option<RiderId> {
+        self.devices.read().get(device).cloned()
     }
 
     /// Orders held: live ones and the archive of final ones.
@@ -247,6 +254,16 @@ impl Store for MemoryStore {
 
     async fn healthy(&self) -> bool {
         true
+    }
+
+    async fn save_device(&self, device: &DeviceId, rider: &RiderId) -> Result<(), StoreError> {
+        self.devices.write().insert(device.clone(), rider.clone());
+        Ok(())
+    }
+
+    async fn delete_device(&self, device: &DeviceId) -> Result<(), StoreError> {
+        self.devices.write().remove(device);
+        Ok(())
     }
 }
 

@@ -15,7 +15,7 @@ use crate::domain::merchant::{Item, Merchant};
 use crate::domain::offers::OfferBookState;
 use crate::domain::order::Order;
 use crate::domain::rider::RiderView;
-use crate::domain::{EscalationId, GeoPoint, OrderId, RiderId};
+use crate::domain::{DeviceId, EscalationId, GeoPoint, OrderId, RiderId};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -127,6 +127,8 @@ pub struct Snapshot {
     /// token → principal (`rider:r_…`, `merchant:m_…`, `customer:c_…`).
     pub tokens: Vec<(String, String)>,
     pub accounts: Vec<AccountRecord>,
+    /// Tracking-app device id → rider id (revoked devices are not there).
+    pub devices: Vec<(String, String)>,
 }
 
 /// What recovery needs before any rider: the orders (they say what each rider holds),
@@ -153,6 +155,8 @@ pub enum SnapshotPart {
     Riders(Vec<RiderRecord>),
     /// token → principal.
     Tokens(Vec<(String, String)>),
+    /// Tracking-app device id → rider id.
+    Devices(Vec<(String, String)>),
     /// Everything was read (a reader that stops without it did not finish).
     Done,
 }
@@ -228,6 +232,11 @@ pub trait Store: Send + Sync + 'static {
     async fn save_token(&self, _token: &str, _principal: &str) -> Result<(), StoreError> {
         Ok(())
     }
+    /// A tracking-app device of `rider` (docs/protocol.md, "Tracking apps"), kept until
+    /// revoked; stored before the device id is handed out.
+    async fn save_device(&self, device: &DeviceId, rider: &RiderId) -> Result<(), StoreError>;
+    /// Revokes a device: its fixes are refused from now on, also after a restart.
+    async fn delete_device(&self, device: &DeviceId) -> Result<(), StoreError>;
     /// Stores an account unless the username is taken; returns whether it was stored.
     async fn save_account(&self, _account: &AccountRecord) -> Result<bool, StoreError> {
         Ok(true)

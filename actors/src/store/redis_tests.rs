@@ -74,3 +74,21 @@ async fn flush_waits_for_the_position_pipeline_in_flight() {
         "flush returned before the positions were written"
     );
 }
+
+/// Tracking-app devices are in the snapshot a restart reads, and a revoked one is not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn devices_are_in_the_snapshot_until_revoked() {
+    use crate::domain::{DeviceId, RiderId};
+    let s = store("devices");
+    let rider = RiderId::parse("r_dev1").unwrap();
+    let (kept, revoked) = (DeviceId::generate(), DeviceId::generate());
+    s.save_device(&kept, &rider).await.unwrap();
+    s.save_device(&revoked, &rider).await.unwrap();
+    s.delete_device(&revoked).await.unwrap();
+    let snap = s.load_snapshot().await.unwrap();
+    s.delete_all().await.unwrap();
+    assert_eq!(
+        snap.devices,
+        vec![(kept.expose().to_string(), "r_dev1".to_string())]
+    );
+}

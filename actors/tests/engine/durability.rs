@@ -72,6 +72,19 @@ impl Store for GateStore {
     async fn healthy(&self) -> bool {
         true
     }
+    async fn save_device(
+        &self,
+        device: &dispatch_actors::domain::DeviceId,
+        rider: &RiderId,
+    ) -> Result<(), StoreError> {
+        self.inner.save_device(device, rider).await
+    }
+    async fn delete_device(
+        &self,
+        device: &dispatch_actors::domain::DeviceId,
+    ) -> Result<(), StoreError> {
+        self.inner.delete_device(device).await
+    }
 }
 
 fn drain(events: &mut Receiver<Event>) -> Vec<Event> {

@@ -18,3 +18,4 @@ mod props;
 mod recovery;
 mod riders;
 mod supervision;
+mod tracker_fixes;

@@ -61,6 +61,19 @@ impl Store for CountingStore {
     async fn healthy(&self) -> bool {
         true
     }
+    async fn save_device(
+        &self,
+        device: &dispatch_actors::domain::DeviceId,
+        rider: &RiderId,
+    ) -> Result<(), StoreError> {
+        self.inner.save_device(device, rider).await
+    }
+    async fn delete_device(
+        &self,
+        device: &dispatch_actors::domain::DeviceId,
+    ) -> Result<(), StoreError> {
+        self.inner.delete_device(device).await
+    }
 }
 
 /// An idle rider's stored view at `at`, heard from at `ts_ms`.

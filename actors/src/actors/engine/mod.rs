@@ -20,6 +20,7 @@ use super::Shared;
 use crate::clock::Clock;
 use crate::config::{EngineConfig, Policy};
 use crate::domain::escalation::Escalation;
+use crate::domain::gps::{FixVerdict, RawFix};
 use crate::domain::merchant::{
     Item, Merchant, MerchantState, DEFAULT_PREP_TIME_S, MAX_PREP_TIME_S,
 };
@@ -33,14 +34,15 @@ use crate::matcher::Nearby;
 use crate::metric_names;
 use crate::outbox::Outbox;
 use crate::protocol::{
-    AttachSession, DetachSession, FixWaiting, FromRider, GetRider, RiderCommand, RiderNotice,
+    AttachSession, DetachSession, FixAhead, FixOrigin, FixWaiting, FromRider, GetRider, PendingFix,
+    RiderCommand, RiderNotice,
 };
 use crate::store::Store;
 use actix::prelude::*;
 use futures_util::future::join_all;
 pub use recover::{Recovered, RiderRecovery};
 use std::sync::Arc;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, oneshot};
 
 #[derive(Clone)]
 pub struct Engine {
@@ -425,7 +427,8 @@ fn checked_price(p: i64) -> Result<(), EngineError> {
     Ok(())
 }
 
-/// A rider's fix slot and actor, held by its socket.
+/// A rider's fix slot and actor, held by its socket (and looked up per fix by the
+/// tracking-app intake).
 #[derive(Clone)]
 pub struct RiderHandle {
     slot: SharedFixSlot,
@@ -437,22 +440,41 @@ impl RiderHandle {
     /// still waiting is shed, counted), anything else to the actor after the waiting fix.
     pub fn command(&self, cmd: RiderCommand) {
         match cmd {
-            RiderCommand::Location(fix) => {
-                // The lock is let go before anything is sent (a plain `let`): the actor
-                // takes from the same slot on another thread.
-                let put = self.slot.lock().put(fix);
-                match put {
-                    Put::Notify(ticket) => self.addr.do_send(FixWaiting(ticket)),
-                    Put::Shed => metrics::counter!(metric_names::GPS_FIXES_SHED_TOTAL).increment(1),
-                }
-            }
+            RiderCommand::Location(raw) => self.put_fix(PendingFix {
+                raw,
+                origin: FixOrigin::Socket,
+            }),
             cmd => {
                 let waiting = self.slot.lock().take_before_command();
                 if let Some(fix) = waiting {
-                    self.addr.do_send(FromRider(RiderCommand::Location(fix)));
+                    self.addr.do_send(FixAhead(fix));
                 }
                 self.addr.do_send(FromRider(cmd));
             }
+        }
+    }
+
+    /// A fix from a tracking app (docs/protocol.md, "Tracking apps"), through the same
+    /// slot, validator and actor as the socket's. The verdict comes back on the returned
+    /// channel; a fix replaced in the slot by a newer one before the actor took it (shed,
+    /// counted as for the socket) closes the channel unanswered. `go_online`: an accepted
+    /// fix puts an offline rider online (`ingest.sets_online`).
+    pub fn tracker_fix(&self, raw: RawFix, go_online: bool) -> oneshot::Receiver<FixVerdict> {
+        let (verdict, answer) = oneshot::channel();
+        self.put_fix(PendingFix {
+            raw,
+            origin: FixOrigin::Tracker { verdict, go_online },
+        });
+        answer
+    }
+
+    fn put_fix(&self, fix: PendingFix) {
+        // The lock is let go before anything is sent (a plain `let`): the actor takes from
+        // the same slot on another thread.
+        let put = self.slot.lock().put(fix);
+        match put {
+            Put::Notify(ticket) => self.addr.do_send(FixWaiting(ticket)),
+            Put::Shed => metrics::counter!(metric_names::GPS_FIXES_SHED_TOTAL).increment(1),
         }
     }
 }

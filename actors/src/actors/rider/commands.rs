@@ -12,13 +12,15 @@ use crate::domain::order::Order;
 use crate::domain::{OfferId, OrderId};
 use crate::metric_names;
 use crate::protocol::{
-    ClaimOffer, DeclineOffer, GetOrder, ReportKind, RiderMoved, RiderNotice, RiderReport,
-    UnassignReason,
+    ClaimOffer, DeclineOffer, FixOrigin, GetOrder, ReportKind, RiderMoved, RiderNotice,
+    RiderReport, UnassignReason,
 };
 use actix::prelude::*;
 
 impl RiderActor {
-    pub(super) fn on_location(&mut self, raw: RawFix, ctx: &mut Context<Self>) {
+    /// A fix, from the rider socket or a tracking app (`origin`): one validator, one
+    /// way of applying it, whichever way it came.
+    pub(super) fn on_location(&mut self, raw: RawFix, origin: FixOrigin, ctx: &mut Context<Self>) {
         let rules = GpsRules {
             max_speed_mps: self.shared.cfg.gps.max_speed_mps,
             max_future_ms: self.shared.cfg.gps.max_future_ms,
@@ -26,10 +28,19 @@ impl RiderActor {
         let verdict = rules.check(&raw, self.state.last_fix.as_ref(), self.shared.now_ms());
         metrics::counter!(metric_names::GPS_FIXES_TOTAL, "result" => verdict.result_label())
             .increment(1);
-        match verdict {
+        let (reply, go_online) = match origin {
+            FixOrigin::Socket => (None, false),
+            FixOrigin::Tracker { verdict, go_online } => (Some(verdict), go_online),
+        };
+        match &verdict {
             FixVerdict::Ignore => {}
-            FixVerdict::Reject(why) => self.tell(RiderNotice::error("invalid_location", why)),
+            FixVerdict::Reject(why) => {
+                if reply.is_none() {
+                    self.tell(RiderNotice::error("invalid_location", why.clone()));
+                }
+            }
             FixVerdict::Accept(fix) => {
+                let fix = *fix;
                 let before = self.state.status();
                 self.state.last_fix = Some(fix);
                 self.shared
@@ -54,7 +65,14 @@ impl RiderActor {
                     }
                 }
                 self.settle(before, true);
+                if go_online && !self.state.online {
+                    self.on_set_online(true, ctx);
+                }
             }
+        }
+        if let Some(reply) = reply {
+            // The caller may have given up waiting: nothing to do then.
+            let _ = reply.send(verdict);
         }
     }
 

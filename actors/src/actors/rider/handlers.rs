@@ -9,9 +9,9 @@ use crate::domain::rider::RiderStatus;
 use crate::error::EngineError;
 use crate::protocol::LegClosed;
 use crate::protocol::{
-    AttachSession, CheckAssignable, CloseOffer, DetachSession, FixWaiting, FromRider, GetRider,
-    OrderAssigned, OrderCancelled, OrderChanged, OrderUnassigned, ProposeOffer, RemindRider,
-    ReportKind, RiderCommand, RiderNotice,
+    AttachSession, CheckAssignable, CloseOffer, DetachSession, FixAhead, FixOrigin, FixWaiting,
+    FromRider, GetRider, OrderAssigned, OrderCancelled, OrderChanged, OrderUnassigned,
+    ProposeOffer, RemindRider, ReportKind, RiderCommand, RiderNotice,
 };
 use actix::prelude::*;
 
@@ -53,7 +53,7 @@ impl Handler<FromRider> for RiderActor {
     type Result = ();
     fn handle(&mut self, m: FromRider, ctx: &mut Context<Self>) {
         match m.0 {
-            RiderCommand::Location(raw) => self.on_location(raw, ctx),
+            RiderCommand::Location(raw) => self.on_location(raw, FixOrigin::Socket, ctx),
             RiderCommand::SetOnline(on) => self.on_set_online(on, ctx),
             RiderCommand::Shift { end_ms } => {
                 let before = self.state.status();
@@ -84,9 +84,16 @@ impl Handler<FixWaiting> for RiderActor {
         // The slot's lock is let go before the fix is applied: the socket side only ever
         // waits for these few instructions, never for validation or settling.
         let fix = self.fixes.lock().take(m.0);
-        if let Some(raw) = fix {
-            self.on_location(raw, ctx);
+        if let Some(p) = fix {
+            self.on_location(p.raw, p.origin, ctx);
         }
+    }
+}
+
+impl Handler<FixAhead> for RiderActor {
+    type Result = ();
+    fn handle(&mut self, m: FixAhead, ctx: &mut Context<Self>) {
+        self.on_location(m.0.raw, m.0.origin, ctx);
     }
 }
 

@@ -9,7 +9,7 @@ use crate::domain::escalation::Escalation;
 use crate::domain::merchant::{Item, Merchant};
 use crate::domain::order::Order;
 use crate::domain::rider::RiderView;
-use crate::domain::{EscalationId, GeoPoint, OrderId, RiderId};
+use crate::domain::{DeviceId, EscalationId, GeoPoint, OrderId, RiderId};
 use crate::store::{
     AccountRecord, OrderRecord, Reservation, Snapshot, Store, StoreError, StoredResponse,
 };
@@ -209,6 +209,26 @@ impl Store for RedisStore {
     async fn save_token(&self, token: &str, principal: &str) -> Result<(), StoreError> {
         let c = self.token_cmd(token, principal);
         self.submit("token", vec![c], false, None).await.map(|_| ())
+    }
+
+    /// `devices` hash: device id → rider id. Not retained through an outage: the device
+    /// is handed out (or its revocation answered) only once Redis has the write.
+    async fn save_device(&self, device: &DeviceId, rider: &RiderId) -> Result<(), StoreError> {
+        let mut c = redis::cmd("HSET");
+        c.arg(self.key("devices"))
+            .arg(device.expose())
+            .arg(rider.as_str());
+        self.submit("device", vec![c], false, None)
+            .await
+            .map(|_| ())
+    }
+
+    async fn delete_device(&self, device: &DeviceId) -> Result<(), StoreError> {
+        let mut c = redis::cmd("HDEL");
+        c.arg(self.key("devices")).arg(device.expose());
+        self.submit("device", vec![c], false, None)
+            .await
+            .map(|_| ())
     }
 
     async fn save_account(&self, account: &AccountRecord) -> Result<bool, StoreError> {

@@ -1,11 +1,12 @@
 //! The snapshot recovery starts from: live orders, riders, merchants, positions,
-//! escalations, tokens and accounts (docs/architecture.md, "Recovery").
+//! escalations, tokens, tracking-app devices and accounts (docs/architecture.md,
+//! "Recovery").
 //!
 //! At city scale (500k riders) this is millions of fields, so it is read
 //! - on a thread of its own, with a runtime and connection of its own: decoding Redis's
 //!   answers and the JSON records is most of the engine's share of the work, and this way
 //!   it runs beside the engine rebuilding actors instead of before it;
-//! - in parts ([`SnapshotPart`]): tokens (`HSCAN` pages) from the start, the head
+//! - in parts ([`SnapshotPart`]): tokens and devices (`HSCAN` pages) from the start, the head
 //!   (orders, merchants, escalations, accounts, the rider ids), then riders (each chunk
 //!   one `MGET` of records and one `HMGET` of their positions), each as it comes, several requests in
 //!   flight so Redis always has the next one while the last answer is decoded, and no
@@ -81,6 +82,7 @@ impl RedisStore {
                     }
                 }
                 SnapshotPart::Tokens(t) => snap.tokens.extend(t),
+                SnapshotPart::Devices(d) => snap.devices.extend(d),
                 SnapshotPart::Done => return Ok(snap),
             }
         }
@@ -93,8 +95,12 @@ impl RedisStore {
 /// Reads every part and sends it; stops early if the receiver is gone.
 async fn read_parts(cfg: Arc<RedisConfig>, tx: mpsc::Sender<SnapshotPart>) {
     let r = Reader::connect(cfg).await;
-    // Tokens depend on nothing else: read from the start, beside everything.
-    tokio::join!(r.tokens(&tx), head_then_riders(&r, &tx));
+    // Tokens and devices depend on nothing else: read from the start, beside everything.
+    tokio::join!(
+        r.hash_pages("tokens", &tx, SnapshotPart::Tokens),
+        r.hash_pages("devices", &tx, SnapshotPart::Devices),
+        head_then_riders(&r, &tx)
+    );
     let _ = tx.send(SnapshotPart::Done).await;
 }
 
@@ -282,16 +288,22 @@ impl Reader {
             .collect()
     }
 
-    /// The `tokens` hash page by page (`HSCAN`), each page sent as it comes. A token may
-    /// come twice if the hash is rehashed meanwhile (the receiver's map keeps one).
-    async fn tokens(&self, tx: &mpsc::Sender<SnapshotPart>) {
-        let key = self.key("tokens");
+    /// A hash of strings (`tokens`, `devices`) page by page (`HSCAN`), each page sent as
+    /// `part` as it comes. A field may come twice if the hash is rehashed meanwhile (the
+    /// receiver's map keeps one).
+    async fn hash_pages(
+        &self,
+        name: &str,
+        tx: &mpsc::Sender<SnapshotPart>,
+        part: fn(Vec<(String, String)>) -> SnapshotPart,
+    ) {
+        let key = self.key(name);
         let mut cursor = String::from("0");
         loop {
             let mut c = redis::cmd("HSCAN");
             c.arg(&key).arg(&cursor).arg("COUNT").arg(SCAN_COUNT);
             let (next, page): (String, Vec<(String, String)>) = self.cmd(&c).await;
-            if !page.is_empty() && tx.send(SnapshotPart::Tokens(page)).await.is_err() {
+            if !page.is_empty() && tx.send(part(page)).await.is_err() {
                 return;
             }
             if next == "0" {
