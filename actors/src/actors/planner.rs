@@ -244,15 +244,23 @@ pub struct Unplan(pub OrderId);
 impl Handler<PlanOrder> for PlannerActor {
     type Result = ();
     fn handle(&mut self, m: PlanOrder, ctx: &mut Context<Self>) {
-        // A new or changed order is seen by the next round that may run (`min_round_gap_s`
-        // after the last): its due time depends on the riders near it, which only a round
-        // finds; waiting for the regular round left an order unseen for up to `round_s`,
-        // past its due time when its food is ready soon.
+        // A new order is seen by the next round that may run (`min_round_gap_s` after the
+        // last): its due time depends on the riders near it, which only a round finds;
+        // waiting for the regular round left it unseen for up to `round_s`, past its due
+        // time when its food is ready soon. One coming back (an offer declined or expired)
+        // waits for its food's ready time or the regular round, so a rider who let an
+        // offer go is not asked again at once.
         let now = self.clock.now_ms();
+        let first_time = m.entry.exclude.is_empty() && m.entry.expired.is_empty();
+        let at = if first_time {
+            now
+        } else {
+            m.entry.ready_at_ms.max(now)
+        };
         self.joined_ms.insert(m.entry.order_id.clone(), now);
         self.replies.insert(m.entry.order_id.clone(), m.reply);
         self.book.add(m.entry);
-        self.round_at(now, ctx);
+        self.round_at(at, ctx);
     }
 }
 
