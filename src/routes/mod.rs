@@ -8,6 +8,7 @@ pub mod ops;
 pub mod orders;
 pub mod pages;
 pub mod riders;
+pub mod tokens;
 
 use actix_web::web;
 
@@ -30,6 +31,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/riders", web::post().to(riders::create))
             .route("/riders", web::get().to(riders::list))
             .route("/riders/nearby", web::get().to(riders::nearby))
+            .route("/riders/{id}/tokens", web::post().to(tokens::issue))
+            .route("/riders/{id}/tokens", web::delete().to(tokens::revoke))
             .route("/orders", web::post().to(orders::create))
             .route("/orders/{id}", web::get().to(orders::get))
             .route("/orders/{id}/pay", web::post().to(orders::pay))

@@ -228,6 +228,10 @@ pub trait Store: Send + Sync + 'static {
     async fn save_token(&self, _token: &str, _principal: &str) -> Result<(), StoreError> {
         Ok(())
     }
+    /// Forgets tokens (revoked): a restart must not bring them back.
+    async fn delete_tokens(&self, _tokens: &[String]) -> Result<(), StoreError> {
+        Ok(())
+    }
     /// Stores an account unless the username is taken; returns whether it was stored.
     async fn save_account(&self, _account: &AccountRecord) -> Result<bool, StoreError> {
         Ok(true)
