@@ -20,11 +20,14 @@ use tokio::sync::watch;
 /// Why a socket is ended from outside: its close frame's reason.
 pub type EndReason = &'static str;
 
+/// One open socket: its id and the switch that ends it.
+type Switch = (u64, watch::Sender<Option<EndReason>>);
+
 #[derive(Default)]
 struct Inner {
     per_ip: HashMap<IpAddr, usize>,
-    /// Sockets by holder (`Principal::scope`): id and the switch that ends it.
-    by_holder: HashMap<String, Vec<(u64, watch::Sender<Option<EndReason>>)>>,
+    /// Sockets by holder (`Principal::scope`).
+    by_holder: HashMap<String, Vec<Switch>>,
 }
 
 pub struct Sockets {

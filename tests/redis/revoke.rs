@@ -2,7 +2,6 @@
 //! restart, while a token issued after the revocation, and other riders' tokens, work.
 
 use crate::harness::*;
-use crate::support::*;
 use reqwest::Method;
 use serde_json::json;
 
