@@ -18,7 +18,15 @@ pub enum ApiError {
     IdempotencyKeyReused,
     RequestInProgress,
     PayloadTooLarge,
-    RateLimited,
+    /// 429 `rate_limited`, with `Retry-After` in whole seconds.
+    RateLimited {
+        retry_after_s: u64,
+    },
+    /// 503 `unavailable` because the server is at capacity for this kind of work (password
+    /// hashing), with `Retry-After` in whole seconds.
+    Busy {
+        retry_after_s: u64,
+    },
     /// Something that should not happen (a bug): 500 `internal`, logged with its detail.
     Internal(String),
 }
@@ -52,8 +60,19 @@ impl ApiError {
             ApiError::IdempotencyKeyReused => "idempotency_key_reused",
             ApiError::RequestInProgress => "request_in_progress",
             ApiError::PayloadTooLarge => "payload_too_large",
-            ApiError::RateLimited => "rate_limited",
+            ApiError::RateLimited { .. } => "rate_limited",
+            ApiError::Busy { .. } => "unavailable",
             ApiError::Internal(_) => "internal",
+        }
+    }
+
+    /// Seconds for the `Retry-After` header, on the refusals that are "not now".
+    pub fn retry_after_s(&self) -> Option<u64> {
+        match self {
+            ApiError::RateLimited { retry_after_s } | ApiError::Busy { retry_after_s } => {
+                Some((*retry_after_s).max(1))
+            }
+            _ => None,
         }
     }
 }
@@ -71,7 +90,8 @@ impl fmt::Display for ApiError {
                 f.write_str("a request with this Idempotency-Key is still in progress")
             }
             ApiError::PayloadTooLarge => f.write_str("request body is over 64 KiB"),
-            ApiError::RateLimited => f.write_str("too many requests; slow down"),
+            ApiError::RateLimited { .. } => f.write_str("too many requests; slow down"),
+            ApiError::Busy { .. } => f.write_str("the server is busy; retry shortly"),
             // The detail goes to the log, not to the client.
             ApiError::Internal(_) => f.write_str("internal error"),
         }
@@ -116,7 +136,8 @@ impl ResponseError for ApiError {
             | ApiError::IdempotencyKeyReused
             | ApiError::RequestInProgress => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -125,7 +146,11 @@ impl ResponseError for ApiError {
         if let ApiError::Internal(detail) = self {
             tracing::error!(%detail, "internal error");
         }
-        HttpResponse::build(self.status_code()).json(error_body(self.code(), &self.to_string()))
+        let mut r = HttpResponse::build(self.status_code());
+        if let Some(s) = self.retry_after_s() {
+            r.insert_header((actix_web::http::header::RETRY_AFTER, s.to_string()));
+        }
+        r.json(error_body(self.code(), &self.to_string()))
     }
 }
 
@@ -170,6 +195,23 @@ mod tests {
             body,
             r#"{"error":{"code":"internal","message":"internal error"}}"#
         );
+    }
+
+    #[test]
+    fn not_now_refusals_carry_retry_after() {
+        let r = ApiError::RateLimited { retry_after_s: 7 }.error_response();
+        assert_eq!(r.status().as_u16(), 429);
+        assert_eq!(r.headers().get("retry-after").unwrap(), "7");
+        let r = ApiError::Busy { retry_after_s: 0 }.error_response();
+        assert_eq!(r.status().as_u16(), 503);
+        assert_eq!(r.headers().get("retry-after").unwrap(), "1");
+        let (_, body) = answer(ApiError::Busy { retry_after_s: 1 });
+        assert!(body.contains(r#""code":"unavailable""#), "{body}");
+        assert!(ApiError::invalid("x")
+            .error_response()
+            .headers()
+            .get("retry-after")
+            .is_none());
     }
 
     #[test]

@@ -58,9 +58,15 @@ impl FromRequest for Dispatcher {
 
 /// A WebSocket upgrade request and its caller: the browser origin is checked first (403),
 /// then the token, from the header or `?token=` (browsers cannot set headers on a
-/// WebSocket). The handshake itself completes in [`crate::ws`], after the route's own checks.
+/// WebSocket). The handshake itself completes in [`crate::ws`], after the route's own
+/// checks and the socket caps.
 pub struct SocketRequest {
     pub who: Principal,
+    /// When the caller's token expires (the socket closes then).
+    pub expires_ms: Option<u64>,
+    /// The token itself, looked up once more after the socket is counted (a revocation
+    /// between the two then cannot leave the socket open).
+    pub(crate) token: String,
     pub state: web::Data<AppState>,
     pub(crate) req: HttpRequest,
     pub(crate) body: web::Payload,
@@ -73,7 +79,7 @@ impl FromRequest for SocketRequest {
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let who = app_state(req).and_then(|s| {
             crate::ws::check_origin(s, req)?;
-            s.auth.authenticate(req, true)
+            s.auth.authenticate_grant(req, true)
         });
         let state = req.app_data::<web::Data<AppState>>().cloned();
         let body = web::Payload::from_request(req, payload);
@@ -84,7 +90,9 @@ impl FromRequest for SocketRequest {
                 state.ok_or_else(|| ApiError::internal("application state not registered"))?;
             let body = body.await.map_err(|e| ApiError::internal(e.to_string()))?;
             Ok(SocketRequest {
-                who,
+                who: who.who,
+                expires_ms: who.expires_ms,
+                token: crate::auth::request_token(&req, true).unwrap_or_default(),
                 state,
                 req,
                 body,

@@ -1,15 +1,20 @@
 //! dispatchd, the server: configuration, HTTP routes, WebSocket sessions, auth. The engine
 //! itself lives in the `dispatch-actors` crate; the demo city and the replay in `dispatch-sim`.
 
+pub mod access_log;
 pub mod auth;
 pub mod errors;
 pub mod extract;
 pub mod hub;
 pub mod idempotency;
 pub mod ingest;
+pub mod login_guard;
+pub mod password;
 pub mod ratelimit;
+pub mod request_limits;
 pub mod routes;
 pub mod settings;
+pub mod sockets;
 pub mod startup;
 pub mod state;
 pub mod telemetry;

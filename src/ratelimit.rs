@@ -1,8 +1,13 @@
-//! Token buckets: per rider socket (fixes, other messages), per rider (tracking-app fixes)
-//! and per IP (login, registration).
+//! Rate limits. Per client IP, per token holder and per IP for logins: keyed limiters on
+//! the `governor` crate (GCRA: a sustained rate with a burst, one state per key, idle keys
+//! swept). Per rider socket: a plain token bucket owned by the socket's task (no key, no
+//! lock on the GPS path).
 
-use parking_lot::Mutex;
-use std::collections::HashMap;
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use std::hash::Hash;
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone)]
@@ -47,40 +52,65 @@ impl TokenBucket {
     }
 }
 
-/// Buckets by key (client IP, rider id); idle keys are swept so the map stays bounded.
-pub struct KeyedLimiter {
-    n: u32,
-    per: Duration,
-    burst: u32,
-    buckets: Mutex<HashMap<String, TokenBucket>>,
+/// `n` per `per` sustained, `burst` at once (each at least 1).
+pub fn quota(n: u32, per: Duration, burst: u32) -> Quota {
+    let n = NonZeroU32::new(n.max(1)).unwrap_or(NonZeroU32::MIN);
+    let burst = NonZeroU32::new(burst.max(1)).unwrap_or(NonZeroU32::MIN);
+    let period = (per / n.get()).max(Duration::from_nanos(1));
+    Quota::with_period(period)
+        .unwrap_or_else(|| Quota::per_second(n))
+        .allow_burst(burst)
 }
 
-impl KeyedLimiter {
-    pub fn new(n: u32, per: Duration) -> Self {
-        Self::with_burst(n, per, n)
-    }
+/// Checks this many times between sweeps of keys whose state has gone back to full.
+const SWEEP_EVERY: u64 = 10_000;
 
-    /// `n` events per `per` sustained per key, up to `burst` at once.
-    pub fn with_burst(n: u32, per: Duration, burst: u32) -> Self {
+/// One limiter per key (client IP, token holder).
+pub struct KeyedLimiter<K: Hash + Eq + Clone> {
+    limiter: DefaultKeyedRateLimiter<K>,
+    /// Reads the same time source as the limiter's own (quanta's global calibration).
+    clock: DefaultClock,
+    checks: AtomicU64,
+}
+
+impl<K: Hash + Eq + Clone> KeyedLimiter<K> {
+    pub fn new(quota: Quota) -> Self {
         Self {
-            n,
-            per,
-            burst,
-            buckets: Mutex::new(HashMap::new()),
+            limiter: RateLimiter::keyed(quota),
+            clock: DefaultClock::default(),
+            checks: AtomicU64::new(0),
         }
     }
 
-    pub fn allow(&self, key: &str) -> bool {
-        let mut b = self.buckets.lock();
-        if b.len() > 100_000 {
-            let now = Instant::now();
-            let per = self.per;
-            b.retain(|_, v| now.saturating_duration_since(v.last) < per);
+    /// Ok, or how long until `key` may try again (at least a second: it is what
+    /// `Retry-After` says).
+    pub fn check(&self, key: &K) -> Result<(), Duration> {
+        if self.checks.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY == SWEEP_EVERY - 1 {
+            // Keys back at a full burst are indistinguishable from new ones: forget them,
+            // so the map holds only recently active keys.
+            self.limiter.retain_recent();
+            self.limiter.shrink_to_fit();
         }
-        b.entry(key.to_string())
-            .or_insert_with(|| TokenBucket::with_burst(self.n, self.per, self.burst))
-            .try_take()
+        self.limiter.check_key(key).map_err(|not_until| {
+            not_until
+                .wait_time_from(self.clock.now())
+                .max(Duration::from_secs(1))
+        })
     }
+
+    pub fn allow(&self, key: &K) -> bool {
+        self.check(key).is_ok()
+    }
+
+    /// Keys with state (tests, metrics).
+    pub fn keys(&self) -> usize {
+        self.limiter.len()
+    }
+}
+
+/// Whole seconds for `Retry-After`, rounded up.
+pub fn retry_after_s(wait: Duration) -> u64 {
+    wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
 }
 
 #[cfg(test)]
@@ -100,20 +130,26 @@ mod tests {
     }
 
     #[test]
-    fn keyed_limiter_with_a_burst_allows_the_burst_per_key() {
-        let l = KeyedLimiter::with_burst(1, Duration::from_secs(60), 3);
-        for _ in 0..3 {
-            assert!(l.allow("r_a"));
-        }
-        assert!(!l.allow("r_a"));
-        assert!(l.allow("r_b"));
+    fn keyed_limiter_separates_keys_and_says_when() {
+        let l = KeyedLimiter::new(quota(1, Duration::from_secs(60), 1));
+        assert!(l.allow(&"a"));
+        let wait = l.check(&"a").unwrap_err();
+        assert!(
+            wait > Duration::from_secs(50) && wait <= Duration::from_secs(60),
+            "{wait:?}"
+        );
+        assert_eq!(retry_after_s(wait), wait.as_secs() + 1);
+        assert!(l.allow(&"b"));
+        assert_eq!(l.keys(), 2);
     }
 
     #[test]
-    fn keyed_limiter_separates_keys() {
-        let l = KeyedLimiter::new(1, Duration::from_secs(60));
-        assert!(l.allow("a"));
-        assert!(!l.allow("a"));
-        assert!(l.allow("b"));
+    fn a_burst_then_the_sustained_rate() {
+        let l = KeyedLimiter::new(quota(10, Duration::from_secs(1), 3));
+        for _ in 0..3 {
+            assert!(l.allow(&1));
+        }
+        let wait = l.check(&1).unwrap_err();
+        assert_eq!(wait, Duration::from_secs(1), "at least a second is advised");
     }
 }

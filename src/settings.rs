@@ -31,6 +31,11 @@ pub struct ServerSettings {
     /// its own (empty: off). Under full ingest the main workers' queues are long; probes
     /// here do not wait behind thousands of sockets.
     pub ops_bind: String,
+    /// Open WebSockets per client IP; an upgrade past it is refused with 429.
+    pub max_sockets_per_ip: usize,
+    /// Open WebSockets per token holder (merchant, customer, dispatcher) beyond which an
+    /// upgrade is refused with 429. A rider has one socket: a new one replaces the old.
+    pub max_sockets_per_principal: usize,
 }
 
 impl Default for ServerSettings {
@@ -46,6 +51,8 @@ impl Default for ServerSettings {
             workers: 2,
             listen_backlog: 4096,
             ops_bind: String::new(),
+            max_sockets_per_ip: 20_000,
+            max_sockets_per_principal: 32,
         }
     }
 }
@@ -54,14 +61,54 @@ impl Default for ServerSettings {
 #[serde(default)]
 pub struct AuthSettings {
     pub dispatcher_token: String,
+    /// Lifetime of issued tokens (riders, merchants, customers), seconds.
+    pub token_ttl_s: f64,
+    /// Password hashing threads; 0: one per available core.
+    pub hash_threads: usize,
+    /// Sign-ups and logins that may wait for a hashing thread; more get 503 + Retry-After.
+    pub hash_queue: usize,
+    /// A hashing thread idle this long gives its 19 MiB working buffer back.
+    pub hash_memory_idle_s: f64,
+    /// Failed logins (per username, and per IP) allowed before each further attempt must
+    /// wait; the wait doubles from `login_delay_s` per failure up to `login_delay_max_s`.
+    pub login_failures_free: u32,
+    pub login_delay_s: f64,
+    pub login_delay_max_s: f64,
 }
 
 impl Default for AuthSettings {
     fn default() -> Self {
         Self {
             dispatcher_token: DEV_DISPATCHER_TOKEN.into(),
+            token_ttl_s: 30.0 * 86_400.0,
+            hash_threads: 0,
+            hash_queue: 32,
+            hash_memory_idle_s: 5.0,
+            login_failures_free: 5,
+            login_delay_s: 1.0,
+            login_delay_max_s: 300.0,
         }
     }
+}
+
+impl AuthSettings {
+    pub fn hash_pool(&self) -> crate::password::PoolConfig {
+        crate::password::PoolConfig {
+            threads: self.hash_threads,
+            queue: self.hash_queue,
+            idle_release: seconds(self.hash_memory_idle_s),
+            ..Default::default()
+        }
+    }
+
+    pub fn token_ttl(&self) -> std::time::Duration {
+        seconds(self.token_ttl_s)
+    }
+}
+
+/// A duration from seconds in config (validated positive); absurdly large means "never".
+pub fn seconds(s: f64) -> std::time::Duration {
+    std::time::Duration::try_from_secs_f64(s.max(0.0)).unwrap_or(std::time::Duration::MAX)
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -156,6 +203,13 @@ pub struct RateLimitSettings {
     pub rider_messages_per_10s: u32,
     /// Logins and registrations per IP per minute.
     pub auth_per_ip_per_minute: u32,
+    /// Every request (REST, socket upgrades, pages; not probes) per client IP per second,
+    /// sustained, and at once.
+    pub per_ip_per_s: u32,
+    pub per_ip_burst: u32,
+    /// Every request per token holder (rider, merchant, customer) per second, and at once.
+    pub per_token_per_s: u32,
+    pub per_token_burst: u32,
 }
 
 impl Default for RateLimitSettings {
@@ -165,6 +219,10 @@ impl Default for RateLimitSettings {
             rider_fix_burst: 20,
             rider_messages_per_10s: 50,
             auth_per_ip_per_minute: 1000,
+            per_ip_per_s: 1000,
+            per_ip_burst: 20_000,
+            per_token_per_s: 50,
+            per_token_burst: 200,
         }
     }
 }
@@ -251,6 +309,10 @@ impl Settings {
             ("dispatch.round_s", self.dispatch.round_s),
             ("gps.max_speed_mps", self.gps.max_speed_mps),
             ("retention.final_s", self.retention.final_s),
+            ("auth.token_ttl_s", self.auth.token_ttl_s),
+            ("auth.hash_memory_idle_s", self.auth.hash_memory_idle_s),
+            ("auth.login_delay_s", self.auth.login_delay_s),
+            ("auth.login_delay_max_s", self.auth.login_delay_max_s),
         ] {
             if !(v.is_finite() && v > 0.0) {
                 return Err(format!("{k} must be a positive number, got {v}"));

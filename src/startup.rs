@@ -6,7 +6,8 @@ use crate::hub::Hub;
 use crate::idempotency::Idempotency;
 use crate::ingest::devices::DeviceRegistry;
 use crate::ingest::{mqtt, Intake};
-use crate::ratelimit::KeyedLimiter;
+use crate::password::PasswordPool;
+use crate::ratelimit::{quota, KeyedLimiter};
 use crate::settings::{Settings, DEV_DISPATCHER_TOKEN};
 use crate::{errors, routes, telemetry};
 use actix_web::dev::Server;
@@ -57,8 +58,10 @@ impl Application {
         if settings.auth.dispatcher_token == DEV_DISPATCHER_TOKEN {
             tracing::warn!("auth.dispatcher_token is the development default; set DISPATCH_AUTH__DISPATCHER_TOKEN in production");
         }
-        if settings.server.allowed_origins.is_empty() {
-            tracing::warn!("server.allowed_origins is empty: WebSockets accept any browser origin");
+        if settings.server.allowed_origins.iter().any(|o| o == "*") {
+            tracing::warn!(
+                "server.allowed_origins has \"*\": WebSockets accept any browser origin"
+            );
         }
         let limits = &settings.rate_limit;
         let intake = Arc::new(Intake::new(
@@ -66,22 +69,47 @@ impl Application {
             // After a restart on Redis, devices come back with the rest (`recover`).
             DeviceRegistry::new(store.clone(), redis.is_none()),
             // A tracker's fixes count against the same allowance as a rider socket's.
-            KeyedLimiter::with_burst(
+            KeyedLimiter::new(quota(
                 limits.rider_fixes_per_10s,
                 Duration::from_secs(10),
                 limits.rider_fix_burst,
-            ),
+            )),
             settings.ingest.sets_online,
         ));
         let state = web::Data::new(AppState {
             engine: engine.clone(),
-            auth: AuthRegistry::new(settings.auth.dispatcher_token.clone()).with_store(store),
+            auth: AuthRegistry::new(
+                settings.auth.dispatcher_token.clone(),
+                settings.auth.token_ttl(),
+                PasswordPool::new(settings.auth.hash_pool()),
+            )
+            .with_store(store),
             intake: intake.clone(),
             hub,
             idempotency: Idempotency::default(),
-            auth_limiter: KeyedLimiter::new(
+            auth_limiter: KeyedLimiter::new(quota(
                 settings.rate_limit.auth_per_ip_per_minute,
                 Duration::from_secs(60),
+                settings.rate_limit.auth_per_ip_per_minute,
+            )),
+            ip_limiter: KeyedLimiter::new(quota(
+                settings.rate_limit.per_ip_per_s,
+                Duration::from_secs(1),
+                settings.rate_limit.per_ip_burst,
+            )),
+            holder_limiter: KeyedLimiter::new(quota(
+                settings.rate_limit.per_token_per_s,
+                Duration::from_secs(1),
+                settings.rate_limit.per_token_burst,
+            )),
+            login_guard: crate::login_guard::LoginGuard::new(
+                settings.auth.login_failures_free,
+                crate::settings::seconds(settings.auth.login_delay_s),
+                crate::settings::seconds(settings.auth.login_delay_max_s),
+            ),
+            sockets: crate::sockets::Sockets::new(
+                settings.server.max_sockets_per_ip,
+                settings.server.max_sockets_per_principal,
             ),
             draining: AtomicBool::new(false),
             shutdown,
@@ -96,7 +124,10 @@ impl Application {
                 .app_data(data.clone())
                 .app_data(web::QueryConfig::default().error_handler(errors::query_error))
                 .app_data(web::PathConfig::default().error_handler(errors::path_error))
-                .wrap(tracing_actix_web::TracingLogger::default())
+                .wrap(actix_web::middleware::from_fn(crate::request_limits::limit))
+                .wrap(tracing_actix_web::TracingLogger::<
+                    crate::access_log::RedactedSpans,
+                >::new())
                 .configure(routes::configure)
         })
         // Frames go out at once: with Nagle's algorithm on, a frame that follows one the

@@ -8,8 +8,10 @@ use crate::idempotency::Idempotency;
 use crate::ingest::Intake;
 use crate::ratelimit::KeyedLimiter;
 use crate::settings::Settings;
+use crate::sockets::Sockets;
 use dispatch_actors::Engine;
 use metrics_exporter_prometheus::PrometheusHandle;
+use std::net::IpAddr;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use tokio::sync::watch;
@@ -20,7 +22,15 @@ pub struct AppState {
     pub hub: Arc<Hub>,
     pub settings: Settings,
     pub idempotency: Idempotency,
-    pub auth_limiter: KeyedLimiter,
+    /// Logins and registrations per client IP.
+    pub auth_limiter: KeyedLimiter<IpAddr>,
+    /// Every request per client IP, and per token holder (src/request_limits.rs).
+    pub ip_limiter: KeyedLimiter<IpAddr>,
+    pub holder_limiter: KeyedLimiter<String>,
+    /// A growing wait after failed logins, per username and per IP.
+    pub login_guard: crate::login_guard::LoginGuard,
+    /// Open WebSockets per IP and per holder (caps; revocation closes them).
+    pub sockets: Arc<Sockets>,
     /// Fixes from tracking apps, and the registry of their devices.
     pub intake: Arc<Intake>,
     /// Set when shutdown begins: readyz answers 503 from then on.

@@ -191,6 +191,23 @@ fn describe_metrics() {
         "Final orders the memory store let go (past retention or over its cap)."
     );
     describe_gauge!(
+        m::PASSWORD_HASHES_PENDING,
+        Unit::Count,
+        "Password hashes accepted by the hashing pool and not finished (waiting plus running)."
+    );
+    describe_counter!(
+        m::PASSWORD_HASHES_REFUSED_TOTAL,
+        "Sign-ups and logins refused because the password hashing queue was full."
+    );
+    describe_counter!(
+        m::TOKENS_ENDED_TOTAL,
+        "Tokens that ended before use, by why (revoked, expired)."
+    );
+    describe_counter!(
+        m::WS_REFUSED_TOTAL,
+        "WebSocket upgrades refused before the handshake, by why."
+    );
+    describe_gauge!(
         m::HUB_ENTRIES,
         Unit::Count,
         "Entries in the socket hub's maps, by map."
@@ -254,8 +271,21 @@ fn register_metrics() {
                 .increment(0);
         }
     }
-    for what in ["auth", "rider_socket", "tracker"] {
+    for what in [
+        "auth",
+        "rider_socket",
+        "tracker",
+        "login_failures",
+        "ip",
+        "token",
+    ] {
         metrics::counter!(m::RATE_LIMITED_TOTAL, "what" => what).increment(0);
+    }
+    for why in ["revoked", "expired"] {
+        metrics::counter!(m::TOKENS_ENDED_TOTAL, "why" => why).increment(0);
+    }
+    for why in ["ip_cap", "principal_cap", "origin"] {
+        metrics::counter!(m::WS_REFUSED_TOTAL, "why" => why).increment(0);
     }
     for name in [
         m::GPS_FIXES_SHED_TOTAL,
@@ -264,6 +294,7 @@ fn register_metrics() {
         m::STORE_EVENTS_DROPPED_TOTAL,
         m::MATCHER_WITHHELD_TOTAL,
         m::STORE_ORDERS_EVICTED_TOTAL,
+        m::PASSWORD_HASHES_REFUSED_TOTAL,
     ] {
         metrics::counter!(name).increment(0);
     }
@@ -272,6 +303,7 @@ fn register_metrics() {
         m::ORDERS_WAITING,
         m::ESCALATIONS_IN_MEMORY,
         m::STORE_ARCHIVED_ORDERS,
+        m::PASSWORD_HASHES_PENDING,
     ] {
         metrics::gauge!(name).increment(0.0);
     }

@@ -57,6 +57,17 @@ pub const PLAN_ROUND_SECONDS: &str = "dispatch_plan_round_seconds";
 pub const PLAN_OFFER_DELAY_SECONDS: &str = "dispatch_plan_offer_delay_seconds";
 pub const HUB_ENTRIES: &str = "dispatch_hub_entries";
 
+/// Password hashes (sign-ups, logins) accepted by the hashing pool and not finished:
+/// waiting plus running, a gauge (bounded by `auth.hash_threads + auth.hash_queue`).
+pub const PASSWORD_HASHES_PENDING: &str = "dispatch_password_hashes_pending";
+/// Sign-ups and logins refused because the hashing pool's queue was full (503).
+pub const PASSWORD_HASHES_REFUSED_TOTAL: &str = "dispatch_password_hashes_refused_total";
+/// Tokens revoked by a dispatcher, and tokens found expired, by `why`.
+pub const TOKENS_ENDED_TOTAL: &str = "dispatch_tokens_ended_total";
+/// WebSocket upgrades refused before the handshake, by `why` (`ip_cap`,
+/// `principal_cap`, `origin`).
+pub const WS_REFUSED_TOTAL: &str = "dispatch_ws_refused_total";
+
 /// Every name above: each is described and shown from the first scrape.
 pub const ALL: &[&str] = &[
     GPS_FIXES_TOTAL,
@@ -87,4 +98,8 @@ pub const ALL: &[&str] = &[
     STORE_ARCHIVED_ORDERS,
     STORE_ORDERS_EVICTED_TOTAL,
     HUB_ENTRIES,
+    PASSWORD_HASHES_PENDING,
+    PASSWORD_HASHES_REFUSED_TOTAL,
+    TOKENS_ENDED_TOTAL,
+    WS_REFUSED_TOTAL,
 ];

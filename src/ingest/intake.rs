@@ -99,7 +99,7 @@ impl Outcome {
             Outcome::Accepted | Outcome::OutOfOrder | Outcome::Superseded => Ok(()),
             Outcome::Invalid(why) => Err(ApiError::invalid(why)),
             Outcome::UnknownDevice => Err(ApiError::not_found("unknown or revoked device")),
-            Outcome::RateLimited => Err(ApiError::RateLimited),
+            Outcome::RateLimited => Err(ApiError::RateLimited { retry_after_s: 1 }),
             Outcome::Dropped | Outcome::Unavailable => Err(ApiError::unavailable(
                 "the fix could not be taken now; retry",
             )),
@@ -131,7 +131,7 @@ pub struct Intake {
     engine: Engine,
     pub devices: DeviceRegistry,
     /// Per rider, the same allowance as a rider socket's fixes.
-    limits: KeyedLimiter,
+    limits: KeyedLimiter<String>,
     /// `ingest.sets_online`: an accepted fix puts an offline rider online.
     sets_online: bool,
     /// How long a request waits for its fix's verdict before answering 503.
@@ -142,7 +142,7 @@ impl Intake {
     pub fn new(
         engine: Engine,
         devices: DeviceRegistry,
-        limits: KeyedLimiter,
+        limits: KeyedLimiter<String>,
         sets_online: bool,
     ) -> Self {
         Self {
@@ -204,7 +204,7 @@ impl Intake {
         let fix = parsed.map_err(Outcome::Invalid)?;
         let device = fix.device_id.as_deref().unwrap_or_default();
         let rider = self.identify(device, expect)?;
-        if !self.limits.allow(rider.as_str()) {
+        if !self.limits.allow(&rider.as_str().to_string()) {
             metrics::counter!(metric_names::RATE_LIMITED_TOTAL, "what" => "tracker").increment(1);
             return Err(Outcome::RateLimited);
         }

@@ -1,4 +1,4 @@
-//! Customer registration and login (rate limited per IP).
+//! Customer registration and login (rate limited per IP; failed logins slow down).
 
 use crate::errors::ApiError;
 use crate::extract::Json;
@@ -42,16 +42,18 @@ impl FromRequest for AuthAttempt {
         let Some(state) = req.app_data::<web::Data<AppState>>() else {
             return ready(Err(ApiError::internal("application state not registered")));
         };
-        let ip = req
-            .peer_addr()
-            .map(|a| a.ip().to_string())
-            .unwrap_or_default();
-        ready(if state.auth_limiter.allow(&ip) {
-            Ok(AuthAttempt)
-        } else {
-            metrics::counter!(dispatch_actors::metric_names::RATE_LIMITED_TOTAL, "what" => "auth")
-                .increment(1);
-            Err(ApiError::RateLimited)
+        let Some(ip) = req.peer_addr().map(|a| a.ip()) else {
+            return ready(Ok(AuthAttempt));
+        };
+        ready(match state.auth_limiter.check(&ip) {
+            Ok(()) => Ok(AuthAttempt),
+            Err(wait) => {
+                metrics::counter!(dispatch_actors::metric_names::RATE_LIMITED_TOTAL, "what" => "auth")
+                    .increment(1);
+                Err(ApiError::RateLimited {
+                    retry_after_s: crate::ratelimit::retry_after_s(wait),
+                })
+            }
         })
     }
 }
@@ -62,25 +64,38 @@ pub async fn register(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let c = body?.value.checked()?;
-    let auth = state.clone();
-    let username = c.username.clone();
-    let (customer_id, token) = web::block(move || auth.auth.register(&c.username, &c.password))
-        .await
-        .map_err(|e| ApiError::internal(format!("password hashing task: {e}")))??;
-    state.auth.commit_registration(&username, &token).await?;
+    // Hashed on the bounded pool (src/password.rs): a full queue answers 503 + Retry-After.
+    let (customer_id, token) = state.auth.register(&c.username, &c.password).await?;
+    state.auth.commit_registration(&c.username, &token).await?;
     Ok(HttpResponse::Created().json(json!({"customer_id": customer_id, "token": token})))
 }
 
+/// Logins wait longer after each failure (src/login_guard.rs): an attempt inside the wait
+/// is 429 with Retry-After and never reaches the password check.
 pub async fn login(
     _: AuthAttempt,
+    req: HttpRequest,
     body: Result<Json<Credentials>, ApiError>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let c = body?.value;
-    let auth = state.clone();
-    let (customer_id, token) = web::block(move || auth.auth.login(&c.username, &c.password))
-        .await
-        .map_err(|e| ApiError::internal(format!("password check task: {e}")))??;
+    let ip = req.peer_addr().map(|a| a.ip());
+    if let Err(wait) = state.login_guard.check(&c.username, ip) {
+        metrics::counter!(dispatch_actors::metric_names::RATE_LIMITED_TOTAL, "what" => "login_failures")
+            .increment(1);
+        return Err(ApiError::RateLimited {
+            retry_after_s: crate::ratelimit::retry_after_s(wait),
+        });
+    }
+    let (customer_id, token) = match state.auth.login(&c.username, &c.password).await {
+        Ok(ok) => ok,
+        Err(e @ ApiError::Unauthorized(_)) => {
+            state.login_guard.failed(&c.username, ip);
+            return Err(e);
+        }
+        Err(e) => return Err(e),
+    };
+    state.login_guard.succeeded(&c.username);
     state.auth.commit_login(&token).await?;
     Ok(HttpResponse::Ok().json(json!({"customer_id": customer_id, "token": token})))
 }

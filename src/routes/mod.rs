@@ -11,6 +11,7 @@ pub mod osmand;
 pub mod owntracks;
 pub mod pages;
 pub mod riders;
+pub mod tokens;
 
 use actix_web::web;
 
@@ -39,6 +40,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 web::delete().to(devices::revoke),
             )
             .route("/owntracks", web::post().to(owntracks::report))
+            .route("/riders/{id}/tokens", web::post().to(tokens::issue))
+            .route("/riders/{id}/tokens", web::delete().to(tokens::revoke))
             .route("/orders", web::post().to(orders::create))
             .route("/orders/{id}", web::get().to(orders::get))
             .route("/orders/{id}/pay", web::post().to(orders::pay))

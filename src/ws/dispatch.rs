@@ -15,7 +15,8 @@ pub async fn connect(socket: SocketRequest) -> Result<HttpResponse, ApiError> {
     if socket.who != Principal::Dispatcher {
         return Err(ApiError::forbidden("dispatcher only"));
     }
-    let (response, session, stream, outbox) = socket.open(state.settings.dashboard.queue_frames)?;
+    let opened = socket.open(state.settings.dashboard.queue_frames)?;
+    let outbox = opened.outbox.clone();
     // Registered first; the snapshot goes ahead of updates queued while it was built.
     state.hub.add_dashboard(outbox.clone());
     let snapshot = match snapshot(&state).await {
@@ -28,9 +29,7 @@ pub async fn connect(socket: SocketRequest) -> Result<HttpResponse, ApiError> {
     };
     outbox.push_front(snapshot);
     let hub = state.hub.clone();
-    serve_push_only(&state, session, stream, outbox, "dispatch", move |o| {
-        hub.remove_dashboard(o)
-    });
+    let response = serve_push_only(&state, opened, "dispatch", move |o| hub.remove_dashboard(o));
     Ok(response)
 }
 

@@ -12,7 +12,8 @@ pub async fn connect(socket: SocketRequest) -> Result<HttpResponse, ApiError> {
     let Principal::Merchant(merchant_id) = socket.who.clone() else {
         return Err(ApiError::forbidden("merchant tokens only"));
     };
-    let (response, session, stream, outbox) = socket.open(state.settings.server.ws_queue_frames)?;
+    let opened = socket.open(state.settings.server.ws_queue_frames)?;
+    let outbox = opened.outbox.clone();
     // Registered first; the welcome goes ahead of changes queued while it was built.
     state.hub.add_merchant(merchant_id.clone(), outbox.clone());
     let orders: Vec<_> = state
@@ -27,7 +28,7 @@ pub async fn connect(socket: SocketRequest) -> Result<HttpResponse, ApiError> {
         orders: &orders,
     }));
     let hub = state.hub.clone();
-    serve_push_only(&state, session, stream, outbox, "merchant", move |o| {
+    let response = serve_push_only(&state, opened, "merchant", move |o| {
         hub.remove_merchant(&merchant_id, o)
     });
     Ok(response)

@@ -12,6 +12,7 @@ pub mod track;
 
 use crate::errors::ApiError;
 use crate::extract::SocketRequest;
+use crate::sockets::SocketTicket;
 use crate::state::AppState;
 use actix_web::{HttpRequest, HttpResponse};
 use actix_ws::{CloseCode, CloseReason, Item, Message, MessageStream, Session};
@@ -41,30 +42,79 @@ impl PumpOpts {
     }
 }
 
+/// What a socket gets once its handshake completes: the response that upgrades it, the
+/// actix-ws session and stream, its bounded queue, and its place in the socket counts.
+pub struct Opened<T> {
+    pub response: HttpResponse,
+    pub session: Session,
+    pub stream: MessageStream,
+    pub outbox: Outbox<T>,
+    pub ticket: SocketTicket,
+}
+
 impl SocketRequest {
-    /// Completes the WebSocket handshake (a request that is not one is 400 `invalid_input`)
-    /// and gives the socket its bounded queue of `queue_frames`.
-    pub fn open<T>(
-        self,
-        queue_frames: usize,
-    ) -> Result<(HttpResponse, Session, MessageStream, Outbox<T>), ApiError> {
+    /// Takes a place in the socket caps (429 past `server.max_sockets_per_ip` or
+    /// `server.max_sockets_per_principal`), completes the WebSocket handshake (a request
+    /// that is not one is 400 `invalid_input`) and gives the socket its bounded queue of
+    /// `queue_frames`.
+    pub fn open<T>(self, queue_frames: usize) -> Result<Opened<T>, ApiError> {
+        let ip = self.req.peer_addr().map(|a| a.ip());
+        let ticket = self.state.sockets.admit(ip, &self.who, self.expires_ms)?;
+        // Revocation forgets the tokens, then ends the sockets counted: a socket counted
+        // after that end finds its token gone here.
+        if self.state.auth.lookup_grant(&self.token).is_none() {
+            return Err(ApiError::Unauthorized("invalid token".into()));
+        }
         let (response, session, stream) =
             actix_ws::handle(&self.req, self.body).map_err(|e| ApiError::invalid(e.to_string()))?;
-        Ok((response, session, stream, Outbox::new(queue_frames)))
+        Ok(Opened {
+            response,
+            session,
+            stream,
+            outbox: Outbox::new(queue_frames),
+            ticket,
+        })
     }
 }
 
-/// Refuses browser origins not on the allowlist (empty allowlist: all allowed).
+/// Refuses (403) a browser origin that is not allowed: see [`origin_allowed`].
 pub fn check_origin(state: &AppState, req: &HttpRequest) -> Result<(), ApiError> {
-    let allowed = &state.settings.server.allowed_origins;
-    if allowed.is_empty() {
+    let origin = req
+        .headers()
+        .get("origin")
+        .map(|o| o.to_str().unwrap_or("?"));
+    let host = req.headers().get("host").and_then(|h| h.to_str().ok());
+    if origin_allowed(&state.settings.server.allowed_origins, origin, host) {
         return Ok(());
     }
-    match req.headers().get("origin").and_then(|o| o.to_str().ok()) {
-        None => Ok(()), // not a browser
-        Some(o) if allowed.iter().any(|a| a == o) => Ok(()),
-        Some(o) => Err(ApiError::forbidden(format!("origin {o} is not allowed"))),
+    metrics::counter!(metric_names::WS_REFUSED_TOTAL, "why" => "origin").increment(1);
+    Err(ApiError::forbidden(format!(
+        "origin {} is not allowed",
+        origin.unwrap_or_default()
+    )))
+}
+
+/// No `Origin` (a native app, not a browser): allowed. Otherwise the origin must be on
+/// `allowed` (`"*"` allows any), or, when `allowed` is empty, name the host the request
+/// was sent to (a page this server served).
+pub fn origin_allowed(allowed: &[String], origin: Option<&str>, host: Option<&str>) -> bool {
+    let Some(origin) = origin else {
+        return true;
+    };
+    if allowed
+        .iter()
+        .any(|a| a == "*" || a.eq_ignore_ascii_case(origin))
+    {
+        return true;
     }
+    if !allowed.is_empty() {
+        return false;
+    }
+    let origin_host = match origin.split_once("://") {
+        Some(("http" | "https", h)) => h.trim_end_matches('/'),
+        _ => return false, // "null" (a file or sandboxed page), or not a web origin
+    };
+    host.is_some_and(|h| !h.is_empty() && h.eq_ignore_ascii_case(origin_host))
 }
 
 fn too_big() -> CloseReason {
@@ -89,7 +139,9 @@ fn going_away() -> CloseReason {
     }
 }
 
-/// Runs a socket until either side ends it. `on_text` handles each client message.
+/// Runs a socket until either side ends it, or its ticket does (token revoked or
+/// expired). `on_text` handles each client message.
+#[allow(clippy::too_many_arguments)]
 pub async fn pump<T: Send + 'static>(
     mut session: Session,
     stream: actix_ws::MessageStream,
@@ -98,7 +150,11 @@ pub async fn pump<T: Send + 'static>(
     mut on_text: impl FnMut(&str),
     opts: PumpOpts,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
+    mut ticket: SocketTicket,
 ) {
+    // Armed once: one timer per socket, not one per message.
+    let ended = ticket.ended();
+    tokio::pin!(ended);
     // Fragments are reassembled here rather than by actix-ws's aggregator, which reports
     // an oversized message as a generic I/O error (that would close with 1002, not 1009).
     let mut stream = stream.max_frame_size(MAX_MESSAGE_BYTES);
@@ -173,6 +229,7 @@ pub async fn pump<T: Send + 'static>(
                 }
             }
             _ = shutdown.changed() => break Some(going_away()),
+            why = &mut ended => break Some(why),
         }
     };
     outbox.close();
@@ -183,17 +240,23 @@ pub async fn pump<T: Send + 'static>(
 
 /// Serves a socket the server only pushes to (merchant, tracking, dispatcher): whatever the
 /// hub queues in `outbox` is written; client messages are read only as signs of life.
-/// `on_end` runs once the socket has ended (it takes the outbox off the hub).
+/// `on_end` runs once the socket has ended (it takes the outbox off the hub). Returns the
+/// response that completes the handshake.
 pub fn serve_push_only(
     state: &AppState,
-    session: Session,
-    stream: actix_ws::MessageStream,
-    outbox: Outbox<String>,
+    socket: Opened<String>,
     label: &'static str,
     on_end: impl FnOnce(&Outbox<String>) + 'static,
-) {
+) -> HttpResponse {
     let opts = PumpOpts::from_state(state, label);
     let shutdown = state.shutdown.subscribe();
+    let Opened {
+        response,
+        session,
+        stream,
+        outbox,
+        ticket,
+    } = socket;
     actix_web::rt::spawn(async move {
         pump(
             session,
@@ -203,8 +266,38 @@ pub fn serve_push_only(
             |_| {},
             opts,
             shutdown,
+            ticket,
         )
         .await;
         on_end(&outbox);
     });
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::origin_allowed;
+
+    #[test]
+    fn origins_same_host_by_default_the_list_when_given() {
+        let none: Vec<String> = Vec::new();
+        let host = Some("127.0.0.1:8080");
+        // A native app sends no Origin.
+        assert!(origin_allowed(&none, None, host));
+        assert!(origin_allowed(&none, Some("http://127.0.0.1:8080"), host));
+        assert!(origin_allowed(&none, Some("https://127.0.0.1:8080/"), host));
+        assert!(!origin_allowed(&none, Some("http://evil.example"), host));
+        assert!(!origin_allowed(&none, Some("http://127.0.0.1:9999"), host));
+        assert!(!origin_allowed(&none, Some("null"), host));
+        assert!(!origin_allowed(&none, Some("http://127.0.0.1:8080"), None));
+        let list = vec!["https://dispatch.example.com".to_string()];
+        assert!(origin_allowed(
+            &list,
+            Some("https://dispatch.example.com"),
+            host
+        ));
+        assert!(!origin_allowed(&list, Some("http://127.0.0.1:8080"), host));
+        let any = vec!["*".to_string()];
+        assert!(origin_allowed(&any, Some("http://evil.example"), host));
+    }
 }

@@ -133,8 +133,13 @@ pub async fn connect(socket: SocketRequest) -> Result<HttpResponse, ApiError> {
     let Principal::Rider(rider_id) = socket.who.clone() else {
         return Err(ApiError::forbidden("rider tokens only"));
     };
-    let (response, session, stream, outbox) =
-        socket.open::<RiderNotice>(state.settings.server.ws_queue_frames)?;
+    let super::Opened {
+        response,
+        session,
+        stream,
+        outbox,
+        ticket,
+    } = socket.open::<RiderNotice>(state.settings.server.ws_queue_frames)?;
     let rider = state.engine.rider_handle(&rider_id)?;
     state.engine.attach_rider(&rider_id, outbox.clone()).await?;
     let limits = &state.settings.rate_limit;
@@ -182,6 +187,7 @@ pub async fn connect(socket: SocketRequest) -> Result<HttpResponse, ApiError> {
             on_text,
             opts,
             shutdown,
+            ticket,
         )
         .await;
         engine.detach_rider(&rider_id, outbox);

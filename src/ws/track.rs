@@ -26,7 +26,8 @@ pub async fn connect(
             ))
         }
     }
-    let (response, session, stream, outbox) = socket.open(state.settings.server.ws_queue_frames)?;
+    let opened = socket.open(state.settings.server.ws_queue_frames)?;
+    let outbox = opened.outbox.clone();
     // Registered before the snapshot is read, and the snapshot goes ahead of anything
     // queued meanwhile: no status change falls between the two.
     state.hub.add_tracker(order_id.clone(), outbox.clone());
@@ -40,7 +41,7 @@ pub async fn connect(
     };
     outbox.push_front(encode(&TrackFrame::Snapshot { order: &order }));
     let hub = state.hub.clone();
-    serve_push_only(&state, session, stream, outbox, "track", move |o| {
+    let response = serve_push_only(&state, opened, "track", move |o| {
         hub.remove_tracker(&order_id, o)
     });
     Ok(response)

@@ -58,6 +58,10 @@ impl Server {
             .env("DISPATCH_SERVER__BIND", "127.0.0.1:0")
             .env("DISPATCH_DEMO__ENABLED", "false")
             .env("DISPATCH_INGEST__OSMAND_BIND", "127.0.0.1:0")
+            // These tests drive orders as fast as they can to hit outages and kills
+            // mid-write; the per-holder request limit is not what they test.
+            .env("DISPATCH_RATE_LIMIT__PER_TOKEN_PER_S", "100000")
+            .env("DISPATCH_RATE_LIMIT__PER_TOKEN_BURST", "100000")
             .env("DISPATCH_AUTH__DISPATCHER_TOKEN", DISPATCHER)
             .env("RUST_LOG", "info,dispatch_actors=info,actix_server=warn")
             .env_remove("LOG_FORMAT")

@@ -15,5 +15,6 @@ mod idempotency;
 mod lag;
 mod outage;
 mod restart;
+mod revoke;
 mod store;
 mod two_engines;

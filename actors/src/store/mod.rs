@@ -237,6 +237,10 @@ pub trait Store: Send + Sync + 'static {
     async fn save_device(&self, device: &DeviceId, rider: &RiderId) -> Result<(), StoreError>;
     /// Revokes a device: its fixes are refused from now on, also after a restart.
     async fn delete_device(&self, device: &DeviceId) -> Result<(), StoreError>;
+    /// Forgets tokens (revoked): a restart must not bring them back.
+    async fn delete_tokens(&self, _tokens: &[String]) -> Result<(), StoreError> {
+        Ok(())
+    }
     /// Stores an account unless the username is taken; returns whether it was stored.
     async fn save_account(&self, _account: &AccountRecord) -> Result<bool, StoreError> {
         Ok(true)

@@ -17,6 +17,9 @@
 //! - `recover-time`: starts the server on such a store (after kill -9 of a running one),
 //!   times spawn → first `/readyz` 200 run after run, checks what came back (src/recover.rs).
 //!
+//! - `auth-flood`: sign-ups then logins, many at once, while an unrelated request is timed;
+//!   the server's RSS before, at its peak and after (src/auth_flood.rs).
+//!
 //! They read the server's RSS (and `city` its CPU time) from /proc/<pid>, so run them on
 //! the server's machine.
 //!
@@ -55,6 +58,7 @@
 //! - `errors`: failed connects and REST calls, lost sockets, failed probes and `error`
 //!   frames from the server (the summary lists them by kind)
 
+mod auth_flood;
 mod city;
 mod proc;
 mod prom;
@@ -112,6 +116,9 @@ enum Cmd {
     /// Spawn → first /readyz 200 of a server recovering a Redis store, several runs, each
     /// ended with kill -9; checks the recovered counts.
     RecoverTime(recover::RecoverArgs),
+    /// Sign-ups and logins N at a time while an unrelated request is timed; the server's
+    /// RSS before, at its peak and after.
+    AuthFlood(auth_flood::AuthFloodArgs),
 }
 
 /// A host part of a URL that is a loopback address.
@@ -164,6 +171,7 @@ fn main() {
             Cmd::City(args) => city::run(&cli.url, &cli.token, pid(), args).await,
             Cmd::SeedRedis(args) => seed::run(args).await,
             Cmd::RecoverTime(args) => recover::run(&cli.token, args).await,
+            Cmd::AuthFlood(args) => auth_flood::run(&cli.url, pid(), args).await,
         }
     });
 }

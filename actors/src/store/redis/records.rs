@@ -231,6 +231,15 @@ impl Store for RedisStore {
             .map(|_| ())
     }
 
+    async fn delete_tokens(&self, tokens: &[String]) -> Result<(), StoreError> {
+        if tokens.is_empty() {
+            return Ok(());
+        }
+        let mut c = redis::cmd("HDEL");
+        c.arg(self.key("tokens")).arg(tokens);
+        self.submit("token", vec![c], false, None).await.map(|_| ())
+    }
+
     async fn save_account(&self, account: &AccountRecord) -> Result<bool, StoreError> {
         let data = serde_json::to_string(account).map_err(unavailable)?;
         let mut c = redis::cmd("HSETNX");
