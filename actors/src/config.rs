@@ -66,6 +66,9 @@ pub struct DispatchConfig {
     /// `batch`: early rounds (for orders falling due) come no closer than this after the
     /// last round; also how late past its due time an order may be offered.
     pub min_round_gap_s: f64,
+    /// `batch`: a new order asks for a round as soon as `min_round_gap_s` allows, instead
+    /// of waiting for the regular round or its food's ready time.
+    pub first_look: bool,
     /// `batch`: keep an order uncommitted until its rider should leave (false: every
     /// order is offered at the first round that finds it a rider; for comparisons).
     pub late_commitment: bool,
@@ -96,6 +99,7 @@ impl Default for DispatchConfig {
             policy: Policy::Batch,
             round_s: 30.0,
             min_round_gap_s: crate::plan::schedule::MIN_EARLY_GAP_MS as f64 / 1000.0,
+            first_look: false,
             late_commitment: true,
             next_job_s: 300.0,
             max_bundle: 3,
