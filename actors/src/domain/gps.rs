@@ -297,10 +297,23 @@ mod tests {
             /// rejected whatever else the fix says and whatever came before.
             #[test]
             fn out_of_range_or_not_finite_is_rejected(
-                lat in any_number(), lon in any_number(), ts in 0u64..NOW, last in last_fix(),
+                (lat, lon) in in_range(),
+                bad_lat in any::<bool>(),
+                bad in prop_oneof![
+                    Just(f64::NAN),
+                    Just(f64::INFINITY),
+                    Just(f64::NEG_INFINITY),
+                    (180.000_001f64..1e300),
+                    (-1e300f64..-180.000_001),
+                    (90.000_001f64..180.0),
+                    (-180.0f64..-90.000_001),
+                ],
+                ts in 0u64..NOW,
+                last in last_fix(),
             ) {
-                prop_assume!(!(lat.is_finite() && lon.is_finite()
-                    && (-90.0..=90.0).contains(&lat) && (-180.0..=180.0).contains(&lon)));
+                // `bad` as lat (everything above is out of -90..90), or as lon when it is
+                // also out of -180..180.
+                let (lat, lon) = if bad_lat || bad.abs() <= 180.0 { (bad, lon) } else { (lat, bad) };
                 let v = rules().check(&raw_f(lat, lon, ts as f64), last.as_ref(), NOW);
                 prop_assert!(matches!(v, FixVerdict::Reject(_)), "{:?}", v);
             }
