@@ -285,6 +285,19 @@ impl Settings {
                 .list_separator(",")
                 .with_list_parse_key("server.allowed_origins"),
         );
+        Self::build(b)
+    }
+
+    /// Settings from the text of a config file alone (no environment), read and validated
+    /// as [`Settings::load`] reads a file.
+    pub fn from_toml(text: &str) -> Result<Settings, String> {
+        Self::build(
+            config::Config::builder()
+                .add_source(config::File::from_str(text, config::FileFormat::Toml)),
+        )
+    }
+
+    fn build(b: config::ConfigBuilder<config::builder::DefaultState>) -> Result<Settings, String> {
         let s: Settings = b
             .build()
             .and_then(|c| c.try_deserialize())

@@ -11,13 +11,13 @@ use serde_json::json;
 
 #[derive(Deserialize)]
 pub struct Credentials {
-    username: String,
-    password: String,
+    pub username: String,
+    pub password: String,
 }
 
 impl Credentials {
     /// Any non-empty username and password within sane sizes (the contract sets no rules).
-    fn checked(self) -> Result<Self, ApiError> {
+    pub fn checked(self) -> Result<Self, ApiError> {
         let n = self.username.chars().count();
         if !(1..=128).contains(&n) || self.username.trim().is_empty() {
             return Err(ApiError::invalid("username must be 1-128 characters"));

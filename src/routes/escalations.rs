@@ -15,17 +15,22 @@ pub async fn list(
     query: web::Query<HashMap<String, String>>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let open_only = match query.get("open").map(String::as_str) {
-        None | Some("false") => false,
-        Some("true") => true,
-        Some(_) => return Err(ApiError::invalid("open must be true or false")),
-    };
+    let open_only = open_only(&query)?;
     Ok(HttpResponse::Ok().json(state.engine.escalations(open_only).await?))
+}
+
+/// `?open=true|false` (absent: false).
+pub fn open_only(query: &HashMap<String, String>) -> Result<bool, ApiError> {
+    match query.get("open").map(String::as_str) {
+        None | Some("false") => Ok(false),
+        Some("true") => Ok(true),
+        Some(_) => Err(ApiError::invalid("open must be true or false")),
+    }
 }
 
 #[derive(Deserialize)]
 pub struct ResolveBody {
-    note: Option<String>,
+    pub note: Option<String>,
 }
 
 /// The escalation named in the path (decoded as `web::Path` decodes it); a string that

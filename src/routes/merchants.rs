@@ -25,9 +25,9 @@ fn own_merchant(who: Caller, raw: &str) -> Result<MerchantId, ApiError> {
 
 #[derive(Deserialize)]
 pub struct NewMerchant {
-    name: String,
-    location: GeoPoint,
-    prep_time_s: Option<u64>,
+    pub name: String,
+    pub location: GeoPoint,
+    pub prep_time_s: Option<u64>,
 }
 
 pub async fn create(
@@ -49,7 +49,7 @@ pub async fn create(
 
 #[derive(Deserialize)]
 pub struct OpenBody {
-    open: bool,
+    pub open: bool,
 }
 
 pub async fn set_open(
@@ -65,8 +65,8 @@ pub async fn set_open(
 
 #[derive(Deserialize)]
 pub struct NewItem {
-    name: String,
-    price_cents: i64,
+    pub name: String,
+    pub price_cents: i64,
 }
 
 pub async fn add_item(
@@ -82,8 +82,8 @@ pub async fn add_item(
 
 #[derive(Deserialize)]
 pub struct ItemPatch {
-    available: Option<bool>,
-    price_cents: Option<i64>,
+    pub available: Option<bool>,
+    pub price_cents: Option<i64>,
 }
 
 pub async fn update_item(

@@ -11,7 +11,7 @@ use crate::state::AppState;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use dispatch_actors::domain::order::{Actor, Order, OrderCommand};
-use dispatch_actors::domain::{GeoPoint, ItemId, OrderId, RiderId};
+use dispatch_actors::domain::{GeoPoint, ItemId, MerchantId, OrderId, RiderId};
 use serde::Deserialize;
 
 fn order_id(raw: &str) -> Result<OrderId, ApiError> {
@@ -59,7 +59,28 @@ pub struct LineIn {
 pub struct NewOrder {
     merchant_id: String,
     items: Vec<LineIn>,
-    dropoff: GeoPoint,
+    pub dropoff: GeoPoint,
+}
+
+impl NewOrder {
+    /// The merchant and the lines as domain ids: an unknown-looking merchant is 404, more
+    /// than 100 lines or a bad item id 400. Quantities are checked against the menu.
+    pub fn parsed(&self) -> Result<(MerchantId, Vec<(ItemId, u32)>), ApiError> {
+        let mid = merchant_id(&self.merchant_id)?;
+        if self.items.len() > 100 {
+            return Err(ApiError::invalid("at most 100 lines per order"));
+        }
+        let items = self
+            .items
+            .iter()
+            .map(|l| {
+                ItemId::parse(&l.item_id)
+                    .map(|id| (id, l.qty))
+                    .map_err(|_| ApiError::invalid(format!("{} is not an item id", l.item_id)))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((mid, items))
+    }
 }
 
 pub async fn create(
@@ -78,19 +99,7 @@ pub async fn create(
         None => OrderId::generate(),
     };
     let Json { value: n, raw } = body?;
-    let mid = merchant_id(&n.merchant_id)?;
-    if n.items.len() > 100 {
-        return Err(ApiError::invalid("at most 100 lines per order"));
-    }
-    let items = n
-        .items
-        .iter()
-        .map(|l| {
-            ItemId::parse(&l.item_id)
-                .map(|id| (id, l.qty))
-                .map_err(|_| ApiError::invalid(format!("{} is not an item id", l.item_id)))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    let (mid, items) = n.parsed()?;
     let engine = state.engine.clone();
     let cid = customer_id.clone();
     let key = IdemKey::of(&req, &who.scope(), &raw)?;
@@ -118,6 +127,16 @@ pub struct PayBody {
     payment_ref: String,
 }
 
+impl PayBody {
+    /// The payment reference, 1–200 bytes.
+    pub fn payment_ref(self) -> Result<String, ApiError> {
+        if self.payment_ref.is_empty() || self.payment_ref.len() > 200 {
+            return Err(ApiError::invalid("payment_ref must be 1-200 characters"));
+        }
+        Ok(self.payment_ref)
+    }
+}
+
 pub async fn pay(
     req: HttpRequest,
     Caller(who): Caller,
@@ -131,17 +150,13 @@ pub async fn pay(
     }
     idempotency::header_key(&req)?;
     let Json { value: p, raw } = body?;
-    if p.payment_ref.is_empty() || p.payment_ref.len() > 200 {
-        return Err(ApiError::invalid("payment_ref must be 1-200 characters"));
-    }
+    let payment_ref = p.payment_ref()?;
     let engine = state.engine.clone();
     let key = IdemKey::of(&req, &who.scope(), &raw)?;
     state
         .idempotency
         .once(state.engine.store(), key, || async move {
-            let cmd = OrderCommand::Pay {
-                payment_ref: p.payment_ref,
-            };
+            let cmd = OrderCommand::Pay { payment_ref };
             let o = engine.order_command(&order.order_id, cmd).await?;
             answer(StatusCode::OK, &o)
         })
@@ -159,7 +174,7 @@ async fn for_merchant(state: &AppState, who: &Principal, raw: &str) -> Result<Or
 
 #[derive(Deserialize)]
 pub struct AcceptBody {
-    prep_time_s: Option<u64>,
+    pub prep_time_s: Option<u64>,
 }
 
 pub async fn accept(
@@ -179,12 +194,12 @@ pub async fn accept(
 
 #[derive(Deserialize)]
 pub struct ReasonBody {
-    reason: String,
+    pub reason: String,
 }
 
 #[derive(Deserialize)]
 pub struct OptionalReason {
-    reason: Option<String>,
+    pub reason: Option<String>,
 }
 
 pub async fn reject(
@@ -250,6 +265,12 @@ pub struct AssignBody {
     rider_id: String,
 }
 
+impl AssignBody {
+    pub fn rider(&self) -> Result<RiderId, ApiError> {
+        RiderId::parse(&self.rider_id).map_err(ApiError::invalid)
+    }
+}
+
 pub async fn assign(
     _: Dispatcher,
     path: web::Path<String>,
@@ -258,7 +279,7 @@ pub async fn assign(
 ) -> Result<HttpResponse, ApiError> {
     let id = order_id(&path)?;
     let b = body?.value;
-    let rider = RiderId::parse(&b.rider_id).map_err(ApiError::invalid)?;
+    let rider = b.rider()?;
     Ok(HttpResponse::Ok().json(state.engine.assign(&id, &rider).await?))
 }
 

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 
 #[derive(Deserialize)]
 pub struct NewRider {
-    name: String,
+    pub name: String,
 }
 
 pub async fn create(

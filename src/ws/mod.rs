@@ -5,6 +5,7 @@
 //! (a client that stopped reading) closes the socket instead of buffering.
 
 pub mod dispatch;
+pub mod fragments;
 pub mod frames;
 pub mod merchant;
 pub mod rider;
@@ -13,11 +14,13 @@ pub mod track;
 use crate::errors::ApiError;
 use crate::extract::SocketRequest;
 use crate::sockets::SocketTicket;
+use crate::settings::ServerSettings;
 use crate::state::AppState;
 use actix_web::{HttpRequest, HttpResponse};
-use actix_ws::{CloseCode, CloseReason, Item, Message, MessageStream, Session};
+use actix_ws::{CloseCode, CloseReason, Message, MessageStream, Session};
 use dispatch_actors::metric_names;
 use dispatch_actors::outbox::Outbox;
+use fragments::{as_text, too_big, Assembled, Fragments};
 use std::time::{Duration, Instant};
 
 /// Frames (or reassembled messages) over this close the socket with 1009.
@@ -32,7 +35,10 @@ pub struct PumpOpts {
 
 impl PumpOpts {
     pub fn from_state(state: &AppState, label: &'static str) -> Self {
-        let s = &state.settings.server;
+        Self::from_settings(&state.settings.server, label)
+    }
+
+    pub fn from_settings(s: &ServerSettings, label: &'static str) -> Self {
         Self {
             heartbeat: Duration::from_secs_f64(s.heartbeat_interval_s.max(0.01)),
             client_timeout: Duration::from_secs_f64(s.client_timeout_s.max(0.01)),
@@ -117,21 +123,6 @@ pub fn origin_allowed(allowed: &[String], origin: Option<&str>, host: Option<&st
     host.is_some_and(|h| !h.is_empty() && h.eq_ignore_ascii_case(origin_host))
 }
 
-fn too_big() -> CloseReason {
-    CloseReason {
-        code: CloseCode::Size,
-        description: Some("message over 64 KiB".into()),
-    }
-}
-
-/// A binary message is read as text when it is UTF-8 (else it is not a valid message).
-fn on_bytes(b: &[u8], on_text: &mut impl FnMut(&str)) {
-    match std::str::from_utf8(b) {
-        Ok(t) => on_text(t),
-        Err(_) => on_text("\u{0}"),
-    }
-}
-
 fn going_away() -> CloseReason {
     CloseReason {
         code: CloseCode::Away,
@@ -155,10 +146,8 @@ pub async fn pump<T: Send + 'static>(
     // Armed once: one timer per socket, not one per message.
     let ended = ticket.ended();
     tokio::pin!(ended);
-    // Fragments are reassembled here rather than by actix-ws's aggregator, which reports
-    // an oversized message as a generic I/O error (that would close with 1002, not 1009).
     let mut stream = stream.max_frame_size(MAX_MESSAGE_BYTES);
-    let mut partial: Option<Vec<u8>> = None;
+    let mut fragments = Fragments::default();
     let mut heartbeat = tokio::time::interval(opts.heartbeat);
     heartbeat.tick().await;
     let mut last_heard = Instant::now();
@@ -168,28 +157,12 @@ pub async fn pump<T: Send + 'static>(
                 last_heard = Instant::now();
                 match msg {
                     Some(Ok(Message::Text(t))) => on_text(&t),
-                    Some(Ok(Message::Binary(b))) => on_bytes(&b, &mut on_text),
-                    Some(Ok(Message::Continuation(item))) => {
-                        let (bytes, last) = match item {
-                            Item::FirstText(b) | Item::FirstBinary(b) => {
-                                partial = Some(Vec::new());
-                                (b, false)
-                            }
-                            Item::Continue(b) => (b, false),
-                            Item::Last(b) => (b, true),
-                        };
-                        let Some(buf) = partial.as_mut() else {
-                            break Some(CloseReason { code: CloseCode::Protocol, description: Some("continuation without a first fragment".into()) });
-                        };
-                        if buf.len() + bytes.len() > MAX_MESSAGE_BYTES {
-                            break Some(too_big());
-                        }
-                        buf.extend_from_slice(&bytes);
-                        if last {
-                            let whole = partial.take().unwrap_or_default();
-                            on_bytes(&whole, &mut on_text);
-                        }
-                    }
+                    Some(Ok(Message::Binary(b))) => on_text(as_text(&b)),
+                    Some(Ok(Message::Continuation(item))) => match fragments.push(item) {
+                        Assembled::More => {}
+                        Assembled::Whole(whole) => on_text(as_text(&whole)),
+                        Assembled::Refused(reason) => break Some(reason),
+                    },
                     Some(Ok(Message::Ping(p))) => {
                         if session.pong(&p).await.is_err() { break None; }
                     }

@@ -55,8 +55,9 @@ pub fn parse(text: &str) -> Result<RiderCommand, Refusal> {
     parse_general(text)
 }
 
-/// Any rider message, through a `serde_json::Value`.
-fn parse_general(text: &str) -> Result<RiderCommand, Refusal> {
+/// Any rider message, through a `serde_json::Value`. [`parse`] must answer exactly what
+/// this does (fuzz/fuzz_targets/rider_message.rs checks it on arbitrary input).
+pub fn parse_general(text: &str) -> Result<RiderCommand, Refusal> {
     let bad = |m: &str| ("invalid_message", m.to_string());
     let v: Value = serde_json::from_str(text).map_err(|_| bad("not a JSON object"))?;
     let obj = v.as_object().ok_or_else(|| bad("not a JSON object"))?;

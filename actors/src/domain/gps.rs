@@ -252,4 +252,194 @@ mod tests {
             }
         }
     }
+
+    /// Each written rule on its own (docs/protocol.md, "Location rules"), over arbitrary
+    /// input; cases from `PROPTEST_CASES` (default 256).
+    mod each_rule {
+        use super::*;
+        use proptest::prelude::*;
+
+        const MAX_SPEED: f64 = 70.0;
+
+        fn any_number() -> impl Strategy<Value = f64> {
+            prop_oneof![
+                4 => any::<f64>(),
+                4 => -400.0f64..400.0,
+                1 => Just(f64::NAN),
+                1 => Just(f64::INFINITY),
+                1 => Just(f64::NEG_INFINITY),
+            ]
+        }
+
+        fn in_range() -> impl Strategy<Value = (f64, f64)> {
+            (-90.0f64..=90.0, -180.0f64..=180.0)
+        }
+
+        fn last_fix() -> impl Strategy<Value = Option<GpsFix>> {
+            prop::option::of((in_range(), 0u64..=NOW + 30_000)).prop_map(|o| {
+                o.map(|((lat, lon), ts_ms)| GpsFix {
+                    point: GeoPoint::new(lat, lon).unwrap(),
+                    ts_ms,
+                })
+            })
+        }
+
+        fn extras() -> impl Strategy<Value = (Option<f64>, Option<f64>, Option<f64>)> {
+            (
+                prop::option::of(any_number()),
+                prop::option::of(any_number()),
+                prop::option::of(any_number()),
+            )
+        }
+
+        proptest! {
+            /// Range: a lat or lon that is not finite, or outside -90..90 / -180..180, is
+            /// rejected whatever else the fix says and whatever came before.
+            #[test]
+            fn out_of_range_or_not_finite_is_rejected(
+                (lat, lon) in in_range(),
+                bad_lat in any::<bool>(),
+                bad in prop_oneof![
+                    Just(f64::NAN),
+                    Just(f64::INFINITY),
+                    Just(f64::NEG_INFINITY),
+                    (180.000_001f64..1e300),
+                    (-1e300f64..-180.000_001),
+                    (90.000_001f64..180.0),
+                    (-180.0f64..-90.000_001),
+                ],
+                ts in 0u64..NOW,
+                last in last_fix(),
+            ) {
+                // `bad` as lat (everything above is out of -90..90), or as lon when it is
+                // also out of -180..180.
+                let (lat, lon) = if bad_lat || bad.abs() <= 180.0 { (bad, lon) } else { (lat, bad) };
+                let v = rules().check(&raw_f(lat, lon, ts as f64), last.as_ref(), NOW);
+                prop_assert!(matches!(v, FixVerdict::Reject(_)), "{:?}", v);
+            }
+
+            /// Required fields: without lat, lon or ts_ms the fix is rejected.
+            #[test]
+            fn a_missing_field_is_rejected(
+                (lat, lon) in in_range(), ts in 0u64..NOW, which in 0usize..3, last in last_fix(),
+            ) {
+                let mut raw = raw_f(lat, lon, ts as f64);
+                match which {
+                    0 => raw.lat = None,
+                    1 => raw.lon = None,
+                    _ => raw.ts_ms = None,
+                }
+                let v = rules().check(&raw, last.as_ref(), NOW);
+                prop_assert!(matches!(v, FixVerdict::Reject(_)), "{:?}", v);
+            }
+
+            /// Timestamps: one that is not a whole Unix time in ms (negative, NaN, past
+            /// 9e15) or more than `max_future_ms` ahead is rejected; up to that is
+            /// accepted from a first fix.
+            #[test]
+            fn timestamps_follow_the_future_rule(
+                (lat, lon) in in_range(),
+                ts in prop_oneof![any_number(), (0u64..NOW + 60_000).prop_map(|t| t as f64)],
+            ) {
+                let v = rules().check(&raw_f(lat, lon, ts), None, NOW);
+                let valid = ts.is_finite() && (0.0..=9.0e15).contains(&ts);
+                if valid && ts as u64 <= NOW + 30_000 {
+                    prop_assert!(matches!(v, FixVerdict::Accept(f) if f.ts_ms == ts as u64), "{:?}", v);
+                } else {
+                    prop_assert!(matches!(v, FixVerdict::Reject(_)), "{} {:?}", ts, v);
+                }
+            }
+
+            /// Accuracy, speed and heading are information only: whatever they hold (NaN,
+            /// negative, huge, missing), the verdict is the one without them.
+            #[test]
+            fn accuracy_speed_and_heading_never_change_the_verdict(
+                (lat, lon) in in_range(),
+                ts in 0u64..NOW + 60_000,
+                (accuracy_m, speed_mps, heading_deg) in extras(),
+                last in last_fix(),
+            ) {
+                let plain = raw_f(lat, lon, ts as f64);
+                let full = RawFix { accuracy_m, speed_mps, heading_deg, ..plain };
+                prop_assert_eq!(
+                    rules().check(&full, last.as_ref(), NOW),
+                    rules().check(&plain, last.as_ref(), NOW)
+                );
+            }
+
+            /// Out of order: a fix not newer than the last accepted one is ignored, even
+            /// one that would be a teleport.
+            #[test]
+            fn an_old_fix_is_ignored_wherever_it_is(
+                (lat, lon) in in_range(), last in last_fix(), back in 0u64..100_000,
+            ) {
+                let Some(last) = last else { return Ok(()) };
+                let ts = last.ts_ms.saturating_sub(back);
+                let v = rules().check(&raw_f(lat, lon, ts as f64), Some(&last), NOW);
+                prop_assert_eq!(v, FixVerdict::Ignore);
+            }
+
+            /// Max speed: from the last accepted fix, a fix is accepted exactly when the
+            /// implied speed (great-circle distance over elapsed time) is within the limit.
+            #[test]
+            fn implied_speed_decides_between_accept_and_reject(
+                (lat, lon) in in_range(),
+                bearing in 0.0f64..360.0,
+                dt_ms in 1u64..600_000,
+                speed_mps in 0.0f64..2.0 * MAX_SPEED,
+            ) {
+                let last = GpsFix { point: GeoPoint::new(lat, lon).unwrap(), ts_ms: NOW - dt_ms };
+                let to = last.point.destination(bearing, speed_mps * dt_ms as f64 / 1000.0);
+                let implied = last.point.distance_m(&to) / (dt_ms as f64 / 1000.0);
+                let v = rules().check(&raw_f(to.lat(), to.lon(), NOW as f64), Some(&last), NOW);
+                if implied <= MAX_SPEED {
+                    prop_assert!(matches!(v, FixVerdict::Accept(_)), "{} m/s: {:?}", implied, v);
+                } else {
+                    prop_assert!(matches!(v, FixVerdict::Reject(_)), "{} m/s: {:?}", implied, v);
+                }
+            }
+
+            /// Latest fix wins (docs/architecture.md, "GPS intake"): a rider within the
+            /// speed limit is never rejected, and neither is it when any of its fixes in
+            /// between were shed (the speed over a longer interval is never above the
+            /// highest over its parts).
+            #[test]
+            fn a_lawful_rider_is_accepted_even_with_fixes_shed(
+                (lat, lon) in (-60.0f64..60.0, -170.0f64..170.0),
+                legs in prop::collection::vec((0.0f64..360.0, 1u64..20_000, 0.0f64..0.99 * MAX_SPEED), 1..40),
+                shed in prop::collection::vec(any::<bool>(), 40),
+            ) {
+                let mut at = GeoPoint::new(lat, lon).unwrap();
+                let mut ts = NOW - 1_000_000;
+                let mut path = vec![(at, ts)];
+                for (bearing, dt_ms, v) in legs {
+                    at = at.destination(bearing, v * dt_ms as f64 / 1000.0);
+                    ts += dt_ms;
+                    path.push((at, ts));
+                }
+                for keep_all in [true, false] {
+                    let mut last: Option<GpsFix> = None;
+                    for (i, (p, t)) in path.iter().enumerate() {
+                        if !keep_all && i > 0 && i < path.len() - 1 && shed[i % shed.len()] {
+                            continue;
+                        }
+                        let v = rules().check(&raw_f(p.lat(), p.lon(), *t as f64), last.as_ref(), NOW);
+                        let FixVerdict::Accept(fix) = v else {
+                            return Err(TestCaseError::fail(format!("fix {i} of {path:?}: {v:?}")));
+                        };
+                        last = Some(fix);
+                    }
+                }
+            }
+        }
+
+        fn raw_f(lat: f64, lon: f64, ts: f64) -> RawFix {
+            RawFix {
+                lat: Some(lat),
+                lon: Some(lon),
+                ts_ms: Some(ts),
+                ..Default::default()
+            }
+        }
+    }
 }

@@ -13,6 +13,7 @@ mod bundles;
 mod dispatch;
 mod durability;
 mod gps_intake;
+mod offer_props;
 mod offers;
 mod props;
 mod recovery;

@@ -2,8 +2,8 @@
 //! `instance_parameters.txt`; the formats are in the mdrplib README), and the benchmark's
 //! travel-time rule.
 
-use super::{num, read_rows};
-use std::path::Path;
+use super::{num, rows};
+use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Params {
@@ -52,7 +52,15 @@ pub struct Instance {
     pub couriers: Vec<Courier>,
 }
 
-/// Rows of a whitespace-separated file with one header line.
+/// The text of an instance's four files.
+#[derive(Debug, Clone, Copy)]
+pub struct InstanceTexts<'a> {
+    pub instance_parameters: &'a str,
+    pub restaurants: &'a str,
+    pub orders: &'a str,
+    pub couriers: &'a str,
+}
+
 impl Instance {
     /// Reads `orders.txt`, `restaurants.txt`, `couriers.txt` and `instance_parameters.txt`.
     pub fn load(dir: &Path) -> Result<Instance, String> {
@@ -60,9 +68,28 @@ impl Instance {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "instance".into());
-        let p = dir.join("instance_parameters.txt");
-        let rows = read_rows(&p, 7)?;
-        let r = rows
+        let read = |file: &str| -> Result<String, String> {
+            let p = dir.join(file);
+            std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))
+        };
+        let params = read("instance_parameters.txt")?;
+        let restaurants = read("restaurants.txt")?;
+        let orders = read("orders.txt")?;
+        let couriers = read("couriers.txt")?;
+        let texts = InstanceTexts {
+            instance_parameters: &params,
+            restaurants: &restaurants,
+            orders: &orders,
+            couriers: &couriers,
+        };
+        Self::parse(name, dir, texts)
+    }
+
+    /// An instance from the text of its files; `dir` only names them in errors.
+    pub fn parse(name: String, dir: &Path, texts: InstanceTexts) -> Result<Instance, String> {
+        let p: PathBuf = dir.join("instance_parameters.txt");
+        let param_rows = rows(texts.instance_parameters, &p, 7)?;
+        let r = param_rows
             .first()
             .ok_or_else(|| format!("{}: no values", p.display()))?;
         let params = Params {
@@ -78,7 +105,7 @@ impl Instance {
             return Err(format!("{}: meters_per_minute must be > 0", p.display()));
         }
         let p = dir.join("restaurants.txt");
-        let restaurants = read_rows(&p, 3)?
+        let restaurants = rows(texts.restaurants, &p, 3)?
             .into_iter()
             .map(|r| {
                 Ok(Restaurant {
@@ -89,7 +116,7 @@ impl Instance {
             })
             .collect::<Result<Vec<_>, String>>()?;
         let p = dir.join("orders.txt");
-        let orders = read_rows(&p, 6)?
+        let orders = rows(texts.orders, &p, 6)?
             .into_iter()
             .map(|r| {
                 Ok(InstanceOrder {
@@ -103,7 +130,7 @@ impl Instance {
             })
             .collect::<Result<Vec<_>, String>>()?;
         let p = dir.join("couriers.txt");
-        let couriers = read_rows(&p, 5)?
+        let couriers = rows(texts.couriers, &p, 5)?
             .into_iter()
             .map(|r| {
                 Ok(Courier {

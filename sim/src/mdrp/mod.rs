@@ -14,6 +14,11 @@ use std::path::Path;
 /// Rows of a whitespace-separated file with one header line.
 fn read_rows(path: &Path, min_fields: usize) -> Result<Vec<Vec<String>>, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    rows(&text, path, min_fields)
+}
+
+/// The rows of `text` (read from `path`, named in errors) after its header line.
+fn rows(text: &str, path: &Path, min_fields: usize) -> Result<Vec<Vec<String>>, String> {
     let mut rows = Vec::new();
     for (i, line) in text.lines().enumerate().skip(1) {
         let fields: Vec<String> = line.split_whitespace().map(str::to_string).collect();

@@ -408,7 +408,8 @@ impl Engine {
     }
 }
 
-fn checked_name(name: String) -> Result<String, EngineError> {
+/// A name as stored: trimmed, 1–200 characters.
+pub fn checked_name(name: String) -> Result<String, EngineError> {
     let name = name.trim().to_string();
     if name.is_empty() || name.chars().count() > 200 {
         return Err(EngineError::InvalidInput(
@@ -418,7 +419,8 @@ fn checked_name(name: String) -> Result<String, EngineError> {
     Ok(name)
 }
 
-fn checked_price(p: i64) -> Result<(), EngineError> {
+/// A menu price: 0 to 1,000,000.00.
+pub fn checked_price(p: i64) -> Result<(), EngineError> {
     if !(0..=100_000_000).contains(&p) {
         return Err(EngineError::InvalidInput(
             "price_cents must be 0..100000000".into(),
