@@ -13,8 +13,8 @@ pub mod track;
 
 use crate::errors::ApiError;
 use crate::extract::SocketRequest;
-use crate::sockets::SocketTicket;
 use crate::settings::ServerSettings;
+use crate::sockets::SocketTicket;
 use crate::state::AppState;
 use actix_web::{HttpRequest, HttpResponse};
 use actix_ws::{CloseCode, CloseReason, Message, MessageStream, Session};

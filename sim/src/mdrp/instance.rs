@@ -157,7 +157,50 @@ impl Instance {
                 ));
             }
         }
+        inst.check_bounds()?;
         Ok(inst)
+    }
+
+    /// Refuses values the replay cannot run: every time it computes (a minute of the day
+    /// plus travel plus service, in milliseconds) must fit its clock. Real instances are a
+    /// day long, a city wide, at walking-to-driving speeds; the bounds are far beyond.
+    fn check_bounds(&self) -> Result<(), String> {
+        let speed = self.params.meters_per_minute;
+        if !(MIN_SPEED_M_PER_MIN..=MAX_SPEED_M_PER_MIN).contains(&speed) {
+            return Err(format!(
+                "meters_per_minute {speed} is outside {MIN_SPEED_M_PER_MIN}..={MAX_SPEED_M_PER_MIN}"
+            ));
+        }
+        let coord = |what: &str, id: &str, x: f64, y: f64| {
+            if x.abs() <= MAX_COORD_M && y.abs() <= MAX_COORD_M {
+                Ok(())
+            } else {
+                Err(format!("{what} {id}: coordinates beyond ±{MAX_COORD_M} m"))
+            }
+        };
+        let minute = |what: &str, id: &str, m: u64| {
+            if m <= MAX_MINUTE {
+                Ok(())
+            } else {
+                Err(format!("{what} {id}: minute {m} beyond {MAX_MINUTE}"))
+            }
+        };
+        minute("pickup service", "", self.params.pickup_service_min)?;
+        minute("dropoff service", "", self.params.dropoff_service_min)?;
+        for r in &self.restaurants {
+            coord("restaurant", &r.id, r.x, r.y)?;
+        }
+        for o in &self.orders {
+            coord("order", &o.id, o.x, o.y)?;
+            minute("order", &o.id, o.placement)?;
+            minute("order", &o.id, o.ready)?;
+        }
+        for c in &self.couriers {
+            coord("courier", &c.id, c.x, c.y)?;
+            minute("courier", &c.id, c.on)?;
+            minute("courier", &c.id, c.off)?;
+        }
+        Ok(())
     }
 
     pub fn restaurant(&self, id: &str) -> Option<&Restaurant> {
@@ -177,6 +220,13 @@ impl Instance {
     }
 }
 
+/// Bounds of an instance's values (`Instance::check_bounds`): with them the longest time
+/// the replay computes, ~6e8 minutes, is ~3.4e13 ms, far inside a u64.
+const MIN_SPEED_M_PER_MIN: f64 = 1.0;
+const MAX_SPEED_M_PER_MIN: f64 = 100_000.0;
+const MAX_COORD_M: f64 = 1e8;
+const MAX_MINUTE: u64 = 1_000_000;
+
 pub fn euclid(a: (f64, f64), b: (f64, f64)) -> f64 {
     ((a.0 - b.0).powi(2) + (a.1 - b.1).powi(2)).sqrt()
 }
@@ -190,6 +240,46 @@ pub fn travel_min(a: (f64, f64), b: (f64, f64), meters_per_minute: f64) -> u64 {
 mod tests {
     use super::*;
     use crate::mdrp::test_support::{tiny, tmp};
+
+    #[test]
+    fn values_the_replay_cannot_run_are_refused() {
+        let params =
+            "meters_per_minute pickup dropoff target max pay guaranteed\n100 4 4 40 90 7 15\n";
+        let restaurants = "restaurant x y\nr1 0 0\n";
+        let couriers = "courier x y on off\nc1 0 0 0 600\n";
+        let parse = |params: &str, orders: &str, couriers: &str| {
+            Instance::parse(
+                "t".into(),
+                Path::new("t"),
+                InstanceTexts {
+                    instance_parameters: params,
+                    restaurants,
+                    orders,
+                    couriers,
+                },
+            )
+        };
+        let ok = "order x y placement restaurant ready\no1 100 0 10 r1 20\n";
+        assert!(parse(params, ok, couriers).is_ok());
+        // The input the fuzzer found: times whose milliseconds overflow the clock.
+        let late = "order x y placement restaurant ready\no1 100 0 10 r1 307445734561825860\n";
+        assert!(parse(params, late, couriers)
+            .unwrap_err()
+            .contains("minute"));
+        let far = "order x y placement restaurant ready\no1 1e300 0 10 r1 20\n";
+        assert!(parse(params, far, couriers)
+            .unwrap_err()
+            .contains("coordinates"));
+        let slow =
+            "meters_per_minute pickup dropoff target max pay guaranteed\n1e-300 4 4 40 90 7 15\n";
+        assert!(parse(slow, ok, couriers)
+            .unwrap_err()
+            .contains("meters_per_minute"));
+        let long_shift = "courier x y on off\nc1 0 0 0 99999999999\n";
+        assert!(parse(params, ok, long_shift)
+            .unwrap_err()
+            .contains("minute"));
+    }
 
     #[test]
     fn parses_an_instance() {
