@@ -261,12 +261,14 @@ mod tests {
         };
         let ok = "order x y placement restaurant ready\no1 100 0 10 r1 20\n";
         assert!(parse(params, ok, couriers).is_ok());
-        // The input the fuzzer found: times whose milliseconds overflow the clock.
+        // Times whose milliseconds overflow the clock.
         let late = "order x y placement restaurant ready\no1 100 0 10 r1 307445734561825860\n";
         assert!(parse(params, late, couriers)
             .unwrap_err()
             .contains("minute"));
-        let far = "order x y placement restaurant ready\no1 1e300 0 10 r1 20\n";
+        // The input the fuzzer found: an order 1E50 m away, whose travel time in
+        // milliseconds overflowed the replay's clock.
+        let far = "order x y placement restaurant ready\no1 1000 1E50 12 r1 25\n";
         assert!(parse(params, far, couriers)
             .unwrap_err()
             .contains("coordinates"));
