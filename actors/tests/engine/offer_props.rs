@@ -211,20 +211,7 @@ impl World {
                 .filter(|v| v.order_ids.contains(id))
                 .map(|v| &v.rider_id)
                 .collect();
-            match o.status {
-                OrderStatus::Assigned | OrderStatus::PickedUp => {
-                    let Some(rider) = &o.rider_id else {
-                        return Err(format!("{id} is {:?} without a rider", o.status));
-                    };
-                    if holders != vec![rider] {
-                        return Err(format!("{id} is {rider}'s but held by {holders:?}"));
-                    }
-                }
-                _ if !holders.is_empty() => {
-                    return Err(format!("{id} is {:?} but held by {holders:?}", o.status));
-                }
-                _ => {}
-            }
+            held_as_its_state(id, &o, &holders)?;
             if o.status.is_final() {
                 continue;
             }

@@ -146,23 +146,10 @@ async fn check(engine: &Engine, riders: &[TestRider], orders: &[OrderId]) -> Res
                 if !told {
                     return Err(format!("{id} waits for a rider with no escalation"));
                 }
-                if !holders.is_empty() {
-                    return Err(format!("{id} is accepted but held by {holders:?}"));
-                }
-            }
-            OrderStatus::Assigned | OrderStatus::PickedUp => {
-                let Some(rider) = &o.rider_id else {
-                    return Err(format!("{id} is {:?} without a rider", o.status));
-                };
-                if holders != vec![rider] {
-                    return Err(format!("{id} is {rider}'s but held by {holders:?}"));
-                }
-            }
-            _ if !holders.is_empty() => {
-                return Err(format!("{id} is {:?} but held by {holders:?}", o.status));
             }
             _ => {}
         }
+        held_as_its_state(id, &o, &holders)?;
     }
     for v in &views {
         for held in &v.order_ids {

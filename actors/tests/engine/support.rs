@@ -387,3 +387,23 @@ pub async fn count_of(engine: &Engine, kind: EscalationKind) -> usize {
 pub async fn level_of(engine: &Engine, kind: EscalationKind) -> u32 {
     the_escalation(engine, kind).await.level
 }
+
+/// An order held as its state says: an assigned or picked-up order by exactly its rider
+/// (in that rider's own view), any other by nobody.
+pub fn held_as_its_state(id: &OrderId, o: &Order, holders: &[&RiderId]) -> Result<(), String> {
+    match o.status {
+        OrderStatus::Assigned | OrderStatus::PickedUp => {
+            let Some(rider) = &o.rider_id else {
+                return Err(format!("{id} is {:?} without a rider", o.status));
+            };
+            if holders != [rider] {
+                return Err(format!("{id} is {rider}'s but held by {holders:?}"));
+            }
+        }
+        _ if !holders.is_empty() => {
+            return Err(format!("{id} is {:?} but held by {holders:?}", o.status));
+        }
+        _ => {}
+    }
+    Ok(())
+}
