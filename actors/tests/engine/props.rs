@@ -135,19 +135,16 @@ async fn check(engine: &Engine, riders: &[TestRider], orders: &[OrderId]) -> Res
             .filter(|v| v.order_ids.contains(id))
             .map(|v| &v.rider_id)
             .collect();
-        match o.status {
-            // Still looking for a rider 30 s after the last step: its supervisor timer
-            // runs, so the dispatcher has been told (dispatch_remind_s = 20).
-            OrderStatus::Accepted => {
-                let told = escalations_of(engine, EscalationKind::NoRider)
-                    .await
-                    .iter()
-                    .any(|e| e.is_open() && e.order_id.as_ref() == Some(id));
-                if !told {
-                    return Err(format!("{id} waits for a rider with no escalation"));
-                }
+        // Still looking for a rider 30 s after the last step: its supervisor timer runs,
+        // so the dispatcher has been told (dispatch_remind_s = 20).
+        if o.status == OrderStatus::Accepted {
+            let told = escalations_of(engine, EscalationKind::NoRider)
+                .await
+                .iter()
+                .any(|e| e.is_open() && e.order_id.as_ref() == Some(id));
+            if !told {
+                return Err(format!("{id} waits for a rider with no escalation"));
             }
-            _ => {}
         }
         held_as_its_state(id, &o, &holders)?;
     }
