@@ -10,6 +10,7 @@ pub mod redis;
 pub use memory::{MemoryLimits, MemoryStore};
 
 use crate::domain::escalation::Escalation;
+use crate::events::Event;
 use crate::domain::ladder::Timer;
 use crate::domain::merchant::{Item, Merchant};
 use crate::domain::offers::OfferBookState;
@@ -170,6 +171,17 @@ pub trait Store: Send + Sync + 'static {
     }
     /// Saves an order with its dispatch state and timers.
     async fn save_order_record(&self, rec: &OrderRecord) -> Result<(), StoreError>;
+    /// Saves an order together with the `order_changed` events its changes announce. A
+    /// store with an event log appends them in the same atomic step as the record, so a
+    /// crash can never keep the change and lose its event (or the other way round). The
+    /// default has no log and saves the record alone.
+    async fn save_order_with_events(
+        &self,
+        rec: &OrderRecord,
+        _events: &[Event],
+    ) -> Result<(), StoreError> {
+        self.save_order_record(rec).await
+    }
     async fn load_order(&self, id: &OrderId) -> Result<Option<Order>, StoreError>;
     /// The order with its dispatch state (offers, trace, timers). The default has none.
     async fn load_order_record(&self, id: &OrderId) -> Result<Option<OrderRecord>, StoreError> {

@@ -92,3 +92,51 @@ async fn devices_are_in_the_snapshot_until_revoked() {
         vec![(kept.expose().to_string(), "r_dev1".to_string())]
     );
 }
+
+/// An order's `order_changed` events land in the stream in the same script as its record:
+/// with a stored write, and not at all with a write refused as a conflict.
+#[tokio::test]
+async fn order_events_ride_with_the_order_write() {
+    use crate::events::Event;
+    use std::sync::Arc;
+    let prefix = format!("test:order-events:{}:", rand::random::<u64>());
+    let open = || {
+        RedisStore::open(RedisConfig {
+            prefix: prefix.clone(),
+            ..RedisConfig::default()
+        })
+        .expect("redis store")
+    };
+    let (a, b) = (open(), open());
+    let mut rec = OrderRecord::bare(sample_order());
+    rec.order.version = 1;
+    let created = Event::OrderChanged {
+        order: Arc::new(rec.order.clone()),
+        previous_status: None,
+    };
+    a.save_order_with_events(&rec, &[created]).await.unwrap();
+    // Another writer that took the order over at version 0 is refused: no event either.
+    let mut stale = rec.clone();
+    stale.order.version = 2;
+    let moved = Event::OrderChanged {
+        order: Arc::new(stale.order.clone()),
+        previous_status: Some(rec.order.status),
+    };
+    let refused = b.save_order_with_events(&stale, &[moved]).await;
+    assert!(matches!(refused, Err(StoreError::Conflict(_))), "{refused:?}");
+    let client = redis::Client::open("redis://127.0.0.1:6379/0").unwrap();
+    let mut con = client.get_multiplexed_async_connection().await.unwrap();
+    let entries: Vec<(String, Vec<String>)> = redis::cmd("XRANGE")
+        .arg(format!("{prefix}events"))
+        .arg("-")
+        .arg("+")
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    assert_eq!(entries.len(), 1, "one event, from the stored write: {entries:?}");
+    let fields = &entries[0].1;
+    assert_eq!(fields[0..2], ["type".to_string(), "order_changed".to_string()]);
+    let data: serde_json::Value = serde_json::from_str(&fields[3]).unwrap();
+    assert_eq!(data["order"]["version"], 1);
+    assert!(data["previous_status"].is_null());
+}

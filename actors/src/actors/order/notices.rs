@@ -80,9 +80,22 @@ impl OrderActor {
         self.seq += 1;
         let rec = self.record();
         let notices = std::mem::take(&mut self.outgoing);
+        // The order's own changes are stored with the record, in one atomic write.
+        let changes: Vec<Event> = notices
+            .iter()
+            .filter_map(|n| match n {
+                Notice::Event(e @ Event::OrderChanged { .. }) => Some(e.clone()),
+                _ => None,
+            })
+            .collect();
         let store = self.shared.store.clone();
         Box::pin(
-            async move { store.save_order_record(&rec).await.map(|_| rec.order) }
+            async move {
+                store
+                    .save_order_with_events(&rec, &changes)
+                    .await
+                    .map(|_| rec.order)
+            }
                 .into_actor(self)
                 .map(move |res, act, ctx| match res {
                     Ok(order) => {

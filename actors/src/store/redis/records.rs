@@ -4,8 +4,10 @@
 //! Redis has them (a new order, idempotency keys, tokens, accounts) are not.
 
 use super::positions::{keep_latest, settled};
+use super::events::stream_entry;
 use super::{unavailable, RedisStore};
 use crate::domain::escalation::Escalation;
+use crate::events::Event;
 use crate::domain::merchant::{Item, Merchant};
 use crate::domain::order::Order;
 use crate::domain::rider::RiderView;
@@ -84,10 +86,23 @@ impl RedisStore {
 #[async_trait]
 impl Store for RedisStore {
     async fn save_order_record(&self, rec: &OrderRecord) -> Result<(), StoreError> {
-        let cmd = self.order_cmd(rec)?;
+        self.save_order_with_events(rec, &[]).await
+    }
+
+    async fn save_order_with_events(
+        &self,
+        rec: &OrderRecord,
+        events: &[Event],
+    ) -> Result<(), StoreError> {
+        let entries: Vec<(String, String)> = events.iter().filter_map(stream_entry).collect();
+        let cmd = self.order_cmd(rec, &entries)?;
         // A brand-new order (base 0) is not in memory unless the write succeeds.
         let retain = rec.base_version > 0 || rec.order.version > 1;
-        let key = Some(format!("order:{}", rec.order.order_id));
+        // Kept while Redis is away, a later write of the order replaces an earlier one
+        // ("latest wins"), unless it carries events: those must all reach the stream.
+        let key = entries
+            .is_empty()
+            .then(|| format!("order:{}", rec.order.order_id));
         let v = self.submit("order", vec![cmd], retain, key).await?;
         match v.first() {
             Some(Value::Int(0)) => Err(StoreError::Conflict(rec.order.order_id.to_string())),
