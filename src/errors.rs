@@ -27,6 +27,9 @@ pub enum ApiError {
     Busy {
         retry_after_s: u64,
     },
+    /// 503 `unavailable` while a restart rebuilds the engine from the store: tokens and
+    /// orders not read back yet must not answer 401 or 404. `Retry-After: 1`.
+    Recovering,
     /// Something that should not happen (a bug): 500 `internal`, logged with its detail.
     Internal(String),
 }
@@ -61,7 +64,7 @@ impl ApiError {
             ApiError::RequestInProgress => "request_in_progress",
             ApiError::PayloadTooLarge => "payload_too_large",
             ApiError::RateLimited { .. } => "rate_limited",
-            ApiError::Busy { .. } => "unavailable",
+            ApiError::Busy { .. } | ApiError::Recovering => "unavailable",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -72,6 +75,7 @@ impl ApiError {
             ApiError::RateLimited { retry_after_s } | ApiError::Busy { retry_after_s } => {
                 Some((*retry_after_s).max(1))
             }
+            ApiError::Recovering => Some(1),
             _ => None,
         }
     }
@@ -92,6 +96,9 @@ impl fmt::Display for ApiError {
             ApiError::PayloadTooLarge => f.write_str("request body is over 64 KiB"),
             ApiError::RateLimited { .. } => f.write_str("too many requests; slow down"),
             ApiError::Busy { .. } => f.write_str("the server is busy; retry shortly"),
+            ApiError::Recovering => {
+                f.write_str("the server is reading its state back after a restart; retry shortly")
+            }
             // The detail goes to the log, not to the client.
             ApiError::Internal(_) => f.write_str("internal error"),
         }
@@ -137,7 +144,7 @@ impl ResponseError for ApiError {
             | ApiError::RequestInProgress => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Busy { .. } | ApiError::Recovering => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

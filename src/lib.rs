@@ -11,6 +11,7 @@ pub mod ingest;
 pub mod login_guard;
 pub mod password;
 pub mod ratelimit;
+pub mod recovery_gate;
 pub mod request_limits;
 pub mod routes;
 pub mod settings;

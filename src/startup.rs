@@ -124,6 +124,7 @@ impl Application {
                 .app_data(data.clone())
                 .app_data(web::QueryConfig::default().error_handler(errors::query_error))
                 .app_data(web::PathConfig::default().error_handler(errors::path_error))
+                .wrap(actix_web::middleware::from_fn(crate::recovery_gate::gate))
                 .wrap(actix_web::middleware::from_fn(crate::request_limits::limit))
                 .wrap(tracing_actix_web::TracingLogger::<
                     crate::access_log::RedactedSpans,

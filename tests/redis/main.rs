@@ -14,6 +14,7 @@ mod devices;
 mod idempotency;
 mod lag;
 mod outage;
+mod recovering;
 mod restart;
 mod revoke;
 mod store;

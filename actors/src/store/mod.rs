@@ -10,13 +10,13 @@ pub mod redis;
 pub use memory::{MemoryLimits, MemoryStore};
 
 use crate::domain::escalation::Escalation;
-use crate::events::Event;
 use crate::domain::ladder::Timer;
 use crate::domain::merchant::{Item, Merchant};
 use crate::domain::offers::OfferBookState;
 use crate::domain::order::Order;
 use crate::domain::rider::RiderView;
 use crate::domain::{DeviceId, EscalationId, GeoPoint, OrderId, RiderId};
+use crate::events::Event;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -235,6 +235,11 @@ pub trait Store: Send + Sync + 'static {
     async fn healthy(&self) -> bool;
     /// May state change now? False while a durable store is unreachable or recovering:
     /// the engine refuses changes (503) rather than acknowledge what it cannot store.
+    /// Still reading the engine's state back after a start (tokens, orders and riders
+    /// not all known yet). Only a durable store ever is.
+    fn recovering(&self) -> bool {
+        false
+    }
     fn writable(&self) -> bool {
         true
     }

@@ -123,7 +123,10 @@ async fn order_events_ride_with_the_order_write() {
         previous_status: Some(rec.order.status),
     };
     let refused = b.save_order_with_events(&stale, &[moved]).await;
-    assert!(matches!(refused, Err(StoreError::Conflict(_))), "{refused:?}");
+    assert!(
+        matches!(refused, Err(StoreError::Conflict(_))),
+        "{refused:?}"
+    );
     let client = redis::Client::open("redis://127.0.0.1:6379/0").unwrap();
     let mut con = client.get_multiplexed_async_connection().await.unwrap();
     let entries: Vec<(String, Vec<String>)> = redis::cmd("XRANGE")
@@ -133,9 +136,16 @@ async fn order_events_ride_with_the_order_write() {
         .query_async(&mut con)
         .await
         .unwrap();
-    assert_eq!(entries.len(), 1, "one event, from the stored write: {entries:?}");
+    assert_eq!(
+        entries.len(),
+        1,
+        "one event, from the stored write: {entries:?}"
+    );
     let fields = &entries[0].1;
-    assert_eq!(fields[0..2], ["type".to_string(), "order_changed".to_string()]);
+    assert_eq!(
+        fields[0..2],
+        ["type".to_string(), "order_changed".to_string()]
+    );
     let data: serde_json::Value = serde_json::from_str(&fields[3]).unwrap();
     assert_eq!(data["order"]["version"], 1);
     assert!(data["previous_status"].is_null());

@@ -96,27 +96,27 @@ impl OrderActor {
                     .await
                     .map(|_| rec.order)
             }
-                .into_actor(self)
-                .map(move |res, act, ctx| match res {
-                    Ok(order) => {
-                        act.deliver(notices);
-                        Ok(order)
+            .into_actor(self)
+            .map(move |res, act, ctx| match res {
+                Ok(order) => {
+                    act.deliver(notices);
+                    Ok(order)
+                }
+                Err(e) => {
+                    if matches!(e, StoreError::Conflict(_)) {
+                        ctx.notify(Relinquish);
+                    } else if !notices.is_empty() {
+                        let later = std::mem::replace(&mut act.outgoing, notices);
+                        act.outgoing.extend(later);
+                        ctx.run_later(RETRY_NOTICES, |act, ctx| {
+                            if !act.outgoing.is_empty() {
+                                act.persist_in_background(ctx);
+                            }
+                        });
                     }
-                    Err(e) => {
-                        if matches!(e, StoreError::Conflict(_)) {
-                            ctx.notify(Relinquish);
-                        } else if !notices.is_empty() {
-                            let later = std::mem::replace(&mut act.outgoing, notices);
-                            act.outgoing.extend(later);
-                            ctx.run_later(RETRY_NOTICES, |act, ctx| {
-                                if !act.outgoing.is_empty() {
-                                    act.persist_in_background(ctx);
-                                }
-                            });
-                        }
-                        Err(store_error(e))
-                    }
-                }),
+                    Err(store_error(e))
+                }
+            }),
         )
     }
 

@@ -39,6 +39,10 @@ impl RedisStore {
                     .iter()
                     .filter_map(|e| event_cmd(&stream, maxlen, e))
                     .collect();
+                if cmds.is_empty() {
+                    // A batch of order changes only: the order writes append them.
+                    continue;
+                }
                 let op = Op {
                     cmds,
                     reply: None,

@@ -3,15 +3,15 @@
 //! `retain` (kept through an outage, latest per record); writes that only count once
 //! Redis has them (a new order, idempotency keys, tokens, accounts) are not.
 
-use super::positions::{keep_latest, settled};
 use super::events::stream_entry;
+use super::positions::{keep_latest, settled};
 use super::{unavailable, RedisStore};
 use crate::domain::escalation::Escalation;
-use crate::events::Event;
 use crate::domain::merchant::{Item, Merchant};
 use crate::domain::order::Order;
 use crate::domain::rider::RiderView;
 use crate::domain::{DeviceId, EscalationId, GeoPoint, OrderId, RiderId};
+use crate::events::Event;
 use crate::store::{
     AccountRecord, OrderRecord, Reservation, Snapshot, Store, StoreError, StoredResponse,
 };
@@ -211,6 +211,10 @@ impl Store for RedisStore {
 
     async fn release_idempotent(&self, key: &str, owner: &str) -> Result<(), StoreError> {
         self.release_key(key, owner).await
+    }
+
+    fn recovering(&self) -> bool {
+        !self.status.recovered.load(Ordering::SeqCst)
     }
 
     fn writable(&self) -> bool {
