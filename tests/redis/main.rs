@@ -18,3 +18,4 @@ mod restart;
 mod revoke;
 mod store;
 mod two_engines;
+mod webhooks;
