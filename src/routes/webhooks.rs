@@ -98,8 +98,8 @@ pub async fn replay(
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = DeliveryId::parse(&path)
-        .map_err(|_| ApiError::not_found(format!("dead letter {path}")))?;
+    let id =
+        DeliveryId::parse(&path).map_err(|_| ApiError::not_found(format!("dead letter {path}")))?;
     let again = state.webhooks.replay(&id).await?;
     Ok(HttpResponse::Accepted().json(delivery(&again)))
 }

@@ -67,7 +67,10 @@ fn a_subscription_gets_its_events_one_at_a_time_in_order() {
     let d = &first[0].delivery;
     let f = b.finish(&d.webhook_id, &d.id, Ok(()), 0, &POLICY, 0.0);
     assert!(matches!(f, Finished::Delivered(ref d) if d.attempts == 1));
-    let sent: Vec<_> = (0..2).flat_map(|_| round(&mut b, 0, true)).map(|x| x.0).collect();
+    let sent: Vec<_> = (0..2)
+        .flat_map(|_| round(&mut b, 0, true))
+        .map(|x| x.0)
+        .collect();
     assert_eq!(sent, vec!["2", "3"]);
     assert_eq!(b.list()[0].1, 0, "nothing pending");
 }
@@ -88,7 +91,14 @@ fn only_subscribed_events_are_queued_and_each_subscription_has_its_own_queue() {
     for a in attempts {
         let ok = a.delivery.webhook_id == wh("wh_b");
         let result = if ok { Ok(()) } else { Err("refused".into()) };
-        b.finish(&a.delivery.webhook_id, &a.delivery.id, result, 0, &POLICY, 0.0);
+        b.finish(
+            &a.delivery.webhook_id,
+            &a.delivery.id,
+            result,
+            0,
+            &POLICY,
+            0.0,
+        );
     }
     let next = b.take_due(0);
     assert_eq!(next.len(), 1);
@@ -102,17 +112,27 @@ fn a_failure_is_retried_on_the_schedule_then_becomes_a_dead_letter() {
     event(&mut b, ORDER, "1", 1000);
     event(&mut b, ORDER, "2", 1000);
     let (_, f) = round(&mut b, 1000, false).remove(0);
-    let Finished::Retry(d) = f else { panic!("{f:?}") };
+    let Finished::Retry(d) = f else {
+        panic!("{f:?}")
+    };
     assert_eq!((d.attempts, d.next_attempt_ms), (1, 1050));
     assert_eq!(d.last_error.as_deref(), Some("HTTP 500"));
-    assert!(b.take_due(1049).is_empty(), "not before its time, nor the next one");
+    assert!(
+        b.take_due(1049).is_empty(),
+        "not before its time, nor the next one"
+    );
     assert_eq!(b.next_due_ms(), Some(1050));
     let (_, f) = round(&mut b, 1050, false).remove(0);
     assert!(matches!(f, Finished::Retry(ref d) if d.next_attempt_ms == 1150));
     let (body, f) = round(&mut b, 1150, false).remove(0);
     assert_eq!(body, "1");
-    let Finished::Dead { dead, evicted } = f else { panic!("{f:?}") };
-    assert_eq!((dead.attempts, dead.dead_ms, evicted), (3, Some(1150), None));
+    let Finished::Dead { dead, evicted } = f else {
+        panic!("{f:?}")
+    };
+    assert_eq!(
+        (dead.attempts, dead.dead_ms, evicted),
+        (3, Some(1150), None)
+    );
     assert_eq!(b.dead_letters(), vec![dead]);
     let (body, _) = round(&mut b, 1150, true).remove(0);
     assert_eq!(body, "2", "the next one goes once the first gave up");
@@ -142,8 +162,17 @@ fn dead_letters_are_capped_oldest_out() {
     for (i, body) in ["1", "2", "3"].into_iter().enumerate() {
         event(&mut b, ORDER, body, 0);
         let a = b.take_due(0).remove(0);
-        let f = b.finish(&a.delivery.webhook_id, &a.delivery.id, Err("x".into()), i as u64, &once, 0.0);
-        let Finished::Dead { evicted: e, .. } = f else { panic!("{f:?}") };
+        let f = b.finish(
+            &a.delivery.webhook_id,
+            &a.delivery.id,
+            Err("x".into()),
+            i as u64,
+            &once,
+            0.0,
+        );
+        let Finished::Dead { evicted: e, .. } = f else {
+            panic!("{f:?}")
+        };
         evicted.extend(e.map(|d| d.body));
     }
     assert_eq!(evicted, vec!["1"]);
@@ -162,15 +191,27 @@ fn a_replayed_dead_letter_goes_to_the_back_of_its_queue_with_fresh_attempts() {
     let dead = b.dead_letters().remove(0);
     event(&mut b, ORDER, "new", 200);
     let unknown = DeliveryId::parse("whd_nope").unwrap();
-    assert_eq!(b.replay_candidate(&unknown, 300), Err(ReplayError::NotFound));
+    assert_eq!(
+        b.replay_candidate(&unknown, 300),
+        Err(ReplayError::NotFound)
+    );
     let again = b.replay_candidate(&dead.id, 300).unwrap();
-    assert_eq!((again.attempts, again.next_attempt_ms, again.dead_ms), (0, 300, None));
+    assert_eq!(
+        (again.attempts, again.next_attempt_ms, again.dead_ms),
+        (0, 300, None)
+    );
     assert_eq!(again.event_id, dead.event_id, "receivers can de-duplicate");
-    assert!(b.dead_letters().len() == 1, "nothing changes before the commit");
+    assert!(
+        b.dead_letters().len() == 1,
+        "nothing changes before the commit"
+    );
     assert!(b.commit_replay(again.clone()));
     assert!(b.dead_letters().is_empty());
     assert!(!b.commit_replay(again), "a second commit finds nothing");
-    let sent: Vec<_> = (0..2).flat_map(|_| round(&mut b, 300, true)).map(|x| x.0).collect();
+    let sent: Vec<_> = (0..2)
+        .flat_map(|_| round(&mut b, 300, true))
+        .map(|x| x.0)
+        .collect();
     assert_eq!(sent, vec!["new", "old"]);
     // A full queue refuses a replay.
     event(&mut b, ORDER, "a", 400);
@@ -180,7 +221,10 @@ fn a_replayed_dead_letter_goes_to_the_back_of_its_queue_with_fresh_attempts() {
     event(&mut b, ORDER, "b", 600);
     event(&mut b, ORDER, "c", 600);
     let dead = b.dead_letters().remove(0);
-    assert_eq!(b.replay_candidate(&dead.id, 700), Err(ReplayError::QueueFull));
+    assert_eq!(
+        b.replay_candidate(&dead.id, 700),
+        Err(ReplayError::QueueFull)
+    );
 }
 
 #[test]
@@ -196,11 +240,31 @@ fn deleting_a_subscription_takes_its_deliveries_and_a_late_result_is_ignored() {
     let out = b.take_due(200);
     let (hook, ids) = b.remove(&wh("wh_a")).unwrap();
     assert_eq!(hook.id, wh("wh_a"));
-    assert_eq!(ids.len(), 2, "its pending delivery and its dead letter: {ids:?}");
-    assert!(ids.contains(&queued.iter().find(|d| d.webhook_id == wh("wh_a")).unwrap().id));
+    assert_eq!(
+        ids.len(),
+        2,
+        "its pending delivery and its dead letter: {ids:?}"
+    );
+    assert!(ids.contains(
+        &queued
+            .iter()
+            .find(|d| d.webhook_id == wh("wh_a"))
+            .unwrap()
+            .id
+    ));
     assert_eq!(b.dead_letters().len(), 1, "wh_b's dead letter stays");
-    for a in out.into_iter().filter(|a| a.delivery.webhook_id == wh("wh_a")) {
-        let f = b.finish(&a.delivery.webhook_id, &a.delivery.id, Ok(()), 200, &POLICY, 0.0);
+    for a in out
+        .into_iter()
+        .filter(|a| a.delivery.webhook_id == wh("wh_a"))
+    {
+        let f = b.finish(
+            &a.delivery.webhook_id,
+            &a.delivery.id,
+            Ok(()),
+            200,
+            &POLICY,
+            0.0,
+        );
         assert_eq!(f, Finished::Gone);
     }
     assert!(b.remove(&wh("wh_a")).is_none());
@@ -227,8 +291,14 @@ fn a_restore_keeps_the_order_and_forgets_orphans() {
         dead: Vec::new(),
     });
     assert_eq!(forget, vec![orphan.id]);
-    let sent: Vec<_> = (0..3).flat_map(|_| round(&mut b, 0, true)).map(|x| x.0).collect();
+    let sent: Vec<_> = (0..3)
+        .flat_map(|_| round(&mut b, 0, true))
+        .map(|x| x.0)
+        .collect();
     assert_eq!(sent, vec!["1", "2", "3"]);
     let later = event(&mut b, ORDER, "4", 0);
-    assert!(later[0].seq > 3, "sequence numbers go on after the restored ones");
+    assert!(
+        later[0].seq > 3,
+        "sequence numbers go on after the restored ones"
+    );
 }

@@ -109,7 +109,8 @@ impl Resolve for PublicOnly {
             let all: Vec<_> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
             let public: Vec<_> = all.into_iter().filter(|a| is_public(a.ip())).collect();
             if public.is_empty() {
-                let msg = format!("{host} resolves to no public address (webhooks.allow_private is off)");
+                let msg =
+                    format!("{host} resolves to no public address (webhooks.allow_private is off)");
                 return Err(msg.into());
             }
             let addrs: Addrs = Box::new(public.into_iter());

@@ -83,6 +83,9 @@ mod tests {
             backoff_max_ms: 5,
             ..Default::default()
         };
-        assert!(upside_down.validate().unwrap_err().contains("backoff_max_ms"));
+        assert!(upside_down
+            .validate()
+            .unwrap_err()
+            .contains("backoff_max_ms"));
     }
 }

@@ -181,10 +181,7 @@ pub fn parse_events(raw: &[String]) -> Result<Vec<EventKind>, String> {
     for name in raw {
         let k = EventKind::parse(name).ok_or_else(|| {
             let known: Vec<_> = EventKind::ALL.iter().map(|k| k.as_str()).collect();
-            format!(
-                "unknown event {name:?}; known events: {}",
-                known.join(", ")
-            )
+            format!("unknown event {name:?}; known events: {}", known.join(", "))
         })?;
         if !kinds.contains(&k) {
             kinds.push(k);
@@ -213,7 +210,9 @@ mod tests {
             assert!(WebhookUrl::parse(bad, true).is_err(), "{bad}");
         }
         let long = format!("https://example.com/{}", "a".repeat(MAX_URL_LEN));
-        assert!(WebhookUrl::parse(&long, true).unwrap_err().contains("longer"));
+        assert!(WebhookUrl::parse(&long, true)
+            .unwrap_err()
+            .contains("longer"));
     }
 
     #[test]

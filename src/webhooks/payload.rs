@@ -65,9 +65,18 @@ mod tests {
     #[test]
     fn escalations_are_opened_raised_or_resolved() {
         let kind = |e: &Event| classify(e).map(|(k, _)| k);
-        assert_eq!(kind(&escalation(1, false)), Some(EventKind::EscalationOpened));
-        assert_eq!(kind(&escalation(3, false)), Some(EventKind::EscalationRaised));
-        assert_eq!(kind(&escalation(3, true)), Some(EventKind::EscalationResolved));
+        assert_eq!(
+            kind(&escalation(1, false)),
+            Some(EventKind::EscalationOpened)
+        );
+        assert_eq!(
+            kind(&escalation(3, false)),
+            Some(EventKind::EscalationRaised)
+        );
+        assert_eq!(
+            kind(&escalation(3, true)),
+            Some(EventKind::EscalationResolved)
+        );
         let (_, data) = classify(&escalation(1, false)).unwrap();
         assert_eq!(data["escalation"]["escalation_id"], "e_1");
         assert_eq!(data["escalation"]["kind"], "no_rider");

@@ -22,8 +22,7 @@ impl RetryPolicy {
         let doublings = (attempts - 1).min(63);
         let step = self
             .base_ms
-            .checked_mul(1u64 << doublings)
-            .unwrap_or(u64::MAX)
+            .saturating_mul(1u64 << doublings)
             .min(self.max_ms);
         let half = step / 2;
         let jitter = jitter.clamp(0.0, 1.0);

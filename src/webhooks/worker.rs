@@ -162,4 +162,10 @@ fn count(outcome: &'static str, n: u64) {
 }
 
 /// The `outcome` labels of `dispatch_webhook_deliveries_total`, shown at 0 from the start.
-pub const OUTCOMES: [&str; 5] = ["delivered", "retried", "dead_lettered", "dropped", "evicted"];
+pub const OUTCOMES: [&str; 5] = [
+    "delivered",
+    "retried",
+    "dead_lettered",
+    "dropped",
+    "evicted",
+];

@@ -57,7 +57,10 @@ async fn an_order_s_status_changes_arrive_signed_and_in_order() {
         assert_eq!(r.json["type"], STATUS);
         assert_eq!(r.json["data"]["order"]["order_id"], id.as_str());
         assert_eq!(r.header("dispatch-event-type"), STATUS);
-        assert_eq!(r.header("dispatch-event-id"), r.json["id"].as_str().unwrap());
+        assert_eq!(
+            r.header("dispatch-event-id"),
+            r.json["id"].as_str().unwrap()
+        );
         assert_eq!(r.header("dispatch-delivery-attempt"), "1");
         assert_eq!(r.header("content-type"), "application/json");
         event_ids.push(r.header("dispatch-event-id").to_string());
@@ -67,10 +70,16 @@ async fn an_order_s_status_changes_arrive_signed_and_in_order() {
     // A signature made with another secret does not verify.
     let forged = std::panic::catch_unwind(|| assert_signed(&got[0], "whsec_someone_else"));
     assert!(forged.is_err(), "a wrong secret must not verify");
-    let list = app.get("/webhooks", Some(&app.dispatcher)).await.expect(200);
+    let list = app
+        .get("/webhooks", Some(&app.dispatcher))
+        .await
+        .expect(200);
     assert_eq!(list.as_array().unwrap().len(), 1);
     assert_eq!(list[0]["webhook_id"], hook["webhook_id"]);
-    assert!(list[0].get("secret").is_none(), "the secret is shown only once: {list}");
+    assert!(
+        list[0].get("secret").is_none(),
+        "the secret is shown only once: {list}"
+    );
 }
 
 #[actix_web::test]
@@ -96,12 +105,18 @@ async fn escalations_reach_the_subscriptions_that_asked_for_them() {
     let opened = escalations.wait_accepted(1, T).await;
     assert_eq!(opened[0].json["type"], "escalation.opened");
     let e = &opened[0].json["data"]["escalation"];
-    assert_eq!((e["kind"].as_str(), e["order_id"].as_str()), (Some("merchant_unresponsive"), Some(id.as_str())));
+    assert_eq!(
+        (e["kind"].as_str(), e["order_id"].as_str()),
+        (Some("merchant_unresponsive"), Some(id.as_str()))
+    );
     assert_signed(&opened[0], secret);
     app.accept(&m, &id).await;
     let both = escalations.wait_accepted(2, T).await;
     assert_eq!(both[1].json["type"], "escalation.resolved");
-    assert_eq!(both[1].json["data"]["escalation"]["escalation_id"], e["escalation_id"]);
+    assert_eq!(
+        both[1].json["data"]["escalation"]["escalation_id"],
+        e["escalation_id"]
+    );
     // The order subscription saw the statuses and no escalation.
     let got = orders.wait_accepted(3, T).await;
     assert!(got.iter().all(|r| r.json["type"] == STATUS), "{got:?}");
@@ -117,12 +132,26 @@ async fn a_failing_receiver_gets_the_same_event_again_until_it_answers() {
     let got = receiver.wait_accepted(1, T).await;
     let all = receiver.all();
     assert_eq!(all.len(), 3, "two failures, then the delivery: {all:?}");
-    let tries: Vec<_> = all.iter().map(|r| (r.status, r.header("dispatch-delivery-attempt").to_string())).collect();
-    assert_eq!(tries, vec![(500, "1".into()), (500, "2".into()), (200, "3".into())]);
-    assert!(all.iter().all(|r| r.header("dispatch-event-id") == got[0].header("dispatch-event-id")));
-    assert!(all.iter().all(|r| r.body == got[0].body), "the same body each time");
+    let tries: Vec<_> = all
+        .iter()
+        .map(|r| (r.status, r.header("dispatch-delivery-attempt").to_string()))
+        .collect();
+    assert_eq!(
+        tries,
+        vec![(500, "1".into()), (500, "2".into()), (200, "3".into())]
+    );
+    assert!(all
+        .iter()
+        .all(|r| r.header("dispatch-event-id") == got[0].header("dispatch-event-id")));
+    assert!(
+        all.iter().all(|r| r.body == got[0].body),
+        "the same body each time"
+    );
     assert_signed(&got[0], hook["secret"].as_str().unwrap());
-    let dead = app.get("/webhooks/dead-letters", Some(&app.dispatcher)).await.expect(200);
+    let dead = app
+        .get("/webhooks/dead-letters", Some(&app.dispatcher))
+        .await
+        .expect(200);
     assert_eq!(dead, json!([]));
     let scrape = app.get("/metrics", None).await.text;
     assert!(
@@ -143,7 +172,10 @@ async fn a_receiver_that_keeps_failing_gets_a_dead_letter_the_dispatcher_replays
     let hook = app.subscribe_webhook(&receiver.url(), &[STATUS]).await;
     let id = app.placed_order(&c, &m).await;
     let dead = wait_for("a dead letter", T, || async {
-        let d = app.get("/webhooks/dead-letters", Some(&app.dispatcher)).await.expect(200);
+        let d = app
+            .get("/webhooks/dead-letters", Some(&app.dispatcher))
+            .await
+            .expect(200);
         (d.as_array().unwrap().len() == 1).then_some(d[0].clone())
     })
     .await;
@@ -155,15 +187,27 @@ async fn a_receiver_that_keeps_failing_gets_a_dead_letter_the_dispatcher_replays
     assert!(dead["failed_ms"].as_u64().unwrap() >= dead["created_ms"].as_u64().unwrap());
     assert_eq!(dead["payload"]["data"]["order"]["order_id"], id.as_str());
     receiver.fail_all(false);
-    let path = format!("/webhooks/dead-letters/{}/replay", dead["delivery_id"].as_str().unwrap());
-    let queued = app.post(&path, Some(&app.dispatcher), &json!({})).await.expect(202);
+    let path = format!(
+        "/webhooks/dead-letters/{}/replay",
+        dead["delivery_id"].as_str().unwrap()
+    );
+    let queued = app
+        .post(&path, Some(&app.dispatcher), &json!({}))
+        .await
+        .expect(202);
     assert_eq!(queued["delivery_id"], dead["delivery_id"]);
     assert_eq!(queued["attempts"], 0);
     let got = receiver.wait_accepted(1, T).await;
-    assert_eq!(got[0].header("dispatch-event-id"), dead["event_id"].as_str().unwrap());
+    assert_eq!(
+        got[0].header("dispatch-event-id"),
+        dead["event_id"].as_str().unwrap()
+    );
     assert_eq!(got[0].header("dispatch-delivery-attempt"), "1");
     assert_signed(&got[0], hook["secret"].as_str().unwrap());
-    let left = app.get("/webhooks/dead-letters", Some(&app.dispatcher)).await.expect(200);
+    let left = app
+        .get("/webhooks/dead-letters", Some(&app.dispatcher))
+        .await
+        .expect(200);
     assert_eq!(left, json!([]));
     app.post(&path, Some(&app.dispatcher), &json!({}))
         .await
@@ -177,14 +221,33 @@ async fn a_deleted_subscription_gets_nothing_more() {
     let hook = app.subscribe_webhook(&gone.url(), &[STATUS]).await;
     app.subscribe_webhook(&kept.url(), &[STATUS]).await;
     let path = format!("/webhooks/{}", hook["webhook_id"].as_str().unwrap());
-    let r = app.raw(reqwest::Method::DELETE, &path, Some(&app.dispatcher), None, &[]).await;
+    let r = app
+        .raw(
+            reqwest::Method::DELETE,
+            &path,
+            Some(&app.dispatcher),
+            None,
+            &[],
+        )
+        .await;
     assert_eq!(r.status.as_u16(), 204, "{}", r.text);
-    let r = app.raw(reqwest::Method::DELETE, &path, Some(&app.dispatcher), None, &[]).await;
+    let r = app
+        .raw(
+            reqwest::Method::DELETE,
+            &path,
+            Some(&app.dispatcher),
+            None,
+            &[],
+        )
+        .await;
     r.expect_error(404, "not_found");
     app.placed_order(&c, &m).await;
     kept.wait_accepted(1, T).await;
     assert!(gone.all().is_empty(), "a deleted subscription was called");
-    let list = app.get("/webhooks", Some(&app.dispatcher)).await.expect(200);
+    let list = app
+        .get("/webhooks", Some(&app.dispatcher))
+        .await
+        .expect(200);
     assert_eq!(list.as_array().unwrap().len(), 1);
 }
 
@@ -194,42 +257,98 @@ async fn bad_subscriptions_are_refused_and_nothing_is_stored() {
     let d = Some(app.dispatcher.as_str());
     let ok_url = "https://hooks.example.com/dispatch";
     for (body, what) in [
-        (json!({"url": "ftp://hooks.example.com/", "events": [STATUS]}), "ftp"),
+        (
+            json!({"url": "ftp://hooks.example.com/", "events": [STATUS]}),
+            "ftp",
+        ),
         (json!({"url": "not a url", "events": [STATUS]}), "no url"),
-        (json!({"url": "https://u:p@hooks.example.com/", "events": [STATUS]}), "credentials"),
-        (json!({"url": "http://127.0.0.1:9/", "events": [STATUS]}), "loopback"),
-        (json!({"url": "http://169.254.169.254/latest/meta-data", "events": [STATUS]}), "metadata"),
-        (json!({"url": "http://localhost:8080/", "events": [STATUS]}), "localhost"),
+        (
+            json!({"url": "https://u:p@hooks.example.com/", "events": [STATUS]}),
+            "credentials",
+        ),
+        (
+            json!({"url": "http://127.0.0.1:9/", "events": [STATUS]}),
+            "loopback",
+        ),
+        (
+            json!({"url": "http://169.254.169.254/latest/meta-data", "events": [STATUS]}),
+            "metadata",
+        ),
+        (
+            json!({"url": "http://localhost:8080/", "events": [STATUS]}),
+            "localhost",
+        ),
         (json!({"url": ok_url, "events": []}), "no events"),
-        (json!({"url": ok_url, "events": ["order.created"]}), "unknown event"),
-        (json!({"url": ok_url, "events": STATUS}), "events not a list"),
+        (
+            json!({"url": ok_url, "events": ["order.created"]}),
+            "unknown event",
+        ),
+        (
+            json!({"url": ok_url, "events": STATUS}),
+            "events not a list",
+        ),
         (json!({"url": ok_url}), "events missing"),
-        (json!({"url": ok_url, "events": [STATUS], "secret": "short"}), "short secret"),
-        (json!({"url": ok_url, "events": [STATUS], "secret": 7}), "secret not a string"),
-        (json!({"url": ok_url, "events": [STATUS], "sekret": "0123456789abcdef"}), "unknown field"),
-        (json!({"url": format!("https://e.com/{}", "a".repeat(3000)), "events": [STATUS]}), "long url"),
+        (
+            json!({"url": ok_url, "events": [STATUS], "secret": "short"}),
+            "short secret",
+        ),
+        (
+            json!({"url": ok_url, "events": [STATUS], "secret": 7}),
+            "secret not a string",
+        ),
+        (
+            json!({"url": ok_url, "events": [STATUS], "sekret": "0123456789abcdef"}),
+            "unknown field",
+        ),
+        (
+            json!({"url": format!("https://e.com/{}", "a".repeat(3000)), "events": [STATUS]}),
+            "long url",
+        ),
     ] {
         app.post("/webhooks", d, &body)
             .await
             .expect_code(400, "invalid_input", what);
     }
-    app.raw(reqwest::Method::POST, "/webhooks", d, Some(b"{".to_vec()), &[])
-        .await
-        .expect_error(400, "invalid_input");
+    app.raw(
+        reqwest::Method::POST,
+        "/webhooks",
+        d,
+        Some(b"{".to_vec()),
+        &[],
+    )
+    .await
+    .expect_error(400, "invalid_input");
     assert_eq!(app.get("/webhooks", d).await.expect(200), json!([]));
     // One is allowed here; the next is over the cap.
     app.subscribe_webhook(ok_url, &[STATUS]).await;
     app.post("/webhooks", d, &json!({"url": ok_url, "events": [STATUS]}))
         .await
         .expect_error(409, "limit_reached");
-    assert_eq!(app.get("/webhooks", d).await.expect(200).as_array().unwrap().len(), 1);
-    for path in ["/webhooks/wh_nope", "/webhooks/o_123", "/webhooks/dead-letters"] {
+    assert_eq!(
+        app.get("/webhooks", d)
+            .await
+            .expect(200)
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    for path in [
+        "/webhooks/wh_nope",
+        "/webhooks/o_123",
+        "/webhooks/dead-letters",
+    ] {
         app.raw(reqwest::Method::DELETE, path, d, None, &[])
             .await
             .expect_code(404, "not_found", path);
     }
-    for path in ["/webhooks/dead-letters/whd_nope/replay", "/webhooks/dead-letters/x/replay"] {
-        app.post(path, d, &json!({})).await.expect_code(404, "not_found", path);
+    for path in [
+        "/webhooks/dead-letters/whd_nope/replay",
+        "/webhooks/dead-letters/x/replay",
+    ] {
+        app.post(path, d, &json!({}))
+            .await
+            .expect_code(404, "not_found", path);
     }
 }
 
@@ -242,7 +361,10 @@ async fn only_the_dispatcher_manages_webhooks() {
         (reqwest::Method::GET, "/webhooks"),
         (reqwest::Method::DELETE, "/webhooks/wh_abc"),
         (reqwest::Method::GET, "/webhooks/dead-letters"),
-        (reqwest::Method::POST, "/webhooks/dead-letters/whd_abc/replay"),
+        (
+            reqwest::Method::POST,
+            "/webhooks/dead-letters/whd_abc/replay",
+        ),
     ];
     for (method, path) in calls {
         let bytes = Some(body.to_string().into_bytes());
@@ -256,7 +378,9 @@ async fn only_the_dispatcher_manages_webhooks() {
             .expect_code(401, "unauthorized", path);
     }
     assert_eq!(
-        app.get("/webhooks", Some(&app.dispatcher)).await.expect(200),
+        app.get("/webhooks", Some(&app.dispatcher))
+            .await
+            .expect(200),
         json!([])
     );
 }

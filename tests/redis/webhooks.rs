@@ -53,7 +53,10 @@ async fn pending_deliveries_survive_kill_9_and_go_out_after_the_restart() {
 
     let s = Server::start_ready(MAIN_REDIS, &prefix, &env).await;
     let api = s.api();
-    let listed = api.get("/webhooks", Some(&api.dispatcher)).await.expect(200);
+    let listed = api
+        .get("/webhooks", Some(&api.dispatcher))
+        .await
+        .expect(200);
     assert_eq!(listed[0]["webhook_id"], hook["webhook_id"], "{listed}");
     let receiver = Receiver::start_on(port);
     let got = receiver.wait_accepted(3, WAIT).await;

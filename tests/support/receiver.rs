@@ -130,8 +130,8 @@ impl Receiver {
     fn shutdown(&mut self) {
         if let Some(h) = self.server.take() {
             // The handle's future only needs some executor to be polled on.
-            let _ = std::thread::spawn(move || actix_rt::System::new().block_on(h.stop(false)))
-                .join();
+            let _ =
+                std::thread::spawn(move || actix_rt::System::new().block_on(h.stop(false))).join();
         }
         if let Some(t) = self.thread.take() {
             let _ = t.join();
@@ -187,7 +187,10 @@ pub fn assert_signed(r: &Received, secret: &str) {
             _ => {}
         }
     }
-    let (t, v1) = (t.expect("t= in the signature"), v1.expect("v1= in the signature"));
+    let (t, v1) = (
+        t.expect("t= in the signature"),
+        v1.expect("v1= in the signature"),
+    );
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
     mac.update(format!("{t}.{}", r.body).as_bytes());
     let sig = hex::decode(&v1).expect("v1 is hex");
