@@ -95,7 +95,8 @@ fn refuse_private_host(host: &Host<&str>) -> Result<(), String> {
     }
 }
 
-/// Is `ip` an address on the public internet? Loopback, private (RFC 1918, unique local),
+/// Is `ip` an address on the public internet? (std's `is_global` is not stable yet; the
+/// ranges are IANA's special-purpose registries.) Loopback, private (RFC 1918, unique local),
 /// link-local (cloud metadata lives there), shared (CGNAT), documentation, benchmarking,
 /// multicast, broadcast, reserved and unspecified addresses are not.
 pub fn is_public(ip: IpAddr) -> bool {

@@ -1,5 +1,8 @@
 //! When a failed delivery is tried again: exponential backoff with jitter, a cap on the
 //! wait and on the number of attempts. Plain arithmetic, so it is tested without a clock.
+//! (Retry crates such as `backoff` drive a live retry loop; here the attempt count and the
+//! next due time are stored with the delivery and outlive the process, so only the
+//! schedule is needed.)
 
 /// The retry schedule of one delivery.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
