@@ -86,7 +86,8 @@ async fn an_order_s_status_changes_arrive_signed_and_in_order() {
 async fn escalations_reach_the_subscriptions_that_asked_for_them() {
     let (app, c, m) = spawn_shop(|s| {
         fast(s);
-        s.timers.merchant_accept_s = 1.0;
+        // Opened after 2 s; the order would be cancelled at 4 s, long after the accept.
+        s.timers.merchant_accept_s = 2.0;
     })
     .await;
     let escalations = Receiver::start();
