@@ -18,6 +18,9 @@ pub enum ApiError {
     IdempotencyKeyReused,
     RequestInProgress,
     PayloadTooLarge,
+    /// 409 `limit_reached`: a configured cap on things a client creates (webhook
+    /// subscriptions) is reached.
+    LimitReached(String),
     /// 429 `rate_limited`, with `Retry-After` in whole seconds.
     RateLimited {
         retry_after_s: u64,
@@ -63,6 +66,7 @@ impl ApiError {
             ApiError::IdempotencyKeyReused => "idempotency_key_reused",
             ApiError::RequestInProgress => "request_in_progress",
             ApiError::PayloadTooLarge => "payload_too_large",
+            ApiError::LimitReached(_) => "limit_reached",
             ApiError::RateLimited { .. } => "rate_limited",
             ApiError::Busy { .. } | ApiError::Recovering => "unavailable",
             ApiError::Internal(_) => "internal",
@@ -94,6 +98,7 @@ impl fmt::Display for ApiError {
                 f.write_str("a request with this Idempotency-Key is still in progress")
             }
             ApiError::PayloadTooLarge => f.write_str("request body is over 64 KiB"),
+            ApiError::LimitReached(m) => f.write_str(m),
             ApiError::RateLimited { .. } => f.write_str("too many requests; slow down"),
             ApiError::Busy { .. } => f.write_str("the server is busy; retry shortly"),
             ApiError::Recovering => {
@@ -141,7 +146,8 @@ impl ResponseError for ApiError {
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::UsernameTaken
             | ApiError::IdempotencyKeyReused
-            | ApiError::RequestInProgress => StatusCode::CONFLICT,
+            | ApiError::RequestInProgress
+            | ApiError::LimitReached(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Busy { .. } | ApiError::Recovering => StatusCode::SERVICE_UNAVAILABLE,

@@ -19,4 +19,5 @@ pub mod sockets;
 pub mod startup;
 pub mod state;
 pub mod telemetry;
+pub mod webhooks;
 pub mod ws;

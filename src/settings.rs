@@ -263,6 +263,7 @@ pub struct Settings {
     pub dashboard: DashboardSettings,
     pub rate_limit: RateLimitSettings,
     pub ingest: IngestSettings,
+    pub webhooks: crate::webhooks::WebhookSettings,
     pub timers: TimersConfig,
     pub dispatch: DispatchConfig,
     pub gps: GpsConfig,
@@ -337,6 +338,7 @@ impl Settings {
         if !self.ingest.mqtt_url.is_empty() {
             crate::ingest::mqtt::options(&self.ingest.mqtt_url)?;
         }
+        self.webhooks.validate()?;
         if self.ingest.mqtt_queue == 0 {
             return Err("ingest.mqtt_queue must be at least 1".into());
         }

@@ -9,6 +9,7 @@ use crate::ingest::{mqtt, Intake};
 use crate::password::PasswordPool;
 use crate::ratelimit::{quota, KeyedLimiter};
 use crate::settings::{Settings, DEV_DISPATCHER_TOKEN};
+use crate::webhooks::Webhooks;
 use crate::{errors, routes, telemetry};
 use actix_web::dev::Server;
 use actix_web::{web, App, HttpServer};
@@ -47,8 +48,18 @@ impl Application {
                 let limits = settings.store.memory_limits(&settings.retention);
                 (Arc::new(MemoryStore::with_limits(limits)), None)
             };
-        let engine = Engine::start(settings.engine_config(), store.clone(), Clock::system());
+        let clock = Clock::system();
+        let engine = Engine::start(settings.engine_config(), store.clone(), clock);
         let (shutdown, _) = watch::channel(false);
+        // Subscribed to the bus before recovery publishes anything.
+        let webhooks = Webhooks::start(
+            settings.webhooks.clone(),
+            store.clone(),
+            clock,
+            engine.subscribe(),
+            shutdown.subscribe(),
+        )
+        .map_err(std::io::Error::other)?;
         let hub = Hub::new();
         hub.start(
             &engine,
@@ -85,6 +96,7 @@ impl Application {
             )
             .with_store(store),
             intake: intake.clone(),
+            webhooks,
             hub,
             idempotency: Idempotency::default(),
             auth_limiter: KeyedLimiter::new(quota(

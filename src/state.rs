@@ -33,6 +33,8 @@ pub struct AppState {
     pub sockets: Arc<Sockets>,
     /// Fixes from tracking apps, and the registry of their devices.
     pub intake: Arc<Intake>,
+    /// Webhook subscriptions and their deliveries.
+    pub webhooks: Arc<crate::webhooks::Webhooks>,
     /// Set when shutdown begins: readyz answers 503 from then on.
     pub draining: AtomicBool,
     /// Flips to true once at shutdown; sockets and the hub's tasks watch it.

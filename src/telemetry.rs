@@ -90,6 +90,10 @@ fn describe_metrics() {
     );
     describe_counter!(m::ORDERS_TOTAL, "Orders entering each status.");
     describe_counter!(
+        m::WEBHOOK_DELIVERIES_TOTAL,
+        "Webhook deliveries by outcome (delivered, retried, dead_lettered, dropped: queue full, evicted: dead letter past the cap)."
+    );
+    describe_counter!(
         m::OFFERS_TOTAL,
         "Offers sent to riders, and how each ended (outcome)."
     );
@@ -253,7 +257,12 @@ fn register_metrics() {
     for result in ["accepted", "out_of_order", "rejected"] {
         metrics::counter!(m::GPS_FIXES_TOTAL, "result" => result).increment(0);
     }
-    metrics::counter!(m::EVENTS_DROPPED_TOTAL, "subscriber" => "hub").increment(0);
+    for subscriber in ["hub", "webhooks"] {
+        metrics::counter!(m::EVENTS_DROPPED_TOTAL, "subscriber" => subscriber).increment(0);
+    }
+    for outcome in crate::webhooks::DELIVERY_OUTCOMES {
+        metrics::counter!(m::WEBHOOK_DELIVERIES_TOTAL, "outcome" => outcome).increment(0);
+    }
     for socket in ["rider", "merchant", "track", "dispatch"] {
         for why in ["overflow", "send_timeout"] {
             metrics::counter!(m::WS_FRAMES_DROPPED_TOTAL, "socket" => socket, "why" => why)
@@ -340,6 +349,8 @@ fn register_metrics() {
         "event",
         "flush",
         "position",
+        "webhook",
+        "webhook_delivery",
     ] {
         let _ = metrics::histogram!(m::STORE_WRITE_SECONDS, "record" => record);
     }

@@ -12,6 +12,7 @@ pub mod owntracks;
 pub mod pages;
 pub mod riders;
 pub mod tokens;
+pub mod webhooks;
 
 use actix_web::web;
 
@@ -58,6 +59,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 "/escalations/{id}/resolve",
                 web::post().to(escalations::resolve),
             )
+            .route("/webhooks", web::post().to(webhooks::create))
+            .route("/webhooks", web::get().to(webhooks::list))
+            .route(
+                "/webhooks/dead-letters",
+                web::get().to(webhooks::dead_letters),
+            )
+            .route(
+                "/webhooks/dead-letters/{id}/replay",
+                web::post().to(webhooks::replay),
+            )
+            .route("/webhooks/{id}", web::delete().to(webhooks::delete))
             .default_service(web::to(ops::not_found)),
     )
     .route("/ws/rider", web::get().to(crate::ws::rider::connect))

@@ -28,3 +28,4 @@ mod tokens;
 mod tracking;
 mod tracking_mqtt;
 mod transitions;
+mod webhooks;

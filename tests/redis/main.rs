@@ -19,3 +19,4 @@ mod restart;
 mod revoke;
 mod store;
 mod two_engines;
+mod webhooks;

@@ -6,8 +6,10 @@
 mod archive;
 mod memory;
 pub mod redis;
+mod webhooks;
 
 pub use memory::{MemoryLimits, MemoryStore};
+pub use webhooks::{DeliveryRecord, WebhookRecord, WebhookSnapshot};
 
 use crate::domain::escalation::Escalation;
 use crate::domain::ladder::Timer;
@@ -15,7 +17,7 @@ use crate::domain::merchant::{Item, Merchant};
 use crate::domain::offers::OfferBookState;
 use crate::domain::order::Order;
 use crate::domain::rider::RiderView;
-use crate::domain::{DeviceId, EscalationId, GeoPoint, OrderId, RiderId};
+use crate::domain::{DeliveryId, DeviceId, EscalationId, GeoPoint, OrderId, RiderId, WebhookId};
 use crate::events::Event;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -270,5 +272,32 @@ pub trait Store: Send + Sync + 'static {
     /// Everything needed to rebuild the engine after a restart (empty for memory).
     async fn load_snapshot(&self) -> Result<Snapshot, StoreError> {
         Ok(Snapshot::default())
+    }
+    // Webhooks (store/webhooks.rs). The webhook worker keeps the working copy; the
+    // defaults, for stores that do not outlive the process, keep nothing.
+    /// A new subscription; stored before it is acknowledged.
+    async fn save_webhook(&self, _webhook: &WebhookRecord) -> Result<(), StoreError> {
+        Ok(())
+    }
+    /// Deletes a subscription and the listed deliveries (pending or dead) of it.
+    async fn delete_webhook(
+        &self,
+        _id: &WebhookId,
+        _deliveries: &[DeliveryId],
+    ) -> Result<(), StoreError> {
+        Ok(())
+    }
+    /// A delivery as it is now: pending, or a dead letter (`dead_ms` set); either way it
+    /// is no longer in the other list.
+    async fn save_delivery(&self, _delivery: &DeliveryRecord) -> Result<(), StoreError> {
+        Ok(())
+    }
+    /// Forgets deliveries (delivered, or dead letters pushed out by the cap).
+    async fn delete_deliveries(&self, _ids: &[DeliveryId]) -> Result<(), StoreError> {
+        Ok(())
+    }
+    /// Every subscription, pending delivery and dead letter (empty for memory).
+    async fn load_webhooks(&self) -> Result<WebhookSnapshot, StoreError> {
+        Ok(WebhookSnapshot::default())
     }
 }

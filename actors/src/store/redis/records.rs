@@ -10,10 +10,11 @@ use crate::domain::escalation::Escalation;
 use crate::domain::merchant::{Item, Merchant};
 use crate::domain::order::Order;
 use crate::domain::rider::RiderView;
-use crate::domain::{DeviceId, EscalationId, GeoPoint, OrderId, RiderId};
+use crate::domain::{DeliveryId, DeviceId, EscalationId, GeoPoint, OrderId, RiderId, WebhookId};
 use crate::events::Event;
 use crate::store::{
-    AccountRecord, OrderRecord, Reservation, Snapshot, Store, StoreError, StoredResponse,
+    AccountRecord, DeliveryRecord, OrderRecord, Reservation, Snapshot, Store, StoreError,
+    StoredResponse, WebhookRecord, WebhookSnapshot,
 };
 use async_trait::async_trait;
 use redis::{Cmd, Value};
@@ -288,6 +289,31 @@ impl Store for RedisStore {
 
     async fn load_snapshot(&self) -> Result<Snapshot, StoreError> {
         self.read_snapshot().await
+    }
+
+    // Webhooks: keys and encodings in `webhooks`.
+    async fn save_webhook(&self, webhook: &WebhookRecord) -> Result<(), StoreError> {
+        self.put_webhook(webhook).await
+    }
+
+    async fn delete_webhook(
+        &self,
+        id: &WebhookId,
+        deliveries: &[DeliveryId],
+    ) -> Result<(), StoreError> {
+        self.drop_webhook(id, deliveries).await
+    }
+
+    async fn save_delivery(&self, delivery: &DeliveryRecord) -> Result<(), StoreError> {
+        self.put_delivery(delivery).await
+    }
+
+    async fn delete_deliveries(&self, ids: &[DeliveryId]) -> Result<(), StoreError> {
+        self.drop_deliveries(ids).await
+    }
+
+    async fn load_webhooks(&self) -> Result<WebhookSnapshot, StoreError> {
+        self.read_webhooks().await
     }
 }
 
