@@ -27,6 +27,11 @@ pub enum ApiError {
     Busy {
         retry_after_s: u64,
     },
+    /// 410 `gone`: a share link that existed but no longer works (expired, revoked, or
+    /// its order finished a while ago).
+    Gone(String),
+    /// 409 `limit_reached`: a cap on things a caller may hold (live share links per order).
+    LimitReached(String),
     /// Something that should not happen (a bug): 500 `internal`, logged with its detail.
     Internal(String),
 }
@@ -62,6 +67,8 @@ impl ApiError {
             ApiError::PayloadTooLarge => "payload_too_large",
             ApiError::RateLimited { .. } => "rate_limited",
             ApiError::Busy { .. } => "unavailable",
+            ApiError::Gone(_) => "gone",
+            ApiError::LimitReached(_) => "limit_reached",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -92,6 +99,7 @@ impl fmt::Display for ApiError {
             ApiError::PayloadTooLarge => f.write_str("request body is over 64 KiB"),
             ApiError::RateLimited { .. } => f.write_str("too many requests; slow down"),
             ApiError::Busy { .. } => f.write_str("the server is busy; retry shortly"),
+            ApiError::Gone(m) | ApiError::LimitReached(m) => f.write_str(m),
             // The detail goes to the log, not to the client.
             ApiError::Internal(_) => f.write_str("internal error"),
         }
@@ -134,7 +142,9 @@ impl ResponseError for ApiError {
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::UsernameTaken
             | ApiError::IdempotencyKeyReused
-            | ApiError::RequestInProgress => StatusCode::CONFLICT,
+            | ApiError::RequestInProgress
+            | ApiError::LimitReached(_) => StatusCode::CONFLICT,
+            ApiError::Gone(_) => StatusCode::GONE,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,

@@ -14,6 +14,7 @@ pub mod ratelimit;
 pub mod request_limits;
 pub mod routes;
 pub mod settings;
+pub mod share;
 pub mod sockets;
 pub mod startup;
 pub mod state;

@@ -267,6 +267,7 @@ pub struct Settings {
     pub dispatch: DispatchConfig,
     pub gps: GpsConfig,
     pub retention: RetentionConfig,
+    pub share: crate::share::ShareSettings,
 }
 
 impl Settings {
@@ -331,6 +332,7 @@ impl Settings {
                 return Err(format!("{k} must be a positive number, got {v}"));
             }
         }
+        self.share.validate()?;
         if self.dispatch.max_radius_m < self.dispatch.initial_radius_m {
             return Err("dispatch.max_radius_m must be >= dispatch.initial_radius_m".into());
         }

@@ -22,6 +22,7 @@ mod ops;
 mod owasp;
 mod reconnect;
 mod server_defects;
+mod share_links;
 mod sockets;
 mod supervision;
 mod tokens;

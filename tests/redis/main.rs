@@ -16,5 +16,6 @@ mod lag;
 mod outage;
 mod restart;
 mod revoke;
+mod share_links;
 mod store;
 mod two_engines;

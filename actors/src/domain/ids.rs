@@ -80,6 +80,7 @@ id_type!(ItemId, "i_");
 id_type!(CustomerId, "c_");
 id_type!(OfferId, "f_");
 id_type!(EscalationId, "e_");
+id_type!(ShareLinkId, "sl_");
 
 /// 128 bits of FNV-1a over `seed` (two passes with different offsets), as hex.
 fn stable_hex(seed: &str) -> String {

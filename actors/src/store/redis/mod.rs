@@ -34,6 +34,7 @@ mod idempotency;
 mod order_cas;
 mod positions;
 mod records;
+mod shares;
 mod snapshot;
 mod writer;
 
