@@ -212,6 +212,14 @@ fn describe_metrics() {
         Unit::Count,
         "Entries in the socket hub's maps, by map."
     );
+    describe_counter!(
+        m::SHARE_LINKS_TOTAL,
+        "Share links, by event (created, revoked, opened, refused)."
+    );
+    describe_gauge!(
+        m::READY,
+        "1 when /readyz would answer 200 at the time of the scrape, else 0."
+    );
 }
 
 /// A zero sample for every series whose labels are known in advance, so dashboards and
@@ -253,7 +261,12 @@ fn register_metrics() {
     for result in ["accepted", "out_of_order", "rejected"] {
         metrics::counter!(m::GPS_FIXES_TOTAL, "result" => result).increment(0);
     }
-    metrics::counter!(m::EVENTS_DROPPED_TOTAL, "subscriber" => "hub").increment(0);
+    for subscriber in ["hub", "share"] {
+        metrics::counter!(m::EVENTS_DROPPED_TOTAL, "subscriber" => subscriber).increment(0);
+    }
+    for event in ["created", "revoked", "opened", "refused"] {
+        metrics::counter!(m::SHARE_LINKS_TOTAL, "event" => event).increment(0);
+    }
     for socket in ["rider", "merchant", "track", "dispatch"] {
         for why in ["overflow", "send_timeout"] {
             metrics::counter!(m::WS_FRAMES_DROPPED_TOTAL, "socket" => socket, "why" => why)
@@ -310,6 +323,7 @@ fn register_metrics() {
     for map in [
         "merchants",
         "trackers",
+        "status_trackers",
         "dashboards",
         "rider_access",
         "order_riders",
@@ -337,6 +351,7 @@ fn register_metrics() {
         "account",
         "device",
         "idempotency",
+        "share",
         "event",
         "flush",
         "position",
@@ -347,4 +362,5 @@ fn register_metrics() {
         metrics::gauge!(m::STORE_RECOVERED, "record" => record).increment(0.0);
     }
     metrics::gauge!(m::STORE_RECOVERY_SECONDS).increment(0.0);
+    metrics::gauge!(m::READY).increment(0.0);
 }
