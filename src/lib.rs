@@ -9,6 +9,7 @@ pub mod hub;
 pub mod idempotency;
 pub mod ingest;
 pub mod login_guard;
+pub mod otel;
 pub mod password;
 pub mod ratelimit;
 pub mod request_limits;

@@ -268,6 +268,7 @@ pub struct Settings {
     pub gps: GpsConfig,
     pub retention: RetentionConfig,
     pub share: crate::share::ShareSettings,
+    pub otel: crate::otel::OtelSettings,
 }
 
 impl Settings {
@@ -333,6 +334,7 @@ impl Settings {
             }
         }
         self.share.validate()?;
+        self.otel.validate()?;
         if self.dispatch.max_radius_m < self.dispatch.initial_radius_m {
             return Err("dispatch.max_radius_m must be >= dispatch.initial_radius_m".into());
         }

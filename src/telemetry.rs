@@ -10,18 +10,33 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::sync::OnceLock;
 
 pub fn init_logs() {
-    use tracing_subscriber::{fmt, EnvFilter};
+    let _ = init_tracing(&crate::otel::OtelSettings::default());
+}
+
+/// Logs, and with `otel.endpoint` set, span export (src/otel.rs). Keep the guard until
+/// the end of `main`: dropping it sends the spans still queued.
+pub fn init_tracing(otel: &crate::otel::OtelSettings) -> Result<crate::otel::OtelGuard, String> {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::{fmt, EnvFilter, Layer};
     // Per-request logs and per-order transitions are debug: a busy city would drown the rest.
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info,tracing_actix_web=warn,dispatch_actors=warn"));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
     let json = std::env::var("LOG_FORMAT").is_ok_and(|v| v == "json");
-    let result = if json {
-        fmt().with_env_filter(filter).json().try_init()
+    let logs = if json {
+        fmt::layer().json().boxed()
     } else {
-        fmt().with_env_filter(filter).with_ansi(ansi).try_init()
+        fmt::layer().with_ansi(ansi).boxed()
     };
-    let _ = result; // already initialised (tests start many servers in one process)
+    let registry = tracing_subscriber::registry().with(filter).with(logs);
+    let (export, guard) = match crate::otel::layer(otel)? {
+        Some((layer, guard)) => (Some(layer), guard),
+        None => (None, crate::otel::OtelGuard::off()),
+    };
+    // Already initialised: tests start many servers in one process.
+    let _ = registry.with(export).try_init();
+    Ok(guard)
 }
 
 /// The process-wide Prometheus recorder (installed once; later calls share it). Every

@@ -21,6 +21,7 @@ mod metrics_catalogue;
 mod offers;
 mod ops;
 mod ops_kit;
+mod otlp;
 mod owasp;
 mod reconnect;
 mod server_defects;
