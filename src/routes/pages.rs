@@ -41,6 +41,13 @@ pub async fn shared(
         Ok(_) => actix_web::http::StatusCode::OK,
         Err(e) => e.status_code(),
     };
-    let page = page("track.html")?.customize().with_status(status);
+    // No validators: a browser revalidating a cached copy would get 304 instead of
+    // the link's current status.
+    let page = page("track.html")?
+        .use_etag(false)
+        .use_last_modified(false)
+        .customize()
+        .with_status(status)
+        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"));
     Ok(page.respond_to(&req).map_into_boxed_body())
 }
