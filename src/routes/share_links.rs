@@ -88,7 +88,8 @@ pub async fn create(
         now,
         n.ttl_s * 1000,
     );
-    if shares.check(&link, &order, now).is_err() {
+    let final_ms = crate::share::final_ms(&order);
+    if link.check(now, final_ms, s.after_final_ms()).is_err() {
         return Err(ApiError::Engine(
             dispatch_actors::EngineError::InvalidTransition(
                 "the order is finished; it can no longer be shared".into(),
@@ -148,9 +149,10 @@ pub async fn revoke(
     Ok(HttpResponse::NoContent().finish())
 }
 
+/// `?token=<share token>`: in the query, where the access log redacts it.
 #[derive(Deserialize)]
 pub struct TokenQuery {
-    token: String,
+    pub token: String,
 }
 
 /// What a link's holder reads: the order as shared, and until when the link works.

@@ -8,16 +8,12 @@
 use super::frames::encode;
 use super::{check_origin, serve_push_only, Opened};
 use crate::errors::ApiError;
+use crate::routes::share_links::TokenQuery;
 use crate::share::{ShareLinks, SharedOrder};
 use crate::state::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
 use dispatch_actors::outbox::Outbox;
-use serde::{Deserialize, Serialize};
-
-#[derive(Deserialize)]
-pub struct TokenQuery {
-    token: String,
-}
+use serde::Serialize;
 
 #[derive(Serialize)]
 #[serde(tag = "type", rename = "snapshot")]
