@@ -18,8 +18,8 @@ pub enum ApiError {
     IdempotencyKeyReused,
     RequestInProgress,
     PayloadTooLarge,
-    /// 409 `limit_reached`: a configured cap on things a client creates (webhook
-    /// subscriptions) is reached.
+    /// 409 `limit_reached`: a configured cap on things a client creates or holds (webhook
+    /// subscriptions, live share links per order) is reached.
     LimitReached(String),
     /// 429 `rate_limited`, with `Retry-After` in whole seconds.
     RateLimited {
@@ -33,6 +33,9 @@ pub enum ApiError {
     /// 503 `unavailable` while a restart rebuilds the engine from the store: tokens and
     /// orders not read back yet must not answer 401 or 404. `Retry-After: 1`.
     Recovering,
+    /// 410 `gone`: a share link that existed but no longer works (expired, revoked, or
+    /// its order finished a while ago).
+    Gone(String),
     /// Something that should not happen (a bug): 500 `internal`, logged with its detail.
     Internal(String),
 }
@@ -69,6 +72,7 @@ impl ApiError {
             ApiError::LimitReached(_) => "limit_reached",
             ApiError::RateLimited { .. } => "rate_limited",
             ApiError::Busy { .. } | ApiError::Recovering => "unavailable",
+            ApiError::Gone(_) => "gone",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -104,6 +108,7 @@ impl fmt::Display for ApiError {
             ApiError::Recovering => {
                 f.write_str("the server is reading its state back after a restart; retry shortly")
             }
+            ApiError::Gone(m) => f.write_str(m),
             // The detail goes to the log, not to the client.
             ApiError::Internal(_) => f.write_str("internal error"),
         }
@@ -148,6 +153,7 @@ impl ResponseError for ApiError {
             | ApiError::IdempotencyKeyReused
             | ApiError::RequestInProgress
             | ApiError::LimitReached(_) => StatusCode::CONFLICT,
+            ApiError::Gone(_) => StatusCode::GONE,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Busy { .. } | ApiError::Recovering => StatusCode::SERVICE_UNAVAILABLE,

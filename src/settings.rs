@@ -268,6 +268,8 @@ pub struct Settings {
     pub dispatch: DispatchConfig,
     pub gps: GpsConfig,
     pub retention: RetentionConfig,
+    pub share: crate::share::ShareSettings,
+    pub otel: crate::otel::OtelSettings,
 }
 
 impl Settings {
@@ -332,6 +334,8 @@ impl Settings {
                 return Err(format!("{k} must be a positive number, got {v}"));
             }
         }
+        self.share.validate()?;
+        self.otel.validate()?;
         if self.dispatch.max_radius_m < self.dispatch.initial_radius_m {
             return Err("dispatch.max_radius_m must be >= dispatch.initial_radius_m".into());
         }

@@ -87,6 +87,13 @@ impl Application {
             )),
             settings.ingest.sets_online,
         ));
+        let sockets = crate::sockets::Sockets::new(
+            settings.server.max_sockets_per_ip,
+            settings.server.max_sockets_per_principal,
+        );
+        let shares =
+            crate::share::ShareLinks::new(settings.share.clone(), store.clone(), sockets.clone());
+        shares.start(&engine, shutdown.subscribe());
         let state = web::Data::new(AppState {
             engine: engine.clone(),
             auth: AuthRegistry::new(
@@ -119,11 +126,9 @@ impl Application {
                 crate::settings::seconds(settings.auth.login_delay_s),
                 crate::settings::seconds(settings.auth.login_delay_max_s),
             ),
-            sockets: crate::sockets::Sockets::new(
-                settings.server.max_sockets_per_ip,
-                settings.server.max_sockets_per_principal,
-            ),
+            sockets: sockets.clone(),
             draining: AtomicBool::new(false),
+            shares,
             shutdown,
             metrics,
             settings: settings.clone(),

@@ -40,4 +40,6 @@ pub struct AppState {
     /// Flips to true once at shutdown; sockets and the hub's tasks watch it.
     pub shutdown: watch::Sender<bool>,
     pub metrics: PrometheusHandle,
+    /// Share links: settings, checks, and closing the sockets of a link that dies.
+    pub shares: Arc<crate::share::ShareLinks>,
 }

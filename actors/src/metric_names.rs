@@ -56,6 +56,11 @@ pub const PLAN_ROUND_SECONDS: &str = "dispatch_plan_round_seconds";
 /// rider; 0 when proposed before it fell due.
 pub const PLAN_OFFER_DELAY_SECONDS: &str = "dispatch_plan_offer_delay_seconds";
 pub const HUB_ENTRIES: &str = "dispatch_hub_entries";
+/// Share links, by `event`: created, revoked, opened (a page or socket served by one),
+/// refused (a dead or unknown link was presented).
+pub const SHARE_LINKS_TOTAL: &str = "dispatch_share_links_total";
+/// 1 when `/readyz` would answer 200 at the moment of the scrape, else 0, a gauge.
+pub const READY: &str = "dispatch_ready";
 
 /// Password hashes (sign-ups, logins) accepted by the hashing pool and not finished:
 /// waiting plus running, a gauge (bounded by `auth.hash_threads + auth.hash_queue`).

@@ -11,6 +11,7 @@ pub mod osmand;
 pub mod owntracks;
 pub mod pages;
 pub mod riders;
+pub mod share_links;
 pub mod tokens;
 pub mod webhooks;
 
@@ -54,6 +55,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/orders/{id}/unassign", web::post().to(orders::unassign))
             .route("/orders/{id}/fail", web::post().to(orders::fail))
             .route("/orders/{id}/trace", web::get().to(orders::trace))
+            .route(
+                "/orders/{id}/share-links",
+                web::post().to(share_links::create),
+            )
+            .route("/orders/{id}/share-links", web::get().to(share_links::list))
+            .route(
+                "/orders/{id}/share-links/{link_id}",
+                web::delete().to(share_links::revoke),
+            )
+            .route("/shared", web::get().to(share_links::read))
             .route("/escalations", web::get().to(escalations::list))
             .route(
                 "/escalations/{id}/resolve",
@@ -79,12 +90,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::get().to(crate::ws::track::connect),
     )
     .route("/ws/dispatch", web::get().to(crate::ws::dispatch::connect))
+    .route("/ws/share", web::get().to(crate::ws::share::connect))
     .route("/healthz", web::get().to(ops::healthz))
     .route("/readyz", web::get().to(ops::readyz))
     .route("/metrics", web::get().to(ops::metrics))
     .route("/", web::get().to(pages::dashboard))
     .route("/track/{id}", web::get().to(pages::track))
     .route("/rider", web::get().to(pages::rider))
+    .route("/s/{token}", web::get().to(pages::shared))
     .service(actix_files::Files::new("/static", pages::static_dir()))
     .default_service(web::to(ops::not_found));
 }

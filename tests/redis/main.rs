@@ -17,6 +17,7 @@ mod outage;
 mod recovering;
 mod restart;
 mod revoke;
+mod share_links;
 mod store;
 mod two_engines;
 mod webhooks;

@@ -85,6 +85,7 @@ id_type!(EscalationId, "e_");
 id_type!(WebhookId, "wh_");
 id_type!(DeliveryId, "whd_");
 id_type!(WebhookEventId, "evt_");
+id_type!(ShareLinkId, "sl_");
 
 /// 128 bits of FNV-1a over `seed` (two passes with different offsets), as hex.
 fn stable_hex(seed: &str) -> String {

@@ -6,6 +6,7 @@
 mod archive;
 mod memory;
 pub mod redis;
+mod shares;
 mod webhooks;
 
 pub use memory::{MemoryLimits, MemoryStore};
@@ -17,6 +18,7 @@ use crate::domain::merchant::{Item, Merchant};
 use crate::domain::offers::OfferBookState;
 use crate::domain::order::Order;
 use crate::domain::rider::RiderView;
+use crate::domain::share::ShareLink;
 use crate::domain::{DeliveryId, DeviceId, EscalationId, GeoPoint, OrderId, RiderId, WebhookId};
 use crate::events::Event;
 use async_trait::async_trait;
@@ -268,6 +270,22 @@ pub trait Store: Send + Sync + 'static {
     /// false if it could not (graceful shutdown).
     async fn flush(&self, _within: Duration) -> bool {
         true
+    }
+    /// Stores a share link (new, or revoked: `revoked_ms` set), keyed by its token and
+    /// listed under its order. A link is kept at least until it expires. The default is for
+    /// stores that keep none (test doubles): it refuses.
+    async fn save_share_link(&self, _link: &ShareLink) -> Result<(), StoreError> {
+        Err(StoreError::Unavailable(
+            "this store keeps no share links".into(),
+        ))
+    }
+    /// The link a token names, if it is kept (an expired one may be gone).
+    async fn share_link(&self, _token: &str) -> Result<Option<ShareLink>, StoreError> {
+        Ok(None)
+    }
+    /// The links kept for an order, oldest first.
+    async fn share_links_of(&self, _order: &OrderId) -> Result<Vec<ShareLink>, StoreError> {
+        Ok(Vec::new())
     }
     /// Everything needed to rebuild the engine after a restart (empty for memory).
     async fn load_snapshot(&self) -> Result<Snapshot, StoreError> {

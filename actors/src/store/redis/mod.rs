@@ -36,6 +36,7 @@ mod idempotency;
 mod order_cas;
 mod positions;
 mod records;
+mod shares;
 mod snapshot;
 mod webhooks;
 mod writer;

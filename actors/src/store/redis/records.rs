@@ -10,6 +10,7 @@ use crate::domain::escalation::Escalation;
 use crate::domain::merchant::{Item, Merchant};
 use crate::domain::order::Order;
 use crate::domain::rider::RiderView;
+use crate::domain::share::ShareLink;
 use crate::domain::{DeliveryId, DeviceId, EscalationId, GeoPoint, OrderId, RiderId, WebhookId};
 use crate::events::Event;
 use crate::store::{
@@ -314,6 +315,18 @@ impl Store for RedisStore {
 
     async fn load_webhooks(&self) -> Result<WebhookSnapshot, StoreError> {
         self.read_webhooks().await
+    }
+
+    async fn save_share_link(&self, link: &ShareLink) -> Result<(), StoreError> {
+        self.put_share_link(link).await
+    }
+
+    async fn share_link(&self, token: &str) -> Result<Option<ShareLink>, StoreError> {
+        self.get_share_link(token).await
+    }
+
+    async fn share_links_of(&self, order: &OrderId) -> Result<Vec<ShareLink>, StoreError> {
+        self.list_share_links(order).await
     }
 }
 

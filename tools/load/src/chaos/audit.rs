@@ -55,7 +55,8 @@ pub fn orders(
     };
     for (id, ack) in acked {
         let Some(rec) = record(conn, prefix, id) else {
-            a.lost.push(format!("{id}: acknowledged {} but not stored", ack.status));
+            a.lost
+                .push(format!("{id}: acknowledged {} but not stored", ack.status));
             continue;
         };
         let status = rec["order"]["status"].as_str().unwrap_or("?").to_string();
@@ -73,9 +74,9 @@ pub fn orders(
         a.live += 1;
         match earliest_due_ms(&rec) {
             None => a.live_without_timer.push(format!("{id} ({status})")),
-            Some(due) if due + slack_ms < now_ms => {
-                a.overdue.push(format!("{id} ({status}) due {} ms ago", now_ms - due))
-            }
+            Some(due) if due + slack_ms < now_ms => a
+                .overdue
+                .push(format!("{id} ({status}) due {} ms ago", now_ms - due)),
             Some(_) => {}
         }
     }
@@ -143,12 +144,19 @@ pub fn events(
                 continue;
             }
             a.order_changed += 1;
-            let Some(v) = fields.get(3).and_then(|d| serde_json::from_str::<Value>(d).ok())
+            let Some(v) = fields
+                .get(3)
+                .and_then(|d| serde_json::from_str::<Value>(d).ok())
             else {
                 continue;
             };
-            if let (Some(id), Some(s)) = (v["order"]["order_id"].as_str(), v["order"]["status"].as_str()) {
-                seen.entry(id.to_string()).or_default().insert(s.to_string());
+            if let (Some(id), Some(s)) = (
+                v["order"]["order_id"].as_str(),
+                v["order"]["status"].as_str(),
+            ) {
+                seen.entry(id.to_string())
+                    .or_default()
+                    .insert(s.to_string());
             }
         }
     }
@@ -157,7 +165,9 @@ pub fn events(
             continue;
         };
         for step in rec["order"]["timeline"].as_array().into_iter().flatten() {
-            let Some(s) = step["status"].as_str() else { continue };
+            let Some(s) = step["status"].as_str() else {
+                continue;
+            };
             a.statuses_checked += 1;
             if !seen.get(id).is_some_and(|set| set.contains(s)) {
                 a.missing.push(format!("{id}: {s}"));

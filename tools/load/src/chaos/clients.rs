@@ -32,7 +32,12 @@ pub struct Counts {
 
 impl Counts {
     fn refused(&self, what: String) {
-        *self.refusals.lock().expect("counts").entry(what).or_default() += 1;
+        *self
+            .refusals
+            .lock()
+            .expect("counts")
+            .entry(what)
+            .or_default() += 1;
     }
 }
 
@@ -111,7 +116,8 @@ async fn until_answered(
                 || in_progress;
             if !transient {
                 let code = v["error"]["code"].as_str().unwrap_or("");
-                w.counts.refused(format!("{method} {} {status} {code}", route_of(path)));
+                w.counts
+                    .refused(format!("{method} {} {status} {code}", route_of(path)));
                 return Some(Outcome::Refused(status));
             }
         }
@@ -273,7 +279,8 @@ pub async fn rider(
     }
 }
 
-type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 async fn session(
     w: &World,
@@ -424,8 +431,15 @@ pub async fn setup(
         let at = near(center, 2500.0);
         let body = json!({"name": format!("chaos kitchen {i}"),
                           "location": {"lat": at.0, "lon": at.1}, "prep_time_s": 5});
-        let Some(Outcome::Done(m)) =
-            until_answered(&w, Method::POST, "/api/v1/merchants", dispatcher, None, body).await
+        let Some(Outcome::Done(m)) = until_answered(
+            &w,
+            Method::POST,
+            "/api/v1/merchants",
+            dispatcher,
+            None,
+            body,
+        )
+        .await
         else {
             super::fail("creating a merchant failed");
         };
@@ -446,7 +460,12 @@ pub async fn setup(
             super::fail("creating an item failed");
         };
         let item_id = item["item_id"].as_str().unwrap_or_default().to_string();
-        ms.push(Merchant { id, token, item_id, at });
+        ms.push(Merchant {
+            id,
+            token,
+            item_id,
+            at,
+        });
     }
     let run = rand::random::<u32>();
     let mut cs = Vec::new();

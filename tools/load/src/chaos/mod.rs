@@ -158,8 +158,14 @@ pub async fn run(a: ChaosArgs) {
         .build()
         .expect("http client");
     let mut child = engine.spawn();
-    if wait_ready(&http, &url, Duration::from_secs(60)).await.is_none() {
-        fail(&format!("the engine was not ready in 60 s (logs in {})", dir.display()));
+    if wait_ready(&http, &url, Duration::from_secs(60))
+        .await
+        .is_none()
+    {
+        fail(&format!(
+            "the engine was not ready in 60 s (logs in {})",
+            dir.display()
+        ));
     }
     let center = (31.23, 121.47);
     println!(
@@ -220,7 +226,10 @@ pub async fn run(a: ChaosArgs) {
         max_acked: 0,
     };
     let started = Instant::now();
-    for (i, blow) in schedule(a.kills, a.redis_restarts, a.stops).into_iter().enumerate() {
+    for (i, blow) in schedule(a.kills, a.redis_restarts, a.stops)
+        .into_iter()
+        .enumerate()
+    {
         let up = rand::thread_rng().gen_range(a.min_up_s..a.max_up_s);
         tokio::time::sleep(Duration::from_secs_f64(up)).await;
         let back_s = strike(blow, &mut child, &mut engine, &mut redis, &http, a.stop_s).await;
@@ -259,7 +268,9 @@ pub async fn run(a: ChaosArgs) {
     let drain = Instant::now();
     let final_audit = loop {
         let acked = world.ledger.lock().expect("ledger").orders.clone();
-        let mut conn = rconn.get_connection().unwrap_or_else(|e| fail(&format!("redis: {e}")));
+        let mut conn = rconn
+            .get_connection()
+            .unwrap_or_else(|e| fail(&format!("redis: {e}")));
         let au = audit::orders(&mut conn, PREFIX, &acked, now_ms(), AUDIT_SLACK_MS);
         if au.live == 0 || drain.elapsed() > Duration::from_secs(a.drain_s) {
             break (acked, au);
@@ -269,7 +280,9 @@ pub async fn run(a: ChaosArgs) {
     let _ = stop_riders.send(true);
     while rider_tasks.join_next().await.is_some() {}
     let (acked, au) = final_audit;
-    let mut conn = rconn.get_connection().unwrap_or_else(|e| fail(&format!("redis: {e}")));
+    let mut conn = rconn
+        .get_connection()
+        .unwrap_or_else(|e| fail(&format!("redis: {e}")));
     let twice = audit::two_riders(&mut conn, PREFIX);
     let ev = audit::events(&mut conn, PREFIX, &acked);
     procs::signal(child.id(), libc::SIGTERM);
@@ -282,10 +295,14 @@ pub async fn run(a: ChaosArgs) {
         ));
     }
     for t in &twice {
-        tally.violations.push(format!("final: held by two riders: {t}"));
+        tally
+            .violations
+            .push(format!("final: held by two riders: {t}"));
     }
     for m in ev.missing.iter().take(20) {
-        tally.violations.push(format!("final: no order_changed for {m}"));
+        tally
+            .violations
+            .push(format!("final: no order_changed for {m}"));
     }
     let wire = {
         let l = world.ledger.lock().expect("ledger");
@@ -297,7 +314,16 @@ pub async fn run(a: ChaosArgs) {
             .push(format!("two riders were told they picked up {o}"));
     }
     let holders = (twice.len(), wire.0.len());
-    report(&a, &tally, &au, &ev, &world, holders, wire.1, started.elapsed().as_secs_f64());
+    report(
+        &a,
+        &tally,
+        &au,
+        &ev,
+        &world,
+        holders,
+        wire.1,
+        started.elapsed().as_secs_f64(),
+    );
     if !tally.violations.is_empty() {
         for v in tally.violations.iter().take(50) {
             eprintln!("VIOLATION {v}");
@@ -311,7 +337,8 @@ fn note_violations(t: &mut Tally, when: &str, au: &audit::OrderAudit) {
         t.violations.push(format!("{when}: lost {l}"));
     }
     for l in au.live_without_timer.iter().take(10) {
-        t.violations.push(format!("{when}: live without a timer {l}"));
+        t.violations
+            .push(format!("{when}: live without a timer {l}"));
     }
     for l in au.overdue.iter().take(10) {
         t.violations.push(format!("{when}: timer overdue {l}"));
@@ -365,7 +392,10 @@ fn report(
     };
     let mut kills = back(Blow::Kill);
     kills.sort_by(f64::total_cmp);
-    let q = |v: &[f64], q: f64| v.get(((v.len() as f64 - 1.0) * q).round() as usize).copied();
+    let q = |v: &[f64], q: f64| {
+        v.get(((v.len() as f64 - 1.0) * q).round() as usize)
+            .copied()
+    };
     let counts: HashMap<&str, u64> = clients::counts(&w.counts);
     println!("\n## Chaos run: {wall_s:.0} s");
     println!("| check | figure |\n|---|---|");
@@ -383,11 +413,17 @@ fn report(
     );
     println!("| audits run | {} |", t.audits + 1);
     println!("| orders acknowledged to clients | {} |", au.acked);
-    println!("| lost (missing, or behind what was acknowledged) | {} |", au.lost.len());
+    println!(
+        "| lost (missing, or behind what was acknowledged) | {} |",
+        au.lost.len()
+    );
     println!("| final states | {:?} |", au.by_status);
     println!(
         "| live orders without a running timer (any audit) | {} |",
-        t.violations.iter().filter(|v| v.contains("without a timer") || v.contains("overdue")).count()
+        t.violations
+            .iter()
+            .filter(|v| v.contains("without a timer") || v.contains("overdue"))
+            .count()
     );
     println!(
         "| orders held by two riders (rider records; picked up by two, on the wire) | {twice}; {wire_doubles} |"

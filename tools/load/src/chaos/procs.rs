@@ -85,7 +85,14 @@ fn spawn_redis(dir: &Path, port: u16) -> Child {
         .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
         .arg("--dir")
         .arg(dir)
-        .args(["--appendonly", "yes", "--appendfsync", "always", "--save", ""])
+        .args([
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "always",
+            "--save",
+            "",
+        ])
         .stdout(log.try_clone().expect("log"))
         .stderr(log)
         .spawn()
