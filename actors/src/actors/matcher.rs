@@ -139,8 +139,8 @@ pub struct RemoveRider {
     pub rider_id: RiderId,
 }
 
-/// Candidates for an offer: available riders only, nearest first, less riders owed to an
-/// order that has waited longer (see [`WaitingOrders`]).
+/// Candidates for an offer: available riders only, nearest first, less the riders owed to
+/// orders that have waited longer, one each (see [`WaitingOrders::withheld`]).
 #[derive(Message)]
 #[rtype(result = "Vec<Nearby>")]
 pub struct FindCandidates {
@@ -230,20 +230,20 @@ impl Handler<FindCandidates> for MatcherActor {
         let found = self
             .index
             .nearest(m.at, m.k.saturating_mul(3), m.radius_m, true, &m.exclude);
-        let mut out = Vec::with_capacity(m.k);
-        for n in found {
-            if self
-                .waiting
-                .owed_to_older(&n.rider_id, &n.location, &m.order_id, m.since_ms)
-            {
-                metrics::counter!(metric_names::MATCHER_WITHHELD_TOTAL).increment(1);
-                continue;
-            }
-            out.push(n);
-            if out.len() == m.k {
-                break;
-            }
+        let points: Vec<(&RiderId, GeoPoint)> =
+            found.iter().map(|n| (&n.rider_id, n.location)).collect();
+        let withheld = self.waiting.withheld(&points, &m.order_id, m.since_ms);
+        let held = withheld.iter().filter(|&&w| w).count();
+        if held > 0 {
+            metrics::counter!(metric_names::MATCHER_WITHHELD_TOTAL).increment(held as u64);
         }
+        let out = found
+            .into_iter()
+            .zip(withheld)
+            .filter(|(_, held)| !held)
+            .map(|(n, _)| n)
+            .take(m.k)
+            .collect();
         MessageResult(out)
     }
 }
