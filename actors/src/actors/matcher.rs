@@ -31,6 +31,11 @@ pub struct MatcherActor {
     /// not inserted one by one), and before any query, so that every query sees them. An
     /// update or removal of one of them meanwhile applies to its entry here.
     restoring: HashMap<RiderId, Placement>,
+    /// Riders removed by their own change before their restored entry arrived: that entry
+    /// is older than the removal and is dropped when it comes. (A rider only asks to be
+    /// removed from a matcher it believes holds it, so an unknown rider's removal is a
+    /// restored rider's, and its entry comes once: the set does not grow.)
+    gone: HashSet<RiderId>,
 }
 
 impl MatcherActor {
@@ -77,6 +82,7 @@ impl MatcherActor {
     }
 
     fn place(&mut self, p: Placement) {
+        self.gone.remove(&p.rider_id);
         if let Some(held) = self.restoring.get_mut(&p.rider_id) {
             *held = p;
             return;
@@ -87,8 +93,10 @@ impl MatcherActor {
     }
 
     fn remove(&mut self, rider_id: &RiderId) {
-        self.restoring.remove(rider_id);
-        self.index.remove(rider_id);
+        let held = self.restoring.remove(rider_id).is_some();
+        if !self.index.remove(rider_id) && !held {
+            self.gone.insert(rider_id.clone());
+        }
     }
 
     /// Places the restored riders still held back.
@@ -139,8 +147,8 @@ pub struct RemoveRider {
     pub rider_id: RiderId,
 }
 
-/// Candidates for an offer: available riders only, nearest first, less riders owed to an
-/// order that has waited longer (see [`WaitingOrders`]).
+/// Candidates for an offer: available riders only, nearest first, less the riders owed to
+/// orders that have waited longer, one each (see [`WaitingOrders::withheld`]).
 #[derive(Message)]
 #[rtype(result = "Vec<Nearby>")]
 pub struct FindCandidates {
@@ -192,7 +200,14 @@ impl Handler<UpsertRider> for MatcherActor {
 impl Handler<RestoreRiders> for MatcherActor {
     type Result = ();
     fn handle(&mut self, m: RestoreRiders, _: &mut Context<Self>) {
-        self.restoring.extend(m.0.into_iter().map(|u| {
+        // Changes riders made since they were restored are newer than the snapshot: those
+        // the matcher applied already (a drain asked for by a rider of an earlier chunk
+        // can take them before this message) keep their place; those still in the feed
+        // are applied over the snapshot below.
+        for u in m.0 {
+            if self.index.contains(&u.rider_id) || self.gone.remove(&u.rider_id) {
+                continue;
+            }
             let p = Placement {
                 rider_id: u.rider_id,
                 point: u.point,
@@ -200,9 +215,8 @@ impl Handler<RestoreRiders> for MatcherActor {
                 busy_until: u.busy_until,
                 shift_end_ms: u.shift_end_ms,
             };
-            (p.rider_id.clone(), p)
-        }));
-        // Changes riders made since they were restored are newer than the snapshot.
+            self.restoring.insert(p.rider_id.clone(), p);
+        }
         self.drain_feed();
         if self.restoring.len() >= self.index.len().max(RESTORE_BATCH) {
             self.place_restored();
@@ -230,20 +244,20 @@ impl Handler<FindCandidates> for MatcherActor {
         let found = self
             .index
             .nearest(m.at, m.k.saturating_mul(3), m.radius_m, true, &m.exclude);
-        let mut out = Vec::with_capacity(m.k);
-        for n in found {
-            if self
-                .waiting
-                .owed_to_older(&n.rider_id, &n.location, &m.order_id, m.since_ms)
-            {
-                metrics::counter!(metric_names::MATCHER_WITHHELD_TOTAL).increment(1);
-                continue;
-            }
-            out.push(n);
-            if out.len() == m.k {
-                break;
-            }
+        let points: Vec<(&RiderId, GeoPoint)> =
+            found.iter().map(|n| (&n.rider_id, n.location)).collect();
+        let withheld = self.waiting.withheld(&points, &m.order_id, m.since_ms);
+        let held = withheld.iter().filter(|&&w| w).count();
+        if held > 0 {
+            metrics::counter!(metric_names::MATCHER_WITHHELD_TOTAL).increment(held as u64);
         }
+        let out = found
+            .into_iter()
+            .zip(withheld)
+            .filter(|(_, held)| !held)
+            .map(|(n, _)| n)
+            .take(m.k)
+            .collect();
         MessageResult(out)
     }
 }
@@ -343,6 +357,57 @@ pub fn batch_nearest(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// After a restart a rider's own change can reach the matcher before the rider's
+    /// restored entry (a drain asked for by a rider of an earlier chunk takes it): the
+    /// older entry must not undo it, or the matcher holds the rider where (and as) it was
+    /// until its next change, and holds a rider that went away.
+    #[actix_rt::test]
+    async fn a_restored_entry_does_not_undo_a_riders_newer_change() {
+        let feed = Arc::new(MatcherFeed::default());
+        let f = feed.clone();
+        let matcher = MatcherActor::create(move |ctx| MatcherActor::with_mailbox(ctx, 0.0, f));
+        let at = GeoPoint::new(31.23, 121.47).unwrap();
+        let rid = |i: usize| RiderId::parse(&format!("r_{i}")).unwrap();
+        let (moved, left, quiet) = (rid(1), rid(2), rid(3));
+        let _ = feed.put(Change::Place(Placement {
+            rider_id: moved.clone(),
+            point: at.destination(0.0, 500.0),
+            available: true,
+            busy_until: None,
+            shift_end_ms: None,
+        }));
+        let _ = feed.put(Change::Remove(left.clone()));
+        matcher.send(DrainFeed).await.unwrap();
+        let restored = |id: &RiderId, available| UpsertRider {
+            rider_id: id.clone(),
+            point: at,
+            available,
+            busy_until: None,
+            shift_end_ms: None,
+        };
+        matcher
+            .send(RestoreRiders(vec![
+                restored(&moved, false),
+                restored(&left, true),
+                restored(&quiet, true),
+            ]))
+            .await
+            .unwrap();
+        let near = matcher
+            .send(FindNearestRiders {
+                at,
+                limit: 10,
+                radius_m: 5_000.0,
+            })
+            .await
+            .unwrap();
+        let seen: Vec<(RiderId, i64, bool)> = near
+            .iter()
+            .map(|n| (n.rider_id.clone(), n.distance_m.round() as i64, n.available))
+            .collect();
+        assert_eq!(seen, vec![(quiet, 0, true), (moved, 500, true)]);
+    }
 
     #[test]
     fn a_batch_answers_as_one_search_per_query_would() {

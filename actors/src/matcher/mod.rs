@@ -152,6 +152,10 @@ impl RiderIndex {
         self.ids.is_empty()
     }
 
+    pub fn contains(&self, id: &RiderId) -> bool {
+        self.ids.contains_key(id)
+    }
+
     /// Bulk-loads riders (faster than inserting one by one). A rider listed twice keeps
     /// its last entry.
     pub fn bulk(riders: Vec<(RiderId, GeoPoint, bool)>) -> Self {

@@ -212,6 +212,34 @@ async fn when_riders_are_short_the_longest_waiting_order_gets_the_next_one() {
     assert_eq!(got[0].order_id, b.order_id);
 }
 
+/// A waiting order is owed one rider, not every rider in its reach: when riders come free
+/// together, the orders behind the oldest are offered the others at their own next retry
+/// instead of one order per retry (the chaos run's backlog that never drained).
+#[actix_rt::test]
+async fn riders_who_come_free_together_serve_as_many_waiting_orders_at_once() {
+    let engine = start(cfg());
+    // Nobody is online: all three wait, retrying every 2 s on their own clocks
+    // (A at 2, 4, 6, 8 s; B at 3, 5, 7 s; C at 3.5, 5.5, 7.5 s).
+    let a = accepted_order(&engine).await;
+    advance(1.0).await;
+    let b = accepted_order(&engine).await;
+    advance(0.5).await;
+    let c = accepted_order(&engine).await;
+    advance(4.7).await;
+    // Three riders come free at 6.2 s, just after A's retry.
+    let [mut near, mut mid, mut far] =
+        riders_north(&engine, [("Near", 300.0), ("Mid", 600.0), ("Far", 900.0)]).await;
+    advance(1.5).await;
+    // B and C retried (7 and 7.5 s); A did not yet, and the rider nearest it is kept for it.
+    assert!(offers(&near.take()).is_empty(), "held for the oldest order");
+    let to_b = the_offer(&mid.take());
+    let to_c = the_offer(&far.take());
+    assert_eq!(to_b.order_id, b.order_id);
+    assert_eq!(to_c.order_id, c.order_id);
+    advance(0.5).await;
+    assert_eq!(the_offer(&near.take()).order_id, a.order_id);
+}
+
 #[actix_rt::test]
 async fn creating_an_order_under_an_existing_id_returns_that_order() {
     let engine = start(cfg());

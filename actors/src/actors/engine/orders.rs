@@ -81,7 +81,10 @@ impl Engine {
         };
         self.shared
             .store
-            .save_order_with_events(&OrderRecord::bare(order.clone()), &[created.clone()])
+            .save_order_with_events(
+                &OrderRecord::bare(order.clone()),
+                std::slice::from_ref(&created),
+            )
             .await
             .map_err(|e| EngineError::Unavailable(e.to_string()))?;
         let addr = OrderActor::new(order.clone(), self.shared.clone()).start();
