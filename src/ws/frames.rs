@@ -2,6 +2,9 @@
 //! (docs/protocol.md, "WebSockets"). The rider socket's frames are the engine's
 //! (`dispatch_actors::protocol::RiderNotice`).
 //!
+//! The same types give the frames' JSON Schema (src/api_doc/socket_frames.rs), so the
+//! schema a client validates against is the one the server encodes with.
+//!
 //! Frames are encoded through `serde_json::Value`, whose objects keep keys sorted: that is
 //! the byte layout clients have always received (the frames used to be built with
 //! `json!`), so a client comparing bytes, or a cache keyed on them, sees no change.
@@ -16,7 +19,7 @@ use serde::Serialize;
 use std::sync::Arc;
 
 /// The merchant app's frames.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum MerchantFrame<'a> {
     /// On connect: the merchant's orders not in a final state.
@@ -43,7 +46,7 @@ pub enum MerchantFrame<'a> {
 }
 
 /// The customer's tracking page frames.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum TrackFrame<'a> {
     Snapshot {
@@ -65,12 +68,17 @@ pub enum TrackFrame<'a> {
 /// What the dashboard's `snapshot` (everything live, read from the engine) and `updates`
 /// (what changed since the last batch, shared `Arc`s from events) both carry; `T` is the
 /// object itself or an `Arc` of it, which serialize alike.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(bound = "R: Serialize, O: Serialize, E: Serialize, M: Serialize")]
+#[schema(bound = "")]
 pub struct Board<'a, R = RiderView, O = Order, E = Escalation, M = Merchant> {
+    #[schema(value_type = Vec<RiderView>)]
     pub riders: &'a [R],
+    #[schema(value_type = Vec<Order>)]
     pub orders: &'a [O],
+    #[schema(value_type = Vec<Escalation>)]
     pub escalations: &'a [E],
+    #[schema(value_type = Vec<Merchant>)]
     pub merchants: &'a [M],
     pub stats: Stats,
 }
@@ -79,7 +87,7 @@ pub struct Board<'a, R = RiderView, O = Order, E = Escalation, M = Merchant> {
 pub type SharedBoard<'a> = Board<'a, Arc<RiderView>, Arc<Order>, Arc<Escalation>, Arc<Merchant>>;
 
 /// The dispatcher's dashboard frames.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum DashboardFrame<'a> {
     Snapshot(Board<'a>),
