@@ -18,6 +18,7 @@ mod idempotency;
 mod idempotency_reserve;
 mod limits;
 mod offers;
+mod openapi;
 mod ops;
 mod owasp;
 mod reconnect;

@@ -1,0 +1,617 @@
+//! The machine-readable contract against the running server: the OpenAPI document at
+//! /api/v1/openapi.json, the socket frames' JSON Schema beside it, and the page at /api
+//! that renders both (docs/protocol.md, "Machine-readable contract").
+
+use crate::helpers::*;
+use reqwest::Method;
+use serde_json::{json, Value};
+use std::collections::BTreeSet;
+
+const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];
+
+async fn fetch_json(app: &TestApp, path: &str) -> (String, Value) {
+    let r = app
+        .client
+        .get(format!("{}{path}", app.base))
+        .send()
+        .await
+        .expect("the request is sent");
+    assert_eq!(r.status(), 200, "GET {path}");
+    let ct = r
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let body = r.text().await.expect("a body");
+    let v = serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {path}: not JSON: {e}"));
+    (ct, v)
+}
+
+async fn openapi(app: &TestApp) -> Value {
+    fetch_json(app, "/api/v1/openapi.json").await.1
+}
+
+async fn frames_schema(app: &TestApp) -> Value {
+    fetch_json(app, "/api/v1/socket-frames.schema.json").await.1
+}
+
+/// Every (path, method) the document lists.
+fn operations(doc: &Value) -> BTreeSet<(String, String)> {
+    let paths = doc["paths"].as_object().expect("paths");
+    paths
+        .iter()
+        .flat_map(|(path, item)| {
+            METHODS
+                .iter()
+                .filter(|m| item.get(**m).is_some())
+                .map(|m| (path.clone(), m.to_string()))
+        })
+        .collect()
+}
+
+/// Every `$ref` in `v`.
+fn refs(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Object(m) => {
+            for (k, child) in m {
+                match (k.as_str(), child) {
+                    ("$ref", Value::String(r)) => out.push(r.clone()),
+                    _ => refs(child, out),
+                }
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|c| refs(c, out)),
+        _ => {}
+    }
+}
+
+/// A JSON Schema for `schema` (an OpenAPI 3.1 schema object, i.e. JSON Schema 2020-12)
+/// with the document's components as `$defs`.
+fn validator(doc: &Value, schema: &Value) -> jsonschema::Validator {
+    let text = json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$defs": doc["components"]["schemas"],
+        "allOf": [schema],
+    })
+    .to_string()
+    .replace("#/components/schemas/", "#/$defs/");
+    jsonschema::validator_for(&serde_json::from_str(&text).unwrap()).expect("a valid schema")
+}
+
+#[track_caller]
+fn assert_valid(v: &jsonschema::Validator, instance: &Value, what: &str) {
+    let errors: Vec<String> = v.iter_errors(instance).map(|e| e.to_string()).collect();
+    assert!(errors.is_empty(), "{what}: {errors:?}\n{instance}");
+}
+
+#[actix_web::test]
+async fn the_document_is_openapi_3_1_with_every_reference_resolved() {
+    let app = spawn_app(|_| {}).await;
+    let (ct, doc) = fetch_json(&app, "/api/v1/openapi.json").await;
+    assert!(ct.starts_with("application/json"), "{ct}");
+    assert!(
+        doc["openapi"].as_str().unwrap().starts_with("3.1."),
+        "{}",
+        doc["openapi"]
+    );
+    assert_eq!(doc["info"]["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(doc["servers"][0]["url"], "/");
+    assert!(doc["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer");
+    let schemas = doc["components"]["schemas"].as_object().expect("schemas");
+    for name in [
+        "ErrorBody",
+        "Order",
+        "RiderView",
+        "Escalation",
+        "RiderNotice",
+    ] {
+        assert!(schemas.contains_key(name), "no schema {name}");
+    }
+    let mut all = Vec::new();
+    refs(&doc, &mut all);
+    assert!(all.len() > 50, "a document this size refers to its schemas");
+    for r in all {
+        let name = r
+            .strip_prefix("#/components/schemas/")
+            .unwrap_or_else(|| panic!("{r}"));
+        assert!(schemas.contains_key(name), "dangling reference {r}");
+    }
+    // operationId is unique in a valid document.
+    let mut ids = BTreeSet::new();
+    for (path, method) in operations(&doc) {
+        let id = doc["paths"][&path][&method]["operationId"]
+            .as_str()
+            .unwrap();
+        assert!(ids.insert(id.to_string()), "operationId {id} twice");
+        let op = &doc["paths"][&path][&method];
+        assert!(
+            !op["responses"].as_object().unwrap().is_empty(),
+            "{method} {path}"
+        );
+    }
+    // Every error answer has the one error shape.
+    let error_schema = json!({"$ref": "#/components/schemas/ErrorBody"});
+    for (path, method) in operations(&doc) {
+        for (status, r) in doc["paths"][&path][&method]["responses"]
+            .as_object()
+            .unwrap()
+        {
+            if status.starts_with('4') || status.starts_with('5') {
+                let s = &r["content"]["application/json"]["schema"];
+                assert_eq!(s, &error_schema, "{method} {path} {status}");
+            }
+        }
+    }
+}
+
+/// Whether the router had no route for a request: its JSON 404 `no such route`, or 405.
+fn not_routed(status: u16, body: &Value) -> bool {
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    status == 405 || (status == 404 && message.starts_with("no such route"))
+}
+
+async fn probe(app: &TestApp, method: &str, path: &str) -> (u16, Value) {
+    // Path parameters get a value of the right shape for no object that exists: a
+    // handler answers (401, 404 "order …", …), the router has matched.
+    let mut concrete = String::new();
+    let mut rest = path;
+    while let Some(open) = rest.find('{') {
+        let close = rest[open..].find('}').expect("closed parameter") + open;
+        concrete.push_str(&rest[..open]);
+        concrete.push_str("x_probe");
+        rest = &rest[close + 1..];
+    }
+    concrete.push_str(rest);
+    let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+    let mut rb = app
+        .client
+        .request(method.clone(), format!("{}{concrete}", app.base));
+    if method != Method::GET && method != Method::DELETE {
+        rb = rb.header("content-type", "application/json").body("{}");
+    }
+    let r = rb.send().await.expect("the request is sent");
+    let status = r.status().as_u16();
+    let body = serde_json::from_str(&r.text().await.unwrap_or_default()).unwrap_or(Value::Null);
+    (status, body)
+}
+
+#[actix_web::test]
+async fn every_documented_route_is_served_and_every_served_method_is_documented() {
+    let app = spawn_app(|_| {}).await;
+    let doc = openapi(&app).await;
+    let ops = operations(&doc);
+    // The classifier tells a missing route when it sees one.
+    let (status, body) = probe(&app, "get", "/api/v1/no-such-thing").await;
+    assert!(not_routed(status, &body), "{status} {body}");
+    let (status, body) = probe(&app, "delete", "/api/v1/riders").await;
+    assert!(not_routed(status, &body), "{status} {body}");
+
+    for (path, method) in &ops {
+        let (status, body) = probe(&app, method, path).await;
+        assert!(
+            !not_routed(status, &body),
+            "documented {method} {path} is not served: {status} {body}"
+        );
+    }
+    // On each documented path, a method the document does not list is not served either:
+    // the router has no operation the document lacks.
+    let paths: BTreeSet<&String> = ops.iter().map(|(p, _)| p).collect();
+    for path in paths {
+        for method in METHODS {
+            if ops.contains(&(path.clone(), method.to_string())) {
+                continue;
+            }
+            let (status, body) = probe(&app, method, path).await;
+            assert!(
+                not_routed(status, &body),
+                "{method} {path} is served ({status} {body}) but not documented"
+            );
+        }
+    }
+    // The one thing served outside the document, and said so in it: the static assets.
+    let css = app
+        .client
+        .get(format!("{}/static/app.css", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(css.status(), 200);
+    assert!(doc["info"]["description"]
+        .as_str()
+        .unwrap()
+        .contains("/static"));
+}
+
+/// The body of `fn name(` in `source`, up to the closing brace at the start of a line.
+fn fn_body<'a>(source: &'a str, name: &str) -> &'a str {
+    let start = source.find(name).unwrap_or_else(|| panic!("no {name}"));
+    let end = source[start..].find("\n}\n").expect("the function ends") + start;
+    &source[start..end]
+}
+
+#[actix_web::test]
+async fn the_router_registers_nothing_the_document_does_not_see() {
+    // actix-web cannot list its routes, so this reads their one registration: every route
+    // of the main listener is a `service(handler)` through utoipa-actix-web, which puts the
+    // handler's documented path into the document as it registers it. Anything else —
+    // `.route(…)`, a resource, a scope of actix-web's own, another `map` — would serve
+    // something the document cannot know about.
+    let app = spawn_app(|_| {}).await;
+    let doc = openapi(&app).await;
+    let root = env!("CARGO_MANIFEST_DIR");
+    let routes = std::fs::read_to_string(format!("{root}/src/routes/mod.rs")).unwrap();
+    let register = fn_body(&routes, "pub fn register(");
+    let fallback = "default_service(web::to(ops::not_found))";
+    assert_eq!(register.matches(fallback).count(), 2, "{register}");
+    let rest = register.replace(fallback, "");
+    for forbidden in [".route(", "web::resource", "web::scope", ".to(", "Route::"] {
+        assert!(!rest.contains(forbidden), "register() uses {forbidden}");
+    }
+    assert_eq!(rest.matches(".map(").count(), 1, "{register}");
+    assert!(rest.contains(r#".map(|c| c.service(actix_files::Files::new("/static""#));
+    // One `service` per documented operation, plus the /api/v1 scope and the static files.
+    assert_eq!(
+        rest.matches(".service(").count(),
+        operations(&doc).len() + 2,
+        "a service registered without its documentation, or twice"
+    );
+    // The main listener's app is exactly that registration.
+    let startup = std::fs::read_to_string(format!("{root}/src/startup.rs")).unwrap();
+    assert!(startup.contains(".configure(routes::configure)"));
+    for forbidden in [".route(", ".service("] {
+        assert!(!startup.contains(forbidden), "startup.rs registers a route");
+    }
+}
+
+/// A validator for one definition of the socket frames' schema.
+fn frame_validator(frames: &Value, pointer: &str) -> jsonschema::Validator {
+    let mut schema = frames.clone();
+    schema["$ref"] = json!(pointer);
+    schema.as_object_mut().unwrap().remove("anyOf");
+    jsonschema::validator_for(&schema).expect("a valid schema")
+}
+
+#[actix_web::test]
+async fn real_socket_frames_validate_against_the_served_schema() {
+    let (app, customer, merchant) = spawn_shop(|_| {}).await;
+    let (ct, frames) = fetch_json(&app, "/api/v1/socket-frames.schema.json").await;
+    assert!(ct.starts_with("application/schema+json"), "{ct}");
+    assert!(
+        jsonschema::meta::is_valid(&frames),
+        "not a valid JSON Schema"
+    );
+    // The sockets it describes are the document's, pointer for pointer.
+    let doc = openapi(&app).await;
+    let sockets = frames["x-sockets"].as_object().expect("x-sockets");
+    let ws_paths: Vec<&String> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .filter(|p| p.starts_with("/ws/"))
+        .collect();
+    assert_eq!(ws_paths.len(), 4);
+    for p in ws_paths {
+        let linked = &doc["paths"][p]["get"]["x-socket-frames"];
+        assert_eq!(&sockets[p], linked, "{p}");
+        assert_eq!(linked["schema"], "/api/v1/socket-frames.schema.json");
+    }
+    let v = |p: &str| {
+        frame_validator(
+            &frames,
+            &sockets[p]["server_to_client"].as_str().unwrap().to_string(),
+        )
+    };
+    let (to_rider, to_merchant, to_tracker, to_dashboard) = (
+        v("/ws/rider"),
+        v("/ws/merchant"),
+        v("/ws/orders/{id}/track"),
+        v("/ws/dispatch"),
+    );
+
+    // One order from payment to delivery, every socket watching.
+    let (mut dash, _) = app.dashboard().await;
+    let (mut shop, _) = app.merchant_app(&merchant).await;
+    let mut rider = app.rider_at(offset(SHOP, 200.0, 0.0)).await;
+    rider.ws.send_text("not json".into()).await;
+    rider.expect_error("invalid_message").await;
+    let id = app.placed_order(&customer, &merchant).await;
+    let (mut track, _) = app.track(&id, &customer.token).await;
+    app.pay(&customer, &id).await;
+    shop.recv_type("new_order", T).await;
+    app.accept(&merchant, &id).await;
+    let assigned = {
+        let offer = rider.expect_offer().await;
+        rider.accept(&offer).await
+    };
+    rider.move_to(offset(SHOP, 100.0, 0.0)).await;
+    track.recv_type("rider_location", T).await;
+    rider.move_to(SHOP).await;
+    rider.report("picked_up", &id).await;
+    rider.ws.recv_type("order_updated", T).await;
+    rider.report("delivered", &id).await;
+    track
+        .recv_until("delivered", T, |f| {
+            f["type"] == "status" && f["status"] == "delivered"
+        })
+        .await;
+    dash.recv_type("updates", T).await;
+
+    for (name, ws, validator) in [
+        ("rider", &rider.ws, &to_rider),
+        ("merchant", &shop, &to_merchant),
+        ("tracking", &track, &to_tracker),
+        ("dashboard", &dash, &to_dashboard),
+    ] {
+        let kinds: BTreeSet<&str> = ws.seen.iter().filter_map(|f| f["type"].as_str()).collect();
+        assert!(kinds.len() >= 2, "{name} socket saw {kinds:?}");
+        for frame in &ws.seen {
+            assert_valid(validator, frame, &format!("{name} frame"));
+        }
+    }
+    // …and the schema is not one that takes anything.
+    let mut broken = assigned.clone();
+    broken["order"].as_object_mut().unwrap().remove("order_id");
+    assert!(!to_rider.is_valid(&broken), "an order without its id");
+    let mut unknown = assigned;
+    unknown["type"] = json!("teleported");
+    assert!(!to_rider.is_valid(&unknown), "a frame type nobody sends");
+    assert!(!to_merchant.is_valid(&json!({"type": "welcome", "orders": []})));
+}
+
+#[actix_web::test]
+async fn rider_messages_from_the_protocol_validate_and_malformed_ones_do_not() {
+    let app = spawn_app(|_| {}).await;
+    let frames = frames_schema(&app).await;
+    let pointer = frames["x-sockets"]["/ws/rider"]["client_to_server"]
+        .as_str()
+        .expect("the rider socket's client frames")
+        .to_string();
+    let messages = frame_validator(&frames, &pointer);
+    // docs/protocol.md, "Rider → server": one of each.
+    for ok in [
+        json!({"type":"location","lat":31.2304,"lon":121.4737,"ts_ms":1_700_000_000_000u64}),
+        json!({"type":"location","lat":31.2304,"lon":121.4737,"ts_ms":1_700_000_000_000u64,
+            "accuracy_m":5,"speed_mps":4.2,"heading_deg":270}),
+        json!({"type":"status","status":"online"}),
+        json!({"type":"status","status":"offline"}),
+        json!({"type":"shift","end_ms":1_700_000_360_000u64}),
+        json!({"type":"shift","end_ms":null}),
+        json!({"type":"accept","offer_id":"f_abc"}),
+        json!({"type":"decline","offer_id":"f_abc"}),
+        json!({"type":"decline","offer_id":"f_abc","reason":"too far"}),
+        json!({"type":"picked_up","order_id":"o_abc"}),
+        json!({"type":"delivered","order_id":"o_abc"}),
+        json!({"type":"failed","order_id":"o_abc","reason":"customer not home"}),
+        json!({"type":"release","order_id":"o_abc"}),
+    ] {
+        assert_valid(&messages, &ok, "a rider message from the protocol");
+    }
+    for bad in [
+        json!({"type":"location","lat":"north","lon":121.4,"ts_ms":1}),
+        json!({"type":"location","lat":91,"lon":121.4,"ts_ms":1}),
+        json!({"type":"location","lon":121.4,"ts_ms":1}),
+        json!({"type":"status","status":"asleep"}),
+        json!({"type":"shift","end_ms":-5}),
+        json!({"type":"accept"}),
+        json!({"type":"accept","offer_id":"o_not_an_offer"}),
+        json!({"type":"failed","order_id":"o_abc"}),
+        json!({"type":"teleport"}),
+        json!({"offer_id":"f_abc"}),
+        json!(["accept"]),
+    ] {
+        assert!(!messages.is_valid(&bad), "validated: {bad}");
+    }
+}
+
+/// The documented schema of `method path` answering `status`.
+fn response_schema<'a>(doc: &'a Value, path: &str, method: &str, status: u16) -> &'a Value {
+    let s = &doc["paths"][path][method]["responses"][status.to_string()]["content"]
+        ["application/json"]["schema"];
+    assert!(!s.is_null(), "{method} {path} documents no {status} body");
+    s
+}
+
+#[actix_web::test]
+async fn real_answers_validate_against_their_documented_schemas() {
+    let (app, customer, merchant) = spawn_shop(|_| {}).await;
+    let doc = openapi(&app).await;
+    let check = |path: &str, method: &str, r: Resp| {
+        let schema = response_schema(&doc, path, method, r.status.as_u16());
+        assert_valid(
+            &validator(&doc, schema),
+            &r.body,
+            &format!("{method} {path} {}", r.status),
+        );
+        r.body
+    };
+    let d = Some(app.dispatcher.as_str());
+    let user = unique("openapi");
+    check(
+        "/api/v1/customers",
+        "post",
+        app.register(&user, "pw-123456").await,
+    );
+    check(
+        "/api/v1/sessions",
+        "post",
+        app.login(&user, "pw-123456").await,
+    );
+    check("/api/v1/sessions", "post", app.login(&user, "wrong").await);
+    let created = check(
+        "/api/v1/merchants",
+        "post",
+        app.post(
+            "/merchants",
+            d,
+            &json!({"name": "Doc", "location": {"lat": SHOP.0, "lon": SHOP.1}}),
+        )
+        .await,
+    );
+    let mid = created["merchant_id"].as_str().unwrap();
+    check(
+        "/api/v1/merchants/{id}/items",
+        "get",
+        app.get(&format!("/merchants/{mid}/items"), None).await,
+    );
+    check(
+        "/api/v1/merchants/{id}/open",
+        "put",
+        app.set_open(&merchant, true).await,
+    );
+    let rider = check(
+        "/api/v1/riders",
+        "post",
+        app.post("/riders", d, &json!({"name": "R"})).await,
+    );
+    let rid = rider["rider_id"].as_str().unwrap();
+    check("/api/v1/riders", "get", app.get("/riders", d).await);
+    check(
+        "/api/v1/riders/nearby",
+        "get",
+        app.get(&format!("/riders/nearby?lat={}&lon={}", SHOP.0, SHOP.1), d)
+            .await,
+    );
+    check(
+        "/api/v1/riders/nearby",
+        "get",
+        app.get("/riders/nearby?lat=95&lon=0", d).await,
+    );
+    check(
+        "/api/v1/riders/{id}/devices",
+        "post",
+        app.post(&format!("/riders/{rid}/devices"), d, &json!({}))
+            .await,
+    );
+    check(
+        "/api/v1/riders/{id}/tokens",
+        "post",
+        app.post(&format!("/riders/{rid}/tokens"), d, &json!({}))
+            .await,
+    );
+    check(
+        "/api/v1/riders/{id}/tokens",
+        "delete",
+        app.call(
+            Method::DELETE,
+            &format!("/riders/{rid}/tokens"),
+            d,
+            &json!({}),
+            &[],
+        )
+        .await,
+    );
+    let order = app.placed_order(&customer, &merchant).await;
+    check(
+        "/api/v1/orders/{id}",
+        "get",
+        app.get(&format!("/orders/{order}"), Some(&customer.token))
+            .await,
+    );
+    check(
+        "/api/v1/orders/{id}",
+        "get",
+        app.get(&format!("/orders/{order}"), Some(&merchant.token))
+            .await,
+    );
+    check(
+        "/api/v1/orders/{id}",
+        "get",
+        app.get("/orders/o_missing", d).await,
+    );
+    check(
+        "/api/v1/orders/{id}/pay",
+        "post",
+        app.post_with_key(
+            &format!("/orders/{order}/pay"),
+            &customer.token,
+            "k1",
+            &json!({"payment_ref": "p"}),
+        )
+        .await,
+    );
+    check(
+        "/api/v1/orders/{id}/accept",
+        "post",
+        app.post(
+            &format!("/orders/{order}/accept"),
+            Some(&merchant.token),
+            &json!({}),
+        )
+        .await,
+    );
+    check(
+        "/api/v1/orders/{id}/trace",
+        "get",
+        app.get(&format!("/orders/{order}/trace"), d).await,
+    );
+    check(
+        "/api/v1/orders/{id}/cancel",
+        "post",
+        app.post(
+            &format!("/orders/{order}/cancel"),
+            d,
+            &json!({"reason": "test"}),
+        )
+        .await,
+    );
+    check(
+        "/api/v1/escalations",
+        "get",
+        app.get("/escalations?open=true", d).await,
+    );
+    check("/healthz", "get", app.get("/healthz", None).await);
+    check("/readyz", "get", app.get("/readyz", None).await);
+}
+
+#[actix_web::test]
+async fn the_api_page_is_served_and_loads_nothing_from_elsewhere() {
+    let app = spawn_app(|_| {}).await;
+    let r = app
+        .client
+        .get(format!("{}/api", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let ct = r.headers()["content-type"].to_str().unwrap().to_string();
+    assert!(ct.starts_with("text/html"), "{ct}");
+    let html = r.text().await.unwrap();
+    // Every src/href, and what each loads.
+    let mut assets = Vec::new();
+    for attr in ["src=\"", "href=\""] {
+        for (i, _) in html.match_indices(attr) {
+            let rest = &html[i + attr.len()..];
+            let url = &rest[..rest.find('"').unwrap()];
+            assert!(
+                url.starts_with('/') && !url.starts_with("//") || url.starts_with("data:"),
+                "{url} is not this server's"
+            );
+            if url.starts_with("/static/") {
+                assets.push(url.to_string());
+            }
+        }
+    }
+    assert!(assets.iter().any(|a| a.ends_with(".js")), "{assets:?}");
+    let mut texts = vec![("/api".to_string(), html)];
+    for a in assets {
+        let r = app
+            .client
+            .get(format!("{}{a}", app.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{a}");
+        texts.push((a, r.text().await.unwrap()));
+    }
+    for (name, text) in &texts {
+        for origin in ["http://", "https://", "//cdn", "//unpkg"] {
+            assert!(!text.contains(origin), "{name} mentions {origin}");
+        }
+    }
+    // The script renders what the server serves.
+    let script = &texts.iter().find(|(n, _)| n.ends_with("api.js")).unwrap().1;
+    for fetched in ["/api/v1/openapi.json", "/api/v1/socket-frames.schema.json"] {
+        assert!(script.contains(fetched), "api.js does not read {fetched}");
+    }
+}
