@@ -296,12 +296,7 @@ async fn real_socket_frames_validate_against_the_served_schema() {
         assert_eq!(&sockets[p], linked, "{p}");
         assert_eq!(linked["schema"], "/api/v1/socket-frames.schema.json");
     }
-    let v = |p: &str| {
-        frame_validator(
-            &frames,
-            &sockets[p]["server_to_client"].as_str().unwrap().to_string(),
-        )
-    };
+    let v = |p: &str| frame_validator(&frames, sockets[p]["server_to_client"].as_str().unwrap());
     let (to_rider, to_merchant, to_tracker, to_dashboard) = (
         v("/ws/rider"),
         v("/ws/merchant"),
