@@ -23,6 +23,7 @@ mod ops;
 mod owasp;
 mod reconnect;
 mod server_defects;
+mod socket_frames;
 mod sockets;
 mod supervision;
 mod tokens;
