@@ -12,17 +12,40 @@ use tracing_actix_web::{DefaultRootSpanBuilder, RequestId, RootSpanBuilder};
 /// Query parameters whose values never reach a log.
 const SECRET_PARAMS: &[&str] = &["token", "access_token", "password"];
 
-/// `path?query` with the values of secret parameters replaced by `[redacted]`.
+/// Paths whose last segment is a secret (a share link's token).
+const SECRET_PATHS: &[&str] = &["/s/"];
+
+/// `path?query` with the values of secret parameters, and the secret segment of a share
+/// link's path, replaced by `[redacted]`.
 pub fn redact(path_and_query: &str) -> Cow<'_, str> {
-    let Some((path, query)) = path_and_query.split_once('?') else {
-        return Cow::Borrowed(path_and_query);
+    let (path, query) = match path_and_query.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (path_and_query, None),
     };
+    let secret_path = SECRET_PATHS.iter().find(|p| path.starts_with(**p));
+    let query = query.map(redact_query);
+    let query_changed = matches!(query, Some(Cow::Owned(_)));
+    if secret_path.is_none() && !query_changed {
+        return Cow::Borrowed(path_and_query);
+    }
+    let path = match secret_path {
+        Some(prefix) => Cow::Owned(format!("{prefix}[redacted]")),
+        None => Cow::Borrowed(path),
+    };
+    Cow::Owned(match query {
+        Some(q) => format!("{path}?{q}"),
+        None => path.into_owned(),
+    })
+}
+
+/// A query string with the values of secret parameters replaced by `[redacted]`.
+fn redact_query(query: &str) -> Cow<'_, str> {
     let secret = |pair: &str| {
         let name = pair.split_once('=').map_or(pair, |(k, _)| k);
         SECRET_PARAMS.iter().any(|s| s.eq_ignore_ascii_case(name))
     };
     if !query.split('&').any(secret) {
-        return Cow::Borrowed(path_and_query);
+        return Cow::Borrowed(query);
     }
     let parts: Vec<Cow<str>> = query
         .split('&')
@@ -31,7 +54,7 @@ pub fn redact(path_and_query: &str) -> Cow<'_, str> {
             _ => Cow::Borrowed(pair),
         })
         .collect();
-    Cow::Owned(format!("{path}?{}", parts.join("&")))
+    Cow::Owned(parts.join("&"))
 }
 
 /// tracing-actix-web's root span with the target redacted (and no other field that could
@@ -85,6 +108,15 @@ mod tests {
             "/ws/orders/o_1/track?x=1&TOKEN=[redacted]&y=2&password=[redacted]"
         );
         assert_eq!(redact("/x?token"), "/x?token");
+        assert_eq!(
+            redact("/s/0123456789abcdef0123456789abcdef"),
+            "/s/[redacted]"
+        );
+        assert_eq!(
+            redact("/s/0123456789abcdef?token=abc&x=1"),
+            "/s/[redacted]?token=[redacted]&x=1"
+        );
+        assert_eq!(redact("/static/app.css"), "/static/app.css");
         assert!(!redact("/x?tokenx=1&token=s3cr3t").contains("s3cr3t"));
     }
 

@@ -19,6 +19,9 @@ pub enum ApiError {
     IdempotencyKeyReused,
     RequestInProgress,
     PayloadTooLarge,
+    /// 409 `limit_reached`: a configured cap on things a client creates or holds (webhook
+    /// subscriptions, live share links per order) is reached.
+    LimitReached(String),
     /// 429 `rate_limited`, with `Retry-After` in whole seconds.
     RateLimited {
         retry_after_s: u64,
@@ -28,6 +31,12 @@ pub enum ApiError {
     Busy {
         retry_after_s: u64,
     },
+    /// 503 `unavailable` while a restart rebuilds the engine from the store: tokens and
+    /// orders not read back yet must not answer 401 or 404. `Retry-After: 1`.
+    Recovering,
+    /// 410 `gone`: a share link that existed but no longer works (expired, revoked, or
+    /// its order finished a while ago).
+    Gone(String),
     /// Something that should not happen (a bug): 500 `internal`, logged with its detail.
     Internal(String),
 }
@@ -61,8 +70,10 @@ impl ApiError {
             ApiError::IdempotencyKeyReused => "idempotency_key_reused",
             ApiError::RequestInProgress => "request_in_progress",
             ApiError::PayloadTooLarge => "payload_too_large",
+            ApiError::LimitReached(_) => "limit_reached",
             ApiError::RateLimited { .. } => "rate_limited",
-            ApiError::Busy { .. } => "unavailable",
+            ApiError::Busy { .. } | ApiError::Recovering => "unavailable",
+            ApiError::Gone(_) => "gone",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -73,6 +84,7 @@ impl ApiError {
             ApiError::RateLimited { retry_after_s } | ApiError::Busy { retry_after_s } => {
                 Some((*retry_after_s).max(1))
             }
+            ApiError::Recovering => Some(1),
             _ => None,
         }
     }
@@ -91,8 +103,13 @@ impl fmt::Display for ApiError {
                 f.write_str("a request with this Idempotency-Key is still in progress")
             }
             ApiError::PayloadTooLarge => f.write_str("request body is over 64 KiB"),
+            ApiError::LimitReached(m) => f.write_str(m),
             ApiError::RateLimited { .. } => f.write_str("too many requests; slow down"),
             ApiError::Busy { .. } => f.write_str("the server is busy; retry shortly"),
+            ApiError::Recovering => {
+                f.write_str("the server is reading its state back after a restart; retry shortly")
+            }
+            ApiError::Gone(m) => f.write_str(m),
             // The detail goes to the log, not to the client.
             ApiError::Internal(_) => f.write_str("internal error"),
         }
@@ -135,10 +152,12 @@ impl ResponseError for ApiError {
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::UsernameTaken
             | ApiError::IdempotencyKeyReused
-            | ApiError::RequestInProgress => StatusCode::CONFLICT,
+            | ApiError::RequestInProgress
+            | ApiError::LimitReached(_) => StatusCode::CONFLICT,
+            ApiError::Gone(_) => StatusCode::GONE,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Busy { .. } | ApiError::Recovering => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -82,6 +82,8 @@ pub struct HubSizes {
     pub merchants: usize,
     /// Orders with at least one tracking socket.
     pub trackers: usize,
+    /// Orders with at least one status-only tracking socket (share links).
+    pub status_trackers: usize,
     pub dashboards: usize,
     /// Riders with access to at least one live order.
     pub rider_access: usize,
@@ -93,6 +95,9 @@ pub struct HubSizes {
 pub struct Hub {
     merchants: Mutex<HashMap<MerchantId, Vec<TextOutbox>>>,
     trackers: Mutex<HashMap<OrderId, Vec<TextOutbox>>>,
+    /// Tracking sockets that get status changes only, never rider positions (share
+    /// links with privacy `status`).
+    status_trackers: Mutex<HashMap<OrderId, Vec<TextOutbox>>>,
     dashboards: Mutex<Vec<TextOutbox>>,
     access: RwLock<Access>,
     pending: Mutex<Pending>,
@@ -227,6 +232,15 @@ impl Hub {
         remove_keyed(&self.trackers, id, o);
     }
 
+    /// A tracking socket that must never see where the rider is.
+    pub fn add_status_tracker(&self, id: OrderId, o: TextOutbox) {
+        self.status_trackers.lock().entry(id).or_default().push(o);
+    }
+
+    pub fn remove_status_tracker(&self, id: &OrderId, o: &TextOutbox) {
+        remove_keyed(&self.status_trackers, id, o);
+    }
+
     pub fn add_dashboard(&self, o: TextOutbox) {
         self.dashboards.lock().push(o);
     }
@@ -245,6 +259,9 @@ impl Hub {
         for l in self.trackers.lock().values() {
             l.iter().for_each(|o| o.close());
         }
+        for l in self.status_trackers.lock().values() {
+            l.iter().for_each(|o| o.close());
+        }
         self.dashboards.lock().iter().for_each(|o| o.close());
     }
 
@@ -253,6 +270,7 @@ impl Hub {
         HubSizes {
             merchants: self.merchants.lock().len(),
             trackers: self.trackers.lock().len(),
+            status_trackers: self.status_trackers.lock().len(),
             dashboards: self.dashboards.lock().len(),
             rider_access: access.by_rider.len(),
             order_riders: access.by_order.len(),
@@ -264,6 +282,7 @@ impl Hub {
         for (map, n) in [
             ("merchants", s.merchants),
             ("trackers", s.trackers),
+            ("status_trackers", s.status_trackers),
             ("dashboards", s.dashboards),
             ("rider_access", s.rider_access),
             ("order_riders", s.order_riders),
@@ -451,6 +470,7 @@ impl Hub {
                 at_ms,
             });
             push_keyed(&self.trackers, &order.order_id, &frame, "track");
+            push_keyed(&self.status_trackers, &order.order_id, &frame, "track");
         }
         self.pending
             .lock()

@@ -52,9 +52,17 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::io::Result<()> {
     let cli = Cli::parse();
-    dispatchd::telemetry::init_logs();
     let settings = match Settings::load(cli.config.as_deref()) {
         Ok(s) => s,
+        Err(e) => {
+            dispatchd::telemetry::init_logs();
+            eprintln!("dispatchd: {e}");
+            std::process::exit(2);
+        }
+    };
+    // Held to the end of main: dropping it sends the spans still queued for export.
+    let _traces = match dispatchd::telemetry::init_tracing(&settings.otel) {
+        Ok(g) => g,
         Err(e) => {
             eprintln!("dispatchd: {e}");
             std::process::exit(2);

@@ -263,10 +263,13 @@ pub struct Settings {
     pub dashboard: DashboardSettings,
     pub rate_limit: RateLimitSettings,
     pub ingest: IngestSettings,
+    pub webhooks: crate::webhooks::WebhookSettings,
     pub timers: TimersConfig,
     pub dispatch: DispatchConfig,
     pub gps: GpsConfig,
     pub retention: RetentionConfig,
+    pub share: crate::share::ShareSettings,
+    pub otel: crate::otel::OtelSettings,
 }
 
 impl Settings {
@@ -331,12 +334,15 @@ impl Settings {
                 return Err(format!("{k} must be a positive number, got {v}"));
             }
         }
+        self.share.validate()?;
+        self.otel.validate()?;
         if self.dispatch.max_radius_m < self.dispatch.initial_radius_m {
             return Err("dispatch.max_radius_m must be >= dispatch.initial_radius_m".into());
         }
         if !self.ingest.mqtt_url.is_empty() {
             crate::ingest::mqtt::options(&self.ingest.mqtt_url)?;
         }
+        self.webhooks.validate()?;
         if self.ingest.mqtt_queue == 0 {
             return Err("ingest.mqtt_queue must be at least 1".into());
         }

@@ -56,7 +56,21 @@ impl Sockets {
         who: &Principal,
         expires_ms: Option<u64>,
     ) -> Result<SocketTicket, ApiError> {
-        let key = who.scope();
+        let capped = !matches!(who, Principal::Rider(_));
+        self.admit_as(ip, who.scope(), capped, expires_ms, "token expired")
+    }
+
+    /// [`Sockets::admit`] for a holder named by `key` (a share link, which has no
+    /// principal), capped per holder when `capped`; at `expires_ms` the socket closes
+    /// with `expiry_reason`.
+    pub fn admit_as(
+        self: &Arc<Self>,
+        ip: Option<IpAddr>,
+        key: String,
+        capped: bool,
+        expires_ms: Option<u64>,
+        expiry_reason: EndReason,
+    ) -> Result<SocketTicket, ApiError> {
         let mut inner = self.inner.lock();
         if let Some(ip) = ip {
             if inner.per_ip.get(&ip).copied().unwrap_or(0) >= self.max_per_ip {
@@ -64,7 +78,6 @@ impl Sockets {
                 return Err(refused("ip_cap"));
             }
         }
-        let capped = !matches!(who, Principal::Rider(_));
         let held = inner.by_holder.get(&key).map_or(0, Vec::len);
         if capped && held >= self.max_per_principal {
             drop(inner);
@@ -88,14 +101,20 @@ impl Sockets {
             key,
             end: rx,
             expires_ms,
+            expiry_reason,
         })
     }
 
     /// Ends every open socket of `who` with `reason` (their close frames say it).
     /// Returns how many.
     pub fn end_all(&self, who: &Principal, reason: EndReason) -> usize {
+        self.end_key(&who.scope(), reason)
+    }
+
+    /// Ends every open socket admitted under `key` ([`Sockets::admit_as`]).
+    pub fn end_key(&self, key: &str, reason: EndReason) -> usize {
         let inner = self.inner.lock();
-        let Some(list) = inner.by_holder.get(&who.scope()) else {
+        let Some(list) = inner.by_holder.get(key) else {
             return 0;
         };
         for (_, tx) in list {
@@ -146,6 +165,8 @@ pub struct SocketTicket {
     key: String,
     end: watch::Receiver<Option<EndReason>>,
     expires_ms: Option<u64>,
+    /// The close reason at `expires_ms`.
+    expiry_reason: EndReason,
 }
 
 impl SocketTicket {
@@ -160,6 +181,7 @@ impl SocketTicket {
             let left = at.saturating_sub(crate::auth::now_ms());
             tokio::time::Instant::now().checked_add(std::time::Duration::from_millis(left))
         });
+        let expiry_reason = self.expiry_reason;
         let expired = async move {
             match expiry {
                 Some(at) => tokio::time::sleep_until(at).await,
@@ -167,7 +189,7 @@ impl SocketTicket {
             }
         };
         tokio::select! {
-            _ = expired => policy("token expired"),
+            _ = expired => policy(expiry_reason),
             r = self.end.wait_for(Option::is_some) => match r {
                 Ok(why) => {
                     let why: Option<EndReason> = *why;

@@ -9,6 +9,7 @@ use crate::ingest::{mqtt, Intake};
 use crate::password::PasswordPool;
 use crate::ratelimit::{quota, KeyedLimiter};
 use crate::settings::{Settings, DEV_DISPATCHER_TOKEN};
+use crate::webhooks::Webhooks;
 use crate::{errors, routes, telemetry};
 use actix_web::dev::Server;
 use actix_web::{web, App, HttpServer};
@@ -47,8 +48,18 @@ impl Application {
                 let limits = settings.store.memory_limits(&settings.retention);
                 (Arc::new(MemoryStore::with_limits(limits)), None)
             };
-        let engine = Engine::start(settings.engine_config(), store.clone(), Clock::system());
+        let clock = Clock::system();
+        let engine = Engine::start(settings.engine_config(), store.clone(), clock);
         let (shutdown, _) = watch::channel(false);
+        // Subscribed to the bus before recovery publishes anything.
+        let webhooks = Webhooks::start(
+            settings.webhooks.clone(),
+            store.clone(),
+            clock,
+            engine.subscribe(),
+            shutdown.subscribe(),
+        )
+        .map_err(std::io::Error::other)?;
         let hub = Hub::new();
         hub.start(
             &engine,
@@ -76,6 +87,13 @@ impl Application {
             )),
             settings.ingest.sets_online,
         ));
+        let sockets = crate::sockets::Sockets::new(
+            settings.server.max_sockets_per_ip,
+            settings.server.max_sockets_per_principal,
+        );
+        let shares =
+            crate::share::ShareLinks::new(settings.share.clone(), store.clone(), sockets.clone());
+        shares.start(&engine, shutdown.subscribe());
         let state = web::Data::new(AppState {
             engine: engine.clone(),
             auth: AuthRegistry::new(
@@ -85,6 +103,7 @@ impl Application {
             )
             .with_store(store),
             intake: intake.clone(),
+            webhooks,
             hub,
             idempotency: Idempotency::default(),
             auth_limiter: KeyedLimiter::new(quota(
@@ -107,11 +126,9 @@ impl Application {
                 crate::settings::seconds(settings.auth.login_delay_s),
                 crate::settings::seconds(settings.auth.login_delay_max_s),
             ),
-            sockets: crate::sockets::Sockets::new(
-                settings.server.max_sockets_per_ip,
-                settings.server.max_sockets_per_principal,
-            ),
+            sockets: sockets.clone(),
             draining: AtomicBool::new(false),
+            shares,
             shutdown,
             metrics,
             settings: settings.clone(),
@@ -124,6 +141,7 @@ impl Application {
                 .app_data(data.clone())
                 .app_data(web::QueryConfig::default().error_handler(errors::query_error))
                 .app_data(web::PathConfig::default().error_handler(errors::path_error))
+                .wrap(actix_web::middleware::from_fn(crate::recovery_gate::gate))
                 .wrap(actix_web::middleware::from_fn(crate::request_limits::limit))
                 .wrap(tracing_actix_web::TracingLogger::<
                     crate::access_log::RedactedSpans,

@@ -33,9 +33,13 @@ pub struct AppState {
     pub sockets: Arc<Sockets>,
     /// Fixes from tracking apps, and the registry of their devices.
     pub intake: Arc<Intake>,
+    /// Webhook subscriptions and their deliveries.
+    pub webhooks: Arc<crate::webhooks::Webhooks>,
     /// Set when shutdown begins: readyz answers 503 from then on.
     pub draining: AtomicBool,
     /// Flips to true once at shutdown; sockets and the hub's tasks watch it.
     pub shutdown: watch::Sender<bool>,
     pub metrics: PrometheusHandle,
+    /// Share links: settings, checks, and closing the sockets of a link that dies.
+    pub shares: Arc<crate::share::ShareLinks>,
 }

@@ -10,18 +10,33 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::sync::OnceLock;
 
 pub fn init_logs() {
-    use tracing_subscriber::{fmt, EnvFilter};
+    let _ = init_tracing(&crate::otel::OtelSettings::default());
+}
+
+/// Logs, and with `otel.endpoint` set, span export (src/otel.rs). Keep the guard until
+/// the end of `main`: dropping it sends the spans still queued.
+pub fn init_tracing(otel: &crate::otel::OtelSettings) -> Result<crate::otel::OtelGuard, String> {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::{fmt, EnvFilter, Layer};
     // Per-request logs and per-order transitions are debug: a busy city would drown the rest.
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info,tracing_actix_web=warn,dispatch_actors=warn"));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
     let json = std::env::var("LOG_FORMAT").is_ok_and(|v| v == "json");
-    let result = if json {
-        fmt().with_env_filter(filter).json().try_init()
+    let logs = if json {
+        fmt::layer().json().boxed()
     } else {
-        fmt().with_env_filter(filter).with_ansi(ansi).try_init()
+        fmt::layer().with_ansi(ansi).boxed()
     };
-    let _ = result; // already initialised (tests start many servers in one process)
+    let registry = tracing_subscriber::registry().with(filter).with(logs);
+    let (export, guard) = match crate::otel::layer(otel)? {
+        Some((layer, guard)) => (Some(layer), guard),
+        None => (None, crate::otel::OtelGuard::off()),
+    };
+    // Already initialised: tests start many servers in one process.
+    let _ = registry.with(export).try_init();
+    Ok(guard)
 }
 
 /// The process-wide Prometheus recorder (installed once; later calls share it). Every
@@ -89,6 +104,10 @@ fn describe_metrics() {
         "Fixes from tracking apps (OsmAnd, Traccar Client, OwnTracks), by source and outcome."
     );
     describe_counter!(m::ORDERS_TOTAL, "Orders entering each status.");
+    describe_counter!(
+        m::WEBHOOK_DELIVERIES_TOTAL,
+        "Webhook deliveries by outcome (delivered, retried, dead_lettered, dropped: queue full, evicted: dead letter past the cap)."
+    );
     describe_counter!(
         m::OFFERS_TOTAL,
         "Offers sent to riders, and how each ended (outcome)."
@@ -212,6 +231,14 @@ fn describe_metrics() {
         Unit::Count,
         "Entries in the socket hub's maps, by map."
     );
+    describe_counter!(
+        m::SHARE_LINKS_TOTAL,
+        "Share links, by event (created, revoked, opened, refused)."
+    );
+    describe_gauge!(
+        m::READY,
+        "1 when /readyz would answer 200 at the time of the scrape, else 0."
+    );
 }
 
 /// A zero sample for every series whose labels are known in advance, so dashboards and
@@ -253,7 +280,15 @@ fn register_metrics() {
     for result in ["accepted", "out_of_order", "rejected"] {
         metrics::counter!(m::GPS_FIXES_TOTAL, "result" => result).increment(0);
     }
-    metrics::counter!(m::EVENTS_DROPPED_TOTAL, "subscriber" => "hub").increment(0);
+    for subscriber in ["hub", "webhooks", "share"] {
+        metrics::counter!(m::EVENTS_DROPPED_TOTAL, "subscriber" => subscriber).increment(0);
+    }
+    for outcome in crate::webhooks::DELIVERY_OUTCOMES {
+        metrics::counter!(m::WEBHOOK_DELIVERIES_TOTAL, "outcome" => outcome).increment(0);
+    }
+    for event in ["created", "revoked", "opened", "refused"] {
+        metrics::counter!(m::SHARE_LINKS_TOTAL, "event" => event).increment(0);
+    }
     for socket in ["rider", "merchant", "track", "dispatch"] {
         for why in ["overflow", "send_timeout"] {
             metrics::counter!(m::WS_FRAMES_DROPPED_TOTAL, "socket" => socket, "why" => why)
@@ -310,6 +345,7 @@ fn register_metrics() {
     for map in [
         "merchants",
         "trackers",
+        "status_trackers",
         "dashboards",
         "rider_access",
         "order_riders",
@@ -337,9 +373,12 @@ fn register_metrics() {
         "account",
         "device",
         "idempotency",
+        "share",
         "event",
         "flush",
         "position",
+        "webhook",
+        "webhook_delivery",
     ] {
         let _ = metrics::histogram!(m::STORE_WRITE_SECONDS, "record" => record);
     }
@@ -347,4 +386,5 @@ fn register_metrics() {
         metrics::gauge!(m::STORE_RECOVERED, "record" => record).increment(0.0);
     }
     metrics::gauge!(m::STORE_RECOVERY_SECONDS).increment(0.0);
+    metrics::gauge!(m::READY).increment(0.0);
 }

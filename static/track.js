@@ -1,7 +1,9 @@
-// dispatchd — customer order tracking page: /track/{order_id}?token=<customer token>
+// dispatchd — customer order tracking page: /track/{order_id}?token=<customer token>,
+// or /s/<share token> from a share link (no account: the link is the credential).
 //
-// WebSocket /ws/orders/{id}/track: `snapshot` (order), then `status` and `rider_location`.
-// Reconnects with backoff until the order reaches a final state.
+// WebSocket /ws/orders/{id}/track (or /ws/share?token=… for a share link): `snapshot`
+// (order), then `status` and `rider_location`. Reconnects with backoff until the order
+// reaches a final state, or the share link stops working.
 (function () {
   'use strict';
   const C = window.DCommon;
@@ -23,9 +25,11 @@
   };
   const RIDER_VISIBLE = new Set(['assigned', 'picked_up']);
 
+  const sm = window.location.pathname.match(/^\/s\/([^/?#]+)/);
+  const shareToken = sm ? decodeURIComponent(sm[1]) : null;
   const m = window.location.pathname.match(/\/track\/([^/?#]+)/);
-  const orderId = m ? decodeURIComponent(m[1]) : C.params.get('order');
-  const token = C.tokenFromUrlOrStorage(null) || C.tokenFromUrlOrStorage('dispatch_token');
+  let orderId = m ? decodeURIComponent(m[1]) : C.params.get('order');
+  const token = shareToken ? null : (C.tokenFromUrlOrStorage(null) || C.tokenFromUrlOrStorage('dispatch_token'));
 
   const st = {
     order: null,
@@ -89,6 +93,7 @@
   }
   function applySnapshot(order) {
     const first = !st.order;
+    if (shareToken && order.order_id) { orderId = order.order_id; setText($('order-id'), orderId); }
     st.order = Object.assign({}, order);
     st.times.clear();
     for (const t of order.timeline || []) {
@@ -191,7 +196,7 @@
   function notAllowed(why) {
     st.notAllowed = true;
     const box = $('error');
-    setText(box, 'Not allowed' + (why ? ' — ' + why : ''));
+    setText(box, (shareToken ? 'This link does not work' : 'Not allowed') + (why ? ' — ' + why : ''));
     box.classList.remove('hidden');
     for (const card of document.querySelectorAll('.side .card')) card.classList.add('hidden');
     setConn('unauthorized', 'not allowed');
@@ -199,7 +204,21 @@
   }
   let sock = null;
   let waitingUntil = 0;
+  // A share link: ask GET /shared why the socket closed (410 expired / revoked / order
+  // finished, 404 unknown); a final order is shown as it ended.
+  async function shareStillWorks(ev, opened) {
+    if (opened && ev.code !== 1008) return !(st.status && FINAL.has(st.status));
+    try {
+      const r = await api('GET', '/shared?token=' + encodeURIComponent(shareToken));
+      if (r && r.order) { applySnapshot(r.order); map.invalidate(); render(); }
+      return true;
+    } catch (e) {
+      if (e.status === 404 || e.status === 410) { notAllowed(e.message); return false; }
+      return true;
+    }
+  }
   async function shouldReconnect(ev, opened) {
+    if (shareToken) return shareStillWorks(ev, opened);
     if (st.status && FINAL.has(st.status)) return false;
     if (opened && ev.code !== 1008 && ev.code !== 4001 && ev.code !== 4003) return true;
     // A refused upgrade (401/403) is invisible to the browser: ask the REST API.
@@ -216,11 +235,16 @@
     }
   }
   function start() {
-    if (!orderId) { notAllowed('no order id in the address'); return; }
-    setText($('order-id'), orderId);
-    if (!token) { notAllowed('missing token'); return; }
+    if (!shareToken) {
+      if (!orderId) { notAllowed('no order id in the address'); return; }
+      setText($('order-id'), orderId);
+      if (!token) { notAllowed('missing token'); return; }
+    }
+    const url = shareToken
+      ? () => C.wsUrl('/ws/share', shareToken)
+      : () => C.wsUrl('/ws/orders/' + encodeURIComponent(orderId) + '/track', token);
     sock = new C.ReconnectingSocket({
-      url: () => C.wsUrl('/ws/orders/' + encodeURIComponent(orderId) + '/track', token),
+      url,
       onMessage,
       shouldReconnect,
       onState: (s, info) => {

@@ -23,8 +23,8 @@ pub const RATE_LIMITED_TOTAL: &str = "dispatch_rate_limited_total";
 /// Writes per Redis pipeline (group commit), a histogram.
 pub const STORE_BATCH_WRITES: &str = "dispatch_store_batch_writes";
 /// Time from a write being queued to Redis answering it, by `record` (order, rider,
-/// merchant, escalation, token, account, device, idempotency, event, flush; `position`: the
-/// flusher's pipeline round trip).
+/// merchant, escalation, token, account, device, idempotency, event, flush, webhook,
+/// webhook_delivery; `position`: the flusher's pipeline round trip).
 pub const STORE_WRITE_SECONDS: &str = "dispatch_store_write_seconds";
 /// From the engine accepting a rider's fix to Redis acknowledging the write that holds
 /// it (or a newer fix of the rider), a histogram: how far Redis trails the engine.
@@ -56,6 +56,11 @@ pub const PLAN_ROUND_SECONDS: &str = "dispatch_plan_round_seconds";
 /// rider; 0 when proposed before it fell due.
 pub const PLAN_OFFER_DELAY_SECONDS: &str = "dispatch_plan_offer_delay_seconds";
 pub const HUB_ENTRIES: &str = "dispatch_hub_entries";
+/// Share links, by `event`: created, revoked, opened (a page or socket served by one),
+/// refused (a dead or unknown link was presented).
+pub const SHARE_LINKS_TOTAL: &str = "dispatch_share_links_total";
+/// 1 when `/readyz` would answer 200 at the moment of the scrape, else 0, a gauge.
+pub const READY: &str = "dispatch_ready";
 
 /// Password hashes (sign-ups, logins) accepted by the hashing pool and not finished:
 /// waiting plus running, a gauge (bounded by `auth.hash_threads + auth.hash_queue`).
@@ -67,6 +72,11 @@ pub const TOKENS_ENDED_TOTAL: &str = "dispatch_tokens_ended_total";
 /// WebSocket upgrades refused before the handshake, by `why` (`ip_cap`,
 /// `principal_cap`, `origin`).
 pub const WS_REFUSED_TOTAL: &str = "dispatch_ws_refused_total";
+/// Webhook deliveries by `outcome`: `delivered` (a 2xx answer), `retried` (an attempt
+/// failed, another is scheduled), `dead_lettered` (the last attempt failed), `dropped`
+/// (the subscription's queue was full: never queued), `evicted` (a dead letter pushed out
+/// by the cap).
+pub const WEBHOOK_DELIVERIES_TOTAL: &str = "dispatch_webhook_deliveries_total";
 
 /// Every name above: each is described and shown from the first scrape.
 pub const ALL: &[&str] = &[
@@ -102,4 +112,5 @@ pub const ALL: &[&str] = &[
     PASSWORD_HASHES_REFUSED_TOTAL,
     TOKENS_ENDED_TOTAL,
     WS_REFUSED_TOTAL,
+    WEBHOOK_DELIVERIES_TOTAL,
 ];

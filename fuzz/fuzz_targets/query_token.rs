@@ -16,11 +16,13 @@ use actix_web::test::TestRequest;
 use actix_web::{web, ResponseError};
 use dispatchd::auth::{AuthRegistry, Principal};
 use dispatchd::idempotency::header_key;
+use dispatchd::password::{PasswordPool, PoolConfig};
 use dispatchd::routes::escalations::open_only;
 use dispatchd::routes::riders::parse_nearby;
 use libfuzzer_sys::fuzz_target;
 use std::collections::HashMap;
 use std::sync::OnceLock;
+use std::time::Duration;
 
 const DISPATCHER: &str = "dispatcher-secret-token";
 
@@ -40,7 +42,11 @@ fn issued() -> &'static [(&'static str, &'static str)] {
 fn registry() -> &'static AuthRegistry {
     static REG: OnceLock<AuthRegistry> = OnceLock::new();
     REG.get_or_init(|| {
-        let reg = AuthRegistry::new(DISPATCHER.into());
+        let hasher = PasswordPool::new(PoolConfig {
+            threads: 1,
+            ..PoolConfig::default()
+        });
+        let reg = AuthRegistry::new(DISPATCHER.into(), Duration::from_secs(3600), hasher);
         let tokens = issued()
             .iter()
             .map(|(t, w)| (t.to_string(), w.to_string()))

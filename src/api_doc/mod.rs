@@ -11,7 +11,7 @@ pub mod socket_frames;
 
 use crate::errors::ErrorBody;
 use std::sync::OnceLock;
-use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityScheme};
 use utoipa::openapi::OpenApi as Document;
 use utoipa::{Modify, OpenApi};
 use utoipa_actix_web::AppExt;
@@ -26,7 +26,9 @@ use utoipa_actix_web::AppExt;
             endpoints carry `x-socket-frames`: JSON pointers into \
             /api/v1/socket-frames.schema.json for the frames each way. The OsmAnd / Traccar \
             listener (`ingest.osmand_bind`, its own port) and the static assets under \
-            /static are not in it."
+            /static are not in it. While a restart reads its state back from Redis, every \
+            /api/ and /ws/ call answers 503 `unavailable` with Retry-After; operations do \
+            not repeat that."
     ),
     servers((url = "/", description = "This server")),
     components(schemas(ErrorBody)),
@@ -37,6 +39,8 @@ use utoipa_actix_web::AppExt;
         (name = "riders", description = "Riders and their tokens"),
         (name = "orders", description = "Orders and their state machine"),
         (name = "escalations", description = "What needs the dispatcher"),
+        (name = "share links", description = "Following an order without an account"),
+        (name = "webhooks", description = "Signed deliveries of order changes and escalations"),
         (name = "tracking apps", description = "OwnTracks, and tracking-app devices"),
         (name = "sockets", description = "WebSocket upgrades (frames: x-socket-frames)"),
         (name = "operations", description = "Probes and metrics"),
@@ -60,6 +64,15 @@ impl Modify for AuthSchemes {
         components.add_security_scheme(
             "owntracks",
             SecurityScheme::Http(Http::new(HttpAuthScheme::Basic)),
+        );
+        // A share link's token (`?token=`), for someone without an account: the link is
+        // the credential, and the access log redacts it there.
+        components.add_security_scheme(
+            "share_token",
+            SecurityScheme::ApiKey(ApiKey::Query(ApiKeyValue::with_description(
+                "token",
+                "A share link's token (32 lowercase hex characters)",
+            ))),
         );
     }
 }

@@ -1,13 +1,13 @@
 //! The socket frames as one JSON Schema (2020-12) document, from the frame types
 //! themselves: `RiderNotice` (server → rider), `RiderMessage` (rider → server),
-//! `MerchantFrame`, `TrackFrame` and `DashboardFrame`. OpenAPI 3.1's schema objects are
+//! `MerchantFrame`, `TrackFrame`, `ShareFrame` and `DashboardFrame`. OpenAPI 3.1's schema objects are
 //! JSON Schema 2020-12, so utoipa's schemas are used as they are; only their references
 //! move from `#/components/schemas/` to `#/$defs/`.
 //!
 //! `x-sockets` maps each socket path to its frames; it is read from the OpenAPI document's
 //! `x-socket-frames` (the socket handlers' annotations), so the two cannot disagree.
 
-use crate::ws::frames::{DashboardFrame, MerchantFrame, TrackFrame};
+use crate::ws::frames::{DashboardFrame, MerchantFrame, ShareFrame, TrackFrame};
 use crate::ws::rider_messages::RiderMessage;
 use dispatch_actors::protocol::RiderNotice;
 use serde_json::{json, Map, Value};
@@ -29,6 +29,7 @@ pub fn schemas() -> Vec<Named> {
     with_references::<RiderMessage>(&mut out);
     with_references::<MerchantFrame<'static>>(&mut out);
     with_references::<TrackFrame<'static>>(&mut out);
+    with_references::<ShareFrame<'static>>(&mut out);
     with_references::<DashboardFrame<'static>>(&mut out);
     out
 }
@@ -80,6 +81,7 @@ pub fn document() -> Value {
         "RiderMessage",
         "MerchantFrame",
         "TrackFrame",
+        "ShareFrame",
         "DashboardFrame",
     ];
     let openapi = serde_json::to_value(super::document()).unwrap_or(Value::Null);

@@ -13,7 +13,9 @@ pub mod osmand;
 pub mod owntracks;
 pub mod pages;
 pub mod riders;
+pub mod share_links;
 pub mod tokens;
+pub mod webhooks;
 
 use crate::ws;
 use actix_web::web;
@@ -58,8 +60,17 @@ pub fn register(cfg: &mut ServiceConfig) {
             .service(orders::unassign)
             .service(orders::fail)
             .service(orders::trace)
+            .service(share_links::create)
+            .service(share_links::list)
+            .service(share_links::revoke)
+            .service(share_links::read)
             .service(escalations::list)
             .service(escalations::resolve)
+            .service(webhooks::create)
+            .service(webhooks::list)
+            .service(webhooks::dead_letters)
+            .service(webhooks::replay)
+            .service(webhooks::delete)
             .service(docs::openapi)
             .service(docs::socket_frames)
             .default_service(web::to(ops::not_found)),
@@ -68,6 +79,7 @@ pub fn register(cfg: &mut ServiceConfig) {
     .service(ws::merchant::connect)
     .service(ws::track::connect)
     .service(ws::dispatch::connect)
+    .service(ws::share::connect)
     .service(ops::healthz)
     .service(ops::readyz)
     .service(ops::metrics)
@@ -75,6 +87,7 @@ pub fn register(cfg: &mut ServiceConfig) {
     .service(pages::track)
     .service(pages::rider)
     .service(pages::api)
+    .service(pages::shared)
     .map(|c| c.service(actix_files::Files::new("/static", pages::static_dir())))
     .default_service(web::to(ops::not_found));
 }

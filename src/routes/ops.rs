@@ -24,6 +24,14 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(Probe { status: "ok" })
 }
 
+/// Why the server is not ready (draining, or the store does not answer), if it is not.
+async fn not_ready(state: &AppState) -> Option<&'static str> {
+    if state.draining.load(Ordering::SeqCst) {
+        return Some("draining");
+    }
+    (!state.engine.store().healthy().await).then_some("store unreachable")
+}
+
 /// 200 when the store answers and the server is not draining.
 #[utoipa::path(
     operation_id = "readyz",
@@ -35,20 +43,17 @@ pub async fn healthz() -> HttpResponse {
 )]
 #[get("/readyz")]
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    let draining = state.draining.load(Ordering::SeqCst);
-    let store_ok = state.engine.store().healthy().await;
-    if !draining && store_ok {
+    let why = not_ready(&state).await;
+    if why.is_none() {
         HttpResponse::Ok().json(Probe { status: "ready" })
     } else {
-        let why = if draining {
-            "draining"
-        } else {
-            "store unreachable"
-        };
+        let why = why.unwrap_or_default();
         HttpResponse::ServiceUnavailable().json(crate::errors::error_body("unavailable", why))
     }
 }
 
+/// The scrape. `dispatch_ready` is what `/readyz` would answer now (1 ready, 0 not), set
+/// here so it is as fresh as the scrape that reads it.
 #[utoipa::path(
     operation_id = "metrics",
     tag = "operations",
@@ -56,6 +61,8 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
 )]
 #[get("/metrics")]
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    let ready = not_ready(&state).await.is_none();
+    ::metrics::gauge!(dispatch_actors::metric_names::READY).set(if ready { 1.0 } else { 0.0 });
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(state.metrics.render())

@@ -10,10 +10,12 @@
 //! `json!`), so a client comparing bytes, or a cache keyed on them, sees no change.
 
 use crate::hub::Stats;
+use crate::share::SharedOrder;
 use dispatch_actors::domain::escalation::Escalation;
 use dispatch_actors::domain::merchant::Merchant;
 use dispatch_actors::domain::order::{Order, OrderStatus};
 use dispatch_actors::domain::rider::RiderView;
+use dispatch_actors::domain::share::SharePrivacy;
 use dispatch_actors::domain::{MerchantId, OrderId};
 use serde::Serialize;
 use std::sync::Arc;
@@ -51,6 +53,31 @@ pub enum MerchantFrame<'a> {
 pub enum TrackFrame<'a> {
     Snapshot {
         order: &'a Order,
+    },
+    Status {
+        order_id: &'a OrderId,
+        status: OrderStatus,
+        at_ms: u64,
+    },
+    RiderLocation {
+        lat: f64,
+        lon: f64,
+        ts_ms: u64,
+        eta_s: u64,
+    },
+}
+
+/// The share link socket's frames (`/ws/share`). Its `status` and `rider_location` are the
+/// tracking socket's: the hub sends one encoded frame to both (`rider_location` only to a
+/// link that shows the position), and a unit test holds the two encodings equal. Its
+/// `snapshot` carries the order as shared, with the link's privacy and expiry.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ShareFrame<'a> {
+    Snapshot {
+        order: SharedOrder<'a>,
+        privacy: SharePrivacy,
+        expires_at_ms: u64,
     },
     Status {
         order_id: &'a OrderId,
@@ -112,6 +139,39 @@ mod tests {
     use dispatch_actors::domain::order::{NewOrder, OrderLine, Pickup};
     use dispatch_actors::domain::{CustomerId, GeoPoint, ItemId};
     use serde_json::json;
+
+    #[test]
+    fn the_share_socket_gets_the_tracking_sockets_status_and_position_frames() {
+        let id = OrderId::parse("o_test").unwrap();
+        let status = OrderStatus::PickedUp;
+        assert_eq!(
+            encode(&TrackFrame::Status {
+                order_id: &id,
+                status,
+                at_ms: 7
+            }),
+            encode(&ShareFrame::Status {
+                order_id: &id,
+                status,
+                at_ms: 7
+            })
+        );
+        let (lat, lon, ts_ms, eta_s) = (31.2, 121.4, 9, 60);
+        assert_eq!(
+            encode(&TrackFrame::RiderLocation {
+                lat,
+                lon,
+                ts_ms,
+                eta_s
+            }),
+            encode(&ShareFrame::RiderLocation {
+                lat,
+                lon,
+                ts_ms,
+                eta_s
+            })
+        );
+    }
 
     fn sample_order() -> Order {
         let m = MerchantId::parse("m_test").unwrap();

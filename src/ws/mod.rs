@@ -10,6 +10,7 @@ pub mod frames;
 pub mod merchant;
 pub mod rider;
 pub mod rider_messages;
+pub mod share;
 pub mod track;
 
 use crate::errors::ApiError;

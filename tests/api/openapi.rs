@@ -126,14 +126,20 @@ async fn the_document_is_openapi_3_1_with_every_reference_resolved() {
             "{method} {path}"
         );
     }
-    // Every error answer has the one error shape.
+    // Every error answer has the one error shape; only a browser page answers its own
+    // status (`/s/{token}` for a dead link) with the page itself, as HTML.
     let error_schema = json!({"$ref": "#/components/schemas/ErrorBody"});
     for (path, method) in operations(&doc) {
-        for (status, r) in doc["paths"][&path][&method]["responses"]
-            .as_object()
-            .unwrap()
-        {
+        let op = &doc["paths"][&path][&method];
+        for (status, r) in op["responses"].as_object().unwrap() {
             if status.starts_with('4') || status.starts_with('5') {
+                if op["tags"] == json!(["pages"]) && r["content"]["application/json"].is_null() {
+                    assert!(
+                        r["content"]["text/html"].is_object(),
+                        "{method} {path} {status}"
+                    );
+                    continue;
+                }
                 let s = &r["content"]["application/json"]["schema"];
                 assert_eq!(s, &error_schema, "{method} {path} {status}");
             }
@@ -145,6 +151,15 @@ async fn the_document_is_openapi_3_1_with_every_reference_resolved() {
 fn not_routed(status: u16, body: &Value) -> bool {
     let message = body["error"]["message"].as_str().unwrap_or_default();
     status == 405 || (status == 404 && message.starts_with("no such route"))
+}
+
+/// Whether the documented path `template` matches the concrete segments of `path` (a
+/// `{parameter}` segment matches any one segment; `path` has none of its own).
+fn template_matches(template: &str, path: &str) -> bool {
+    let (t, p): (Vec<&str>, Vec<&str>) = (template.split('/').collect(), path.split('/').collect());
+    !path.contains('{')
+        && t.len() == p.len()
+        && t.iter().zip(&p).all(|(t, p)| t.starts_with('{') || t == p)
 }
 
 async fn probe(app: &TestApp, method: &str, path: &str) -> (u16, Value) {
@@ -191,7 +206,10 @@ async fn every_documented_route_is_served_and_every_served_method_is_documented(
         );
     }
     // On each documented path, a method the document does not list is not served either:
-    // the router has no operation the document lacks.
+    // the router has no operation the document lacks. The one exception is the document's
+    // own: a path that another documented path's template also matches with that method
+    // (`DELETE /webhooks/dead-letters` is `DELETE /webhooks/{id}` with the id
+    // `dead-letters`) is served by that operation.
     let paths: BTreeSet<&String> = ops.iter().map(|(p, _)| p).collect();
     for path in paths {
         for method in METHODS {
@@ -199,6 +217,16 @@ async fn every_documented_route_is_served_and_every_served_method_is_documented(
                 continue;
             }
             let (status, body) = probe(&app, method, path).await;
+            let template = ops
+                .iter()
+                .find(|(p, m)| m == method && p != path && template_matches(p, path));
+            if let Some((template, _)) = template {
+                assert!(
+                    !not_routed(status, &body),
+                    "{method} {path} is not served by {method} {template}: {status} {body}"
+                );
+                continue;
+            }
             assert!(
                 not_routed(status, &body),
                 "{method} {path} is served ({status} {body}) but not documented"
@@ -418,6 +446,110 @@ async fn real_answers_validate_against_their_documented_schemas() {
     );
     check("/healthz", "get", app.get("/healthz", None).await);
     check("/readyz", "get", app.get("/readyz", None).await);
+}
+
+/// `r`'s body, once it validates against what the document says `method path` answers
+/// with its status.
+fn checked(doc: &Value, path: &str, method: &str, r: Resp) -> Value {
+    let schema = response_schema(doc, path, method, r.status.as_u16());
+    assert_valid(
+        &validator(doc, schema),
+        &r.body,
+        &format!("{method} {path} {}", r.status),
+    );
+    r.body
+}
+
+#[actix_web::test]
+async fn share_link_and_webhook_answers_validate_against_their_documented_schemas() {
+    let (app, customer, merchant) = spawn_shop(|s| {
+        s.webhooks.allow_private = true;
+        s.webhooks.backoff_base_ms = 50;
+        s.webhooks.backoff_max_ms = 200;
+        s.webhooks.max_attempts = 1;
+    })
+    .await;
+    let doc = openapi(&app).await;
+    let d = Some(app.dispatcher.as_str());
+    let c = Some(customer.token.as_str());
+
+    // Webhooks: a receiver that fails, so the first event becomes a dead letter.
+    let receiver = Receiver::start();
+    receiver.fail_all(true);
+    let hooks = "/api/v1/webhooks";
+    let body = json!({"url": receiver.url(), "events": ["order.status_changed"]});
+    let hook = checked(&doc, hooks, "post", app.post("/webhooks", d, &body).await);
+    assert!(hook["secret"].is_string(), "{hook}");
+    let bad = json!({"url": receiver.url(), "events": ["order.teleported"]});
+    checked(&doc, hooks, "post", app.post("/webhooks", d, &bad).await);
+    checked(&doc, hooks, "post", app.post("/webhooks", c, &body).await);
+    let listed = checked(&doc, hooks, "get", app.get("/webhooks", d).await);
+    assert_eq!(listed[0]["webhook_id"], hook["webhook_id"]);
+    assert!(listed[0].get("secret").is_none(), "{listed}");
+    let order = app.placed_order(&customer, &merchant).await;
+    let dead_letters = "/api/v1/webhooks/dead-letters";
+    wait_for("a dead letter", T, || async {
+        let r = app.get("/webhooks/dead-letters", d).await;
+        (r.body.as_array().map_or(0, Vec::len) == 1).then_some(())
+    })
+    .await;
+    let dead = checked(
+        &doc,
+        dead_letters,
+        "get",
+        app.get("/webhooks/dead-letters", d).await,
+    );
+    let replay = "/api/v1/webhooks/dead-letters/{id}/replay";
+    let delivery = dead[0]["delivery_id"].as_str().unwrap();
+    let again = format!("/webhooks/dead-letters/{delivery}/replay");
+    checked(&doc, replay, "post", app.post(&again, d, &json!({})).await);
+    checked(&doc, replay, "post", app.post(&again, d, &json!({})).await);
+    checked(
+        &doc,
+        "/api/v1/webhooks/{id}",
+        "delete",
+        app.call(Method::DELETE, "/webhooks/wh_missing", d, &json!({}), &[])
+            .await,
+    );
+
+    // Share links, from creation to a dead link.
+    let links = "/api/v1/orders/{id}/share-links";
+    let links_of = format!("/orders/{order}/share-links");
+    let new_link = json!({"ttl_s": 3600, "privacy": "status_and_position"});
+    let link = checked(&doc, links, "post", app.post(&links_of, c, &new_link).await);
+    let short = json!({"ttl_s": 1, "privacy": "status"});
+    checked(&doc, links, "post", app.post(&links_of, c, &short).await);
+    checked(&doc, links, "post", app.post(&links_of, d, &new_link).await);
+    checked(&doc, links, "get", app.get(&links_of, c).await);
+    checked(&doc, links, "get", app.get(&links_of, d).await);
+    let shared = "/api/v1/shared";
+    let token = link["token"].as_str().unwrap();
+    let read = format!("/shared?token={token}");
+    checked(&doc, shared, "get", app.get(&read, None).await);
+    checked(
+        &doc,
+        shared,
+        "get",
+        app.get(&format!("/shared?token={}", "0".repeat(32)), None)
+            .await,
+    );
+    let revoke = format!("{links_of}/{}", link["id"].as_str().unwrap());
+    let r = app.call(Method::DELETE, &revoke, c, &json!({}), &[]).await;
+    assert_eq!(r.status.as_u16(), 204, "{}", r.text);
+    checked(&doc, shared, "get", app.get(&read, None).await);
+    checked(
+        &doc,
+        "/api/v1/orders/{id}/share-links/{link_id}",
+        "delete",
+        app.call(
+            Method::DELETE,
+            &format!("{links_of}/sl_missing"),
+            c,
+            &json!({}),
+            &[],
+        )
+        .await,
+    );
 }
 
 #[actix_web::test]

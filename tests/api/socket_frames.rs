@@ -1,5 +1,5 @@
 //! The socket frames' JSON Schema (/api/v1/socket-frames.schema.json) against real frames
-//! of all four sockets and the rider messages of docs/protocol.md.
+//! of all five sockets and the rider messages of docs/protocol.md.
 
 use crate::helpers::*;
 use crate::openapi::{assert_valid, fetch_json, openapi};
@@ -36,18 +36,19 @@ async fn real_socket_frames_validate_against_the_served_schema() {
         .keys()
         .filter(|p| p.starts_with("/ws/"))
         .collect();
-    assert_eq!(ws_paths.len(), 4);
+    assert_eq!(ws_paths.len(), 5);
     for p in ws_paths {
         let linked = &doc["paths"][p]["get"]["x-socket-frames"];
         assert_eq!(&sockets[p], linked, "{p}");
         assert_eq!(linked["schema"], "/api/v1/socket-frames.schema.json");
     }
     let v = |p: &str| frame_validator(&frames, sockets[p]["server_to_client"].as_str().unwrap());
-    let (to_rider, to_merchant, to_tracker, to_dashboard) = (
+    let (to_rider, to_merchant, to_tracker, to_dashboard, to_share) = (
         v("/ws/rider"),
         v("/ws/merchant"),
         v("/ws/orders/{id}/track"),
         v("/ws/dispatch"),
+        v("/ws/share"),
     );
 
     // One order from payment to delivery, every socket watching.
@@ -58,6 +59,19 @@ async fn real_socket_frames_validate_against_the_served_schema() {
     rider.expect_error("invalid_message").await;
     let id = app.placed_order(&customer, &merchant).await;
     let (mut track, _) = app.track(&id, &customer.token).await;
+    // A share link that shows the position: its socket gets every kind of its frames.
+    let link = app
+        .post(
+            &format!("/orders/{id}/share-links"),
+            Some(&customer.token),
+            &json!({"ttl_s": 3600, "privacy": "status_and_position"}),
+        )
+        .await
+        .expect(201);
+    let token = link["token"].as_str().unwrap();
+    let (mut share, _) = app
+        .ws_with(&format!("/ws/share?token={token}"), "snapshot")
+        .await;
     app.pay(&customer, &id).await;
     shop.recv_type("new_order", T).await;
     app.accept(&merchant, &id).await;
@@ -67,11 +81,17 @@ async fn real_socket_frames_validate_against_the_served_schema() {
     };
     rider.move_to(offset(SHOP, 100.0, 0.0)).await;
     track.recv_type("rider_location", T).await;
+    share.recv_type("rider_location", T).await;
     rider.move_to(SHOP).await;
     rider.report("picked_up", &id).await;
     rider.ws.recv_type("order_updated", T).await;
     rider.report("delivered", &id).await;
     track
+        .recv_until("delivered", T, |f| {
+            f["type"] == "status" && f["status"] == "delivered"
+        })
+        .await;
+    share
         .recv_until("delivered", T, |f| {
             f["type"] == "status" && f["status"] == "delivered"
         })
@@ -83,6 +103,7 @@ async fn real_socket_frames_validate_against_the_served_schema() {
         ("merchant", &shop, &to_merchant),
         ("tracking", &track, &to_tracker),
         ("dashboard", &dash, &to_dashboard),
+        ("share", &share, &to_share),
     ] {
         let kinds: BTreeSet<&str> = ws.seen.iter().filter_map(|f| f["type"].as_str()).collect();
         assert!(kinds.len() >= 2, "{name} socket saw {kinds:?}");
@@ -98,6 +119,15 @@ async fn real_socket_frames_validate_against_the_served_schema() {
     unknown["type"] = json!("teleported");
     assert!(!to_rider.is_valid(&unknown), "a frame type nobody sends");
     assert!(!to_merchant.is_valid(&json!({"type": "welcome", "orders": []})));
+    // The share socket's snapshot is its own (the link's privacy and expiry with the order
+    // as shared): the tracking socket's is not one.
+    let snapshot = share.seen.iter().find(|f| f["type"] == "snapshot").unwrap();
+    assert_valid(&to_share, snapshot, "share snapshot");
+    let tracked = track.seen.iter().find(|f| f["type"] == "snapshot").unwrap();
+    assert!(
+        !to_share.is_valid(tracked),
+        "the tracking snapshot, unshared"
+    );
 }
 
 #[actix_web::test]

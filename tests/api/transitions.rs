@@ -111,7 +111,8 @@ async fn illegal_transitions_are_refused_and_change_nothing() {
     let id = w.app.placed_order(&w.c, &w.m).await;
     w.refused(&id, &[Accept, Reject, Ready, Assign, Unassign, Fail])
         .await;
-    w.ok(&id, Pay, "paid").await;
+    // Paid with another payment_ref than `Pay` sends: a repeat of the same one is a no-op.
+    w.app.pay(&w.c, &id).await;
     w.refused(&id, &[Pay, Ready, Assign, Unassign, Fail]).await;
     w.ok(&id, Accept, "accepted").await;
     w.refused(
@@ -196,4 +197,23 @@ async fn illegal_transitions_are_refused_and_change_nothing() {
 
     let final_ = w.app.order_state(&id).await;
     assert_eq!(final_["status"], "delivered");
+}
+
+/// A pay repeated with the order's own `payment_ref` (its first answer was lost) answers
+/// 200 with the order as it is and changes nothing; another payment is still refused.
+#[actix_web::test]
+async fn paying_again_with_the_same_payment_is_answered_not_refused() {
+    let (app, c, m) = spawn_shop(|_| {}).await;
+    let id = app.accepted_order(&c, &m).await;
+    let before = app.order_state(&id).await;
+    let again = app
+        .order_call(&id, "pay", &c.token, json!({"payment_ref": "pay_123"}))
+        .await
+        .expect(200);
+    assert_eq!(again["status"], "accepted");
+    assert_eq!(again["version"], before["version"]);
+    app.order_call(&id, "pay", &c.token, json!({"payment_ref": "pay_999"}))
+        .await
+        .expect_error(409, "invalid_transition");
+    assert_eq!(app.order_state(&id).await["version"], before["version"]);
 }

@@ -383,6 +383,34 @@ test('the tracking page follows the rider and the timeline', { skip: SKIP, timeo
   });
 });
 
+test('a share link opens the tracking page without an account until it is revoked', { skip: SKIP, timeout: 60000 }, async () => {
+  await scenario('share', async (ctx) => {
+    const merchant = await makeMerchant(spot(6), 'share');
+    const customer = await makeCustomer();
+    const order = await placeOrder(customer, merchant, offset(merchant.location, 800, 800));
+    const link = await ok('POST', `/orders/${order.order_id}/share-links`, { ttl_s: 600, privacy: 'status' }, customer.token, 201);
+    assert.match(link.url, /^\/s\/[0-9a-f]{32}$/);
+
+    const page = await ctx.newPage();
+    await page.goto(`${BASE}${link.url}`);
+    await page.waitForSelector('#status[data-status="pending_payment"]', { timeout: 15000 });
+    await page.waitForSelector('#conn-state[data-state="open"]', { timeout: 10000 });
+    assert.equal(await page.locator('#order-id').textContent(), order.order_id);
+    await pay(customer, order);
+    await page.waitForSelector('#timeline li[data-status="paid"].done', { timeout: 10000 });
+    await shot(page, 'share');
+
+    await ok('DELETE', `/orders/${order.order_id}/share-links/${link.id}`, undefined, customer.token, 204);
+    await page.waitForFunction(() => /does not work.*revoked/i.test(document.querySelector('#error').textContent), null, { timeout: 15000 });
+    assert.equal(await page.locator('#conn-state').getAttribute('data-state'), 'unauthorized');
+    // Opened again, a revoked link says so at once.
+    const again = await ctx.newPage();
+    const res = await again.goto(`${BASE}${link.url}`);
+    assert.equal(res.status(), 410);
+    await again.waitForFunction(() => /revoked/i.test(document.querySelector('#error').textContent), null, { timeout: 15000 });
+  });
+});
+
 test('the rider page accepts an offer', { skip: SKIP, timeout: 90000 }, async () => {
   await scenario('offer', async (ctx) => {
     const merchant = await makeMerchant(spot(4), 'offer');
@@ -482,7 +510,7 @@ test('the API reference lists every path of the OpenAPI document and the socket 
     assert.deepEqual(shown.sort(), Object.keys(doc.paths).sort());
     // Each socket with its frames, and every schema the document has.
     const sockets = await page.$$eval('#sockets ~ .api-schema code', (cs) => cs.map((c) => c.textContent));
-    for (const p of ['/ws/rider', '/ws/merchant', '/ws/orders/{id}/track', '/ws/dispatch']) assert.ok(sockets.includes(p), p);
+    for (const p of ['/ws/rider', '/ws/merchant', '/ws/orders/{id}/track', '/ws/share', '/ws/dispatch']) assert.ok(sockets.includes(p), p);
     assert.ok(await page.locator('#sockets ~ .api-schema code', { hasText: 'type: "offer"' }).count() > 0);
     const schemas = await page.$$eval('.api-schema[id^="schema-"]', (s) => s.map((e) => e.id.slice(7)));
     assert.deepEqual(schemas.sort(), Object.keys(doc.components.schemas).sort());

@@ -242,7 +242,7 @@ pub async fn report(r: &mut Rider, kind: &str, order_id: &str) -> Value {
     r.ws.recv_type("order_updated", WAIT).await
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

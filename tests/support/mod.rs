@@ -8,11 +8,13 @@
 mod http;
 mod idem;
 mod people;
+mod receiver;
 mod ws;
 
 pub use http::{Api, Resp};
 pub use idem::{body_of, crash_after_work, later_retry, overlapping_runs, retry_while_held};
 pub use people::{Customer, Merchant, Rider};
+pub use receiver::{assert_signed, Received, Receiver};
 pub use ws::{Ended, WsClient};
 
 use std::future::Future;

@@ -99,6 +99,12 @@ id_type!(ItemId, "i_");
 id_type!(CustomerId, "c_");
 id_type!(OfferId, "f_");
 id_type!(EscalationId, "e_");
+// Webhooks (docs/protocol.md, "Webhooks"): a subscription; one event on its way to one
+// subscription; an event as receivers see it (the same id on every delivery and retry).
+id_type!(WebhookId, "wh_");
+id_type!(DeliveryId, "whd_");
+id_type!(WebhookEventId, "evt_");
+id_type!(ShareLinkId, "sl_");
 
 /// 128 bits of FNV-1a over `seed` (two passes with different offsets), as hex.
 fn stable_hex(seed: &str) -> String {

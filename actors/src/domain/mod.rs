@@ -12,6 +12,7 @@ pub mod merchant;
 pub mod offers;
 pub mod order;
 pub mod rider;
+pub mod share;
 
 pub use self::device::DeviceId;
 pub use self::geo::GeoPoint;

@@ -261,10 +261,18 @@ impl Order {
         let to = match &cmd {
             OrderCommand::Pay { payment_ref } => {
                 if from != PendingPayment {
-                    return Err(illegal());
+                    // The same payment again is a retry whose first answer was lost (the
+                    // server died between storing the change and answering): no-op.
+                    if self.payment_ref.as_ref() == Some(payment_ref) {
+                        changed = false;
+                        from
+                    } else {
+                        return Err(illegal());
+                    }
+                } else {
+                    self.payment_ref = Some(payment_ref.clone());
+                    Paid
                 }
-                self.payment_ref = Some(payment_ref.clone());
-                Paid
             }
             OrderCommand::Accept { prep_time_s } => {
                 if from != Paid {
@@ -661,6 +669,29 @@ pub(crate) mod tests {
         assert_eq!(t.previous_rider, Some(rider("r_2")));
         assert_eq!(o.status, OrderStatus::Accepted);
         assert_eq!(o.rider_id, None);
+    }
+
+    #[test]
+    fn paying_again_with_the_same_payment_is_a_no_op_another_payment_is_refused() {
+        let mut o = assigned_order();
+        let v = o.version;
+        let again = o
+            .apply(
+                OrderCommand::Pay {
+                    payment_ref: o.payment_ref.clone().expect("paid"),
+                },
+                9,
+            )
+            .unwrap();
+        assert!(!again.changed);
+        assert_eq!((o.status, o.version), (OrderStatus::Assigned, v));
+        let other = o.apply(
+            OrderCommand::Pay {
+                payment_ref: "another".into(),
+            },
+            10,
+        );
+        assert!(other.is_err());
     }
 
     fn all_commands() -> Vec<OrderCommand> {

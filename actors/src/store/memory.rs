@@ -6,6 +6,7 @@ use crate::domain::escalation::Escalation;
 use crate::domain::merchant::{Item, Merchant};
 use crate::domain::order::Order;
 use crate::domain::rider::RiderView;
+use crate::domain::share::ShareLink;
 use crate::domain::{DeviceId, EscalationId, MerchantId, OrderId, RiderId};
 use crate::metric_names;
 use async_trait::async_trait;
@@ -51,6 +52,7 @@ pub struct MemoryStore {
     resolved: Mutex<Archive<EscalationId>>,
     idempotency: RwLock<HashMap<String, (IdemSlot, Instant)>>,
     devices: RwLock<HashMap<DeviceId, RiderId>>,
+    shares: Mutex<super::shares::ShareBook>,
 }
 
 /// An idempotency key in memory: reserved by a running request, or its response.
@@ -81,6 +83,7 @@ impl MemoryStore {
             )),
             idempotency: RwLock::default(),
             devices: RwLock::default(),
+            shares: Mutex::default(),
         }
     }
 
@@ -264,6 +267,22 @@ impl Store for MemoryStore {
     async fn delete_device(&self, device: &DeviceId) -> Result<(), StoreError> {
         self.devices.write().remove(device);
         Ok(())
+    }
+
+    async fn save_share_link(&self, link: &ShareLink) -> Result<(), StoreError> {
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        self.shares.lock().save(link, now_ms);
+        Ok(())
+    }
+
+    async fn share_link(&self, token: &str) -> Result<Option<ShareLink>, StoreError> {
+        Ok(self.shares.lock().get(token))
+    }
+
+    async fn share_links_of(&self, order: &OrderId) -> Result<Vec<ShareLink>, StoreError> {
+        Ok(self.shares.lock().of(order))
     }
 }
 

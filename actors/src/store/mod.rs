@@ -6,8 +6,11 @@
 mod archive;
 mod memory;
 pub mod redis;
+mod shares;
+mod webhooks;
 
 pub use memory::{MemoryLimits, MemoryStore};
+pub use webhooks::{DeliveryRecord, WebhookRecord, WebhookSnapshot};
 
 use crate::domain::escalation::Escalation;
 use crate::domain::ladder::Timer;
@@ -15,7 +18,9 @@ use crate::domain::merchant::{Item, Merchant};
 use crate::domain::offers::OfferBookState;
 use crate::domain::order::Order;
 use crate::domain::rider::RiderView;
-use crate::domain::{DeviceId, EscalationId, GeoPoint, OrderId, RiderId};
+use crate::domain::share::ShareLink;
+use crate::domain::{DeliveryId, DeviceId, EscalationId, GeoPoint, OrderId, RiderId, WebhookId};
+use crate::events::Event;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -170,6 +175,17 @@ pub trait Store: Send + Sync + 'static {
     }
     /// Saves an order with its dispatch state and timers.
     async fn save_order_record(&self, rec: &OrderRecord) -> Result<(), StoreError>;
+    /// Saves an order together with the `order_changed` events its changes announce. A
+    /// store with an event log appends them in the same atomic step as the record, so a
+    /// crash can never keep the change and lose its event (or the other way round). The
+    /// default has no log and saves the record alone.
+    async fn save_order_with_events(
+        &self,
+        rec: &OrderRecord,
+        _events: &[Event],
+    ) -> Result<(), StoreError> {
+        self.save_order_record(rec).await
+    }
     async fn load_order(&self, id: &OrderId) -> Result<Option<Order>, StoreError>;
     /// The order with its dispatch state (offers, trace, timers). The default has none.
     async fn load_order_record(&self, id: &OrderId) -> Result<Option<OrderRecord>, StoreError> {
@@ -223,6 +239,11 @@ pub trait Store: Send + Sync + 'static {
     async fn healthy(&self) -> bool;
     /// May state change now? False while a durable store is unreachable or recovering:
     /// the engine refuses changes (503) rather than acknowledge what it cannot store.
+    /// Still reading the engine's state back after a start (tokens, orders and riders
+    /// not all known yet). Only a durable store ever is.
+    fn recovering(&self) -> bool {
+        false
+    }
     fn writable(&self) -> bool {
         true
     }
@@ -250,8 +271,51 @@ pub trait Store: Send + Sync + 'static {
     async fn flush(&self, _within: Duration) -> bool {
         true
     }
+    /// Stores a share link (new, or revoked: `revoked_ms` set), keyed by its token and
+    /// listed under its order. A link is kept at least until it expires. The default is for
+    /// stores that keep none (test doubles): it refuses.
+    async fn save_share_link(&self, _link: &ShareLink) -> Result<(), StoreError> {
+        Err(StoreError::Unavailable(
+            "this store keeps no share links".into(),
+        ))
+    }
+    /// The link a token names, if it is kept (an expired one may be gone).
+    async fn share_link(&self, _token: &str) -> Result<Option<ShareLink>, StoreError> {
+        Ok(None)
+    }
+    /// The links kept for an order, oldest first.
+    async fn share_links_of(&self, _order: &OrderId) -> Result<Vec<ShareLink>, StoreError> {
+        Ok(Vec::new())
+    }
     /// Everything needed to rebuild the engine after a restart (empty for memory).
     async fn load_snapshot(&self) -> Result<Snapshot, StoreError> {
         Ok(Snapshot::default())
+    }
+    // Webhooks (store/webhooks.rs). The webhook worker keeps the working copy; the
+    // defaults, for stores that do not outlive the process, keep nothing.
+    /// A new subscription; stored before it is acknowledged.
+    async fn save_webhook(&self, _webhook: &WebhookRecord) -> Result<(), StoreError> {
+        Ok(())
+    }
+    /// Deletes a subscription and the listed deliveries (pending or dead) of it.
+    async fn delete_webhook(
+        &self,
+        _id: &WebhookId,
+        _deliveries: &[DeliveryId],
+    ) -> Result<(), StoreError> {
+        Ok(())
+    }
+    /// A delivery as it is now: pending, or a dead letter (`dead_ms` set); either way it
+    /// is no longer in the other list.
+    async fn save_delivery(&self, _delivery: &DeliveryRecord) -> Result<(), StoreError> {
+        Ok(())
+    }
+    /// Forgets deliveries (delivered, or dead letters pushed out by the cap).
+    async fn delete_deliveries(&self, _ids: &[DeliveryId]) -> Result<(), StoreError> {
+        Ok(())
+    }
+    /// Every subscription, pending delivery and dead letter (empty for memory).
+    async fn load_webhooks(&self) -> Result<WebhookSnapshot, StoreError> {
+        Ok(WebhookSnapshot::default())
     }
 }

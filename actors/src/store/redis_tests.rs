@@ -92,3 +92,117 @@ async fn devices_are_in_the_snapshot_until_revoked() {
         vec![(kept.expose().to_string(), "r_dev1".to_string())]
     );
 }
+
+/// An order's `order_changed` events land in the stream in the same script as its record:
+/// with a stored write, and not at all with a write refused as a conflict.
+#[tokio::test]
+async fn order_events_ride_with_the_order_write() {
+    use crate::events::Event;
+    use std::sync::Arc;
+    let prefix = format!("test:order-events:{}:", rand::random::<u64>());
+    let open = || {
+        RedisStore::open(RedisConfig {
+            prefix: prefix.clone(),
+            ..RedisConfig::default()
+        })
+        .expect("redis store")
+    };
+    let (a, b) = (open(), open());
+    let mut rec = OrderRecord::bare(sample_order());
+    rec.order.version = 1;
+    let created = Event::OrderChanged {
+        order: Arc::new(rec.order.clone()),
+        previous_status: None,
+    };
+    a.save_order_with_events(&rec, &[created]).await.unwrap();
+    // Another writer that took the order over at version 0 is refused: no event either.
+    let mut stale = rec.clone();
+    stale.order.version = 2;
+    let moved = Event::OrderChanged {
+        order: Arc::new(stale.order.clone()),
+        previous_status: Some(rec.order.status),
+    };
+    let refused = b.save_order_with_events(&stale, &[moved]).await;
+    assert!(
+        matches!(refused, Err(StoreError::Conflict(_))),
+        "{refused:?}"
+    );
+    let client = redis::Client::open("redis://127.0.0.1:6379/0").unwrap();
+    let mut con = client.get_multiplexed_async_connection().await.unwrap();
+    let entries: Vec<(String, Vec<String>)> = redis::cmd("XRANGE")
+        .arg(format!("{prefix}events"))
+        .arg("-")
+        .arg("+")
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    assert_eq!(
+        entries.len(),
+        1,
+        "one event, from the stored write: {entries:?}"
+    );
+    let fields = &entries[0].1;
+    assert_eq!(
+        fields[0..2],
+        ["type".to_string(), "order_changed".to_string()]
+    );
+    let data: serde_json::Value = serde_json::from_str(&fields[3]).unwrap();
+    assert_eq!(data["order"]["version"], 1);
+    assert!(data["previous_status"].is_null());
+}
+
+/// Webhooks come back after a restart: subscriptions, pending deliveries with their
+/// attempts, dead letters; a delivery is in one list at a time, and a deleted
+/// subscription takes its deliveries with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_and_their_deliveries_are_in_the_webhook_snapshot() {
+    use crate::domain::{DeliveryId, WebhookEventId, WebhookId};
+    use crate::store::{DeliveryRecord, WebhookRecord};
+    let s = store("webhooks");
+    let hook = |id: &str| WebhookRecord {
+        id: WebhookId::parse(id).unwrap(),
+        url: "https://example.com/hook".into(),
+        events: vec!["order.status_changed".into()],
+        secret: "whsec_test".into(),
+        created_ms: 1,
+    };
+    let delivery = |id: &str, hook: &str, seq: u64| DeliveryRecord {
+        id: DeliveryId::parse(id).unwrap(),
+        webhook_id: WebhookId::parse(hook).unwrap(),
+        event_id: WebhookEventId::generate(),
+        event_type: "order.status_changed".into(),
+        body: "{}".into(),
+        seq,
+        created_ms: 2,
+        attempts: 0,
+        next_attempt_ms: 2,
+        last_error: None,
+        dead_ms: None,
+    };
+    s.save_webhook(&hook("wh_a")).await.unwrap();
+    s.save_webhook(&hook("wh_b")).await.unwrap();
+    let mut retried = delivery("whd_1", "wh_a", 1);
+    s.save_delivery(&retried).await.unwrap();
+    retried.attempts = 2;
+    retried.last_error = Some("HTTP 500".into());
+    s.save_delivery(&retried).await.unwrap();
+    let mut dead = delivery("whd_2", "wh_a", 2);
+    s.save_delivery(&dead).await.unwrap();
+    dead.dead_ms = Some(9);
+    s.save_delivery(&dead).await.unwrap();
+    let done = delivery("whd_3", "wh_a", 3);
+    s.save_delivery(&done).await.unwrap();
+    s.delete_deliveries(std::slice::from_ref(&done.id))
+        .await
+        .unwrap();
+    let of_b = delivery("whd_4", "wh_b", 4);
+    s.save_delivery(&of_b).await.unwrap();
+    s.delete_webhook(&of_b.webhook_id, std::slice::from_ref(&of_b.id))
+        .await
+        .unwrap();
+    let snap = s.load_webhooks().await.unwrap();
+    s.delete_all().await.unwrap();
+    assert_eq!(snap.webhooks, vec![hook("wh_a")]);
+    assert_eq!(snap.pending, vec![retried]);
+    assert_eq!(snap.dead, vec![dead]);
+}

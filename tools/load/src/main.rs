@@ -59,6 +59,7 @@
 //!   frames from the server (the summary lists them by kind)
 
 mod auth_flood;
+mod chaos;
 mod city;
 mod proc;
 mod prom;
@@ -119,6 +120,10 @@ enum Cmd {
     /// Sign-ups and logins N at a time while an unrelated request is timed; the server's
     /// RSS before, at its peak and after.
     AuthFlood(auth_flood::AuthFloodArgs),
+    /// The engine on Redis under load, SIGKILLed again and again, Redis crashed, the engine
+    /// stopped past its silence timers; an audit after each blow (lost = 0, timers, two
+    /// riders, events). Spawns its own Redis and engine (`--bin`).
+    Chaos(chaos::ChaosArgs),
 }
 
 /// A host part of a URL that is a loopback address.
@@ -172,6 +177,7 @@ fn main() {
             Cmd::SeedRedis(args) => seed::run(args).await,
             Cmd::RecoverTime(args) => recover::run(&cli.token, args).await,
             Cmd::AuthFlood(args) => auth_flood::run(&cli.url, pid(), args).await,
+            Cmd::Chaos(args) => chaos::run(args).await,
         }
     });
 }

@@ -80,30 +80,43 @@ impl OrderActor {
         self.seq += 1;
         let rec = self.record();
         let notices = std::mem::take(&mut self.outgoing);
+        // The order's own changes are stored with the record, in one atomic write.
+        let changes: Vec<Event> = notices
+            .iter()
+            .filter_map(|n| match n {
+                Notice::Event(e @ Event::OrderChanged { .. }) => Some(e.clone()),
+                _ => None,
+            })
+            .collect();
         let store = self.shared.store.clone();
         Box::pin(
-            async move { store.save_order_record(&rec).await.map(|_| rec.order) }
-                .into_actor(self)
-                .map(move |res, act, ctx| match res {
-                    Ok(order) => {
-                        act.deliver(notices);
-                        Ok(order)
+            async move {
+                store
+                    .save_order_with_events(&rec, &changes)
+                    .await
+                    .map(|_| rec.order)
+            }
+            .into_actor(self)
+            .map(move |res, act, ctx| match res {
+                Ok(order) => {
+                    act.deliver(notices);
+                    Ok(order)
+                }
+                Err(e) => {
+                    if matches!(e, StoreError::Conflict(_)) {
+                        ctx.notify(Relinquish);
+                    } else if !notices.is_empty() {
+                        let later = std::mem::replace(&mut act.outgoing, notices);
+                        act.outgoing.extend(later);
+                        ctx.run_later(RETRY_NOTICES, |act, ctx| {
+                            if !act.outgoing.is_empty() {
+                                act.persist_in_background(ctx);
+                            }
+                        });
                     }
-                    Err(e) => {
-                        if matches!(e, StoreError::Conflict(_)) {
-                            ctx.notify(Relinquish);
-                        } else if !notices.is_empty() {
-                            let later = std::mem::replace(&mut act.outgoing, notices);
-                            act.outgoing.extend(later);
-                            ctx.run_later(RETRY_NOTICES, |act, ctx| {
-                                if !act.outgoing.is_empty() {
-                                    act.persist_in_background(ctx);
-                                }
-                            });
-                        }
-                        Err(store_error(e))
-                    }
-                }),
+                    Err(store_error(e))
+                }
+            }),
         )
     }
 

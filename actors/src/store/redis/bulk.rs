@@ -20,7 +20,7 @@ impl RedisStore {
     pub async fn import_orders(&self, orders: &[OrderRecord]) -> Result<(), StoreError> {
         let cmds = orders
             .iter()
-            .map(|r| self.order_cmd(r))
+            .map(|r| self.order_cmd(r, &[]))
             .collect::<Result<Vec<_>, _>>()?;
         let replies = self.import(cmds, true).await?;
         let conflicts = replies.iter().filter(|v| **v == Value::Int(0)).count();

@@ -39,6 +39,10 @@ impl RedisStore {
                     .iter()
                     .filter_map(|e| event_cmd(&stream, maxlen, e))
                     .collect();
+                if cmds.is_empty() {
+                    // A batch of order changes only: the order writes append them.
+                    continue;
+                }
                 let op = Op {
                     cmds,
                     reply: None,
@@ -56,11 +60,22 @@ impl RedisStore {
     }
 }
 
-/// One `XADD` of an event: its `type` as a field of its own so consumers can filter
-/// without decoding `data` (the whole event as JSON).
-fn event_cmd(stream: &str, maxlen: usize, e: &Event) -> Option<Cmd> {
+/// An event as the stream holds it: its `type` as a field of its own so consumers can
+/// filter without decoding `data` (the whole event as JSON).
+pub(super) fn stream_entry(e: &Event) -> Option<(String, String)> {
     let v = serde_json::to_value(e).ok()?;
     let kind = v.get("type")?.as_str()?.to_string();
+    Some((kind, v.to_string()))
+}
+
+/// One `XADD` of an event. `order_changed` is not appended here: it goes into the stream
+/// in the same script as the order's write (order_cas.rs), so a crash between the two
+/// cannot lose it.
+fn event_cmd(stream: &str, maxlen: usize, e: &Event) -> Option<Cmd> {
+    if matches!(e, Event::OrderChanged { .. }) {
+        return None;
+    }
+    let (kind, data) = stream_entry(e)?;
     let mut c = redis::cmd("XADD");
     c.arg(stream)
         .arg("MAXLEN")
@@ -70,6 +85,6 @@ fn event_cmd(stream: &str, maxlen: usize, e: &Event) -> Option<Cmd> {
         .arg("type")
         .arg(kind)
         .arg("data")
-        .arg(v.to_string());
+        .arg(data);
     Some(c)
 }

@@ -23,6 +23,8 @@
 //!   request runs, then hold its response; one Lua script per step, straight to Redis.
 //! - **Recovery** reads a snapshot (`snapshot`); every engine event also goes to a Redis
 //!   stream (`events`). Settings are in `config`.
+//! - **Webhooks** (`webhooks`): subscriptions, pending deliveries and dead letters, so
+//!   deliveries survive a restart.
 //! - **Bulk import** (`bulk`) writes many records at once in the same format (load tools
 //!   seed a store with it; the engine does not use it).
 
@@ -34,7 +36,9 @@ mod idempotency;
 mod order_cas;
 mod positions;
 mod records;
+mod shares;
 mod snapshot;
+mod webhooks;
 mod writer;
 
 pub use config::RedisConfig;

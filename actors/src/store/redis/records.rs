@@ -3,15 +3,19 @@
 //! `retain` (kept through an outage, latest per record); writes that only count once
 //! Redis has them (a new order, idempotency keys, tokens, accounts) are not.
 
+use super::events::stream_entry;
 use super::positions::{keep_latest, settled};
 use super::{unavailable, RedisStore};
 use crate::domain::escalation::Escalation;
 use crate::domain::merchant::{Item, Merchant};
 use crate::domain::order::Order;
 use crate::domain::rider::RiderView;
-use crate::domain::{DeviceId, EscalationId, GeoPoint, OrderId, RiderId};
+use crate::domain::share::ShareLink;
+use crate::domain::{DeliveryId, DeviceId, EscalationId, GeoPoint, OrderId, RiderId, WebhookId};
+use crate::events::Event;
 use crate::store::{
-    AccountRecord, OrderRecord, Reservation, Snapshot, Store, StoreError, StoredResponse,
+    AccountRecord, DeliveryRecord, OrderRecord, Reservation, Snapshot, Store, StoreError,
+    StoredResponse, WebhookRecord, WebhookSnapshot,
 };
 use async_trait::async_trait;
 use redis::{Cmd, Value};
@@ -84,10 +88,23 @@ impl RedisStore {
 #[async_trait]
 impl Store for RedisStore {
     async fn save_order_record(&self, rec: &OrderRecord) -> Result<(), StoreError> {
-        let cmd = self.order_cmd(rec)?;
+        self.save_order_with_events(rec, &[]).await
+    }
+
+    async fn save_order_with_events(
+        &self,
+        rec: &OrderRecord,
+        events: &[Event],
+    ) -> Result<(), StoreError> {
+        let entries: Vec<(String, String)> = events.iter().filter_map(stream_entry).collect();
+        let cmd = self.order_cmd(rec, &entries)?;
         // A brand-new order (base 0) is not in memory unless the write succeeds.
         let retain = rec.base_version > 0 || rec.order.version > 1;
-        let key = Some(format!("order:{}", rec.order.order_id));
+        // Kept while Redis is away, a later write of the order replaces an earlier one
+        // ("latest wins"), unless it carries events: those must all reach the stream.
+        let key = entries
+            .is_empty()
+            .then(|| format!("order:{}", rec.order.order_id));
         let v = self.submit("order", vec![cmd], retain, key).await?;
         match v.first() {
             Some(Value::Int(0)) => Err(StoreError::Conflict(rec.order.order_id.to_string())),
@@ -198,6 +215,10 @@ impl Store for RedisStore {
         self.release_key(key, owner).await
     }
 
+    fn recovering(&self) -> bool {
+        !self.status.recovered.load(Ordering::SeqCst)
+    }
+
     fn writable(&self) -> bool {
         self.status.healthy.load(Ordering::SeqCst) && self.status.recovered.load(Ordering::SeqCst)
     }
@@ -269,6 +290,43 @@ impl Store for RedisStore {
 
     async fn load_snapshot(&self) -> Result<Snapshot, StoreError> {
         self.read_snapshot().await
+    }
+
+    // Webhooks: keys and encodings in `webhooks`.
+    async fn save_webhook(&self, webhook: &WebhookRecord) -> Result<(), StoreError> {
+        self.put_webhook(webhook).await
+    }
+
+    async fn delete_webhook(
+        &self,
+        id: &WebhookId,
+        deliveries: &[DeliveryId],
+    ) -> Result<(), StoreError> {
+        self.drop_webhook(id, deliveries).await
+    }
+
+    async fn save_delivery(&self, delivery: &DeliveryRecord) -> Result<(), StoreError> {
+        self.put_delivery(delivery).await
+    }
+
+    async fn delete_deliveries(&self, ids: &[DeliveryId]) -> Result<(), StoreError> {
+        self.drop_deliveries(ids).await
+    }
+
+    async fn load_webhooks(&self) -> Result<WebhookSnapshot, StoreError> {
+        self.read_webhooks().await
+    }
+
+    async fn save_share_link(&self, link: &ShareLink) -> Result<(), StoreError> {
+        self.put_share_link(link).await
+    }
+
+    async fn share_link(&self, token: &str) -> Result<Option<ShareLink>, StoreError> {
+        self.get_share_link(token).await
+    }
+
+    async fn share_links_of(&self, order: &OrderId) -> Result<Vec<ShareLink>, StoreError> {
+        self.list_share_links(order).await
     }
 }
 
