@@ -75,9 +75,16 @@ impl Engine {
             },
             self.now_ms(),
         );
+        let created = Event::OrderChanged {
+            order: Arc::new(order.clone()),
+            previous_status: None,
+        };
         self.shared
             .store
-            .save_order_record(&OrderRecord::bare(order.clone()))
+            .save_order_with_events(
+                &OrderRecord::bare(order.clone()),
+                std::slice::from_ref(&created),
+            )
             .await
             .map_err(|e| EngineError::Unavailable(e.to_string()))?;
         let addr = OrderActor::new(order.clone(), self.shared.clone()).start();
@@ -88,10 +95,7 @@ impl Engine {
             .insert(order.order_id.clone(), addr);
         metrics::counter!(crate::metric_names::ORDERS_TOTAL, "status" => "pending_payment")
             .increment(1);
-        self.shared.bus.publish(Event::OrderChanged {
-            order: Arc::new(order.clone()),
-            previous_status: None,
-        });
+        self.shared.bus.publish(created);
         Ok(order)
     }
 
