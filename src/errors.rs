@@ -7,6 +7,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use dispatch_actors::store::StoreError;
 use dispatch_actors::EngineError;
+use serde::Serialize;
 use serde_json::json;
 use std::fmt;
 
@@ -173,8 +174,30 @@ impl ResponseError for ApiError {
     }
 }
 
+/// Every error answer's body, the shape docs/protocol.md gives (and the OpenAPI document's
+/// error schema, src/api_doc).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// `invalid_input`, `unauthorized`, `forbidden`, `not_found`, a 409 conflict's code,
+    /// `payload_too_large`, `rate_limited`, `unavailable` or `internal`.
+    #[schema(example = "invalid_input")]
+    pub code: String,
+    /// For people, not for programs.
+    pub message: String,
+}
+
 pub fn error_body(code: &str, message: &str) -> serde_json::Value {
-    json!({"error": {"code": code, "message": message}})
+    json!(ErrorBody {
+        error: ErrorDetail {
+            code: code.into(),
+            message: message.into(),
+        },
+    })
 }
 
 /// actix-web's own extractor errors (bad query strings, paths) in the protocol's shape.

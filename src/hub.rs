@@ -32,7 +32,7 @@ use tokio::task::JoinHandle;
 pub type TextOutbox = Outbox<String>;
 
 /// Live counters shown on the dashboard.
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct Stats {
     pub offers_accepted: u64,
     pub offers_expired: u64,

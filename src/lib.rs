@@ -2,6 +2,7 @@
 //! itself lives in the `dispatch-actors` crate; the demo city and the replay in `dispatch-sim`.
 
 pub mod access_log;
+pub mod api_doc;
 pub mod auth;
 pub mod errors;
 pub mod extract;

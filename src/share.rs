@@ -72,7 +72,7 @@ impl ShareSettings {
 
 /// The order as a link's holder sees it: no customer or rider ids, and the ETA only
 /// when the link shows the rider's position.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct SharedOrder<'a> {
     pub order_id: &'a OrderId,
     pub merchant_id: &'a MerchantId,

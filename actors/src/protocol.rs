@@ -21,6 +21,7 @@ use tokio::sync::oneshot;
 
 /// Why an order was taken from a rider.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum UnassignReason {
     Reassigned,
@@ -31,6 +32,7 @@ pub enum UnassignReason {
 
 /// What the rider app is told (docs/protocol.md, "Server → rider").
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum RiderNotice {
     Welcome {

@@ -1,18 +1,28 @@
 //! Customer registration and login (rate limited per IP; failed logins slow down).
 
-use crate::errors::ApiError;
+use crate::errors::{ApiError, ErrorBody};
 use crate::extract::Json;
 use crate::state::AppState;
 use actix_web::dev::Payload;
-use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
+use actix_web::{post, web, FromRequest, HttpRequest, HttpResponse};
+use dispatch_actors::domain::CustomerId;
 use futures_util::future::{ready, Ready};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct Credentials {
+    /// 1–128 characters.
     pub username: String,
+    /// 1–256 characters.
     pub password: String,
+}
+
+/// A customer's token, from registration or login.
+#[derive(Serialize, ToSchema)]
+pub struct CustomerSession {
+    pub customer_id: CustomerId,
+    pub token: String,
 }
 
 impl Credentials {
@@ -58,6 +68,19 @@ impl FromRequest for AuthAttempt {
     }
 }
 
+#[utoipa::path(
+    operation_id = "register_customer",
+    tag = "customers",
+    request_body = Credentials,
+    responses(
+        (status = 201, description = "Registered; the token is the customer's", body = CustomerSession),
+        (status = 400, description = "`invalid_input`", body = ErrorBody),
+        (status = 409, description = "`username_taken`", body = ErrorBody),
+        (status = 429, description = "`rate_limited` (per IP), with Retry-After", body = ErrorBody),
+        (status = 503, description = "`unavailable`: the hashing pool is full, with Retry-After", body = ErrorBody),
+    )
+)]
+#[post("/customers")]
 pub async fn register(
     _: AuthAttempt,
     body: Result<Json<Credentials>, ApiError>,
@@ -67,11 +90,24 @@ pub async fn register(
     // Hashed on the bounded pool (src/password.rs): a full queue answers 503 + Retry-After.
     let (customer_id, token) = state.auth.register(&c.username, &c.password).await?;
     state.auth.commit_registration(&c.username, &token).await?;
-    Ok(HttpResponse::Created().json(json!({"customer_id": customer_id, "token": token})))
+    Ok(HttpResponse::Created().json(CustomerSession { customer_id, token }))
 }
 
 /// Logins wait longer after each failure (src/login_guard.rs): an attempt inside the wait
 /// is 429 with Retry-After and never reaches the password check.
+#[utoipa::path(
+    operation_id = "login",
+    tag = "customers",
+    request_body = Credentials,
+    responses(
+        (status = 200, description = "Logged in", body = CustomerSession),
+        (status = 400, description = "`invalid_input`", body = ErrorBody),
+        (status = 401, description = "`unauthorized`: wrong username or password", body = ErrorBody),
+        (status = 429, description = "`rate_limited`: per IP, or waiting after failed logins; with Retry-After", body = ErrorBody),
+        (status = 503, description = "`unavailable`: the hashing pool is full, with Retry-After", body = ErrorBody),
+    )
+)]
+#[post("/sessions")]
 pub async fn login(
     _: AuthAttempt,
     req: HttpRequest,
@@ -97,5 +133,5 @@ pub async fn login(
     };
     state.login_guard.succeeded(&c.username);
     state.auth.commit_login(&token).await?;
-    Ok(HttpResponse::Ok().json(json!({"customer_id": customer_id, "token": token})))
+    Ok(HttpResponse::Ok().json(CustomerSession { customer_id, token }))
 }

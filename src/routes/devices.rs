@@ -3,12 +3,13 @@
 //! once, in the answer that creates it.
 
 use crate::auth::Principal;
-use crate::errors::ApiError;
+use crate::errors::{ApiError, ErrorBody};
 use crate::extract::Caller;
 use crate::state::AppState;
-use actix_web::{web, HttpResponse};
+use actix_web::{delete, post, web, HttpResponse};
 use dispatch_actors::domain::RiderId;
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 /// The rider `id` names, if the caller may manage its devices: the dispatcher, or that
 /// rider. A malformed id is 404 (as everywhere), another's 403.
@@ -23,7 +24,27 @@ fn managed_rider(caller: &Principal, id: &str) -> Result<RiderId, ApiError> {
     }
 }
 
+/// A new tracking-app device.
+#[derive(Serialize, ToSchema)]
+pub struct DeviceCreated {
+    /// 24 random lowercase letters and digits; shown only here.
+    pub device_id: String,
+}
+
 /// `POST /riders/{id}/devices` → 201 `{device_id}`.
+#[utoipa::path(
+    operation_id = "register_device",
+    tag = "tracking apps",
+    params(("id" = RiderId, Path, description = "The rider")),
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Registered; no body needed", body = DeviceCreated),
+        (status = 401, description = "`unauthorized`", body = ErrorBody),
+        (status = 403, description = "`forbidden`: the dispatcher or that rider only", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such rider", body = ErrorBody),
+    )
+)]
+#[post("/riders/{id}/devices")]
 pub async fn register(
     Caller(who): Caller,
     path: web::Path<String>,
@@ -32,10 +53,28 @@ pub async fn register(
     let rider = managed_rider(&who, &path)?;
     state.engine.rider(&rider).await?;
     let device = state.intake.devices.register(&rider).await?;
-    Ok(HttpResponse::Created().json(json!({ "device_id": device.expose() })))
+    Ok(HttpResponse::Created().json(DeviceCreated {
+        device_id: device.expose().to_string(),
+    }))
 }
 
 /// `DELETE /riders/{id}/devices/{device_id}` → 204; its fixes are refused from now on.
+#[utoipa::path(
+    operation_id = "revoke_device",
+    tag = "tracking apps",
+    params(
+        ("id" = RiderId, Path, description = "The rider"),
+        ("device_id" = String, Path, description = "One of its devices"),
+    ),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Revoked: its fixes are refused from now on"),
+        (status = 401, description = "`unauthorized`", body = ErrorBody),
+        (status = 403, description = "`forbidden`: the dispatcher or that rider only", body = ErrorBody),
+        (status = 404, description = "`not_found`: not a device of that rider", body = ErrorBody),
+    )
+)]
+#[delete("/riders/{id}/devices/{device_id}")]
 pub async fn revoke(
     Caller(who): Caller,
     path: web::Path<(String, String)>,

@@ -1,15 +1,30 @@
 //! Escalations for the dispatcher.
 
-use crate::errors::ApiError;
+use crate::errors::{ApiError, ErrorBody};
 use crate::extract::{Dispatcher, Json};
 use crate::state::AppState;
 use actix_web::dev::Payload;
-use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
+use actix_web::{get, post, web, FromRequest, HttpRequest, HttpResponse};
+use dispatch_actors::domain::escalation::Escalation;
 use dispatch_actors::domain::EscalationId;
 use futures_util::future::{ready, Ready};
 use serde::Deserialize;
 use std::collections::HashMap;
+use utoipa::ToSchema;
 
+#[utoipa::path(
+    operation_id = "list_escalations",
+    tag = "escalations",
+    params(("open" = Option<bool>, Query, description = "true: open ones only; absent or false: all")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Escalations, newest first", body = Vec<Escalation>),
+        (status = 400, description = "`invalid_input`", body = ErrorBody),
+        (status = 401, description = "`unauthorized`", body = ErrorBody),
+        (status = 403, description = "`forbidden`: dispatcher only", body = ErrorBody),
+    )
+)]
+#[get("/escalations")]
 pub async fn list(
     _: Dispatcher,
     query: web::Query<HashMap<String, String>>,
@@ -28,7 +43,7 @@ pub fn open_only(query: &HashMap<String, String>) -> Result<bool, ApiError> {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct ResolveBody {
     pub note: Option<String>,
 }
@@ -51,6 +66,21 @@ impl FromRequest for EscalationPath {
     }
 }
 
+#[utoipa::path(
+    operation_id = "resolve_escalation",
+    tag = "escalations",
+    params(("id" = EscalationId, Path, description = "The escalation")),
+    request_body = ResolveBody,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Resolved by the dispatcher", body = Escalation),
+        (status = 400, description = "`invalid_input`", body = ErrorBody),
+        (status = 401, description = "`unauthorized`", body = ErrorBody),
+        (status = 403, description = "`forbidden`: dispatcher only", body = ErrorBody),
+        (status = 404, description = "`not_found`", body = ErrorBody),
+    )
+)]
+#[post("/escalations/{id}/resolve")]
 pub async fn resolve(
     _: Dispatcher,
     escalation: EscalationPath,

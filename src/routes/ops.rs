@@ -1,12 +1,27 @@
 //! `/healthz`, `/readyz`, `/metrics`, and the JSON 404.
 
-use crate::errors::ApiError;
+use crate::errors::{ApiError, ErrorBody};
 use crate::state::AppState;
-use actix_web::{web, HttpResponse};
+use actix_web::{get, web, HttpResponse};
+use serde::Serialize;
 use std::sync::atomic::Ordering;
+use utoipa::ToSchema;
 
+/// A probe's answer.
+#[derive(Serialize, ToSchema)]
+pub struct Probe {
+    /// `ok` (healthz) or `ready` (readyz).
+    pub status: &'static str,
+}
+
+#[utoipa::path(
+    operation_id = "healthz",
+    tag = "operations",
+    responses((status = 200, description = "The process runs", body = Probe))
+)]
+#[get("/healthz")]
 pub async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
+    HttpResponse::Ok().json(Probe { status: "ok" })
 }
 
 /// Why the server is not ready (draining, or the store does not answer), if it is not.
@@ -18,10 +33,19 @@ async fn not_ready(state: &AppState) -> Option<&'static str> {
 }
 
 /// 200 when the store answers and the server is not draining.
+#[utoipa::path(
+    operation_id = "readyz",
+    tag = "operations",
+    responses(
+        (status = 200, description = "Can serve", body = Probe),
+        (status = 503, description = "`unavailable`: draining, or the store is unreachable or still restoring", body = ErrorBody),
+    )
+)]
+#[get("/readyz")]
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let why = not_ready(&state).await;
     if why.is_none() {
-        HttpResponse::Ok().json(serde_json::json!({"status": "ready"}))
+        HttpResponse::Ok().json(Probe { status: "ready" })
     } else {
         let why = why.unwrap_or_default();
         HttpResponse::ServiceUnavailable().json(crate::errors::error_body("unavailable", why))
@@ -30,9 +54,15 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
 
 /// The scrape. `dispatch_ready` is what `/readyz` would answer now (1 ready, 0 not), set
 /// here so it is as fresh as the scrape that reads it.
+#[utoipa::path(
+    operation_id = "metrics",
+    tag = "operations",
+    responses((status = 200, description = "Prometheus text exposition (docs/operations.md)", content_type = "text/plain; version=0.0.4", body = String))
+)]
+#[get("/metrics")]
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     let ready = not_ready(&state).await.is_none();
-    metrics::gauge!(dispatch_actors::metric_names::READY).set(if ready { 1.0 } else { 0.0 });
+    ::metrics::gauge!(dispatch_actors::metric_names::READY).set(if ready { 1.0 } else { 0.0 });
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(state.metrics.render())

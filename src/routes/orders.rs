@@ -4,15 +4,17 @@
 
 use super::merchants::merchant_id;
 use crate::auth::Principal;
-use crate::errors::ApiError;
+use crate::errors::{ApiError, ErrorBody};
 use crate::extract::{Caller, Dispatcher, Json};
 use crate::idempotency::{self, IdemKey};
 use crate::state::AppState;
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{get, post, web, HttpRequest, HttpResponse};
+use dispatch_actors::domain::offers::TraceEntry;
 use dispatch_actors::domain::order::{Actor, Order, OrderCommand};
 use dispatch_actors::domain::{GeoPoint, ItemId, MerchantId, OrderId, RiderId};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 fn order_id(raw: &str) -> Result<OrderId, ApiError> {
     OrderId::parse(raw).map_err(|_| ApiError::not_found(format!("order {raw}")))
@@ -49,15 +51,18 @@ fn answer(status: StatusCode, order: &Order) -> Result<(StatusCode, serde_json::
     Ok((status, v))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct LineIn {
+    #[schema(value_type = ItemId)]
     item_id: String,
     qty: u32,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct NewOrder {
+    #[schema(value_type = MerchantId)]
     merchant_id: String,
+    /// At most 100 lines.
     items: Vec<LineIn>,
     pub dropoff: GeoPoint,
 }
@@ -83,6 +88,23 @@ impl NewOrder {
     }
 }
 
+#[utoipa::path(
+    operation_id = "create_order",
+    tag = "orders",
+    params(("Idempotency-Key" = Option<String>, Header, description = "1–128 characters: a retry with the same key and body replays the first answer")),
+    request_body = NewOrder,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Placed, `pending_payment`", body = Order),
+        (status = 400, description = "`invalid_input`", body = ErrorBody),
+        (status = 401, description = "`unauthorized`", body = ErrorBody),
+        (status = 403, description = "`forbidden`", body = ErrorBody),
+        (status = 404, description = "`not_found`", body = ErrorBody),
+        (status = 409, description = "`invalid_transition` (or another conflict)", body = ErrorBody),
+        (status = 503, description = "`unavailable`: the store cannot take the change now; nothing changed", body = ErrorBody),
+    )
+)]
+#[post("/orders")]
 pub async fn create(
     req: HttpRequest,
     Caller(who): Caller,
@@ -114,6 +136,19 @@ pub async fn create(
         .await
 }
 
+#[utoipa::path(
+    operation_id = "get_order",
+    tag = "orders",
+    params(("id" = OrderId, Path, description = "The order")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The order (its customer, merchant, rider, or the dispatcher)", body = Order),
+        (status = 401, description = "`unauthorized`", body = ErrorBody),
+        (status = 403, description = "`forbidden`", body = ErrorBody),
+        (status = 404, description = "`not_found`", body = ErrorBody),
+    )
+)]
+#[get("/orders/{id}")]
 pub async fn get(
     Caller(who): Caller,
     path: web::Path<String>,
@@ -122,8 +157,9 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(load(&state, &who, &path).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct PayBody {
+    /// 1–200 bytes.
     payment_ref: String,
 }
 
@@ -137,6 +173,23 @@ impl PayBody {
     }
 }
 
+#[utoipa::path(
+    operation_id = "pay_order",
+    tag = "orders",
+    params(("id" = OrderId, Path, description = "The order"), ("Idempotency-Key" = Option<String>, Header, description = "1–128 characters: a retry with the same key and body replays the first answer")),
+    request_body = PayBody,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "`paid`", body = Order),
+        (status = 400, description = "`invalid_input`", body = ErrorBody),
+        (status = 401, description = "`unauthorized`", body = ErrorBody),
+        (status = 403, description = "`forbidden`", body = ErrorBody),
+        (status = 404, description = "`not_found`", body = ErrorBody),
+        (status = 409, description = "`invalid_transition` (or another conflict)", body = ErrorBody),
+        (status = 503, description = "`unavailable`: the store cannot take the change now; nothing changed", body = ErrorBody),
+    )
+)]
+#[post("/orders/{id}/pay")]
 pub async fn pay(
     req: HttpRequest,
     Caller(who): Caller,
@@ -172,11 +225,29 @@ async fn for_merchant(state: &AppState, who: &Principal, raw: &str) -> Result<Or
     Ok(order)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct AcceptBody {
+    /// Default: the merchant's `prep_time_s`; allowed 0–7200.
     pub prep_time_s: Option<u64>,
 }
 
+#[utoipa::path(
+    operation_id = "accept_order",
+    tag = "orders",
+    params(("id" = OrderId, Path, description = "The order")),
+    request_body = AcceptBody,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "`accepted` (its merchant)", body = Order),
+        (status = 400, description = "`invalid_input`", body = ErrorBody),
+        (status = 401, description = "`unauthorized`", body = ErrorBody),
+        (status = 403, description = "`forbidden`", body = ErrorBody),
+        (status = 404, description = "`not_found`", body = ErrorBody),
+        (status = 409, description = "`invalid_transition` (or another conflict)", body = ErrorBody),
+        (status = 503, description = "`unavailable`: the store cannot take the change now; nothing changed", body = ErrorBody),
+    )
+)]
+#[post("/orders/{id}/accept")]
 pub async fn accept(
     Caller(who): Caller,
     path: web::Path<String>,
@@ -192,16 +263,33 @@ pub async fn accept(
     Ok(HttpResponse::Ok().json(o))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct ReasonBody {
     pub reason: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct OptionalReason {
     pub reason: Option<String>,
 }
 
+#[utoipa::path(
+    operation_id = "reject_order",
+    tag = "orders",
+    params(("id" = OrderId, Path, description = "The order")),
+    request_body = ReasonBody,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "`cancelled` (its merchant, while `paid`)", body = Order),
+        (status = 400, description = "`invalid_input`", body = ErrorBody),
+        (status = 401, description = "`unauthorized`", body = ErrorBody),
+        (status = 403, description = "`forbidden`", body = ErrorBody),
+        (status = 404, description = "`not_found`", body = ErrorBody),
+        (status = 409, description = "`invalid_transition` (or another conflict)", body = ErrorBody),
+        (status = 503, description = "`unavailable`: the store cannot take the change now; nothing changed", body = ErrorBody),
+    )
+)]
+#[post("/orders/{id}/reject")]
 pub async fn reject(
     Caller(who): Caller,
     path: web::Path<String>,
@@ -217,6 +305,21 @@ pub async fn reject(
     Ok(HttpResponse::Ok().json(o))
 }
 
+#[utoipa::path(
+    operation_id = "mark_order_ready",
+    tag = "orders",
+    params(("id" = OrderId, Path, description = "The order")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "`ready: true` (its merchant, while `accepted` or `assigned`)", body = Order),
+        (status = 401, description = "`unauthorized`", body = ErrorBody),
+        (status = 403, description = "`forbidden`", body = ErrorBody),
+        (status = 404, description = "`not_found`", body = ErrorBody),
+        (status = 409, description = "`invalid_transition` (or another conflict)", body = ErrorBody),
+        (status = 503, description = "`unavailable`: the store cannot take the change now; nothing changed", body = ErrorBody),
+    )
+)]
+#[post("/orders/{id}/ready")]
 pub async fn ready(
     Caller(who): Caller,
     path: web::Path<String>,
@@ -230,6 +333,23 @@ pub async fn ready(
     Ok(HttpResponse::Ok().json(o))
 }
 
+#[utoipa::path(
+    operation_id = "cancel_order",
+    tag = "orders",
+    params(("id" = OrderId, Path, description = "The order")),
+    request_body = OptionalReason,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "`cancelled` (its customer before `accepted`, the dispatcher before `picked_up`)", body = Order),
+        (status = 400, description = "`invalid_input`", body = ErrorBody),
+        (status = 401, description = "`unauthorized`", body = ErrorBody),
+        (status = 403, description = "`forbidden`", body = ErrorBody),
+        (status = 404, description = "`not_found`", body = ErrorBody),
+        (status = 409, description = "`invalid_transition` (or another conflict)", body = ErrorBody),
+        (status = 503, description = "`unavailable`: the store cannot take the change now; nothing changed", body = ErrorBody),
+    )
+)]
+#[post("/orders/{id}/cancel")]
 pub async fn cancel(
     Caller(who): Caller,
     path: web::Path<String>,
@@ -260,8 +380,9 @@ pub async fn cancel(
     Ok(HttpResponse::Ok().json(o))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct AssignBody {
+    #[schema(value_type = RiderId)]
     rider_id: String,
 }
 
@@ -271,6 +392,23 @@ impl AssignBody {
     }
 }
 
+#[utoipa::path(
+    operation_id = "assign_order",
+    tag = "orders",
+    params(("id" = OrderId, Path, description = "The order")),
+    request_body = AssignBody,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Assigned to the rider (dispatcher; the rider must be connected and not offline or stale, else 409 `rider_unavailable`)", body = Order),
+        (status = 400, description = "`invalid_input`", body = ErrorBody),
+        (status = 401, description = "`unauthorized`", body = ErrorBody),
+        (status = 403, description = "`forbidden`", body = ErrorBody),
+        (status = 404, description = "`not_found`", body = ErrorBody),
+        (status = 409, description = "`invalid_transition` (or another conflict)", body = ErrorBody),
+        (status = 503, description = "`unavailable`: the store cannot take the change now; nothing changed", body = ErrorBody),
+    )
+)]
+#[post("/orders/{id}/assign")]
 pub async fn assign(
     _: Dispatcher,
     path: web::Path<String>,
@@ -283,6 +421,21 @@ pub async fn assign(
     Ok(HttpResponse::Ok().json(state.engine.assign(&id, &rider).await?))
 }
 
+#[utoipa::path(
+    operation_id = "unassign_order",
+    tag = "orders",
+    params(("id" = OrderId, Path, description = "The order")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Back to `accepted`, dispatched again (dispatcher)", body = Order),
+        (status = 401, description = "`unauthorized`", body = ErrorBody),
+        (status = 403, description = "`forbidden`", body = ErrorBody),
+        (status = 404, description = "`not_found`", body = ErrorBody),
+        (status = 409, description = "`invalid_transition` (or another conflict)", body = ErrorBody),
+        (status = 503, description = "`unavailable`: the store cannot take the change now; nothing changed", body = ErrorBody),
+    )
+)]
+#[post("/orders/{id}/unassign")]
 pub async fn unassign(
     _: Dispatcher,
     path: web::Path<String>,
@@ -297,6 +450,23 @@ pub async fn unassign(
     ))
 }
 
+#[utoipa::path(
+    operation_id = "fail_order",
+    tag = "orders",
+    params(("id" = OrderId, Path, description = "The order")),
+    request_body = ReasonBody,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "`failed` (dispatcher, while `picked_up`)", body = Order),
+        (status = 400, description = "`invalid_input`", body = ErrorBody),
+        (status = 401, description = "`unauthorized`", body = ErrorBody),
+        (status = 403, description = "`forbidden`", body = ErrorBody),
+        (status = 404, description = "`not_found`", body = ErrorBody),
+        (status = 409, description = "`invalid_transition` (or another conflict)", body = ErrorBody),
+        (status = 503, description = "`unavailable`: the store cannot take the change now; nothing changed", body = ErrorBody),
+    )
+)]
+#[post("/orders/{id}/fail")]
 pub async fn fail(
     _: Dispatcher,
     path: web::Path<String>,
@@ -312,6 +482,19 @@ pub async fn fail(
     Ok(HttpResponse::Ok().json(state.engine.order_command(&id, cmd).await?))
 }
 
+#[utoipa::path(
+    operation_id = "order_trace",
+    tag = "orders",
+    params(("id" = OrderId, Path, description = "The order")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The dispatch decisions for this order (dispatcher)", body = OrderTrace),
+        (status = 401, description = "`unauthorized`", body = ErrorBody),
+        (status = 403, description = "`forbidden`", body = ErrorBody),
+        (status = 404, description = "`not_found`", body = ErrorBody),
+    )
+)]
+#[get("/orders/{id}/trace")]
 pub async fn trace(
     _: Dispatcher,
     path: web::Path<String>,
@@ -319,5 +502,16 @@ pub async fn trace(
 ) -> Result<HttpResponse, ApiError> {
     let id = order_id(&path)?;
     let decisions = state.engine.trace(&id).await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({"order_id": id, "decisions": decisions})))
+    Ok(HttpResponse::Ok().json(OrderTrace {
+        order_id: id,
+        decisions,
+    }))
+}
+
+/// An order's dispatch decisions: searches and planning rounds, their candidates, scores
+/// and why riders were skipped.
+#[derive(Serialize, ToSchema)]
+pub struct OrderTrace {
+    pub order_id: OrderId,
+    pub decisions: Vec<TraceEntry>,
 }

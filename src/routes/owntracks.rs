@@ -4,17 +4,32 @@
 //! there are none) once it is the rider's position; other `_type`s are answered the same
 //! and ignored.
 
-use crate::errors::ApiError;
+use crate::errors::{ApiError, ErrorBody};
 use crate::extract::read_body;
 use crate::ingest::intake::record;
 use crate::ingest::{owntracks, Outcome, Source};
 use crate::state::AppState;
 use actix_web::http::header::Header;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{post, web, HttpRequest, HttpResponse};
 use actix_web_httpauth::headers::authorization::{Authorization, Basic};
 use dispatch_actors::domain::RiderId;
 use serde_json::json;
 
+#[utoipa::path(
+    operation_id = "owntracks_report",
+    tag = "tracking apps",
+    request_body(content = serde_json::Value, description = "An OwnTracks message (`_type` `location`, with `lat`, `lon`, `tst`; other types are ignored)", content_type = "application/json"),
+    security(("owntracks" = [])),
+    responses(
+        (status = 200, description = "`[]`: no messages for the app", body = Vec<serde_json::Value>),
+        (status = 400, description = "`invalid_input`: not OwnTracks JSON, or an invalid fix", body = ErrorBody),
+        (status = 401, description = "`unauthorized`: Basic auth must name a rider and one of its devices", body = ErrorBody),
+        (status = 413, description = "`payload_too_large`", body = ErrorBody),
+        (status = 429, description = "`rate_limited`: over the rider's fix rate", body = ErrorBody),
+        (status = 503, description = "`unavailable`: retry", body = ErrorBody),
+    )
+)]
+#[post("/owntracks")]
 pub async fn report(
     req: HttpRequest,
     body: web::Payload,

@@ -1,20 +1,41 @@
 //! Riders: creation, the fleet list, and the dispatcher's nearest-riders query.
 
 use crate::auth::Principal;
-use crate::errors::ApiError;
+use crate::errors::{ApiError, ErrorBody};
 use crate::extract::{Dispatcher, Json};
 use crate::state::AppState;
-use actix_web::{web, HttpResponse};
-use dispatch_actors::domain::GeoPoint;
-use serde::Deserialize;
-use serde_json::json;
+use actix_web::{get, post, web, HttpResponse};
+use dispatch_actors::domain::rider::{RiderStatus, RiderView};
+use dispatch_actors::domain::{GeoPoint, RiderId};
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
+use utoipa::ToSchema;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct NewRider {
     pub name: String,
 }
 
+/// A new rider and the token its app connects with.
+#[derive(Serialize, ToSchema)]
+pub struct RiderCreated {
+    pub rider_id: RiderId,
+    pub token: String,
+}
+
+#[utoipa::path(
+    operation_id = "create_rider",
+    tag = "riders",
+    request_body = NewRider,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Created, `offline`", body = RiderCreated),
+        (status = 400, description = "`invalid_input`", body = ErrorBody),
+        (status = 401, description = "`unauthorized`", body = ErrorBody),
+        (status = 403, description = "`forbidden`: dispatcher only", body = ErrorBody),
+    )
+)]
+#[post("/riders")]
 pub async fn create(
     _: Dispatcher,
     Json { value: r, .. }: Json<NewRider>,
@@ -25,9 +46,23 @@ pub async fn create(
         .auth
         .issue_durable(Principal::Rider(rider.rider_id.clone()))
         .await?;
-    Ok(HttpResponse::Created().json(json!({"rider_id": rider.rider_id, "token": token})))
+    Ok(HttpResponse::Created().json(RiderCreated {
+        rider_id: rider.rider_id,
+        token,
+    }))
 }
 
+#[utoipa::path(
+    operation_id = "list_riders",
+    tag = "riders",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Every rider", body = Vec<RiderView>),
+        (status = 401, description = "`unauthorized`", body = ErrorBody),
+        (status = 403, description = "`forbidden`: dispatcher only", body = ErrorBody),
+    )
+)]
+#[get("/riders")]
 pub async fn list(_: Dispatcher, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(state.engine.riders().await))
 }
@@ -70,6 +105,35 @@ pub fn parse_nearby(q: &HashMap<String, String>) -> Result<NearbyQuery, ApiError
     })
 }
 
+/// One answer of `riders/nearby`.
+#[derive(Serialize, ToSchema)]
+pub struct NearbyRider {
+    pub rider_id: RiderId,
+    pub location: GeoPoint,
+    /// Rounded to whole metres.
+    pub distance_m: f64,
+    pub status: RiderStatus,
+    pub last_seen_ms: Option<u64>,
+}
+
+#[utoipa::path(
+    operation_id = "riders_nearby",
+    tag = "riders",
+    params(
+        ("lat" = f64, Query, description = "Required, -90..90"),
+        ("lon" = f64, Query, description = "Required, -180..180"),
+        ("radius_m" = Option<f64>, Query, description = "Default 5000, 1..50000"),
+        ("limit" = Option<u32>, Query, description = "Default 10, 1..100"),
+    ),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Riders with a known position that are not offline or stale, nearest first", body = Vec<NearbyRider>),
+        (status = 400, description = "`invalid_input`", body = ErrorBody),
+        (status = 401, description = "`unauthorized`", body = ErrorBody),
+        (status = 403, description = "`forbidden`: dispatcher only", body = ErrorBody),
+    )
+)]
+#[get("/riders/nearby")]
 pub async fn nearby(
     _: Dispatcher,
     query: web::Query<HashMap<String, String>>,
@@ -82,9 +146,12 @@ pub async fn nearby(
         .await?;
     let out: Vec<_> = near
         .into_iter()
-        .map(|(n, view)| {
-            json!({"rider_id": n.rider_id, "location": n.location, "distance_m": n.distance_m.round(),
-                "status": view.status, "last_seen_ms": view.last_seen_ms})
+        .map(|(n, view)| NearbyRider {
+            rider_id: n.rider_id,
+            location: n.location,
+            distance_m: n.distance_m.round(),
+            status: view.status,
+            last_seen_ms: view.last_seen_ms,
         })
         .collect();
     Ok(HttpResponse::Ok().json(out))

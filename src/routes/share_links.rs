@@ -3,22 +3,29 @@
 //! token in the query, where the access log redacts it) or the `/ws/share` socket.
 
 use crate::auth::{now_ms, Principal};
-use crate::errors::ApiError;
+use crate::errors::{ApiError, ErrorBody};
 use crate::extract::{Caller, Json};
 use crate::share::SharedOrder;
 use crate::state::AppState;
-use actix_web::{web, HttpResponse};
+use actix_web::{delete, get, post, web, HttpResponse};
 use dispatch_actors::domain::order::Order;
 use dispatch_actors::domain::share::{ShareLink, SharePrivacy};
 use dispatch_actors::domain::{OrderId, ShareLinkId};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 /// A link as its customer sees it (the only answers that carry the token).
-#[derive(Serialize)]
-struct LinkView<'a> {
+#[derive(Serialize, ToSchema)]
+#[schema(as = ShareLink)]
+pub struct LinkView<'a> {
+    #[schema(value_type = ShareLinkId)]
     id: &'a ShareLinkId,
+    #[schema(value_type = OrderId)]
     order_id: &'a OrderId,
+    /// The link's secret: 32 lowercase hex characters.
+    #[schema(pattern = "^[0-9a-f]{32}$")]
     token: &'a str,
+    /// This server's page for the link: `/s/<token>`.
     url: String,
     privacy: SharePrivacy,
     created_ms: u64,
@@ -47,23 +54,41 @@ async fn owned(
     state: &AppState,
     who: &Principal,
     raw: &str,
-    create: bool,
+    creating: bool,
 ) -> Result<Order, ApiError> {
     let id = OrderId::parse(raw).map_err(|_| ApiError::not_found(format!("order {raw}")))?;
     let order = state.engine.order(&id).await?;
     match who {
         Principal::Customer(c) if *c == order.customer_id => Ok(order),
-        Principal::Dispatcher if !create => Ok(order),
+        Principal::Dispatcher if !creating => Ok(order),
         _ => Err(ApiError::forbidden("not your order")),
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct NewLink {
+    /// How long the link works, within `share.min_ttl_s..=share.max_ttl_s`.
     ttl_s: u64,
     privacy: SharePrivacy,
 }
 
+#[utoipa::path(
+    operation_id = "create_share_link",
+    tag = "share links",
+    params(("id" = OrderId, Path, description = "The order")),
+    request_body = NewLink,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Created; the only answers that carry the token are this one and the list", body = LinkView),
+        (status = 400, description = "`invalid_input`: `ttl_s` out of range, a bad body", body = ErrorBody),
+        (status = 401, description = "`unauthorized`", body = ErrorBody),
+        (status = 403, description = "`forbidden`: the order's customer only", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such order", body = ErrorBody),
+        (status = 409, description = "`invalid_transition`: the order has been final for longer than `share.after_final_s`; `limit_reached`: as many live links as `share.max_links_per_order`", body = ErrorBody),
+        (status = 503, description = "`unavailable`: the store cannot take the change now; nothing changed", body = ErrorBody),
+    )
+)]
+#[post("/orders/{id}/share-links")]
 pub async fn create(
     Caller(who): Caller,
     path: web::Path<String>,
@@ -114,6 +139,20 @@ pub async fn create(
     Ok(HttpResponse::Created().json(LinkView::of(&link)))
 }
 
+#[utoipa::path(
+    operation_id = "list_share_links",
+    tag = "share links",
+    params(("id" = OrderId, Path, description = "The order")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The order's links, oldest first, revoked ones with `revoked_ms`", body = Vec<LinkView>),
+        (status = 401, description = "`unauthorized`", body = ErrorBody),
+        (status = 403, description = "`forbidden`: the order's customer or the dispatcher only", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such order", body = ErrorBody),
+        (status = 503, description = "`unavailable`: the store does not answer", body = ErrorBody),
+    )
+)]
+#[get("/orders/{id}/share-links")]
 pub async fn list(
     Caller(who): Caller,
     path: web::Path<String>,
@@ -126,6 +165,23 @@ pub async fn list(
 }
 
 /// Revokes a link; revoking one already revoked changes nothing and answers the same.
+#[utoipa::path(
+    operation_id = "revoke_share_link",
+    tag = "share links",
+    params(
+        ("id" = OrderId, Path, description = "The order"),
+        ("link_id" = ShareLinkId, Path, description = "The link"),
+    ),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Revoked (or already was); its sockets close"),
+        (status = 401, description = "`unauthorized`", body = ErrorBody),
+        (status = 403, description = "`forbidden`: the order's customer or the dispatcher only", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such order, or no such link of it", body = ErrorBody),
+        (status = 503, description = "`unavailable`: the store cannot take the change now; nothing changed", body = ErrorBody),
+    )
+)]
+#[delete("/orders/{id}/share-links/{link_id}")]
 pub async fn revoke(
     Caller(who): Caller,
     path: web::Path<(String, String)>,
@@ -156,14 +212,29 @@ pub struct TokenQuery {
 }
 
 /// What a link's holder reads: the order as shared, and until when the link works.
-#[derive(Serialize)]
-struct Shared<'a> {
+#[derive(Serialize, ToSchema)]
+pub struct Shared<'a> {
     privacy: SharePrivacy,
     expires_at_ms: u64,
+    /// When the link stops working: its expiry, or `share.after_final_s` after the order
+    /// became final, whichever comes first.
     closes_at_ms: u64,
     order: SharedOrder<'a>,
 }
 
+#[utoipa::path(
+    operation_id = "read_shared_order",
+    tag = "share links",
+    security(("share_token" = [])),
+    responses(
+        (status = 200, description = "The order as shared (no customer, no rider; `eta_s` only with `status_and_position`)", body = Shared),
+        (status = 400, description = "`invalid_input`: no `token`", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such share link", body = ErrorBody),
+        (status = 410, description = "`gone`: the link expired or was revoked, or its order finished over `share.after_final_s` ago", body = ErrorBody),
+        (status = 503, description = "`unavailable`: the store does not answer", body = ErrorBody),
+    )
+)]
+#[get("/shared")]
 pub async fn read(
     query: web::Query<TokenQuery>,
     state: web::Data<AppState>,

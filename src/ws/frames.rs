@@ -2,21 +2,26 @@
 //! (docs/protocol.md, "WebSockets"). The rider socket's frames are the engine's
 //! (`dispatch_actors::protocol::RiderNotice`).
 //!
+//! The same types give the frames' JSON Schema (src/api_doc/socket_frames.rs), so the
+//! schema a client validates against is the one the server encodes with.
+//!
 //! Frames are encoded through `serde_json::Value`, whose objects keep keys sorted: that is
 //! the byte layout clients have always received (the frames used to be built with
 //! `json!`), so a client comparing bytes, or a cache keyed on them, sees no change.
 
 use crate::hub::Stats;
+use crate::share::SharedOrder;
 use dispatch_actors::domain::escalation::Escalation;
 use dispatch_actors::domain::merchant::Merchant;
 use dispatch_actors::domain::order::{Order, OrderStatus};
 use dispatch_actors::domain::rider::RiderView;
+use dispatch_actors::domain::share::SharePrivacy;
 use dispatch_actors::domain::{MerchantId, OrderId};
 use serde::Serialize;
 use std::sync::Arc;
 
 /// The merchant app's frames.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum MerchantFrame<'a> {
     /// On connect: the merchant's orders not in a final state.
@@ -43,7 +48,7 @@ pub enum MerchantFrame<'a> {
 }
 
 /// The customer's tracking page frames.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum TrackFrame<'a> {
     Snapshot {
@@ -62,15 +67,45 @@ pub enum TrackFrame<'a> {
     },
 }
 
+/// The share link socket's frames (`/ws/share`). Its `status` and `rider_location` are the
+/// tracking socket's: the hub sends one encoded frame to both (`rider_location` only to a
+/// link that shows the position), and a unit test holds the two encodings equal. Its
+/// `snapshot` carries the order as shared, with the link's privacy and expiry.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ShareFrame<'a> {
+    Snapshot {
+        order: SharedOrder<'a>,
+        privacy: SharePrivacy,
+        expires_at_ms: u64,
+    },
+    Status {
+        order_id: &'a OrderId,
+        status: OrderStatus,
+        at_ms: u64,
+    },
+    RiderLocation {
+        lat: f64,
+        lon: f64,
+        ts_ms: u64,
+        eta_s: u64,
+    },
+}
+
 /// What the dashboard's `snapshot` (everything live, read from the engine) and `updates`
 /// (what changed since the last batch, shared `Arc`s from events) both carry; `T` is the
 /// object itself or an `Arc` of it, which serialize alike.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(bound = "R: Serialize, O: Serialize, E: Serialize, M: Serialize")]
+#[schema(bound = "")]
 pub struct Board<'a, R = RiderView, O = Order, E = Escalation, M = Merchant> {
+    #[schema(value_type = Vec<RiderView>)]
     pub riders: &'a [R],
+    #[schema(value_type = Vec<Order>)]
     pub orders: &'a [O],
+    #[schema(value_type = Vec<Escalation>)]
     pub escalations: &'a [E],
+    #[schema(value_type = Vec<Merchant>)]
     pub merchants: &'a [M],
     pub stats: Stats,
 }
@@ -79,7 +114,7 @@ pub struct Board<'a, R = RiderView, O = Order, E = Escalation, M = Merchant> {
 pub type SharedBoard<'a> = Board<'a, Arc<RiderView>, Arc<Order>, Arc<Escalation>, Arc<Merchant>>;
 
 /// The dispatcher's dashboard frames.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum DashboardFrame<'a> {
     Snapshot(Board<'a>),
@@ -104,6 +139,39 @@ mod tests {
     use dispatch_actors::domain::order::{NewOrder, OrderLine, Pickup};
     use dispatch_actors::domain::{CustomerId, GeoPoint, ItemId};
     use serde_json::json;
+
+    #[test]
+    fn the_share_socket_gets_the_tracking_sockets_status_and_position_frames() {
+        let id = OrderId::parse("o_test").unwrap();
+        let status = OrderStatus::PickedUp;
+        assert_eq!(
+            encode(&TrackFrame::Status {
+                order_id: &id,
+                status,
+                at_ms: 7
+            }),
+            encode(&ShareFrame::Status {
+                order_id: &id,
+                status,
+                at_ms: 7
+            })
+        );
+        let (lat, lon, ts_ms, eta_s) = (31.2, 121.4, 9, 60);
+        assert_eq!(
+            encode(&TrackFrame::RiderLocation {
+                lat,
+                lon,
+                ts_ms,
+                eta_s
+            }),
+            encode(&ShareFrame::RiderLocation {
+                lat,
+                lon,
+                ts_ms,
+                eta_s
+            })
+        );
+    }
 
     fn sample_order() -> Order {
         let m = MerchantId::parse("m_test").unwrap();

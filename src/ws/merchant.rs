@@ -3,10 +3,25 @@
 use super::frames::{encode, MerchantFrame};
 use super::serve_push_only;
 use crate::auth::Principal;
-use crate::errors::ApiError;
+use crate::errors::{ApiError, ErrorBody};
 use crate::extract::SocketRequest;
-use actix_web::HttpResponse;
+use actix_web::{get, HttpResponse};
 
+#[utoipa::path(
+    operation_id = "merchant_socket",
+    tag = "sockets",
+    params(("token" = Option<String>, Query, description = "The token, if not in Authorization")),
+    security(("bearer" = [])),
+    responses(
+        (status = 101, description = "Upgraded. Text frames, one JSON object each, with `type`: server → client `MerchantFrame`; client messages are read only as signs of life (`/api/v1/socket-frames.schema.json`)"),
+        (status = 400, description = "`invalid_input`: not a WebSocket upgrade", body = ErrorBody),
+        (status = 401, description = "`unauthorized`: missing or invalid token", body = ErrorBody),
+        (status = 403, description = "`forbidden`: merchant tokens only, or a browser origin not allowed", body = ErrorBody),
+        (status = 429, description = "`rate_limited`: over a socket cap, with Retry-After", body = ErrorBody),
+    ),
+    extensions(("x-socket-frames" = json!({"schema": "/api/v1/socket-frames.schema.json", "server_to_client": "#/$defs/MerchantFrame"}))),
+)]
+#[get("/ws/merchant")]
 pub async fn connect(socket: SocketRequest) -> Result<HttpResponse, ApiError> {
     let state = socket.state.clone();
     let Principal::Merchant(merchant_id) = socket.who.clone() else {

@@ -9,6 +9,7 @@ pub mod fragments;
 pub mod frames;
 pub mod merchant;
 pub mod rider;
+pub mod rider_messages;
 pub mod share;
 pub mod track;
 

@@ -4,10 +4,10 @@
 
 use super::{pump, PumpOpts};
 use crate::auth::Principal;
-use crate::errors::ApiError;
+use crate::errors::{ApiError, ErrorBody};
 use crate::extract::SocketRequest;
 use crate::ratelimit::TokenBucket;
-use actix_web::HttpResponse;
+use actix_web::{get, HttpResponse};
 use dispatch_actors::domain::gps::RawFix;
 use dispatch_actors::domain::{OfferId, OrderId};
 use dispatch_actors::metric_names;
@@ -129,6 +129,21 @@ pub fn parse_general(text: &str) -> Result<RiderCommand, Refusal> {
     })
 }
 
+#[utoipa::path(
+    operation_id = "rider_socket",
+    tag = "sockets",
+    params(("token" = Option<String>, Query, description = "The token, if not in Authorization")),
+    security(("bearer" = [])),
+    responses(
+        (status = 101, description = "Upgraded. Text frames, one JSON object each, with `type`: server → client `RiderNotice`; client → server: `RiderMessage` (`/api/v1/socket-frames.schema.json`)"),
+        (status = 400, description = "`invalid_input`: not a WebSocket upgrade", body = ErrorBody),
+        (status = 401, description = "`unauthorized`: missing or invalid token", body = ErrorBody),
+        (status = 403, description = "`forbidden`: rider tokens only, or a browser origin not allowed", body = ErrorBody),
+        (status = 429, description = "`rate_limited`: over a socket cap, with Retry-After", body = ErrorBody),
+    ),
+    extensions(("x-socket-frames" = json!({"schema": "/api/v1/socket-frames.schema.json", "server_to_client": "#/$defs/RiderNotice", "client_to_server": "#/$defs/RiderMessage"}))),
+)]
+#[get("/ws/rider")]
 pub async fn connect(socket: SocketRequest) -> Result<HttpResponse, ApiError> {
     let state = socket.state.clone();
     let Principal::Rider(rider_id) = socket.who.clone() else {

@@ -5,24 +5,31 @@
 //! registered where rider positions never go. It closes (1008) when the link expires, is
 //! revoked, or `share.after_final_s` after the order became final.
 
-use super::frames::encode;
+use super::frames::{encode, ShareFrame};
 use super::{check_origin, serve_push_only, Opened};
-use crate::errors::ApiError;
+use crate::errors::{ApiError, ErrorBody};
 use crate::routes::share_links::TokenQuery;
 use crate::share::{ShareLinks, SharedOrder};
 use crate::state::AppState;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{get, web, HttpRequest, HttpResponse};
 use dispatch_actors::outbox::Outbox;
-use serde::Serialize;
 
-#[derive(Serialize)]
-#[serde(tag = "type", rename = "snapshot")]
-struct Snapshot<'a> {
-    order: SharedOrder<'a>,
-    privacy: dispatch_actors::domain::share::SharePrivacy,
-    expires_at_ms: u64,
-}
-
+#[utoipa::path(
+    operation_id = "share_socket",
+    tag = "sockets",
+    security(("share_token" = [])),
+    responses(
+        (status = 101, description = "Upgraded. Text frames, one JSON object each, with `type`: server → client `ShareFrame`; client messages are read only as signs of life (`/api/v1/socket-frames.schema.json`). Closes (1008) when the link expires, is revoked, or `share.after_final_s` after the order became final"),
+        (status = 400, description = "`invalid_input`: not a WebSocket upgrade, or no `token`", body = ErrorBody),
+        (status = 403, description = "`forbidden`: a browser origin not allowed", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such share link", body = ErrorBody),
+        (status = 410, description = "`gone`: the link expired or was revoked, or its order finished over `share.after_final_s` ago", body = ErrorBody),
+        (status = 429, description = "`rate_limited`: over a socket cap, with Retry-After", body = ErrorBody),
+        (status = 503, description = "`unavailable`: the store does not answer", body = ErrorBody),
+    ),
+    extensions(("x-socket-frames" = json!({"schema": "/api/v1/socket-frames.schema.json", "server_to_client": "#/$defs/ShareFrame"}))),
+)]
+#[get("/ws/share")]
 pub async fn connect(
     req: HttpRequest,
     body: web::Payload,
@@ -89,7 +96,7 @@ pub async fn connect(
             .add_status_tracker(order_id.clone(), outbox.clone());
     }
     let order = state.engine.order(&order_id).await.unwrap_or(order);
-    outbox.push_front(encode(&Snapshot {
+    outbox.push_front(encode(&ShareFrame::Snapshot {
         order: SharedOrder::of(&order, link.privacy),
         privacy: link.privacy,
         expires_at_ms: link.expires_ms,

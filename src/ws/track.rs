@@ -5,11 +5,27 @@
 use super::frames::{encode, TrackFrame};
 use super::serve_push_only;
 use crate::auth::Principal;
-use crate::errors::ApiError;
+use crate::errors::{ApiError, ErrorBody};
 use crate::extract::SocketRequest;
-use actix_web::{web, HttpResponse};
+use actix_web::{get, web, HttpResponse};
 use dispatch_actors::domain::OrderId;
 
+#[utoipa::path(
+    operation_id = "tracking_socket",
+    tag = "sockets",
+    params(("token" = Option<String>, Query, description = "The token, if not in Authorization"), ("id" = OrderId, Path, description = "The order")),
+    security(("bearer" = [])),
+    responses(
+        (status = 101, description = "Upgraded. Text frames, one JSON object each, with `type`: server → client `TrackFrame`; client messages are read only as signs of life (`/api/v1/socket-frames.schema.json`)"),
+        (status = 400, description = "`invalid_input`: not a WebSocket upgrade", body = ErrorBody),
+        (status = 401, description = "`unauthorized`: missing or invalid token", body = ErrorBody),
+        (status = 403, description = "`forbidden`: the order's customer or the dispatcher only, or a browser origin not allowed", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such order", body = ErrorBody),
+        (status = 429, description = "`rate_limited`: over a socket cap, with Retry-After", body = ErrorBody),
+    ),
+    extensions(("x-socket-frames" = json!({"schema": "/api/v1/socket-frames.schema.json", "server_to_client": "#/$defs/TrackFrame"}))),
+)]
+#[get("/ws/orders/{id}/track")]
 pub async fn connect(
     socket: SocketRequest,
     path: web::Path<String>,

@@ -497,3 +497,24 @@ test('the dashboard shows a bundle offer and the decision trace that chose it', 
     await riderPage.click('#go-offline');
   });
 });
+
+test('the API reference lists every path of the OpenAPI document and the socket frames', { skip: SKIP, timeout: 30000 }, async () => {
+  await scenario('api-reference', async (ctx) => {
+    const doc = await (await fetch(`${BASE}/api/v1/openapi.json`)).json();
+    const page = await ctx.newPage();
+    const elsewhere = [];
+    page.on('request', (r) => { if (!r.url().startsWith(BASE) && !r.url().startsWith('data:')) elsewhere.push(r.url()); });
+    await page.goto(`${BASE}/api`);
+    await page.waitForSelector('#api-nav a[data-path]', { timeout: 10000 });
+    const shown = await page.$$eval('#api-nav a[data-path]', (as) => [...new Set(as.map((a) => a.dataset.path))]);
+    assert.deepEqual(shown.sort(), Object.keys(doc.paths).sort());
+    // Each socket with its frames, and every schema the document has.
+    const sockets = await page.$$eval('#sockets ~ .api-schema code', (cs) => cs.map((c) => c.textContent));
+    for (const p of ['/ws/rider', '/ws/merchant', '/ws/orders/{id}/track', '/ws/share', '/ws/dispatch']) assert.ok(sockets.includes(p), p);
+    assert.ok(await page.locator('#sockets ~ .api-schema code', { hasText: 'type: "offer"' }).count() > 0);
+    const schemas = await page.$$eval('.api-schema[id^="schema-"]', (s) => s.map((e) => e.id.slice(7)));
+    assert.deepEqual(schemas.sort(), Object.keys(doc.components.schemas).sort());
+    assert.deepEqual(elsewhere, [], 'requests to other sites');
+    await shot(page, 'api-reference');
+  });
+});

@@ -70,6 +70,25 @@ macro_rules! id_type {
                 id.0.to_string()
             }
         }
+
+        /// On the wire a plain string; the schema states what [`Self::parse`] accepts.
+        #[cfg(feature = "openapi")]
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                utoipa::openapi::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::String)
+                    .pattern(Some(concat!("^", $prefix, "[A-Za-z0-9_-]{1,64}$")))
+                    .examples([concat!($prefix, "3k9x0qa1b2c4")])
+                    .into()
+            }
+        }
+
+        #[cfg(feature = "openapi")]
+        impl utoipa::ToSchema for $name {
+            fn name() -> std::borrow::Cow<'static, str> {
+                std::borrow::Cow::Borrowed(stringify!($name))
+            }
+        }
     };
 }
 

@@ -10,6 +10,7 @@ pub const MAX_PREP_TIME_S: u64 = 7200;
 pub const DEFAULT_PREP_TIME_S: u64 = 600;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Merchant {
     pub merchant_id: MerchantId,
     pub name: String,
@@ -19,6 +20,7 @@ pub struct Merchant {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Item {
     pub item_id: ItemId,
     pub merchant_id: MerchantId,

@@ -14,6 +14,7 @@ use std::sync::Arc;
 /// "Bundles and next-job offers (v1.1)"): one element for a single order, several for a
 /// bundle, all of one merchant.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Offer {
     pub offer_id: OfferId,
     pub order_id: OrderId,
@@ -29,6 +30,7 @@ pub struct Offer {
 
 /// One order of an offer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OfferLeg {
     pub order_id: OrderId,
     pub dropoff: GeoPoint,
@@ -52,6 +54,7 @@ impl Offer {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum OfferCloseReason {
     Expired,
@@ -82,6 +85,7 @@ pub struct OpenOffer {
 
 /// One candidate as the matcher saw it, and what dispatch did with it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CandidateTrace {
     pub rider_id: RiderId,
     pub distance_m: f64,
@@ -96,6 +100,7 @@ pub struct CandidateTrace {
 
 /// A rider a search left out on purpose, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SkippedTrace {
     pub rider_id: RiderId,
     /// `declined` (for good), `offer_expired` (until nobody else is left) or `offer_open`
@@ -104,6 +109,7 @@ pub struct SkippedTrace {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TraceEntry {
     pub at_ms: u64,
     pub radius_m: f64,

@@ -9,6 +9,7 @@ use super::GeoPoint;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum RiderStatus {
     Offline,
@@ -40,6 +41,7 @@ impl RiderStatus {
 
 /// The protocol's rider object.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RiderView {
     pub rider_id: RiderId,
     pub name: String,
@@ -55,6 +57,7 @@ pub struct RiderView {
 
 /// The offer a rider holds, as the dashboard sees it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RiderOfferView {
     pub offer_id: OfferId,
     /// Every order of the offer, in drop-off sequence (several: a bundle).

@@ -14,6 +14,7 @@ pub const TOKEN_LEN: usize = 32;
 
 /// What the person holding the link sees.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum SharePrivacy {
     /// The order's status and timeline; never where the rider is.

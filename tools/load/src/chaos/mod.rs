@@ -317,8 +317,7 @@ pub async fn run(a: ChaosArgs) {
     report(
         &a,
         &tally,
-        &au,
-        &ev,
+        (&au, &ev),
         &world,
         holders,
         wire.1,
@@ -376,8 +375,7 @@ async fn strike(
 fn report(
     a: &ChaosArgs,
     t: &Tally,
-    au: &audit::OrderAudit,
-    ev: &audit::EventAudit,
+    (au, ev): (&audit::OrderAudit, &audit::EventAudit),
     w: &World,
     (twice, wire_doubles): (usize, usize),
     stale_acks: u64,
