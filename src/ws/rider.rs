@@ -23,7 +23,12 @@ pub type Refusal = (&'static str, String);
 /// A well-formed `location` message, decoded straight into its fields. A rider sends one
 /// every few seconds: building a `serde_json::Value` (a map and a string per key) for each
 /// was the largest share of GPS intake after the socket itself.
+///
+/// Unknown fields send a message to the general path: serde skips an ignored field's value
+/// unchecked (a number past f64's range included), where the general parser refuses it
+/// (found by the `rider_message` fuzz target).
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct LocationFrame<'a> {
     #[serde(rename = "type", borrow)]
     ty: Cow<'a, str>,
@@ -214,6 +219,17 @@ pub async fn connect(socket: SocketRequest) -> Result<HttpResponse, ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The fuzzer's input: an unknown key holding a number past f64's range.
+    #[test]
+    fn an_unknown_field_out_of_range_gets_the_general_answer() {
+        let text = "{\"type\":\"location\",\"l\\te.4727, ts_00}\":9031959e9999991}";
+        assert_eq!(parse(text), parse_general(text));
+        assert_eq!(code(parse(text)), "invalid_message");
+        let extra = r#"{"type":"location","lat":31.2,"lon":121.4,"ts_ms":1,"altitude_m":4}"#;
+        assert_eq!(parse(extra), parse_general(extra));
+        assert!(parse(extra).is_ok());
+    }
 
     fn code(r: Result<RiderCommand, Refusal>) -> &'static str {
         match r {
