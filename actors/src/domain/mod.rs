@@ -13,7 +13,9 @@ pub mod offers;
 pub mod order;
 pub mod rider;
 pub mod share;
+pub mod zone;
 
 pub use self::device::DeviceId;
 pub use self::geo::GeoPoint;
 pub use ids::*;
+pub use zone::{ZoneId, Zoning};
