@@ -104,6 +104,9 @@ pub struct AuthRegistry {
     ttl: Duration,
     hasher: PasswordPool,
     issued: AtomicU64,
+    /// Bumped by every revocation handled here, so a token read from the store while
+    /// one ran is read again before it is kept.
+    revocations: AtomicU64,
 }
 
 pub fn now_ms() -> u64 {
@@ -137,6 +140,7 @@ impl AuthRegistry {
             ttl,
             hasher,
             issued: AtomicU64::new(0),
+            revocations: AtomicU64::new(0),
         }
     }
 
@@ -305,25 +309,59 @@ impl AuthRegistry {
         None
     }
 
-    /// The caller named by `Authorization: Bearer …` (or `?token=` when `allow_query`).
-    pub fn authenticate(
-        &self,
-        req: &HttpRequest,
-        allow_query: bool,
-    ) -> Result<Principal, ApiError> {
-        self.authenticate_grant(req, allow_query).map(|a| a.who)
+    /// Like [`AuthRegistry::lookup_grant`], and a token this node does not hold is read
+    /// from the store: another node sharing it may have issued it (docs/cluster.md,
+    /// "Tokens"). `Unavailable` when the store cannot say (503, not a false 401).
+    pub async fn resolve_grant(&self, token: &str) -> Result<Option<Authenticated>, ApiError> {
+        if let Some(a) = self.lookup_grant(token) {
+            return Ok(Some(a));
+        }
+        let Some(store) = &self.store else {
+            return Ok(None);
+        };
+        // A revocation handled while the read was in flight may have removed the token
+        // from the store after the read saw it: read again rather than cache it.
+        for _ in 0..3 {
+            let seen = self.revocations.load(Ordering::SeqCst);
+            let Some(stored) = store.load_token(token).await? else {
+                return Ok(None);
+            };
+            let Some((who, expires)) = Principal::decode_grant(&stored) else {
+                return Ok(None);
+            };
+            let now = now_ms();
+            let expires_ms = expires.unwrap_or_else(|| self.expiry_from(now));
+            if expires_ms <= now {
+                return Ok(None);
+            }
+            let mut tokens = self.tokens.write();
+            if self.revocations.load(Ordering::SeqCst) != seen {
+                continue;
+            }
+            tokens.insert(
+                token.to_string(),
+                Grant {
+                    who: who.clone(),
+                    expires_ms,
+                },
+            );
+            metrics::counter!(metric_names::TOKENS_READ_THROUGH_TOTAL).increment(1);
+            return Ok(Some(Authenticated {
+                who,
+                expires_ms: Some(expires_ms),
+            }));
+        }
+        Ok(None)
     }
 
-    /// Like [`AuthRegistry::authenticate`], with the token's expiry (sockets close then).
-    pub fn authenticate_grant(
-        &self,
-        req: &HttpRequest,
-        allow_query: bool,
-    ) -> Result<Authenticated, ApiError> {
-        let token = request_token(req, allow_query)
-            .ok_or_else(|| ApiError::Unauthorized("missing bearer token".into()))?;
-        self.lookup_grant(&token)
-            .ok_or_else(|| ApiError::Unauthorized("invalid token".into()))
+    /// Forgets every token of `who` this node holds (a revocation made on any node).
+    /// Returns how many.
+    pub fn forget_holder(&self, who: &Principal) -> usize {
+        let mut tokens = self.tokens.write();
+        self.revocations.fetch_add(1, Ordering::SeqCst);
+        let before = tokens.len();
+        tokens.retain(|_, g| &g.who != who);
+        before - tokens.len()
     }
 
     /// Ends every token of `rider`: deleted from the store first (a restart must not bring
@@ -331,7 +369,7 @@ impl AuthRegistry {
     /// none. Closing the rider's socket is the caller's part.
     pub async fn revoke_rider(&self, rider: &RiderId) -> Result<usize, ApiError> {
         let who = Principal::Rider(rider.clone());
-        let tokens: Vec<String> = self
+        let mut tokens: Vec<String> = self
             .tokens
             .read()
             .iter()
@@ -339,13 +377,16 @@ impl AuthRegistry {
             .map(|(t, _)| t.clone())
             .collect();
         if let Some(store) = &self.store {
-            store.delete_tokens(&tokens).await?;
+            // Tokens other nodes issued are listed in the store, not here.
+            let holder = who.encode();
+            for t in store.tokens_of(&holder).await? {
+                if !tokens.contains(&t) {
+                    tokens.push(t);
+                }
+            }
+            store.revoke_tokens(&holder, &tokens).await?;
         }
-        let mut map = self.tokens.write();
-        for t in &tokens {
-            map.remove(t);
-        }
-        drop(map);
+        self.forget_holder(&who);
         metrics::counter!(metric_names::TOKENS_ENDED_TOTAL, "why" => "revoked")
             .increment(tokens.len() as u64);
         Ok(tokens.len())
@@ -384,18 +425,47 @@ impl AuthRegistry {
         Ok((customer_id, token))
     }
 
+    /// An account registered on another node sharing the store, now kept here too.
+    async fn stored_account(
+        &self,
+        username: &str,
+    ) -> Result<Option<(CustomerId, String)>, ApiError> {
+        let Some(store) = &self.store else {
+            return Ok(None);
+        };
+        let Some(rec) = store.load_account(username).await? else {
+            return Ok(None);
+        };
+        let Ok(customer_id) = CustomerId::parse(&rec.customer_id) else {
+            return Ok(None);
+        };
+        self.accounts.write().insert(
+            rec.username,
+            Account {
+                customer_id: customer_id.clone(),
+                password_hash: rec.password_hash.clone(),
+            },
+        );
+        Ok(Some((customer_id, rec.password_hash)))
+    }
+
     pub async fn login(
         &self,
         username: &str,
         password: &str,
     ) -> Result<(CustomerId, String), ApiError> {
         let wrong = || ApiError::Unauthorized("wrong username or password".into());
-        let (customer_id, hash) = {
-            let accounts = self.accounts.read();
-            match accounts.get(username) {
-                Some(a) => (a.customer_id.clone(), a.password_hash.clone()),
+        let known = self
+            .accounts
+            .read()
+            .get(username)
+            .map(|a| (a.customer_id.clone(), a.password_hash.clone()));
+        let (customer_id, hash) = match known {
+            Some(k) => k,
+            None => match self.stored_account(username).await? {
+                Some(k) => k,
                 None => return Err(wrong()),
-            }
+            },
         };
         let ok = self
             .hasher

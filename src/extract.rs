@@ -8,14 +8,14 @@
 //! `Result<Json<T>, ApiError>` and applies `?` at that point, keeping the order of
 //! refusals clients see.
 
-use crate::auth::Principal;
+use crate::auth::{request_token, Authenticated, Principal};
 use crate::errors::ApiError;
 use crate::state::AppState;
 use actix_web::dev::Payload;
 use actix_web::error::PayloadError;
 use actix_web::web::{Bytes, BytesMut};
 use actix_web::{web, FromRequest, HttpRequest};
-use futures_util::future::{ready, LocalBoxFuture, Ready};
+use futures_util::future::{ready, LocalBoxFuture};
 use futures_util::{Stream, StreamExt};
 use serde::de::DeserializeOwned;
 
@@ -27,15 +27,47 @@ fn app_state(req: &HttpRequest) -> Result<&AppState, ApiError> {
         .ok_or_else(|| ApiError::internal("application state not registered"))
 }
 
+/// The token's holder: from this node's tokens at once, or, for a token it does not
+/// hold, from the store (another node may have issued it: docs/cluster.md, "Tokens").
+fn authenticated(
+    req: &HttpRequest,
+    allow_query: bool,
+) -> LocalBoxFuture<'static, Result<Authenticated, ApiError>> {
+    let state = match req.app_data::<web::Data<AppState>>() {
+        Some(s) => s.clone(),
+        None => {
+            return Box::pin(ready(Err(ApiError::internal(
+                "application state not registered",
+            ))))
+        }
+    };
+    let Some(token) = request_token(req, allow_query) else {
+        return Box::pin(ready(Err(ApiError::Unauthorized(
+            "missing bearer token".into(),
+        ))));
+    };
+    if let Some(a) = state.auth.lookup_grant(&token) {
+        return Box::pin(ready(Ok(a)));
+    }
+    Box::pin(async move {
+        state
+            .auth
+            .resolve_grant(&token)
+            .await?
+            .ok_or_else(|| ApiError::Unauthorized("invalid token".into()))
+    })
+}
+
 /// The caller named by `Authorization: Bearer …` (REST never reads `?token=`).
 pub struct Caller(pub Principal);
 
 impl FromRequest for Caller {
     type Error = ApiError;
-    type Future = Ready<Result<Self, ApiError>>;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(app_state(req).and_then(|s| s.auth.authenticate(req, false).map(Caller)))
+        let who = authenticated(req, false);
+        Box::pin(async move { who.await.map(|a| Caller(a.who)) })
     }
 }
 
@@ -44,14 +76,15 @@ pub struct Dispatcher;
 
 impl FromRequest for Dispatcher {
     type Error = ApiError;
-    type Future = Ready<Result<Self, ApiError>>;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let who = app_state(req).and_then(|s| s.auth.authenticate(req, false));
-        ready(match who {
-            Ok(Principal::Dispatcher) => Ok(Dispatcher),
-            Ok(_) => Err(ApiError::forbidden("dispatcher only")),
-            Err(e) => Err(e),
+        let who = authenticated(req, false);
+        Box::pin(async move {
+            match who.await?.who {
+                Principal::Dispatcher => Ok(Dispatcher),
+                _ => Err(ApiError::forbidden("dispatcher only")),
+            }
         })
     }
 }
@@ -77,22 +110,21 @@ impl FromRequest for SocketRequest {
     type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let who = app_state(req).and_then(|s| {
-            crate::ws::check_origin(s, req)?;
-            s.auth.authenticate_grant(req, true)
-        });
+        let origin = app_state(req).and_then(|s| crate::ws::check_origin(s, req));
+        let who = authenticated(req, true);
         let state = req.app_data::<web::Data<AppState>>().cloned();
         let body = web::Payload::from_request(req, payload);
         let req = req.clone();
         Box::pin(async move {
-            let who = who?;
+            origin?;
+            let who = who.await?;
             let state =
                 state.ok_or_else(|| ApiError::internal("application state not registered"))?;
             let body = body.await.map_err(|e| ApiError::internal(e.to_string()))?;
             Ok(SocketRequest {
                 who: who.who,
                 expires_ms: who.expires_ms,
-                token: crate::auth::request_token(&req, true).unwrap_or_default(),
+                token: request_token(&req, true).unwrap_or_default(),
                 state,
                 req,
                 body,

@@ -15,6 +15,7 @@ pub mod password;
 pub mod ratelimit;
 pub mod recovery_gate;
 pub mod request_limits;
+pub mod revocations;
 pub mod routes;
 pub mod settings;
 pub mod share;

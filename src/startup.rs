@@ -183,6 +183,8 @@ impl Application {
         match redis {
             Some(r) => {
                 r.spawn_event_log(engine.subscribe());
+                // Before recovery reads the tokens, so no revocation falls between the two.
+                actix_web::rt::spawn(crate::revocations::follow(state.clone()));
                 actix_web::rt::spawn(recover(r, state.clone(), addr));
             }
             None => {

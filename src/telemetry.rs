@@ -223,6 +223,10 @@ fn describe_metrics() {
         "Tokens that ended before use, by why (revoked, expired)."
     );
     describe_counter!(
+        m::TOKENS_READ_THROUGH_TOTAL,
+        "Tokens this node did not hold, found in the store (issued by another node)."
+    );
+    describe_counter!(
         m::WS_REFUSED_TOTAL,
         "WebSocket upgrades refused before the handshake, by why."
     );
@@ -330,6 +334,7 @@ fn register_metrics() {
         m::MATCHER_WITHHELD_TOTAL,
         m::STORE_ORDERS_EVICTED_TOTAL,
         m::PASSWORD_HASHES_REFUSED_TOTAL,
+        m::TOKENS_READ_THROUGH_TOTAL,
     ] {
         metrics::counter!(name).increment(0);
     }

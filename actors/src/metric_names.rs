@@ -69,6 +69,8 @@ pub const PASSWORD_HASHES_PENDING: &str = "dispatch_password_hashes_pending";
 pub const PASSWORD_HASHES_REFUSED_TOTAL: &str = "dispatch_password_hashes_refused_total";
 /// Tokens revoked by a dispatcher, and tokens found expired, by `why`.
 pub const TOKENS_ENDED_TOTAL: &str = "dispatch_tokens_ended_total";
+/// Tokens this node did not hold, found in the store (issued by another node).
+pub const TOKENS_READ_THROUGH_TOTAL: &str = "dispatch_tokens_read_through_total";
 /// WebSocket upgrades refused before the handshake, by `why` (`ip_cap`,
 /// `principal_cap`, `origin`).
 pub const WS_REFUSED_TOTAL: &str = "dispatch_ws_refused_total";
@@ -111,6 +113,7 @@ pub const ALL: &[&str] = &[
     PASSWORD_HASHES_PENDING,
     PASSWORD_HASHES_REFUSED_TOTAL,
     TOKENS_ENDED_TOTAL,
+    TOKENS_READ_THROUGH_TOTAL,
     WS_REFUSED_TOTAL,
     WEBHOOK_DELIVERIES_TOTAL,
 ];

@@ -18,6 +18,7 @@ mod recovering;
 mod restart;
 mod revoke;
 mod share_links;
+mod shared_tokens;
 mod store;
 mod two_engines;
 mod webhooks;

@@ -262,6 +262,30 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_tokens(&self, _tokens: &[String]) -> Result<(), StoreError> {
         Ok(())
     }
+    /// The stored grant of a token (`rider:r_…@<expires_ms>`), for a node sharing the
+    /// store with the node that issued it (docs/cluster.md, "Tokens"). None in a store
+    /// no other process shares.
+    async fn load_token(&self, _token: &str) -> Result<Option<String>, StoreError> {
+        Ok(None)
+    }
+    /// Every stored token of `holder` (`rider:r_…`), whichever node issued it.
+    async fn tokens_of(&self, _holder: &str) -> Result<Vec<String>, StoreError> {
+        Ok(Vec::new())
+    }
+    /// Revokes `holder`: forgets `tokens` and the holder's token list, and tells every
+    /// node sharing the store (see [`Store::revocations_after`]).
+    async fn revoke_tokens(&self, _holder: &str, tokens: &[String]) -> Result<(), StoreError> {
+        self.delete_tokens(tokens).await
+    }
+    /// Holders revoked after the position `after` (empty: start from now): the next
+    /// position and the holders. Nothing in a store no other process shares.
+    async fn revocations_after(&self, after: &str) -> Result<(String, Vec<String>), StoreError> {
+        Ok((after.to_string(), Vec::new()))
+    }
+    /// An account as stored, for a node that has not seen it (registered on another).
+    async fn load_account(&self, _username: &str) -> Result<Option<AccountRecord>, StoreError> {
+        Ok(None)
+    }
     /// Stores an account unless the username is taken; returns whether it was stored.
     async fn save_account(&self, _account: &AccountRecord) -> Result<bool, StoreError> {
         Ok(true)

@@ -38,6 +38,7 @@ mod positions;
 mod records;
 mod shares;
 mod snapshot;
+mod tokens;
 mod webhooks;
 mod writer;
 

@@ -228,8 +228,31 @@ impl Store for RedisStore {
     }
 
     async fn save_token(&self, token: &str, principal: &str) -> Result<(), StoreError> {
-        let c = self.token_cmd(token, principal);
-        self.submit("token", vec![c], false, None).await.map(|_| ())
+        let cmds = vec![
+            self.token_cmd(token, principal),
+            self.token_index_cmd(token, principal),
+        ];
+        self.submit("token", cmds, false, None).await.map(|_| ())
+    }
+
+    async fn load_token(&self, token: &str) -> Result<Option<String>, StoreError> {
+        self.read_token(token).await
+    }
+
+    async fn tokens_of(&self, holder: &str) -> Result<Vec<String>, StoreError> {
+        self.read_tokens_of(holder).await
+    }
+
+    async fn revoke_tokens(&self, holder: &str, tokens: &[String]) -> Result<(), StoreError> {
+        self.write_revocation(holder, tokens).await
+    }
+
+    async fn revocations_after(&self, after: &str) -> Result<(String, Vec<String>), StoreError> {
+        self.read_revocations(after).await
+    }
+
+    async fn load_account(&self, username: &str) -> Result<Option<AccountRecord>, StoreError> {
+        self.read_account(username).await
     }
 
     /// `devices` hash: device id → rider id. Not retained through an outage: the device
