@@ -223,6 +223,14 @@ fn describe_metrics() {
         "Tokens that ended before use, by why (revoked, expired)."
     );
     describe_counter!(
+        m::MESH_CALLS_TOTAL,
+        "Calls to other nodes, by outcome (answered, timeout, refused, unavailable)."
+    );
+    describe_counter!(
+        m::MESH_CALLS_REFUSED_TOTAL,
+        "Calls from other nodes refused because this node was handling its limit already."
+    );
+    describe_counter!(
         m::TOKENS_READ_THROUGH_TOTAL,
         "Tokens this node did not hold, found in the store (issued by another node)."
     );
@@ -323,6 +331,9 @@ fn register_metrics() {
     for why in ["revoked", "expired"] {
         metrics::counter!(m::TOKENS_ENDED_TOTAL, "why" => why).increment(0);
     }
+    for outcome in ["answered", "timeout", "refused", "unavailable"] {
+        metrics::counter!(m::MESH_CALLS_TOTAL, "outcome" => outcome).increment(0);
+    }
     for why in ["ip_cap", "principal_cap", "origin"] {
         metrics::counter!(m::WS_REFUSED_TOTAL, "why" => why).increment(0);
     }
@@ -335,6 +346,7 @@ fn register_metrics() {
         m::STORE_ORDERS_EVICTED_TOTAL,
         m::PASSWORD_HASHES_REFUSED_TOTAL,
         m::TOKENS_READ_THROUGH_TOTAL,
+        m::MESH_CALLS_REFUSED_TOTAL,
     ] {
         metrics::counter!(name).increment(0);
     }

@@ -12,6 +12,7 @@ pub mod error;
 pub mod events;
 pub mod fix_slot;
 pub mod matcher;
+pub mod mesh;
 pub mod metric_names;
 pub mod outbox;
 pub mod plan;

@@ -80,6 +80,12 @@ pub const WS_REFUSED_TOTAL: &str = "dispatch_ws_refused_total";
 /// by the cap).
 pub const WEBHOOK_DELIVERIES_TOTAL: &str = "dispatch_webhook_deliveries_total";
 
+/// Calls to other nodes (docs/cluster.md) by `outcome`: `answered`, `timeout`,
+/// `refused` (the callee was full, or too many calls wait here), `unavailable` (Redis).
+pub const MESH_CALLS_TOTAL: &str = "dispatch_mesh_calls_total";
+/// Calls from other nodes this node refused because it was handling its limit already.
+pub const MESH_CALLS_REFUSED_TOTAL: &str = "dispatch_mesh_calls_refused_total";
+
 /// Every name above: each is described and shown from the first scrape.
 pub const ALL: &[&str] = &[
     GPS_FIXES_TOTAL,
@@ -116,4 +122,6 @@ pub const ALL: &[&str] = &[
     TOKENS_READ_THROUGH_TOTAL,
     WS_REFUSED_TOTAL,
     WEBHOOK_DELIVERIES_TOTAL,
+    MESH_CALLS_TOTAL,
+    MESH_CALLS_REFUSED_TOTAL,
 ];

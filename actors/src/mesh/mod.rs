@@ -1,0 +1,288 @@
+//! The mesh: calls between engine nodes through Redis Streams (docs/cluster.md, "Any
+//! socket on any node"). Each node reads its own inbox stream `{node:<id>}:inbox` through
+//! a consumer group of its own; a call is an entry in the callee's inbox, its answer an
+//! entry in the caller's, matched by a correlation number. The mesh carries opaque
+//! strings: what a call means is the engine's business ([`CallHandler`]).
+//!
+//! Why streams and not pub/sub: an entry waits in the inbox while its reader is busy or
+//! briefly away, and is acknowledged only once handled; a caller that hears nothing within
+//! its timeout gets [`MeshError::Timeout`] and the client retries (the engine's version
+//! checks make a repeated command harmless).
+
+mod wire;
+
+use crate::metric_names;
+use async_trait::async_trait;
+use parking_lot::Mutex;
+use redis::aio::ConnectionLike;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use thiserror::Error;
+use tokio::sync::{oneshot, Semaphore};
+
+pub use wire::Entry;
+
+#[derive(Debug, Clone, Error, PartialEq, Eq)]
+pub enum MeshError {
+    /// The callee did not answer in time (dead, paused, cut off, or overloaded).
+    #[error("node {0} did not answer in time")]
+    Timeout(String),
+    /// Too many calls are waiting for answers already here, or being handled there.
+    #[error("too many calls in flight")]
+    Busy,
+    /// Redis refused or could not be reached.
+    #[error("mesh: {0}")]
+    Unavailable(String),
+}
+
+/// What a node does with a call from another: the answer goes back to the caller.
+#[async_trait]
+pub trait CallHandler: Send + Sync + 'static {
+    async fn handle(&self, from: &str, body: String) -> String;
+}
+
+/// Limits and timings of one node's mesh.
+#[derive(Debug, Clone)]
+pub struct MeshConfig {
+    /// Key prefix (the store's), so the inboxes live beside the rest.
+    pub prefix: String,
+    /// This node's id: its inbox and its name as a caller.
+    pub node: String,
+    /// A call unanswered this long fails with `Timeout`.
+    pub call_timeout: Duration,
+    /// Calls waiting for answers at most; beyond, `Busy`.
+    pub max_in_flight: usize,
+    /// Calls from others handled at once at most; the rest wait in the inbox.
+    pub max_handling: usize,
+    /// Approximate length an inbox is trimmed to.
+    pub inbox_maxlen: usize,
+}
+
+impl MeshConfig {
+    pub fn new(prefix: &str, node: &str) -> Self {
+        Self {
+            prefix: prefix.to_string(),
+            node: node.to_string(),
+            call_timeout: Duration::from_secs(5),
+            max_in_flight: 65_536,
+            max_handling: 1024,
+            inbox_maxlen: 100_000,
+        }
+    }
+
+    /// The inbox stream of `node`.
+    pub fn inbox(&self, node: &str) -> String {
+        format!("{}{{node:{node}}}:inbox", self.prefix)
+    }
+}
+
+/// One node's end of the mesh. Cheap to share (`Arc`).
+pub struct Mesh<C> {
+    cfg: MeshConfig,
+    /// For appending (calls and answers); may be shared with other users.
+    conn: C,
+    pending: Mutex<HashMap<u64, oneshot::Sender<Result<String, MeshError>>>>,
+    next: AtomicU64,
+}
+
+impl<C> Mesh<C>
+where
+    C: ConnectionLike + Clone + Send + Sync + 'static,
+{
+    /// Opens this node's inbox (creating its consumer group) and starts reading it.
+    /// `reader` must be a connection of its own: the reader blocks on it.
+    pub async fn start(
+        cfg: MeshConfig,
+        conn: C,
+        mut reader: C,
+        handler: Arc<dyn CallHandler>,
+    ) -> Result<Arc<Self>, MeshError> {
+        let inbox = cfg.inbox(&cfg.node);
+        let created: redis::RedisResult<()> = redis::cmd("XGROUP")
+            .arg("CREATE")
+            .arg(&inbox)
+            .arg("engine")
+            .arg("$")
+            .arg("MKSTREAM")
+            .query_async(&mut reader)
+            .await;
+        if let Err(e) = created {
+            if e.code() != Some("BUSYGROUP") {
+                return Err(MeshError::Unavailable(e.to_string()));
+            }
+        }
+        let mesh = Arc::new(Mesh {
+            cfg,
+            conn,
+            pending: Mutex::new(HashMap::new()),
+            next: AtomicU64::new(1),
+        });
+        tokio::spawn(read_inbox(Arc::downgrade(&mesh), reader, handler));
+        Ok(mesh)
+    }
+
+    pub fn node(&self) -> &str {
+        &self.cfg.node
+    }
+
+    /// Calls `to` with `body` and waits for its answer.
+    pub async fn call(&self, to: &str, body: String) -> Result<String, MeshError> {
+        let r = self.call_once(to, body).await;
+        let outcome = match &r {
+            Ok(_) => "answered",
+            Err(MeshError::Timeout(_)) => "timeout",
+            Err(MeshError::Busy) => "refused",
+            Err(MeshError::Unavailable(_)) => "unavailable",
+        };
+        metrics::counter!(metric_names::MESH_CALLS_TOTAL, "outcome" => outcome).increment(1);
+        r
+    }
+
+    async fn call_once(&self, to: &str, body: String) -> Result<String, MeshError> {
+        let corr = self.next.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        {
+            let mut pending = self.pending.lock();
+            if pending.len() >= self.cfg.max_in_flight {
+                return Err(MeshError::Busy);
+            }
+            pending.insert(corr, tx);
+        }
+        let entry = Entry::Call {
+            from: self.cfg.node.clone(),
+            corr,
+            body,
+        };
+        if let Err(e) = self.append(to, &entry).await {
+            self.pending.lock().remove(&corr);
+            return Err(e);
+        }
+        match tokio::time::timeout(self.cfg.call_timeout, rx).await {
+            Ok(Ok(answer)) => answer,
+            _ => {
+                self.pending.lock().remove(&corr);
+                Err(MeshError::Timeout(to.to_string()))
+            }
+        }
+    }
+
+    /// Calls waiting for answers now.
+    pub fn in_flight(&self) -> usize {
+        self.pending.lock().len()
+    }
+
+    async fn append(&self, to: &str, entry: &Entry) -> Result<(), MeshError> {
+        let mut c = redis::cmd("XADD");
+        c.arg(self.cfg.inbox(to))
+            .arg("MAXLEN")
+            .arg("~")
+            .arg(self.cfg.inbox_maxlen)
+            .arg("*");
+        for (k, v) in entry.fields() {
+            c.arg(k).arg(v);
+        }
+        let mut conn = self.conn.clone();
+        c.query_async::<String>(&mut conn)
+            .await
+            .map(|_| ())
+            .map_err(|e| MeshError::Unavailable(e.to_string()))
+    }
+
+    fn answered(&self, corr: u64, body: String) {
+        if let Some(tx) = self.pending.lock().remove(&corr) {
+            let _ = tx.send(Ok(body));
+        }
+    }
+
+    fn refused(&self, corr: u64) {
+        if let Some(tx) = self.pending.lock().remove(&corr) {
+            let _ = tx.send(Err(MeshError::Busy));
+        }
+    }
+}
+
+/// The inbox reader: answers go to their waiting callers; calls run on `handler`, at most
+/// `max_handling` at once, and their answers go to the caller's inbox. Every entry is
+/// acknowledged once taken care of. Ends when the mesh is dropped.
+async fn read_inbox<C>(mesh: std::sync::Weak<Mesh<C>>, mut reader: C, handler: Arc<dyn CallHandler>)
+where
+    C: ConnectionLike + Clone + Send + Sync + 'static,
+{
+    let (inbox, node, slots) = match mesh.upgrade() {
+        Some(m) => (
+            m.cfg.inbox(&m.cfg.node),
+            m.cfg.node.clone(),
+            Arc::new(Semaphore::new(m.cfg.max_handling)),
+        ),
+        None => return,
+    };
+    loop {
+        let read: redis::RedisResult<redis::streams::StreamReadReply> = redis::cmd("XREADGROUP")
+            .arg("GROUP")
+            .arg("engine")
+            .arg(&node)
+            .arg("COUNT")
+            .arg(256)
+            .arg("BLOCK")
+            .arg(500)
+            .arg("STREAMS")
+            .arg(&inbox)
+            .arg(">")
+            .query_async(&mut reader)
+            .await;
+        let Some(m) = mesh.upgrade() else { return };
+        let reply = match read {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(error = %e, "mesh: inbox not readable");
+                drop(m);
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
+            }
+        };
+        let mut done = Vec::new();
+        for key in reply.keys {
+            for item in key.ids {
+                done.push(item.id.clone());
+                match Entry::parse(&item.map) {
+                    Some(Entry::Answer { corr, body }) => m.answered(corr, body),
+                    Some(Entry::Refused { corr }) => m.refused(corr),
+                    Some(Entry::Call { from, corr, body }) => {
+                        // Never wait here for a slot: a handler may itself be waiting for
+                        // an answer this loop has to read. A full node refuses instead.
+                        let Ok(permit) = slots.clone().try_acquire_owned() else {
+                            metrics::counter!(metric_names::MESH_CALLS_REFUSED_TOTAL).increment(1);
+                            let m = m.clone();
+                            tokio::spawn(async move {
+                                let _ = m.append(&from, &Entry::Refused { corr }).await;
+                            });
+                            continue;
+                        };
+                        let (m, handler) = (m.clone(), handler.clone());
+                        tokio::spawn(async move {
+                            let body = handler.handle(&from, body).await;
+                            if let Err(e) = m.append(&from, &Entry::Answer { corr, body }).await {
+                                tracing::warn!(error = %e, to = %from, "mesh: answer not sent");
+                            }
+                            drop(permit);
+                        });
+                    }
+                    None => tracing::warn!(id = %item.id, "mesh: unreadable inbox entry"),
+                }
+            }
+        }
+        if !done.is_empty() {
+            let mut ack = redis::cmd("XACK");
+            ack.arg(&inbox).arg("engine").arg(&done);
+            let mut conn = m.conn.clone();
+            if let Err(e) = ack.query_async::<u64>(&mut conn).await {
+                tracing::warn!(error = %e, "mesh: acknowledgement failed");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
