@@ -227,6 +227,10 @@ fn describe_metrics() {
         "Calls to other nodes, by outcome (answered, timeout, refused, unavailable)."
     );
     describe_counter!(
+        m::MESH_NOTES_TOTAL,
+        "One-way messages to other nodes, by outcome (queued, dropped, failed)."
+    );
+    describe_counter!(
         m::MESH_CALLS_REFUSED_TOTAL,
         "Calls from other nodes refused because this node was handling its limit already."
     );
@@ -333,6 +337,9 @@ fn register_metrics() {
     }
     for outcome in ["answered", "timeout", "refused", "unavailable"] {
         metrics::counter!(m::MESH_CALLS_TOTAL, "outcome" => outcome).increment(0);
+    }
+    for outcome in ["queued", "dropped", "failed"] {
+        metrics::counter!(m::MESH_NOTES_TOTAL, "outcome" => outcome).increment(0);
     }
     for why in ["ip_cap", "principal_cap", "origin"] {
         metrics::counter!(m::WS_REFUSED_TOTAL, "why" => why).increment(0);

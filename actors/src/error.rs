@@ -2,7 +2,7 @@
 
 use thiserror::Error;
 
-#[derive(Debug, Clone, Error, PartialEq, Eq)]
+#[derive(Debug, Clone, Error, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum EngineError {
     #[error("{0}")]
     InvalidInput(String),

@@ -83,6 +83,9 @@ pub const WEBHOOK_DELIVERIES_TOTAL: &str = "dispatch_webhook_deliveries_total";
 /// Calls to other nodes (docs/cluster.md) by `outcome`: `answered`, `timeout`,
 /// `refused` (the callee was full, or too many calls wait here), `unavailable` (Redis).
 pub const MESH_CALLS_TOTAL: &str = "dispatch_mesh_calls_total";
+/// One-way messages to other nodes by `outcome`: `queued`, `dropped` (the send queue was
+/// full), `failed` (a batch Redis refused).
+pub const MESH_NOTES_TOTAL: &str = "dispatch_mesh_notes_total";
 /// Calls from other nodes this node refused because it was handling its limit already.
 pub const MESH_CALLS_REFUSED_TOTAL: &str = "dispatch_mesh_calls_refused_total";
 
@@ -124,4 +127,5 @@ pub const ALL: &[&str] = &[
     WEBHOOK_DELIVERIES_TOTAL,
     MESH_CALLS_TOTAL,
     MESH_CALLS_REFUSED_TOTAL,
+    MESH_NOTES_TOTAL,
 ];

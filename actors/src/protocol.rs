@@ -14,13 +14,13 @@ use crate::error::EngineError;
 use crate::fix_slot::Ticket;
 use crate::outbox::Outbox;
 use actix::prelude::*;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
 // ---- the rider app's frames (docs/protocol.md, "Server → rider", "Rider → server") ----
 
 /// Why an order was taken from a rider.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum UnassignReason {
@@ -267,7 +267,7 @@ pub struct DeclineOffer {
     pub rider_id: RiderId,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ReportKind {
     PickedUp,
     Delivered,

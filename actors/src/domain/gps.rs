@@ -14,7 +14,7 @@ pub struct RawFix {
 }
 
 /// An accepted fix.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct GpsFix {
     pub point: GeoPoint,
     pub ts_ms: u64,

@@ -119,7 +119,7 @@ pub struct Order {
 }
 
 /// Who asks for a change; the state machine checks it where the contract says who may.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Actor {
     Customer,
     Merchant,
@@ -129,7 +129,7 @@ pub enum Actor {
     System,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum OrderCommand {
     Pay { payment_ref: String },
     Accept { prep_time_s: u64 },

@@ -4,6 +4,11 @@
 //! entry in the caller's, matched by a correlation number. The mesh carries opaque
 //! strings: what a call means is the engine's business ([`CallHandler`]).
 //!
+//! **Order.** Everything one node sends another (calls and one-way notes) leaves through
+//! one queue, in the order it was sent, and the callee takes each entry in inbox order,
+//! handing it to its actor's mailbox before reading the next: an actor hears a remote
+//! sender's messages in the order they were sent, as it would from a local one.
+//!
 //! Why streams and not pub/sub: an entry waits in the inbox while its reader is busy or
 //! briefly away, and is acknowledged only once handled; a caller that hears nothing within
 //! its timeout gets [`MeshError::Timeout`] and the client retries (the engine's version
@@ -12,7 +17,7 @@
 mod wire;
 
 use crate::metric_names;
-use async_trait::async_trait;
+use futures_util::future::BoxFuture;
 use parking_lot::Mutex;
 use redis::aio::ConnectionLike;
 use std::collections::HashMap;
@@ -20,7 +25,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use thiserror::Error;
-use tokio::sync::{oneshot, Semaphore};
+use tokio::sync::{mpsc, oneshot, Semaphore};
 
 pub use wire::Entry;
 
@@ -37,10 +42,12 @@ pub enum MeshError {
     Unavailable(String),
 }
 
-/// What a node does with a call from another: the answer goes back to the caller.
-#[async_trait]
+/// What a node does with what another sends it. Both are called in inbox order, one entry
+/// at a time, so neither may block: `handle` does its synchronous part (putting the
+/// message in an actor's mailbox) at once and returns the answer as a future.
 pub trait CallHandler: Send + Sync + 'static {
-    async fn handle(&self, from: &str, body: String) -> String;
+    fn handle(&self, from: &str, body: String) -> BoxFuture<'static, String>;
+    fn note(&self, from: &str, body: String);
 }
 
 /// Limits and timings of one node's mesh.
@@ -58,6 +65,9 @@ pub struct MeshConfig {
     pub max_handling: usize,
     /// Approximate length an inbox is trimmed to.
     pub inbox_maxlen: usize,
+    /// Entries waiting to be sent at most; a note beyond is dropped (counted), a call
+    /// refused.
+    pub max_queued: usize,
 }
 
 impl MeshConfig {
@@ -69,6 +79,7 @@ impl MeshConfig {
             max_in_flight: 65_536,
             max_handling: 1024,
             inbox_maxlen: 100_000,
+            max_queued: 65_536,
         }
     }
 
@@ -81,8 +92,10 @@ impl MeshConfig {
 /// One node's end of the mesh. Cheap to share (`Arc`).
 pub struct Mesh<C> {
     cfg: MeshConfig,
-    /// For appending (calls and answers); may be shared with other users.
+    /// For appending answers and acknowledging; may be shared with other users.
     conn: C,
+    /// Outgoing calls and notes, in the order they were made (see "Order" above).
+    out: mpsc::Sender<(String, Entry)>,
     pending: Mutex<HashMap<u64, oneshot::Sender<Result<String, MeshError>>>>,
     next: AtomicU64,
 }
@@ -113,9 +126,12 @@ where
                 return Err(MeshError::Unavailable(e.to_string()));
             }
         }
+        let (out, rx) = mpsc::channel(cfg.max_queued.max(1));
+        tokio::spawn(send_queued(rx, conn.clone(), cfg.clone()));
         let mesh = Arc::new(Mesh {
             cfg,
             conn,
+            out,
             pending: Mutex::new(HashMap::new()),
             next: AtomicU64::new(1),
         });
@@ -127,20 +143,43 @@ where
         &self.cfg.node
     }
 
-    /// Calls `to` with `body` and waits for its answer.
-    pub async fn call(&self, to: &str, body: String) -> Result<String, MeshError> {
-        let r = self.call_once(to, body).await;
-        let outcome = match &r {
-            Ok(_) => "answered",
-            Err(MeshError::Timeout(_)) => "timeout",
-            Err(MeshError::Busy) => "refused",
-            Err(MeshError::Unavailable(_)) => "unavailable",
-        };
-        metrics::counter!(metric_names::MESH_CALLS_TOTAL, "outcome" => outcome).increment(1);
-        r
+    /// Calls `to` with `body`: the call is queued at once, in order with everything sent
+    /// before it (see "Order" above); the future waits for its answer.
+    pub fn call(
+        self: &Arc<Self>,
+        to: &str,
+        body: String,
+    ) -> impl std::future::Future<Output = Result<String, MeshError>> + Send + 'static {
+        let queued = self.queue_call(to, body);
+        let (mesh, to, timeout) = (self.clone(), to.to_string(), self.cfg.call_timeout);
+        async move {
+            let r = match queued {
+                Err(e) => Err(e),
+                Ok((corr, rx)) => match tokio::time::timeout(timeout, rx).await {
+                    Ok(Ok(answer)) => answer,
+                    _ => {
+                        mesh.pending.lock().remove(&corr);
+                        Err(MeshError::Timeout(to))
+                    }
+                },
+            };
+            let outcome = match &r {
+                Ok(_) => "answered",
+                Err(MeshError::Timeout(_)) => "timeout",
+                Err(MeshError::Busy) => "refused",
+                Err(MeshError::Unavailable(_)) => "unavailable",
+            };
+            metrics::counter!(metric_names::MESH_CALLS_TOTAL, "outcome" => outcome).increment(1);
+            r
+        }
     }
 
-    async fn call_once(&self, to: &str, body: String) -> Result<String, MeshError> {
+    #[allow(clippy::type_complexity)]
+    fn queue_call(
+        &self,
+        to: &str,
+        body: String,
+    ) -> Result<(u64, oneshot::Receiver<Result<String, MeshError>>), MeshError> {
         let corr = self.next.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
         {
@@ -155,17 +194,24 @@ where
             corr,
             body,
         };
-        if let Err(e) = self.append(to, &entry).await {
+        if self.out.try_send((to.to_string(), entry)).is_err() {
             self.pending.lock().remove(&corr);
-            return Err(e);
+            return Err(MeshError::Busy);
         }
-        match tokio::time::timeout(self.cfg.call_timeout, rx).await {
-            Ok(Ok(answer)) => answer,
-            _ => {
-                self.pending.lock().remove(&corr);
-                Err(MeshError::Timeout(to.to_string()))
-            }
-        }
+        Ok((corr, rx))
+    }
+
+    /// Sends `body` to `to` with no answer expected, after everything sent before it.
+    /// Returns false if it could not be queued (counted as dropped).
+    pub fn note(&self, to: &str, body: String) -> bool {
+        let entry = Entry::Note {
+            from: self.cfg.node.clone(),
+            body,
+        };
+        let queued = self.out.try_send((to.to_string(), entry)).is_ok();
+        let outcome = if queued { "queued" } else { "dropped" };
+        metrics::counter!(metric_names::MESH_NOTES_TOTAL, "outcome" => outcome).increment(1);
+        queued
     }
 
     /// Calls waiting for answers now.
@@ -249,6 +295,7 @@ where
                 match Entry::parse(&item.map) {
                     Some(Entry::Answer { corr, body }) => m.answered(corr, body),
                     Some(Entry::Refused { corr }) => m.refused(corr),
+                    Some(Entry::Note { from, body }) => handler.note(&from, body),
                     Some(Entry::Call { from, corr, body }) => {
                         // Never wait here for a slot: a handler may itself be waiting for
                         // an answer this loop has to read. A full node refuses instead.
@@ -260,9 +307,12 @@ where
                             });
                             continue;
                         };
-                        let (m, handler) = (m.clone(), handler.clone());
+                        // The message reaches its actor now, in inbox order; only the
+                        // answer is awaited apart.
+                        let answer = handler.handle(&from, body);
+                        let m = m.clone();
                         tokio::spawn(async move {
-                            let body = handler.handle(&from, body).await;
+                            let body = answer.await;
                             if let Err(e) = m.append(&from, &Entry::Answer { corr, body }).await {
                                 tracing::warn!(error = %e, to = %from, "mesh: answer not sent");
                             }
@@ -280,6 +330,36 @@ where
             if let Err(e) = ack.query_async::<u64>(&mut conn).await {
                 tracing::warn!(error = %e, "mesh: acknowledgement failed");
             }
+        }
+    }
+}
+
+/// Sends queued calls and notes in order: whatever is queued goes as one pipeline (one
+/// round trip for a burst), entries for one inbox in the order they were queued.
+async fn send_queued<C>(mut rx: mpsc::Receiver<(String, Entry)>, mut conn: C, cfg: MeshConfig)
+where
+    C: ConnectionLike + Clone + Send + Sync + 'static,
+{
+    let mut batch = Vec::new();
+    while rx.recv_many(&mut batch, 512).await > 0 {
+        let mut pipe = redis::pipe();
+        for (to, entry) in batch.drain(..) {
+            let mut c = redis::cmd("XADD");
+            c.arg(cfg.inbox(&to))
+                .arg("MAXLEN")
+                .arg("~")
+                .arg(cfg.inbox_maxlen)
+                .arg("*");
+            for (k, v) in entry.fields() {
+                c.arg(k).arg(v);
+            }
+            pipe.add_command(c).ignore();
+        }
+        // A failed send loses these entries: callers time out and retry; notes are
+        // counted as failed (what they carry is also in the store, read on recovery).
+        if let Err(e) = pipe.query_async::<()>(&mut conn).await {
+            tracing::warn!(error = %e, "mesh: entries not sent");
+            metrics::counter!(metric_names::MESH_NOTES_TOTAL, "outcome" => "failed").increment(1);
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The mesh against a real Redis at 127.0.0.1:6379 (a key prefix of its own per test).
 
 use super::*;
+use parking_lot::Mutex;
 use redis::aio::MultiplexedConnection;
 
 async fn conn() -> MultiplexedConnection {
@@ -11,17 +12,26 @@ async fn conn() -> MultiplexedConnection {
         .expect("these tests need Redis on 127.0.0.1:6379")
 }
 
-/// Answers `<node>:<from>:<body>`, after `delay`.
+/// Answers `<node>:<from>:<body>`, after `delay`; keeps every note and call body in the
+/// order it was handed over.
 struct Echo {
     node: &'static str,
     delay: Duration,
+    seen: Arc<Mutex<Vec<String>>>,
 }
 
-#[async_trait]
 impl CallHandler for Echo {
-    async fn handle(&self, from: &str, body: String) -> String {
-        tokio::time::sleep(self.delay).await;
-        format!("{}:{from}:{body}", self.node)
+    fn handle(&self, from: &str, body: String) -> BoxFuture<'static, String> {
+        self.seen.lock().push(body.clone());
+        let (delay, answer) = (self.delay, format!("{}:{from}:{body}", self.node));
+        Box::pin(async move {
+            tokio::time::sleep(delay).await;
+            answer
+        })
+    }
+
+    fn note(&self, _from: &str, body: String) {
+        self.seen.lock().push(body);
     }
 }
 
@@ -32,11 +42,24 @@ fn cfg(prefix: &str, node: &str) -> MeshConfig {
 }
 
 async fn node(cfg: MeshConfig, delay: Duration) -> Arc<Mesh<MultiplexedConnection>> {
+    node_seeing(cfg, delay).await.0
+}
+
+async fn node_seeing(
+    cfg: MeshConfig,
+    delay: Duration,
+) -> (Arc<Mesh<MultiplexedConnection>>, Arc<Mutex<Vec<String>>>) {
     let name: &'static str = Box::leak(cfg.node.clone().into_boxed_str());
-    let handler = Arc::new(Echo { node: name, delay });
-    Mesh::start(cfg, conn().await, conn().await, handler)
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let handler = Arc::new(Echo {
+        node: name,
+        delay,
+        seen: seen.clone(),
+    });
+    let mesh = Mesh::start(cfg, conn().await, conn().await, handler)
         .await
-        .unwrap()
+        .unwrap();
+    (mesh, seen)
 }
 
 fn prefix(test: &str) -> String {
@@ -121,4 +144,38 @@ async fn too_many_calls_in_flight_are_refused_here() {
     });
     assert_eq!(x, Err(MeshError::Timeout("nobody".into())));
     assert_eq!(y, Err(MeshError::Busy));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notes_and_calls_arrive_in_the_order_they_were_sent() {
+    let p = prefix("order");
+    let a = node(cfg(&p, "a"), Duration::ZERO).await;
+    let (_b, seen) = node_seeing(cfg(&p, "b"), Duration::ZERO).await;
+    let mut expected = Vec::new();
+    let mut calls = Vec::new();
+    for i in 0..300 {
+        let body = i.to_string();
+        expected.push(body.clone());
+        if i % 10 == 9 {
+            // A call made after notes is handed over after them.
+            calls.push(tokio::spawn(a.call("b", body)));
+        } else {
+            assert!(a.note("b", body));
+        }
+    }
+    for c in calls {
+        c.await.unwrap().unwrap();
+    }
+    wait(|| seen.lock().len() == 300).await;
+    assert_eq!(*seen.lock(), expected);
+}
+
+async fn wait(mut done: impl FnMut() -> bool) {
+    for _ in 0..200 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("not within 2 s");
 }

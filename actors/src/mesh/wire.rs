@@ -1,5 +1,5 @@
-//! What an inbox entry holds: a call, its answer, or a refusal (the callee was full), as
-//! stream fields readable with `redis-cli XRANGE`.
+//! What an inbox entry holds: a call, its answer, a refusal (the callee was full), or a
+//! note (one way, no answer), as stream fields readable with `redis-cli XRANGE`.
 
 use redis::Value;
 use std::collections::HashMap;
@@ -17,6 +17,10 @@ pub enum Entry {
     },
     Refused {
         corr: u64,
+    },
+    Note {
+        from: String,
+        body: String,
     },
 }
 
@@ -36,6 +40,11 @@ impl Entry {
                 ("body", body.clone()),
             ],
             Entry::Refused { corr } => vec![("kind", "refused".into()), ("corr", corr.to_string())],
+            Entry::Note { from, body } => vec![
+                ("kind", "note".into()),
+                ("from", from.clone()),
+                ("body", body.clone()),
+            ],
         }
     }
 
@@ -49,8 +58,15 @@ impl Entry {
                 _ => None,
             }
         };
+        let kind = field("kind")?;
+        if kind == "note" {
+            return Some(Entry::Note {
+                from: field("from")?,
+                body: field("body")?,
+            });
+        }
         let corr = field("corr")?.parse().ok()?;
-        match field("kind")?.as_str() {
+        match kind.as_str() {
             "call" => Some(Entry::Call {
                 from: field("from")?,
                 corr,
@@ -90,6 +106,10 @@ mod tests {
                 body: String::new(),
             },
             Entry::Refused { corr: 9 },
+            Entry::Note {
+                from: "n2".into(),
+                body: "x".into(),
+            },
         ] {
             assert_eq!(Entry::parse(&as_map(&e)), Some(e));
         }
