@@ -25,6 +25,10 @@ pub struct Directory {
     /// One slot per rider in `riders`, with the rider's address beside it, added as its
     /// actor starts: a GPS fix (the hottest path) finds both with one lookup.
     pub rider_fixes: RwLock<HashMap<RiderId, (SharedFixSlot, Addr<RiderActor>)>>,
+    /// Riders and orders whose actors live on another node, and which node
+    /// (docs/cluster.md); an id listed here and in `riders`/`orders` is local.
+    pub remote_riders: RwLock<HashMap<RiderId, Arc<str>>>,
+    pub remote_orders: RwLock<HashMap<OrderId, Arc<str>>>,
 }
 
 impl Directory {

@@ -8,6 +8,7 @@
 //! - [`desk::EscalationDesk`]: the book of escalations.
 //! - [`planner::PlannerActor`]: batch dispatch rounds (`dispatch.policy = "batch"`).
 //! - [`engine::Engine`]: the facade that creates actors and routes calls by id.
+//! - [`remote`]: references to actors of other nodes, and their messages as data.
 
 pub mod desk;
 pub mod directory;
@@ -16,6 +17,7 @@ pub mod matcher;
 pub mod merchant;
 pub mod order;
 pub mod planner;
+pub mod remote;
 pub mod rider;
 pub mod timers;
 
@@ -39,11 +41,42 @@ pub struct Shared {
     pub desk: Addr<desk::EscalationDesk>,
     /// The batch planner; None under `dispatch.policy = "nearest"`.
     pub planner: Option<Addr<planner::PlannerActor>>,
+    /// The other nodes, once this engine joined them (docs/cluster.md); unset on a node
+    /// of its own.
+    pub peers: std::sync::OnceLock<Arc<dyn remote::Peers>>,
 }
 
 impl Shared {
     pub fn now_ms(&self) -> u64 {
         self.clock.now_ms()
+    }
+
+    /// The rider's actor: on this node, or on the node it is known to live on.
+    pub fn rider_ref(&self, id: &crate::domain::RiderId) -> Option<remote::RiderRef> {
+        if let Some(addr) = self.dir.rider(id) {
+            return Some(remote::RiderRef::Local(addr));
+        }
+        let peers = self.peers.get()?;
+        let node = self.dir.remote_riders.read().get(id).cloned()?;
+        Some(remote::RiderRef::Remote {
+            peers: peers.clone(),
+            node,
+            rider_id: id.clone(),
+        })
+    }
+
+    /// The order's actor: on this node, or on the node it is known to live on.
+    pub fn order_ref(&self, id: &crate::domain::OrderId) -> Option<remote::OrderRef> {
+        if let Some(addr) = self.dir.order(id) {
+            return Some(remote::OrderRef::Local(addr));
+        }
+        let peers = self.peers.get()?;
+        let node = self.dir.remote_orders.read().get(id).cloned()?;
+        Some(remote::OrderRef::Remote {
+            peers: peers.clone(),
+            node,
+            order_id: id.clone(),
+        })
     }
 
     /// Refuses a change the store could not take now (Redis away, or still recovering):

@@ -15,6 +15,7 @@ use super::directory::{Directory, SharedFixSlot};
 use super::matcher::{FindNearestRiders, MatcherActor};
 use super::merchant::{AddItem, GetMerchant, MerchantActor, SetOpen, UpdateItem};
 use super::planner::PlannerActor;
+use super::remote::{NodeCalls, Peers};
 use super::rider::RiderActor;
 use super::Shared;
 use crate::clock::Clock;
@@ -129,11 +130,42 @@ impl Engine {
             matcher_feed,
             desk: desk.clone(),
             planner,
+            peers: std::sync::OnceLock::new(),
         });
         Engine {
             shared,
             _arbiters: arbiters,
         }
+    }
+
+    /// What other nodes' messages to this engine's actors go to: hand it to this node's
+    /// mesh (docs/cluster.md).
+    pub fn node_calls(&self) -> NodeCalls {
+        NodeCalls::new(Arc::downgrade(&self.shared))
+    }
+
+    /// Joins other nodes: messages to actors placed on them go through `peers` from now
+    /// on. False if this engine had joined already.
+    pub fn join(&self, peers: Arc<dyn Peers>) -> bool {
+        self.shared.peers.set(peers).is_ok()
+    }
+
+    /// This rider's actor lives on `node` (None: nowhere else; a local actor wins).
+    pub fn place_rider(&self, id: &RiderId, node: Option<Arc<str>>) {
+        let mut remote = self.shared.dir.remote_riders.write();
+        match node {
+            Some(n) => remote.insert(id.clone(), n),
+            None => remote.remove(id),
+        };
+    }
+
+    /// This order's actor lives on `node` (None: nowhere else; a local actor wins).
+    pub fn place_order(&self, id: &crate::domain::OrderId, node: Option<Arc<str>>) {
+        let mut remote = self.shared.dir.remote_orders.write();
+        match node {
+            Some(n) => remote.insert(id.clone(), n),
+            None => remote.remove(id),
+        };
     }
 
     pub fn config(&self) -> &EngineConfig {

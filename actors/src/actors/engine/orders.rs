@@ -5,15 +5,15 @@
 use super::{ask_all, not_found, Engine};
 use crate::actors::merchant::QuoteOrder;
 use crate::actors::order::OrderActor;
+use crate::actors::remote::wire::{Answer, OrderMsg};
+use crate::actors::remote::OrderRef;
 use crate::domain::merchant::MAX_PREP_TIME_S;
 use crate::domain::offers::TraceEntry;
 use crate::domain::order::{NewOrder, Order, OrderCommand};
 use crate::domain::{CustomerId, GeoPoint, ItemId, MerchantId, OrderId, RiderId};
 use crate::error::EngineError;
 use crate::events::Event;
-use crate::protocol::{
-    AssignByDispatcher, CheckAssignable, Command, GetOrder, GetTrace, WasOffered,
-};
+use crate::protocol::GetOrder;
 use crate::store::{OrderRecord, StoreError};
 use actix::prelude::*;
 use std::sync::Arc;
@@ -101,37 +101,31 @@ impl Engine {
 
     /// The live order, or its final record from the store.
     pub async fn order(&self, id: &OrderId) -> Result<Order, EngineError> {
-        self.live_or_stored(id, GetOrder, self.shared.store.load_order(id))
-            .await
-    }
-
-    /// Asks the order's actor; a finished order (or one whose actor stopped meanwhile)
-    /// answers from `stored`, its record in the store.
-    async fn live_or_stored<M, T>(
-        &self,
-        id: &OrderId,
-        ask: M,
-        stored: impl std::future::Future<Output = Result<Option<T>, StoreError>>,
-    ) -> Result<T, EngineError>
-    where
-        OrderActor: Handler<M>,
-        M: Message<Result = T> + Send + 'static,
-        T: Send + 'static,
-    {
-        if let Some(addr) = self.shared.dir.order(id) {
-            if let Ok(v) = addr.send(ask).await {
-                return Ok(v);
+        if let Some(order) = self.shared.order_ref(id) {
+            if let Answer::Order { result: Ok(o) } = order.ask(OrderMsg::Get).await {
+                return Ok(o);
             }
         }
+        self.stored(id, self.shared.store.load_order(id)).await
+    }
+
+    /// A finished order (or one whose actor stopped meanwhile) answers from `stored`, its
+    /// record in the store.
+    async fn stored<T>(
+        &self,
+        id: &OrderId,
+        stored: impl std::future::Future<Output = Result<Option<T>, StoreError>>,
+    ) -> Result<T, EngineError> {
         stored
             .await
             .map_err(|e| EngineError::Unavailable(e.to_string()))?
             .ok_or_else(|| not_found("order", id))
     }
 
-    async fn live_order_addr(&self, id: &OrderId) -> Result<Addr<OrderActor>, EngineError> {
-        if let Some(a) = self.shared.dir.order(id) {
-            return Ok(a);
+    /// The live order's actor, here or on another node.
+    async fn live_order(&self, id: &OrderId) -> Result<OrderRef, EngineError> {
+        if let Some(o) = self.shared.order_ref(id) {
+            return Ok(o);
         }
         // Known but finished: every command is an illegal transition.
         let o = self.order(id).await?;
@@ -147,7 +141,7 @@ impl Engine {
         id: &OrderId,
         cmd: OrderCommand,
     ) -> Result<Order, EngineError> {
-        let addr = self.live_order_addr(id).await?;
+        let order = self.live_order(id).await?;
         if let OrderCommand::Accept { prep_time_s } = &cmd {
             if *prep_time_s > MAX_PREP_TIME_S {
                 return Err(EngineError::InvalidInput(format!(
@@ -155,7 +149,7 @@ impl Engine {
                 )));
             }
         }
-        addr.send(Command(cmd)).await?
+        order.ask_order(OrderMsg::Command { cmd }).await
     }
 
     /// The merchant accepts; prep time defaults to the merchant's.
@@ -180,16 +174,18 @@ impl Engine {
 
     /// Manual assignment by the dispatcher: the rider must be connected, online, not stale.
     pub async fn assign(&self, id: &OrderId, rider_id: &RiderId) -> Result<Order, EngineError> {
-        let addr = self.live_order_addr(id).await?;
+        let order = self.live_order(id).await?;
         let rider = self
-            .rider_addr(rider_id)
-            .map_err(|_| EngineError::RiderUnavailable(format!("no rider {rider_id}")))?;
-        let fix = rider.send(CheckAssignable).await??;
-        addr.send(AssignByDispatcher {
-            rider_id: rider_id.clone(),
-            fix,
-        })
-        .await?
+            .shared
+            .rider_ref(rider_id)
+            .ok_or_else(|| EngineError::RiderUnavailable(format!("no rider {rider_id}")))?;
+        let fix = rider.check_assignable().await?;
+        order
+            .ask_order(OrderMsg::AssignByDispatcher {
+                rider_id: rider_id.clone(),
+                fix,
+            })
+            .await
     }
 
     pub async fn trace(&self, id: &OrderId) -> Result<Vec<TraceEntry>, EngineError> {
@@ -204,14 +200,22 @@ impl Engine {
                     .collect()
             }))
         };
-        self.live_or_stored(id, GetTrace, stored).await
+        if let Some(order) = self.shared.order_ref(id) {
+            if let Answer::Trace { entries } = order.ask(OrderMsg::Trace).await {
+                return Ok(entries);
+            }
+        }
+        self.stored(id, stored).await
     }
 
     /// Was this order ever offered to `rider` (now or before)?
     pub async fn was_offered(&self, id: &OrderId, rider: &RiderId) -> Result<bool, EngineError> {
-        if let Some(a) = self.shared.dir.order(id) {
-            if let Ok(b) = a.send(WasOffered(rider.clone())).await {
-                return Ok(b);
+        if let Some(order) = self.shared.order_ref(id) {
+            let asked = order.ask(OrderMsg::WasOffered {
+                rider_id: rider.clone(),
+            });
+            if let Answer::Bool { value } = asked.await {
+                return Ok(value);
             }
         }
         Ok(self

@@ -4,6 +4,7 @@
 
 use super::notices::ToRider;
 use super::OrderActor;
+use crate::actors::remote::wire::RiderMsg;
 use crate::config::secs;
 use crate::domain::dispatch::WhenEmpty;
 use crate::domain::escalation::EscalationKind;
@@ -18,7 +19,7 @@ use crate::events::Event;
 use crate::matcher::Nearby;
 use crate::metric_names;
 use crate::plan::book::PlanEntry;
-use crate::protocol::{CloseOffer, LegClosed, Planned, ProposeOffer};
+use crate::protocol::{CloseOffer, LegClosed, Planned};
 use actix::prelude::*;
 use std::time::Duration;
 
@@ -279,7 +280,7 @@ impl OrderActor {
             return;
         }
         let c = cands[i].clone();
-        if self.shared.dir.rider(&c.rider_id).is_none() {
+        if self.shared.rider_ref(&c.rider_id).is_none() {
             return self.propose(cands, i + 1, None, ctx);
         }
         let (offer_id, orders) = shape.unwrap_or_else(|| {
@@ -309,19 +310,19 @@ impl OrderActor {
         let asked = self
             .persist()
             .then(move |stored, act, _ctx| {
-                let addr = act.shared.dir.rider(&c.rider_id);
+                let rider = act.shared.rider_ref(&c.rider_id);
                 let current = gen == act.dispatch_gen && act.order.status == OrderStatus::Accepted;
                 let stored = stored.is_ok();
-                let proposal = match addr {
-                    Some(addr) if stored && current => {
-                        Some(addr.send(ProposeOffer(offer.clone(), act.order.order_id.clone())))
+                let proposal = match rider {
+                    Some(rider) if stored && current => {
+                        Some(rider.propose(offer.clone(), act.order.order_id.clone()))
                     }
                     _ => None,
                 };
                 async move {
                     let asked = proposal.is_some();
                     let taken = match proposal {
-                        Some(p) => matches!(p.await, Ok(true)),
+                        Some(p) => p.await,
                         None => false,
                     };
                     (taken, asked, stored, offer, c)
@@ -465,8 +466,8 @@ impl Handler<Planned> for OrderActor {
             // Moved on meanwhile (assigned, an offer out): dispatch picks up from here. The
             // rider may be holding the bundle's other orders for this one: it drops them.
             if m.legs.len() > 1 {
-                if let Some(rider) = self.shared.dir.rider(&m.rider_id) {
-                    rider.do_send(CloseOffer {
+                if let Some(rider) = self.shared.rider_ref(&m.rider_id) {
+                    rider.tell(RiderMsg::Close {
                         offer_id: m.offer_id,
                         reason: OfferCloseReason::Withdrawn,
                     });

@@ -5,6 +5,7 @@
 //! next write that succeeds (the store keeps the change and flushes it when it is back).
 
 use super::{store_error, OrderActor};
+use crate::actors::remote::wire::RiderMsg;
 use crate::domain::offers::{OfferCloseReason, OpenOffer};
 use crate::domain::order::Order;
 use crate::domain::RiderId;
@@ -56,17 +57,26 @@ impl OrderActor {
             match n {
                 Notice::Event(e) => self.shared.bus.publish(e),
                 Notice::Rider(id, msg) => {
-                    let Some(addr) = self.shared.dir.rider(&id) else {
+                    let Some(rider) = self.shared.rider_ref(&id) else {
                         continue;
                     };
-                    match *msg {
-                        ToRider::Close(m) => addr.do_send(m),
-                        ToRider::Assigned(m) => addr.do_send(m),
-                        ToRider::Unassigned(m) => addr.do_send(m),
-                        ToRider::Cancelled(m) => addr.do_send(m),
-                        ToRider::Changed(m) => addr.do_send(m),
-                        ToRider::Remind(m) => addr.do_send(m),
-                    }
+                    rider.tell(match *msg {
+                        ToRider::Close(m) => RiderMsg::Close {
+                            offer_id: m.offer_id,
+                            reason: m.reason,
+                        },
+                        ToRider::Assigned(m) => RiderMsg::Assigned { order: m.0 },
+                        ToRider::Unassigned(m) => RiderMsg::Unassigned {
+                            order_id: m.order_id,
+                            reason: m.reason,
+                        },
+                        ToRider::Cancelled(m) => RiderMsg::Cancelled { order_id: m.0 },
+                        ToRider::Changed(m) => RiderMsg::Changed { order: m.0 },
+                        ToRider::Remind(m) => RiderMsg::Remind {
+                            order_id: m.order_id,
+                            message: m.message,
+                        },
+                    });
                 }
             }
         }

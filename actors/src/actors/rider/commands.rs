@@ -2,6 +2,7 @@
 //! validator, going online or offline, answering offers, reporting on orders in hand.
 
 use super::RiderActor;
+use crate::actors::remote::wire::OrderMsg;
 
 use crate::actors::desk::Clear;
 use crate::domain::escalation::{EscalationKind, Subject};
@@ -11,10 +12,7 @@ use crate::domain::offers::Offer;
 use crate::domain::order::Order;
 use crate::domain::{OfferId, OrderId};
 use crate::metric_names;
-use crate::protocol::{
-    ClaimOffer, DeclineOffer, FixOrigin, GetOrder, ReportKind, RiderMoved, RiderNotice,
-    RiderReport, UnassignReason,
-};
+use crate::protocol::{FixOrigin, ReportKind, RiderNotice, UnassignReason};
 use actix::prelude::*;
 
 impl RiderActor {
@@ -57,8 +55,8 @@ impl RiderActor {
                     self.heard(ctx);
                 }
                 for o in &self.state.orders {
-                    if let Some(addr) = self.shared.dir.order(&o.order_id) {
-                        addr.do_send(RiderMoved {
+                    if let Some(order) = self.shared.order_ref(&o.order_id) {
+                        order.tell(OrderMsg::RiderMoved {
                             rider_id: self.state.rider_id.clone(),
                             fix,
                         });
@@ -107,8 +105,8 @@ impl RiderActor {
     /// Every order of the offer hears the decline (each remembers it).
     pub(super) fn decline_to_order(&self, offer: &Offer) {
         for order_id in offer.order_ids() {
-            if let Some(addr) = self.shared.dir.order(&order_id) {
-                addr.do_send(DeclineOffer {
+            if let Some(order) = self.shared.order_ref(&order_id) {
+                order.tell(OrderMsg::Decline {
                     offer_id: offer.offer_id.clone(),
                     rider_id: self.state.rider_id.clone(),
                 });
@@ -135,15 +133,15 @@ impl RiderActor {
         let claims: Vec<_> = orders
             .iter()
             .map(|order_id| {
-                let claim = ClaimOffer {
+                let claim = OrderMsg::Claim {
                     offer_id: offer_id.clone(),
                     rider_id: self.state.rider_id.clone(),
                     fix: self.state.last_fix,
                 };
-                let addr = self.shared.dir.order(order_id);
+                let asked = self.shared.order_ref(order_id).map(|o| o.ask_order(claim));
                 async move {
-                    match addr {
-                        Some(addr) => addr.send(claim).await.ok().and_then(Result::ok),
+                    match asked {
+                        Some(answer) => answer.await.ok(),
                         None => None,
                     }
                 }
@@ -209,7 +207,7 @@ impl RiderActor {
         if !self.state.holds(&order_id) {
             return self.refuse_report(order_id, ctx);
         }
-        let Some(addr) = self.shared.dir.order(&order_id) else {
+        let Some(order) = self.shared.order_ref(&order_id) else {
             self.update(|s| {
                 s.drop_order(&order_id);
                 Some(RiderNotice::error(
@@ -219,41 +217,48 @@ impl RiderActor {
             });
             return;
         };
-        let msg = RiderReport {
+        let msg = OrderMsg::Report {
             rider_id: self.state.rider_id.clone(),
-            kind: kind.clone(),
+            report: kind.clone(),
         };
-        ctx.spawn(addr.send(msg).into_actor(self).map(move |res, act, _ctx| {
-            let before = act.state.status();
-            match res {
-                Ok(Ok(order)) => {
-                    act.state.update_order(order.clone());
-                    if kind == ReportKind::Release {
-                        act.tell(RiderNotice::Unassigned {
-                            order_id: order.order_id,
-                            reason: UnassignReason::Released,
-                        });
-                    } else {
-                        act.tell(RiderNotice::OrderUpdated { order });
+        ctx.spawn(
+            order
+                .ask_order(msg)
+                .into_actor(self)
+                .map(move |res, act, _ctx| {
+                    let before = act.state.status();
+                    match res {
+                        Ok(order) => {
+                            act.state.update_order(order.clone());
+                            if kind == ReportKind::Release {
+                                act.tell(RiderNotice::Unassigned {
+                                    order_id: order.order_id,
+                                    reason: UnassignReason::Released,
+                                });
+                            } else {
+                                act.tell(RiderNotice::OrderUpdated { order });
+                            }
+                        }
+                        Err(e) => act.tell(RiderNotice::error(e.code(), e.to_string())),
                     }
-                }
-                Ok(Err(e)) => act.tell(RiderNotice::error(e.code(), e.to_string())),
-                Err(e) => act.tell(RiderNotice::error("invalid_transition", e.to_string())),
-            }
-            act.settle(before, false);
-        }));
+                    act.settle(before, false);
+                }),
+        );
     }
 
     /// A report on an order the rider does not hold. If the rider held it and it is now
     /// final (delivered, failed, also by a dispatcher), the state answers first:
     /// `invalid_transition`, as for any command on a final order. Otherwise `forbidden`.
     pub(super) fn refuse_report(&mut self, order_id: OrderId, ctx: &mut Context<Self>) {
-        let live = self.shared.dir.order(&order_id);
+        let live = self
+            .shared
+            .order_ref(&order_id)
+            .map(|o| o.ask_order(OrderMsg::Get));
         let store = self.shared.store.clone();
         let id = order_id.clone();
         let lookup = async move {
             match live {
-                Some(addr) => addr.send(GetOrder).await.ok(),
+                Some(answer) => answer.await.ok(),
                 None => store.load_order(&id).await.ok().flatten(),
             }
         };

@@ -2,12 +2,12 @@
 //! and from order actors and the engine.
 
 use super::RiderActor;
+use crate::actors::remote::wire::OrderMsg;
 
 use crate::domain::gps::GpsFix;
 use crate::domain::offers::OfferCloseReason;
 use crate::domain::rider::RiderStatus;
 use crate::error::EngineError;
-use crate::protocol::LegClosed;
 use crate::protocol::{
     AttachSession, CheckAssignable, CloseOffer, DetachSession, FixAhead, FixOrigin, FixWaiting,
     FromRider, GetRider, OrderAssigned, OrderCancelled, OrderChanged, OrderUnassigned,
@@ -162,8 +162,8 @@ impl Handler<CloseOffer> for RiderActor {
         };
         if offer.is_bundle() {
             for id in offer.order_ids() {
-                if let Some(addr) = self.shared.dir.order(&id) {
-                    addr.do_send(LegClosed {
+                if let Some(order) = self.shared.order_ref(&id) {
+                    order.tell(OrderMsg::LegClosed {
                         offer_id: offer.offer_id.clone(),
                         rider_id: self.state.rider_id.clone(),
                         reason,

@@ -9,12 +9,13 @@
 //! and does nothing else. The timers still fire at exactly `heard + period`.
 
 use super::RiderActor;
+use crate::actors::remote::wire::OrderMsg;
 
 use crate::actors::desk::Raise;
 use crate::domain::ladder::{self, Step, Timer};
 use crate::domain::order::OrderStatus;
 use crate::domain::OrderId;
-use crate::protocol::{RiderLost, RiderNotice, UnassignReason};
+use crate::protocol::{RiderNotice, UnassignReason};
 use actix::prelude::*;
 
 impl RiderActor {
@@ -117,8 +118,8 @@ impl RiderActor {
                         .collect();
                     for order_id in lost {
                         self.state.drop_order(&order_id);
-                        if let Some(addr) = self.shared.dir.order(&order_id) {
-                            addr.do_send(RiderLost {
+                        if let Some(order) = self.shared.order_ref(&order_id) {
+                            order.tell(OrderMsg::RiderLost {
                                 rider_id: self.state.rider_id.clone(),
                             });
                         }

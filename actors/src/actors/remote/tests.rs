@@ -1,0 +1,154 @@
+//! Two engines joined by a mesh on the real Redis at 127.0.0.1:6379: an order on one,
+//! its rider on the other, carried from assignment to delivery by messages between them.
+
+use crate::actors::engine::Engine;
+use crate::clock::Clock;
+use crate::config::{EngineConfig, Policy};
+use crate::domain::gps::RawFix;
+use crate::domain::order::{OrderCommand, OrderStatus};
+use crate::domain::{CustomerId, GeoPoint};
+use crate::mesh::{Mesh, MeshConfig};
+use crate::outbox::Outbox;
+use crate::protocol::{RiderCommand, RiderNotice};
+use crate::store::MemoryStore;
+use std::sync::Arc;
+use std::time::Duration;
+
+async fn joined(prefix: &str, node: &str) -> Engine {
+    let mut cfg = EngineConfig::for_tests();
+    cfg.dispatch.policy = Policy::Nearest;
+    let engine = Engine::start(cfg, Arc::new(MemoryStore::new()), Clock::system());
+    let conn = || async {
+        redis::Client::open("redis://127.0.0.1:6379/0")
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .expect("these tests need Redis on 127.0.0.1:6379")
+    };
+    let mesh = Mesh::start(
+        MeshConfig::new(prefix, node),
+        conn().await,
+        conn().await,
+        Arc::new(engine.node_calls()),
+    )
+    .await
+    .unwrap();
+    assert!(engine.join(Arc::new(mesh)));
+    engine
+}
+
+async fn until(what: &str, mut done: impl FnMut() -> bool) {
+    for _ in 0..300 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("{what}: not within 3 s");
+}
+
+#[actix_rt::test]
+async fn an_order_on_one_node_is_delivered_by_a_rider_on_another() {
+    let prefix = format!("test:remote:{}:", rand::random::<u64>());
+    let a = joined(&prefix, "a").await;
+    let b = joined(&prefix, "b").await;
+    let shop = GeoPoint::new(31.23, 121.47).unwrap();
+
+    // The order lives on A.
+    let m = a
+        .create_merchant("Noodle Bar".into(), shop, Some(0))
+        .await
+        .unwrap();
+    let item = a
+        .add_item(&m.merchant_id, "Noodles".into(), 1250)
+        .await
+        .unwrap();
+    let o = a
+        .create_order(
+            CustomerId::parse("c_alice").unwrap(),
+            &m.merchant_id,
+            vec![(item.item_id, 1)],
+            shop.destination(90.0, 2000.0),
+        )
+        .await
+        .unwrap();
+    let id = o.order_id.clone();
+    a.order_command(
+        &id,
+        OrderCommand::Pay {
+            payment_ref: "p1".into(),
+        },
+    )
+    .await
+    .unwrap();
+    a.accept_order(&id, Some(0)).await.unwrap();
+
+    // The rider lives on B, online near the shop.
+    let rider = b.create_rider("Ann".into()).await.unwrap().rider_id;
+    let outbox = Outbox::new(256);
+    b.attach_rider(&rider, outbox.clone()).await.unwrap();
+    b.rider_command(&rider, RiderCommand::SetOnline(true))
+        .unwrap();
+    let fix = RawFix {
+        lat: Some(shop.lat()),
+        lon: Some(shop.lon()),
+        ts_ms: Some(b.now_ms() as f64),
+        ..Default::default()
+    };
+    b.rider_command(&rider, RiderCommand::Location(fix))
+        .unwrap();
+
+    // Each knows where the other's actor lives.
+    a.place_rider(&rider, Some("b".into()));
+    b.place_order(&id, Some("a".into()));
+
+    // A assigns: it asks B whether the rider may take it, and B's rider hears it.
+    let assigned = a.assign(&id, &rider).await.unwrap();
+    assert_eq!(assigned.status, OrderStatus::Assigned);
+    assert_eq!(assigned.rider_id.as_ref(), Some(&rider));
+    let mut seen = Vec::new();
+    until("the rider hears it was assigned", || {
+        seen.extend(outbox.drain());
+        seen.iter()
+            .any(|n| matches!(n, RiderNotice::Assigned { order } if order.order_id == id))
+    })
+    .await;
+    // B reads the order from A.
+    assert_eq!(b.order(&id).await.unwrap().status, OrderStatus::Assigned);
+
+    // The rider's reports go from B to the order on A, and the answers come back.
+    b.rider_command(
+        &rider,
+        RiderCommand::PickedUp {
+            order_id: id.clone(),
+        },
+    )
+    .unwrap();
+    until("picked up", || {
+        seen.extend(outbox.drain());
+        seen.iter().any(|n| {
+            matches!(n, RiderNotice::OrderUpdated { order }
+                if order.order_id == id && order.status == OrderStatus::PickedUp)
+        })
+    })
+    .await;
+    b.rider_command(
+        &rider,
+        RiderCommand::Delivered {
+            order_id: id.clone(),
+        },
+    )
+    .unwrap();
+    until("delivered", || {
+        seen.extend(outbox.drain());
+        seen.iter().any(|n| {
+            matches!(n, RiderNotice::OrderUpdated { order }
+                if order.order_id == id && order.status == OrderStatus::Delivered)
+        })
+    })
+    .await;
+    assert_eq!(a.order(&id).await.unwrap().status, OrderStatus::Delivered);
+    // And the rider is free again on B.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(b.rider(&rider).await.unwrap().order_ids.is_empty());
+}

@@ -1,0 +1,210 @@
+//! What order and rider actors send each other across nodes: the actix messages of
+//! `crate::protocol` as data (JSON in a mesh entry), and what comes back.
+
+use crate::domain::gps::GpsFix;
+use crate::domain::offers::{Offer, OfferCloseReason, TraceEntry};
+use crate::domain::order::{Order, OrderCommand};
+use crate::domain::{OfferId, OrderId, RiderId};
+use crate::error::EngineError;
+use crate::protocol::{ReportKind, UnassignReason};
+use serde::{Deserialize, Serialize};
+
+/// One message for an actor on another node.
+// Messages live for one send: built, encoded or delivered, dropped. Boxing the order
+// inside would only add an allocation.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "to", rename_all = "snake_case")]
+pub enum Call {
+    Rider { rider_id: RiderId, msg: RiderMsg },
+    Order { order_id: OrderId, msg: OrderMsg },
+}
+
+/// To a rider actor (`ProposeOffer`, `CloseOffer`, `OrderAssigned`, …).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum RiderMsg {
+    Propose {
+        offer: Offer,
+        order_id: OrderId,
+    },
+    Close {
+        offer_id: OfferId,
+        reason: OfferCloseReason,
+    },
+    Assigned {
+        order: Order,
+    },
+    Unassigned {
+        order_id: OrderId,
+        reason: UnassignReason,
+    },
+    Cancelled {
+        order_id: OrderId,
+    },
+    Changed {
+        order: Order,
+    },
+    Remind {
+        order_id: OrderId,
+        message: String,
+    },
+    CheckAssignable,
+}
+
+/// To an order actor (`GetOrder`, `ClaimOffer`, `RiderReport`, …).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum OrderMsg {
+    Get,
+    Trace,
+    WasOffered {
+        rider_id: RiderId,
+    },
+    Command {
+        cmd: OrderCommand,
+    },
+    AssignByDispatcher {
+        rider_id: RiderId,
+        fix: Option<GpsFix>,
+    },
+    Claim {
+        offer_id: OfferId,
+        rider_id: RiderId,
+        fix: Option<GpsFix>,
+    },
+    Decline {
+        offer_id: OfferId,
+        rider_id: RiderId,
+    },
+    Report {
+        rider_id: RiderId,
+        report: ReportKind,
+    },
+    RiderLost {
+        rider_id: RiderId,
+    },
+    RiderMoved {
+        rider_id: RiderId,
+        fix: GpsFix,
+    },
+    LegClosed {
+        offer_id: OfferId,
+        rider_id: RiderId,
+        reason: OfferCloseReason,
+    },
+}
+
+/// What a message answers.
+#[allow(clippy::large_enum_variant)] // as `Call`: one answer, dropped once read
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "answer", rename_all = "snake_case")]
+pub enum Answer {
+    /// Delivered; the message answers nothing.
+    Done,
+    Bool {
+        value: bool,
+    },
+    Order {
+        result: Result<Order, EngineError>,
+    },
+    Fix {
+        result: Result<Option<GpsFix>, EngineError>,
+    },
+    Trace {
+        entries: Vec<TraceEntry>,
+    },
+    /// The actor is not on the node asked (moved, stopped, or never there).
+    NotHere,
+    /// Not delivered: the node did not answer, or the actor stopped meanwhile.
+    Failed {
+        reason: String,
+    },
+}
+
+impl Answer {
+    pub fn failed(reason: impl std::fmt::Display) -> Answer {
+        Answer::Failed {
+            reason: reason.to_string(),
+        }
+    }
+
+    pub fn encode(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|e| {
+            serde_json::to_string(&Answer::failed(format!("encode: {e}"))).expect("plain")
+        })
+    }
+
+    pub fn decode(s: &str) -> Answer {
+        serde_json::from_str(s).unwrap_or_else(|e| Answer::failed(format!("decode: {e}")))
+    }
+
+    /// The answer of a message that returns an order.
+    pub fn into_order(self) -> Result<Order, EngineError> {
+        match self {
+            Answer::Order { result } => result,
+            Answer::NotHere => Err(EngineError::Unavailable(
+                "the order moved to another node; retry".into(),
+            )),
+            Answer::Failed { reason } => Err(EngineError::Unavailable(format!(
+                "engine actor unavailable: {reason}"
+            ))),
+            other => Err(EngineError::Unavailable(format!(
+                "unexpected answer: {other:?}"
+            ))),
+        }
+    }
+}
+
+impl Call {
+    pub fn encode(&self) -> String {
+        serde_json::to_string(self).expect("messages encode")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::order::tests::sample_order;
+
+    #[test]
+    fn calls_and_answers_round_trip() {
+        let order = sample_order();
+        let calls = [
+            Call::Rider {
+                rider_id: RiderId::generate(),
+                msg: RiderMsg::Assigned {
+                    order: order.clone(),
+                },
+            },
+            Call::Order {
+                order_id: order.order_id.clone(),
+                msg: OrderMsg::Report {
+                    rider_id: RiderId::generate(),
+                    report: ReportKind::Failed("flat tyre".into()),
+                },
+            },
+            Call::Order {
+                order_id: order.order_id.clone(),
+                msg: OrderMsg::Command {
+                    cmd: OrderCommand::Pay {
+                        payment_ref: "p1".into(),
+                    },
+                },
+            },
+        ];
+        for c in calls {
+            assert_eq!(serde_json::from_str::<Call>(&c.encode()).unwrap(), c);
+        }
+        for a in [
+            Answer::Order {
+                result: Err(EngineError::OfferNotAvailable),
+            },
+            Answer::Order { result: Ok(order) },
+            Answer::NotHere,
+        ] {
+            assert_eq!(Answer::decode(&a.encode()), a);
+        }
+        assert!(matches!(Answer::decode("nonsense"), Answer::Failed { .. }));
+    }
+}
