@@ -21,36 +21,43 @@ fn nginx_here(test: &str) -> bool {
     here
 }
 
-/// The example with its upstream servers replaced by `nodes` (same parameters) and its
-/// listener moved to 127.0.0.1:`port`. Fails if the example no longer has the shape this
-/// rewrite expects, so the test keeps running the file operators copy.
-fn live_config(example: &str, nodes: &[&str], port: u16) -> String {
+/// The example with its listener moved to 127.0.0.1:`port` (port 80 may be taken, or
+/// privileged, and nginx -t binds it). Fails if the example has no `listen 80;`.
+fn on_port(example: &str, port: u16) -> String {
+    assert!(
+        example.contains("    listen 80;\n"),
+        "no `listen 80;` in the example"
+    );
+    example.replacen(
+        "    listen 80;\n",
+        &format!("    listen 127.0.0.1:{port};\n"),
+        1,
+    )
+}
+
+/// The example with its upstream servers replaced by `nodes` (same parameters). Fails if
+/// the example no longer has the shape this rewrite expects, so the test keeps running the
+/// file operators copy.
+fn with_nodes(example: &str, nodes: &[&str]) -> String {
     let mut out = Vec::new();
     let mut replaced = false;
     for line in example.lines() {
         let trimmed = line.trim_start();
-        if let Some(rest) = trimmed.strip_prefix("server 10.0.0.") {
-            if !replaced {
-                // `server <addr> <params>;`: keep the params, one line per test node.
-                let params = rest.split_once(' ').map(|(_, p)| p).unwrap_or(";");
-                for n in nodes {
-                    out.push(format!("    server {n} {params}"));
-                }
-                replaced = true;
-            }
-        } else if trimmed == "listen 80;" {
-            out.push(format!("    listen 127.0.0.1:{port};"));
-        } else {
+        let Some(rest) = trimmed.strip_prefix("server 10.0.0.") else {
             out.push(line.to_string());
+            continue;
+        };
+        if !replaced {
+            // `server <addr> <params>;`: keep the params, one line per test node.
+            let params = rest.split_once(' ').map(|(_, p)| p).unwrap_or(";");
+            for n in nodes {
+                out.push(format!("    server {n} {params}"));
+            }
+            replaced = true;
         }
     }
     assert!(replaced, "no `server 10.0.0.…` lines in the example");
-    let live = out.join("\n");
-    assert!(
-        live.contains(&format!("listen 127.0.0.1:{port};")),
-        "no `listen 80;`"
-    );
-    live
+    out.join("\n") + "\n"
 }
 
 fn free_port() -> u16 {
@@ -66,7 +73,8 @@ fn the_nginx_example_passes_nginx_t() {
     if !nginx_here("nginx_example_syntax") {
         return;
     }
-    let out = nginx_check(&example());
+    let example = std::fs::read_to_string(example()).unwrap();
+    let out = nginx_check(&on_port(&example, free_port()));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "nginx -t: {stderr}");
     assert!(stderr.contains("test is successful"), "{stderr}");
@@ -108,7 +116,8 @@ async fn nginx_spreads_rest_and_sockets_over_nodes_and_fails_over() {
         a.base.trim_start_matches("http://"),
         b.base.trim_start_matches("http://"),
     ];
-    let _nginx = Nginx::start(&live_config(&example, &addrs, port), port);
+    let live = on_port(&with_nodes(&example, &addrs), port);
+    let _nginx = Nginx::start(&live, port);
     let front = format!("http://127.0.0.1:{port}");
     let api = Api::new(&front, DISPATCHER);
 

@@ -3,6 +3,7 @@
 //! `DISPATCH_REQUIRE_NETNS=1`, so there a missing piece fails the test; elsewhere (a
 //! developer without root) the test says loudly that it skipped and passes.
 
+use std::io::Write;
 use std::process::{Command, Stdio};
 
 /// Set (to `1`) where the bed must be available: a skip is then a failure.
@@ -20,7 +21,10 @@ pub fn skip(test: &str, why: &str) {
         !required(),
         "{test}: {why}, and {REQUIRE_ENV}=1 requires the network-namespace test bed"
     );
-    eprintln!(
+    // Straight to the process's stderr: the test harness captures `eprintln!` of a
+    // passing test, and a skip must be seen.
+    let _ = writeln!(
+        std::io::stderr(),
         "\n\
          ************************************************************************\n\
          SKIPPED {test}: {why}\n\

@@ -43,10 +43,13 @@ pub fn prefix_dir() -> PathBuf {
     dir
 }
 
-/// `nginx -t` of `http_conf` wrapped in `main_config`.
-pub fn check(http_conf: &Path) -> Output {
+/// `nginx -t` of the http-level config `http_conf`, wrapped in `main_config`. nginx -t
+/// binds the listeners it names: they must be free.
+pub fn check(http_conf: &str) -> Output {
     let prefix = prefix_dir();
-    std::fs::write(prefix.join("nginx.conf"), main_config(http_conf)).unwrap();
+    let conf = prefix.join("dispatchd.conf");
+    std::fs::write(&conf, http_conf).unwrap();
+    std::fs::write(prefix.join("nginx.conf"), main_config(&conf)).unwrap();
     let out = command(&prefix).arg("-t").output().expect("nginx runs");
     let _ = std::fs::remove_dir_all(&prefix);
     out
