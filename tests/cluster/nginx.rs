@@ -2,11 +2,11 @@
 //! passes REST and a WebSocket upgrade through, spreads requests over both, and keeps
 //! serving through the survivor when one node is killed.
 
-use crate::bed::{has_program, nginx_check, skip, Nginx, Node, DISPATCHER};
+use crate::bed::{has_program, nginx_check, skip, Nginx, Node, TestNet, DISPATCHER};
 use crate::support::{Api, WsClient};
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 fn example() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("ops/nginx/dispatchd.conf")
@@ -141,4 +141,42 @@ async fn nginx_spreads_rest_and_sockets_over_nodes_and_fails_over() {
     }
     assert_eq!(riders_on(&b).await, on_b + 4);
     dashboard_snapshot(&front).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nginx_leaves_out_a_node_cut_off_from_the_network() {
+    if !nginx_here("nginx_partitioned_node") {
+        return;
+    }
+    let Some(net) = TestNet::for_test("nginx_partitioned_node", 2) else {
+        return;
+    };
+    let nodes = [Node::in_netns(&net, 0, &[]), Node::in_netns(&net, 1, &[])];
+    let port = free_port();
+    let example = std::fs::read_to_string(example()).unwrap();
+    let addrs: Vec<&str> = nodes
+        .iter()
+        .map(|n| n.base.trim_start_matches("http://"))
+        .collect();
+    let _nginx = Nginx::start(&on_port(&with_nodes(&example, &addrs), port), port);
+    let api = Api::new(&format!("http://127.0.0.1:{port}"), DISPATCHER);
+    api.get("/healthz", None).await.expect(200);
+
+    // Node 0 cut off: a request sent to it times out (proxy_connect_timeout on a new
+    // connection, proxy_read_timeout on a kept-alive one) and is retried on node 1; after
+    // max_fails of those nginx leaves node 0 out for fail_timeout, so only the first
+    // requests pay the wait.
+    net.partition(0);
+    let mut slow = 0;
+    for _ in 0..8 {
+        let started = Instant::now();
+        api.get("/riders", Some(DISPATCHER)).await.expect(200);
+        if started.elapsed() > Duration::from_millis(1500) {
+            slow += 1;
+        }
+    }
+    assert!(
+        slow <= 2,
+        "{slow} of 8 requests waited for the cut-off node"
+    );
 }

@@ -58,7 +58,7 @@ async fn a_node_in_a_namespace_is_reached_paused_cut_off_and_killed() {
         "the node listens on its namespace's address: {}",
         node.base
     );
-    assert_eq!(healthz(&node).await, Outcome::Ok);
+    wait_healthy(&node, "after the start").await;
 
     node.pause();
     assert_eq!(
