@@ -3,13 +3,17 @@
 
 use super::cmd::signal;
 use super::netns::TestNet;
+use std::collections::VecDeque;
 use std::io::{BufRead, BufReader};
 use std::net::Ipv4Addr;
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// The dispatcher token every node of a test accepts.
 pub const DISPATCHER: &str = "cluster-test-dispatcher";
+/// How much of a node's log is kept to explain a node that died at start.
+const LOG_TAIL_LINES: usize = 40;
 
 pub struct Node {
     child: Child,
@@ -47,8 +51,11 @@ impl Node {
         let mut child = cmd.spawn().expect("dispatchd starts");
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
+        let tail = Arc::new(Mutex::new(VecDeque::new()));
+        let kept = tail.clone();
         // Reads the log to its end (a full pipe would block the node), passing on the
-        // bound address and anything that looks like trouble.
+        // bound address and anything that looks like trouble, and keeping the last lines
+        // to show if the node dies before it listens.
         std::thread::spawn(move || {
             let mut tx = Some(tx);
             for line in BufReader::new(stdout).lines() {
@@ -61,11 +68,26 @@ impl Node {
                 if line.contains("panicked") || line.contains("ERROR") {
                     eprintln!("[dispatchd] {line}");
                 }
+                let mut kept = kept.lock().unwrap();
+                if kept.len() == LOG_TAIL_LINES {
+                    kept.pop_front();
+                }
+                kept.push_back(line);
             }
         });
         let base = rx
             .recv_timeout(Duration::from_secs(30))
-            .expect("dispatchd logs the address it listens on");
+            .unwrap_or_else(|e| {
+                let _ = child.kill();
+                let status = child.wait();
+                // The reader has seen the end of the log once the process is gone.
+                std::thread::sleep(Duration::from_millis(100));
+                let log: Vec<String> = tail.lock().unwrap().iter().cloned().collect();
+                panic!(
+                    "dispatchd did not log its address ({e}; {status:?}); its last lines:\n{}",
+                    log.join("\n")
+                )
+            });
         Node { child, base }
     }
 
