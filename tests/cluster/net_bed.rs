@@ -1,9 +1,11 @@
 //! The bed itself: a program in a namespace is the process the test holds, every namespace
-//! reaches the Redis Cluster on the bridge (and follows its redirects), and a partition
-//! cuts one namespace off, new and established connections alike, until it heals.
+//! reaches the Redis Cluster on the bridge (and follows its redirects) and the other
+//! namespaces, and a partition cuts one namespace off, both ways, new and established
+//! connections alike, until it heals.
 
 use crate::bed::{signal, TestCluster, TestNet};
 use std::io::{BufRead, BufReader, Write};
+use std::net::SocketAddrV4;
 use std::os::unix::fs::MetadataExt;
 use std::os::unix::process::ExitStatusExt;
 use std::process::{Command, Output, Stdio};
@@ -34,39 +36,45 @@ fn output_within(mut cmd: Command, within: Duration) -> Option<Output> {
     Some(child.wait_with_output().unwrap())
 }
 
-fn redis_cli(net: &TestNet, i: usize, port: u16, args: &[&str]) -> Command {
+/// `redis-cli` in namespace `i` against the Redis at `to`.
+fn redis_cli(net: &TestNet, i: usize, to: SocketAddrV4, args: &[&str]) -> Command {
     let mut c = net.command(i, "redis-cli");
-    c.args(["-h", &net.host_ip().to_string(), "-p", &port.to_string()])
+    c.args(["-h", &to.ip().to_string(), "-p", &to.port().to_string()])
         .args(args);
     c
 }
 
-/// Whether namespace `i` gets PONG from the master on `port` within `within`.
-fn pong_within(net: &TestNet, i: usize, port: u16, within: Duration) -> bool {
-    output_within(redis_cli(net, i, port, &["ping"]), within)
+/// Whether namespace `i` gets PONG from `to` within `within`.
+fn pong_within(net: &TestNet, i: usize, to: SocketAddrV4, within: Duration) -> bool {
+    output_within(redis_cli(net, i, to, &["ping"]), within)
         .is_some_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "PONG")
 }
 
 /// Whether namespace `i` gets PONG within `CUT_OFF` (where no answer is expected).
-fn pong(net: &TestNet, i: usize, port: u16) -> bool {
-    pong_within(net, i, port, CUT_OFF)
+fn pong(net: &TestNet, i: usize, to: SocketAddrV4) -> bool {
+    pong_within(net, i, to, CUT_OFF)
 }
 
 /// Namespace `i` gets PONG (given time for a busy machine: this is where one is expected).
-fn reaches(net: &TestNet, i: usize, port: u16) -> bool {
-    pong_within(net, i, port, Duration::from_secs(5))
+fn reaches(net: &TestNet, i: usize, to: SocketAddrV4) -> bool {
+    pong_within(net, i, to, Duration::from_secs(5))
 }
 
-/// Polls until namespace `i` gets PONG again (a healed link first resolves the host's
-/// address anew).
-fn wait_pong(net: &TestNet, i: usize, port: u16) {
+/// Polls until namespace `i` gets PONG from `to` (a healed link first resolves
+/// addresses anew; a fresh server first binds).
+fn wait_pong(net: &TestNet, i: usize, to: SocketAddrV4) {
     let deadline = Instant::now() + Duration::from_secs(10);
-    while !pong(net, i, port) {
+    while !pong(net, i, to) {
         assert!(
             Instant::now() < deadline,
-            "namespace {i} never reached redis again"
+            "namespace {i} never reached {to}"
         );
     }
+}
+
+/// Master `k` of the cluster, at the bridge address.
+fn master(net: &TestNet, cluster: &TestCluster, k: usize) -> SocketAddrV4 {
+    SocketAddrV4::new(net.host_ip(), cluster.ports()[k])
 }
 
 #[test]
@@ -134,12 +142,13 @@ fn every_namespace_reaches_the_cluster_and_follows_its_redirects() {
             .join(",")
     );
     for i in 0..net.len() {
-        for &port in cluster.ports() {
-            assert!(reaches(&net, i, port), "namespace {i} → {host}:{port}");
+        for k in 0..cluster.ports().len() {
+            let to = master(&net, &cluster, k);
+            assert!(reaches(&net, i, to), "namespace {i} → {to}");
         }
     }
     // The cluster announces the bridge address, the one the namespaces can reach.
-    let slots = redis_cli(&net, 0, cluster.ports()[0], &["cluster", "slots"])
+    let slots = redis_cli(&net, 0, master(&net, &cluster, 0), &["cluster", "slots"])
         .output()
         .unwrap();
     let slots = String::from_utf8_lossy(&slots.stdout);
@@ -151,16 +160,14 @@ fn every_namespace_reaches_the_cluster_and_follows_its_redirects() {
     assert!(addrs.iter().all(|a| *a == host), "{slots}");
     // Keys of many slots written through one master and read through another: every
     // MOVED is followed from inside the namespaces.
-    let [first, second, ..] = cluster.ports() else {
-        unreachable!()
-    };
+    let (first, second) = (master(&net, &cluster, 0), master(&net, &cluster, 1));
     for k in 0..12 {
         let key = format!("bed-key-{k}");
-        let set = redis_cli(&net, 0, *first, &["-c", "set", &key, &k.to_string()])
+        let set = redis_cli(&net, 0, first, &["-c", "set", &key, &k.to_string()])
             .output()
             .unwrap();
         assert_eq!(String::from_utf8_lossy(&set.stdout).trim(), "OK");
-        let get = redis_cli(&net, 1, *second, &["-c", "get", &key])
+        let get = redis_cli(&net, 1, second, &["-c", "get", &key])
             .output()
             .unwrap();
         assert_eq!(String::from_utf8_lossy(&get.stdout).trim(), k.to_string());
@@ -173,18 +180,37 @@ fn a_partition_cuts_one_namespace_off_until_it_heals() {
         return;
     };
     let cluster = TestCluster::start(net.host_ip(), 3);
-    let port = cluster.ports()[1];
-    assert!(reaches(&net, 0, port));
+    let on_host = master(&net, &cluster, 1);
+    // A Redis inside namespace 0 too (namespaces reach each other over the bridge);
+    // the bed kills it with the namespace if the test fails first.
+    let in_ns0 = SocketAddrV4::new(net.ns_ip(0), 6390);
+    let mut server = net
+        .command(0, "redis-server")
+        .args(["--bind", &in_ns0.ip().to_string(), "--port", "6390"])
+        .args(["--save", "", "--appendonly", "no", "--dir", "/tmp"])
+        // Without a password Redis answers only loopback clients unless told otherwise.
+        .args(["--protected-mode", "no"])
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("redis-server starts");
+    wait_pong(&net, 1, in_ns0);
+    assert!(reaches(&net, 0, on_host));
+
     net.partition(0);
     assert!(
-        !pong(&net, 0, port),
-        "a cut-off namespace still reaches redis"
+        !pong(&net, 0, on_host),
+        "a cut-off namespace reaches the host"
     );
+    assert!(!pong(&net, 1, in_ns0), "a cut-off namespace is reached");
     for i in 1..net.len() {
-        assert!(reaches(&net, i, port), "namespace {i} lost redis too");
+        assert!(reaches(&net, i, on_host), "namespace {i} lost the host too");
     }
+
     net.heal(0);
-    wait_pong(&net, 0, port);
+    wait_pong(&net, 0, on_host);
+    wait_pong(&net, 2, in_ns0);
+    let _ = server.kill();
+    let _ = server.wait();
 }
 
 #[test]
@@ -193,9 +219,9 @@ fn an_established_connection_carries_nothing_while_partitioned() {
         return;
     };
     let cluster = TestCluster::start(net.host_ip(), 3);
-    let port = cluster.ports()[0];
+    let to = master(&net, &cluster, 0);
     // One redis-cli session (one TCP connection) held open from inside namespace 1.
-    let mut cli = redis_cli(&net, 1, port, &[])
+    let mut cli = redis_cli(&net, 1, to, &[])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -220,7 +246,7 @@ fn an_established_connection_carries_nothing_while_partitioned() {
         Err(RecvTimeoutError::Timeout),
         "an answer crossed the partition"
     );
-    assert!(reaches(&net, 0, port), "the other namespace is cut off too");
+    assert!(reaches(&net, 0, to), "the other namespace is cut off too");
 
     net.heal(1);
     // TCP retransmits the request; the same connection (same client id) answers it.

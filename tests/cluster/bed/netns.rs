@@ -68,6 +68,22 @@ impl TestNet {
         let bridge = net.names.bridge();
         ip(&["link", "add", &bridge, "type", "bridge"])?;
         net.bridge_made = true;
+        // Traffic between namespaces crosses the bridge; where br_netfilter is loaded it
+        // would also cross the host's iptables FORWARD chain (which Docker sets to DROP).
+        // The bed is a plain switch: keep the host's firewall out of it.
+        ip(&[
+            "link",
+            "set",
+            &bridge,
+            "type",
+            "bridge",
+            "nf_call_iptables",
+            "0",
+            "nf_call_ip6tables",
+            "0",
+            "nf_call_arptables",
+            "0",
+        ])?;
         ip(&[
             "addr",
             "add",
