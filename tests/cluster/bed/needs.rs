@@ -1,5 +1,5 @@
-//! What the test bed needs from the machine (root, `ip`, `nginx`) and what a test does when
-//! it is missing: CI runs as root with everything installed and sets
+//! What the test bed needs from the machine (root, `ip`, redis, `nginx`) and what a test
+//! does when it is missing: CI runs as root with everything installed and sets
 //! `DISPATCH_REQUIRE_NETNS=1`, so there a missing piece fails the test; elsewhere (a
 //! developer without root) the test says loudly that it skipped and passes.
 
@@ -19,7 +19,7 @@ fn required() -> bool {
 pub fn skip(test: &str, why: &str) {
     assert!(
         !required(),
-        "{test}: {why}, and {REQUIRE_ENV}=1 requires the network-namespace test bed"
+        "{test}: {why}, and {REQUIRE_ENV}=1 requires the multi-host test bed (root, iproute2, redis, nginx)"
     );
     // Straight to the process's stderr: the test harness captures `eprintln!` of a
     // passing test, and a skip must be seen.
