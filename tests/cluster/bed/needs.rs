@@ -19,7 +19,8 @@ fn required() -> bool {
 pub fn skip(test: &str, why: &str) {
     assert!(
         !required(),
-        "{test}: {why}, and {REQUIRE_ENV}=1 requires the multi-host test bed (root, iproute2, redis, nginx)"
+        "{test}: {why}, and {REQUIRE_ENV}=1 requires the multi-host test bed \
+         (root, iproute2, redis, nginx)"
     );
     // Straight to the process's stderr: the test harness captures `eprintln!` of a
     // passing test, and a skip must be seen.
