@@ -13,6 +13,7 @@
 pub mod desk;
 pub mod directory;
 pub mod engine;
+pub mod fleet;
 pub mod matcher;
 pub mod merchant;
 pub mod order;
@@ -44,6 +45,8 @@ pub struct Shared {
     /// The other nodes, once this engine joined them (docs/cluster.md); unset on a node
     /// of its own.
     pub peers: std::sync::OnceLock<Arc<dyn remote::Peers>>,
+    /// This node's riders as the other nodes' matchers are to see them.
+    pub fleet: fleet::Fleet,
 }
 
 impl Shared {

@@ -15,14 +15,15 @@ use parking_lot::Mutex;
 use std::collections::HashMap;
 
 /// What the matcher should hold for a rider.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "change", rename_all = "snake_case")]
 pub enum Change {
     Place(Placement),
     Remove(RiderId),
 }
 
 impl Change {
-    fn rider_id(&self) -> &RiderId {
+    pub fn rider_id(&self) -> &RiderId {
         match self {
             Change::Place(p) => &p.rider_id,
             Change::Remove(id) => id,

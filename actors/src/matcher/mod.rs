@@ -71,7 +71,7 @@ impl Slot {
 }
 
 /// A rider's whole place in the index ([`RiderIndex::extend`]).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Placement {
     pub rider_id: RiderId,
     pub point: GeoPoint,

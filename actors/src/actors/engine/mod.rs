@@ -15,6 +15,7 @@ use super::directory::{Directory, SharedFixSlot};
 use super::matcher::{FindNearestRiders, MatcherActor};
 use super::merchant::{AddItem, GetMerchant, MerchantActor, SetOpen, UpdateItem};
 use super::planner::PlannerActor;
+use super::remote::wire::{Answer, RiderMsg};
 use super::remote::{NodeCalls, Peers};
 use super::rider::RiderActor;
 use super::Shared;
@@ -131,6 +132,7 @@ impl Engine {
             desk: desk.clone(),
             planner,
             peers: std::sync::OnceLock::new(),
+            fleet: Default::default(),
         });
         Engine {
             shared,
@@ -147,7 +149,19 @@ impl Engine {
     /// Joins other nodes: messages to actors placed on them go through `peers` from now
     /// on. False if this engine had joined already.
     pub fn join(&self, peers: Arc<dyn Peers>) -> bool {
-        self.shared.peers.set(peers).is_ok()
+        if self.shared.peers.set(peers.clone()).is_err() {
+            return false;
+        }
+        super::fleet::spawn_flusher(Arc::downgrade(&self.shared), peers);
+        true
+    }
+
+    /// The other live nodes, as membership sees them now: new ones hear this node's whole
+    /// fleet; riders of those gone leave this node's matcher.
+    pub fn set_peers(&self, nodes: impl IntoIterator<Item = Arc<str>>) {
+        for gone in self.shared.fleet.set_peers(nodes) {
+            super::fleet::forget_node(&self.shared, &gone);
+        }
     }
 
     /// This rider's actor lives on `node` (None: nowhere else; a local actor wins).
@@ -340,8 +354,19 @@ impl Engine {
             .ok_or_else(|| not_found("rider", id))
     }
 
+    /// The rider as REST shows it, from its actor here or on another node.
     pub async fn rider(&self, id: &RiderId) -> Result<RiderView, EngineError> {
-        Ok(self.rider_addr(id)?.send(GetRider).await?)
+        let rider = self
+            .shared
+            .rider_ref(id)
+            .ok_or_else(|| not_found("rider", id))?;
+        match rider.ask(RiderMsg::View).await {
+            Answer::Rider { view } => Ok(view),
+            Answer::NotHere => Err(not_found("rider", id)),
+            other => Err(EngineError::Unavailable(format!(
+                "the rider's node did not answer: {other:?}"
+            ))),
+        }
     }
 
     pub async fn riders(&self) -> Vec<RiderView> {

@@ -8,7 +8,7 @@ use crate::actors::order::OrderActor;
 use crate::actors::rider::RiderActor;
 use crate::protocol::{
     AssignByDispatcher, CheckAssignable, ClaimOffer, CloseOffer, Command, DeclineOffer, GetOrder,
-    GetTrace, LegClosed, OrderAssigned, OrderCancelled, OrderChanged, OrderUnassigned,
+    GetRider, GetTrace, LegClosed, OrderAssigned, OrderCancelled, OrderChanged, OrderUnassigned,
     ProposeOffer, RemindRider, RiderLost, RiderMoved, RiderReport, WasOffered,
 };
 use actix::Addr;
@@ -37,6 +37,16 @@ pub fn to_rider(addr: &Addr<RiderActor>, msg: RiderMsg) -> BoxFuture<'static, An
             }
             .boxed()
         }
+        RiderMsg::View => {
+            let f = addr.send(GetRider);
+            async move {
+                match f.await {
+                    Ok(view) => Answer::Rider { view },
+                    Err(e) => Answer::failed(e),
+                }
+            }
+            .boxed()
+        }
         one_way => {
             tell_rider(addr, one_way);
             ready(Answer::Done).boxed()
@@ -57,7 +67,7 @@ pub fn tell_rider(addr: &Addr<RiderActor>, msg: RiderMsg) {
         RiderMsg::Remind { order_id, message } => addr.do_send(RemindRider { order_id, message }),
         // These answer something: sent for their effect, the answer dropped.
         RiderMsg::Propose { offer, order_id } => addr.do_send(ProposeOffer(offer, order_id)),
-        RiderMsg::CheckAssignable => {}
+        RiderMsg::CheckAssignable | RiderMsg::View => {}
     }
 }
 

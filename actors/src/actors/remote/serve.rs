@@ -3,7 +3,7 @@
 
 use super::local;
 use super::wire::{Answer, Call};
-use crate::actors::Shared;
+use crate::actors::{fleet, Shared};
 use crate::mesh::CallHandler;
 use futures_util::future::{ready, BoxFuture, FutureExt};
 use std::sync::Weak;
@@ -18,7 +18,7 @@ impl NodeCalls {
         Self { shared }
     }
 
-    fn deliver(&self, body: &str) -> BoxFuture<'static, Answer> {
+    fn deliver(&self, from: &str, body: &str) -> BoxFuture<'static, Answer> {
         let Some(shared) = self.shared.upgrade() else {
             return ready(Answer::failed("the engine stopped")).boxed();
         };
@@ -31,21 +31,25 @@ impl NodeCalls {
                 Some(addr) => local::to_order(&addr, msg),
                 None => ready(Answer::NotHere).boxed(),
             },
+            Ok(Call::Fleet { changes }) => {
+                fleet::heard(&shared, from, changes);
+                ready(Answer::Done).boxed()
+            }
             Err(e) => ready(Answer::failed(format!("unreadable message: {e}"))).boxed(),
         }
     }
 }
 
 impl CallHandler for NodeCalls {
-    fn handle(&self, _from: &str, body: String) -> BoxFuture<'static, String> {
-        let answer = self.deliver(&body);
+    fn handle(&self, from: &str, body: String) -> BoxFuture<'static, String> {
+        let answer = self.deliver(from, &body);
         async move { answer.await.encode() }.boxed()
     }
 
     fn note(&self, from: &str, body: String) {
         // Delivered now (in order); a note for an actor not here is dropped: what it
         // carried is in the store, and the actor's new node reads it from there.
-        let answer = self.deliver(&body);
+        let answer = self.deliver(from, &body);
         if let Some(Answer::NotHere) = answer.now_or_never() {
             tracing::debug!(from, "mesh: a note for an actor not on this node");
         }

@@ -152,3 +152,102 @@ async fn an_order_on_one_node_is_delivered_by_a_rider_on_another() {
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert!(b.rider(&rider).await.unwrap().order_ids.is_empty());
 }
+
+/// Dispatch across nodes: B's rider is in A's matcher (the fleet), so A's order offers
+/// itself to it; the rider accepts on B and the claim wins on A.
+#[actix_rt::test]
+async fn an_order_offers_itself_to_a_rider_living_on_another_node() {
+    let prefix = format!("test:remote:{}:", rand::random::<u64>());
+    let a = joined(&prefix, "a").await;
+    let b = joined(&prefix, "b").await;
+    a.set_peers(["b".into()]);
+    b.set_peers(["a".into()]);
+    let shop = GeoPoint::new(31.23, 121.47).unwrap();
+
+    let rider = b.create_rider("Ann".into()).await.unwrap().rider_id;
+    let outbox = Outbox::new(256);
+    b.attach_rider(&rider, outbox.clone()).await.unwrap();
+    b.rider_command(&rider, RiderCommand::SetOnline(true))
+        .unwrap();
+    let fix = RawFix {
+        lat: Some(shop.lat()),
+        lon: Some(shop.lon()),
+        ts_ms: Some(b.now_ms() as f64),
+        ..Default::default()
+    };
+    b.rider_command(&rider, RiderCommand::Location(fix))
+        .unwrap();
+    // A's matcher hears of it within a flush or two, and A reads the rider from B.
+    let mut near = Vec::new();
+    for _ in 0..100 {
+        near = a.riders_nearby(shop, 1000.0, 5).await.unwrap();
+        if !near.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(near.len(), 1, "A's matcher holds B's rider");
+    assert_eq!(near[0].1.rider_id, rider);
+
+    let m = a
+        .create_merchant("Noodle Bar".into(), shop, Some(0))
+        .await
+        .unwrap();
+    let item = a
+        .add_item(&m.merchant_id, "Noodles".into(), 1250)
+        .await
+        .unwrap();
+    let o = a
+        .create_order(
+            CustomerId::parse("c_bob").unwrap(),
+            &m.merchant_id,
+            vec![(item.item_id, 1)],
+            shop.destination(90.0, 2000.0),
+        )
+        .await
+        .unwrap();
+    let id = o.order_id.clone();
+    b.place_order(&id, Some("a".into()));
+    a.order_command(
+        &id,
+        OrderCommand::Pay {
+            payment_ref: "p2".into(),
+        },
+    )
+    .await
+    .unwrap();
+    a.accept_order(&id, Some(0)).await.unwrap();
+
+    let mut seen = Vec::new();
+    let mut offer = None;
+    until("the rider on B is offered A's order", || {
+        seen.extend(outbox.drain());
+        offer = seen.iter().find_map(|n| match n {
+            RiderNotice::Offer(o) if o.order_id == id => Some(o.offer_id.clone()),
+            _ => None,
+        });
+        offer.is_some()
+    })
+    .await;
+    b.rider_command(
+        &rider,
+        RiderCommand::Accept {
+            offer_id: offer.unwrap(),
+        },
+    )
+    .unwrap();
+    until("assigned", || {
+        seen.extend(outbox.drain());
+        seen.iter()
+            .any(|n| matches!(n, RiderNotice::Assigned { order } if order.order_id == id))
+    })
+    .await;
+    let on_a = a.order(&id).await.unwrap();
+    assert_eq!(on_a.status, OrderStatus::Assigned);
+    assert_eq!(on_a.rider_id.as_ref(), Some(&rider));
+
+    // B goes away: A's matcher forgets its riders.
+    a.set_peers(Vec::<Arc<str>>::new());
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(a.riders_nearby(shop, 1000.0, 5).await.unwrap().is_empty());
+}

@@ -4,8 +4,10 @@
 use crate::domain::gps::GpsFix;
 use crate::domain::offers::{Offer, OfferCloseReason, TraceEntry};
 use crate::domain::order::{Order, OrderCommand};
+use crate::domain::rider::RiderView;
 use crate::domain::{OfferId, OrderId, RiderId};
 use crate::error::EngineError;
+use crate::matcher::feed::Change;
 use crate::protocol::{ReportKind, UnassignReason};
 use serde::{Deserialize, Serialize};
 
@@ -16,8 +18,18 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "to", rename_all = "snake_case")]
 pub enum Call {
-    Rider { rider_id: RiderId, msg: RiderMsg },
-    Order { order_id: OrderId, msg: OrderMsg },
+    Rider {
+        rider_id: RiderId,
+        msg: RiderMsg,
+    },
+    Order {
+        order_id: OrderId,
+        msg: OrderMsg,
+    },
+    /// Changes of the sender's riders for this node's matcher (`actors::fleet`).
+    Fleet {
+        changes: Vec<Change>,
+    },
 }
 
 /// To a rider actor (`ProposeOffer`, `CloseOffer`, `OrderAssigned`, …).
@@ -50,6 +62,8 @@ pub enum RiderMsg {
         message: String,
     },
     CheckAssignable,
+    /// `GetRider`: the rider as REST shows it.
+    View,
 }
 
 /// To an order actor (`GetOrder`, `ClaimOffer`, `RiderReport`, …).
@@ -113,6 +127,9 @@ pub enum Answer {
     },
     Trace {
         entries: Vec<TraceEntry>,
+    },
+    Rider {
+        view: RiderView,
     },
     /// The actor is not on the node asked (moved, stopped, or never there).
     NotHere,

@@ -188,6 +188,9 @@ impl RiderActor {
                 }),
                 None => Change::Remove(rider_id),
             };
+            if self.shared.peers.get().is_some() {
+                self.shared.fleet.put(&change);
+            }
             if self.shared.matcher_feed.put(change) {
                 self.shared.matcher.do_send(DrainFeed);
             }

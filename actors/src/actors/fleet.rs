@@ -1,0 +1,224 @@
+//! The whole fleet in every node's matcher (docs/cluster.md, "Any socket on any node"):
+//! each node tells the others what its matcher holds of its own riders (the same
+//! `Change`s its riders put in its own feed), so an order's search sees riders living on
+//! any node, and its offer reaches them through a remote reference.
+//!
+//! Changes are coalesced, latest per rider, and sent every `FLUSH` as one note per peer:
+//! a rider sending a fix every few seconds costs its peers one entry per flush at most. A
+//! peer that joins gets this node's whole fleet first; a peer that leaves takes its riders
+//! out of this node's matcher.
+
+use super::matcher::DrainFeed;
+use super::remote::wire::Call;
+use super::remote::Peers;
+use super::Shared;
+use crate::domain::RiderId;
+use crate::matcher::feed::Change;
+use crate::matcher::Placement;
+use parking_lot::Mutex;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+/// How often coalesced changes go out.
+pub const FLUSH: Duration = Duration::from_millis(200);
+
+#[derive(Default)]
+pub struct Fleet {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    /// What the matcher holds of each local rider now (sent whole to a new peer).
+    local: HashMap<RiderId, Placement>,
+    /// Changes not sent yet, latest per rider, in the order riders first changed.
+    pending: Vec<Change>,
+    at: HashMap<RiderId, usize>,
+    /// The nodes told so far.
+    peers: BTreeSet<Arc<str>>,
+    /// Peers that joined since the last flush: they get the whole fleet.
+    joined: Vec<Arc<str>>,
+}
+
+impl Fleet {
+    /// A local rider's change (as put in this node's own matcher feed).
+    pub fn put(&self, change: &Change) {
+        let mut inner = self.inner.lock();
+        match change {
+            Change::Place(p) => inner.local.insert(p.rider_id.clone(), p.clone()),
+            Change::Remove(id) => inner.local.remove(id),
+        };
+        if inner.peers.is_empty() {
+            return;
+        }
+        let id = change.rider_id().clone();
+        match inner.at.get(&id).copied() {
+            Some(i) => inner.pending[i] = change.clone(),
+            None => {
+                let i = inner.pending.len();
+                inner.at.insert(id, i);
+                inner.pending.push(change.clone());
+            }
+        }
+    }
+
+    /// The live nodes other than this one. Returns the nodes that left since the last
+    /// call (their riders are to be taken out of this node's matcher).
+    pub fn set_peers(&self, nodes: impl IntoIterator<Item = Arc<str>>) -> Vec<Arc<str>> {
+        let now: BTreeSet<Arc<str>> = nodes.into_iter().collect();
+        let mut inner = self.inner.lock();
+        let left = inner.peers.difference(&now).cloned().collect();
+        let joined: Vec<_> = now.difference(&inner.peers).cloned().collect();
+        inner.joined.extend(joined);
+        inner.peers = now;
+        left
+    }
+
+    /// What to send now: (peer, changes) for each peer with something to hear.
+    fn take(&self) -> Vec<(Arc<str>, Vec<Change>)> {
+        let mut inner = self.inner.lock();
+        let pending = std::mem::take(&mut inner.pending);
+        inner.at.clear();
+        let joined = std::mem::take(&mut inner.joined);
+        let whole: Vec<Change> = if joined.is_empty() {
+            Vec::new()
+        } else {
+            inner.local.values().cloned().map(Change::Place).collect()
+        };
+        inner
+            .peers
+            .iter()
+            .filter_map(|p| {
+                let changes = if joined.contains(p) {
+                    whole.clone()
+                } else {
+                    pending.clone()
+                };
+                (!changes.is_empty()).then(|| (p.clone(), changes))
+            })
+            .collect()
+    }
+}
+
+/// Sends this node's fleet changes to its peers every [`FLUSH`] until the engine stops.
+pub fn spawn_flusher(shared: Weak<Shared>, peers: Arc<dyn Peers>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(FLUSH);
+        loop {
+            tick.tick().await;
+            let Some(shared) = shared.upgrade() else {
+                return;
+            };
+            for (peer, changes) in shared.fleet.take() {
+                peers.note(&peer, Call::Fleet { changes }.encode());
+            }
+        }
+    });
+}
+
+/// Another node's riders changed: this node's matcher follows, and remembers where each
+/// lives. A rider whose actor is on this node is this node's own business.
+pub fn heard(shared: &Shared, from: &str, changes: Vec<Change>) {
+    let node: Arc<str> = from.into();
+    let mut any = false;
+    for change in changes {
+        let id = change.rider_id().clone();
+        if shared.dir.rider(&id).is_some() {
+            continue;
+        }
+        {
+            let mut remote = shared.dir.remote_riders.write();
+            match &change {
+                Change::Place(_) => {
+                    remote.insert(id, node.clone());
+                }
+                Change::Remove(_) => {
+                    // Only its own node may take it out (it may have moved on already).
+                    if remote.get(&id) != Some(&node) {
+                        continue;
+                    }
+                    remote.remove(&id);
+                }
+            }
+        }
+        any |= shared.matcher_feed.put(change);
+    }
+    if any {
+        shared.matcher.do_send(DrainFeed);
+    }
+}
+
+/// A peer left (died, or was cut off): its riders leave this node's matcher until their
+/// actors come back somewhere and say so.
+pub fn forget_node(shared: &Shared, node: &str) {
+    let gone: Vec<RiderId> = {
+        let mut remote = shared.dir.remote_riders.write();
+        let ids: Vec<RiderId> = remote
+            .iter()
+            .filter(|(_, n)| &***n == node)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in &ids {
+            remote.remove(id);
+        }
+        ids
+    };
+    let mut any = false;
+    for id in gone {
+        any |= shared.matcher_feed.put(Change::Remove(id));
+    }
+    if any {
+        shared.matcher.do_send(DrainFeed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::GeoPoint;
+
+    fn place(i: usize, north_m: f64) -> Change {
+        Change::Place(Placement {
+            rider_id: RiderId::parse(&format!("r_{i}")).unwrap(),
+            point: GeoPoint::new(31.23, 121.47)
+                .unwrap()
+                .destination(0.0, north_m),
+            available: true,
+            busy_until: None,
+            shift_end_ms: None,
+        })
+    }
+
+    fn node(s: &str) -> Arc<str> {
+        s.into()
+    }
+
+    #[test]
+    fn changes_are_coalesced_per_rider_and_new_peers_get_the_whole_fleet() {
+        let fleet = Fleet::default();
+        // No peers: nothing is queued, but the fleet is remembered.
+        fleet.put(&place(1, 0.0));
+        assert!(fleet.take().is_empty());
+        assert!(fleet.set_peers([node("b")]).is_empty());
+        // b joined: it hears the whole fleet, however old.
+        assert_eq!(fleet.take(), vec![(node("b"), vec![place(1, 0.0)])]);
+        // Later changes: the latest per rider, in first-change order.
+        fleet.put(&place(2, 10.0));
+        fleet.put(&place(1, 20.0));
+        fleet.put(&place(2, 30.0));
+        assert_eq!(
+            fleet.take(),
+            vec![(node("b"), vec![place(2, 30.0), place(1, 20.0)])]
+        );
+        // c joins while b hears only what changed.
+        fleet.set_peers([node("b"), node("c")]);
+        let rid = RiderId::parse("r_2").unwrap();
+        fleet.put(&Change::Remove(rid.clone()));
+        let sent = fleet.take();
+        assert_eq!(sent[0], (node("b"), vec![Change::Remove(rid)]));
+        assert_eq!(sent[1], (node("c"), vec![place(1, 20.0)]));
+        // b leaves.
+        assert_eq!(fleet.set_peers([node("c")]), vec![node("b")]);
+    }
+}
