@@ -33,6 +33,7 @@ mod config;
 mod events;
 mod health;
 mod idempotency;
+mod leases;
 mod order_cas;
 mod positions;
 mod records;
@@ -43,6 +44,7 @@ mod webhooks;
 mod writer;
 
 pub use config::RedisConfig;
+pub use leases::Leases;
 
 use self::health::{pinger, Status};
 use self::positions::{position_flusher, Pending, Positions};
