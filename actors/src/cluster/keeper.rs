@@ -61,9 +61,10 @@ impl KeeperSettings {
     }
 
     /// How long after sending a successful renewal the lease is surely still ours: the TTL
-    /// less 1/16 of it, for Redis's clock and ours running at slightly different rates.
+    /// less 1/8 of it, for Redis's clock and ours running at slightly different rates and
+    /// for this task being woken late on a busy machine.
     fn trusted_for(&self) -> Duration {
-        self.ttl - self.ttl / 16
+        self.ttl - self.ttl / 8
     }
 }
 
@@ -138,6 +139,14 @@ struct Keeper<C> {
     published: usize,
     /// Whether the last round reached Redis (logged on change only).
     reachable: bool,
+}
+
+/// Runs when the task ends, also when it is aborted: this keeper's zones leave the gauge
+/// (the receivers see the channel closed).
+impl<C> Drop for Keeper<C> {
+    fn drop(&mut self) {
+        metrics::gauge!(m::CLUSTER_LEASES_HELD).decrement(self.published as f64);
+    }
 }
 
 fn timed_out() -> StoreError {

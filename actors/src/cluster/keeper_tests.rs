@@ -242,7 +242,7 @@ async fn a_keeper_cut_off_from_redis_stops_acting_before_its_leases_lapse() {
     let leases = Leases::new(manager(&redis.url()).await, "cut:");
     let all = zones(5);
     leases.add_zones(&all).await.unwrap();
-    let (ttl_ms, renew_ms) = (600, 150);
+    let (ttl_ms, renew_ms) = (1000, 250);
     let k = spawn(leases.clone(), settings("n-a", ttl_ms, renew_ms));
     let mut rxs = vec![k.held()];
     wait_for(&mut rxs, Duration::from_secs(5), "holds every zone", |h| {
