@@ -1,7 +1,9 @@
 //! Configuration: `config.toml` (or `--config PATH`), then environment overrides
 //! `DISPATCH_<SECTION>__<KEY>` (e.g. `DISPATCH_TIMERS__OFFER_TTL_S=2`).
 
-use dispatch_actors::config::{DispatchConfig, GpsConfig, RetentionConfig, TimersConfig};
+use dispatch_actors::config::{
+    ClusterConfig, DispatchConfig, GpsConfig, RetentionConfig, TimersConfig,
+};
 use dispatch_actors::store::MemoryLimits;
 use dispatch_actors::EngineConfig;
 use serde::Deserialize;
@@ -270,6 +272,8 @@ pub struct Settings {
     pub retention: RetentionConfig,
     pub share: crate::share::ShareSettings,
     pub otel: crate::otel::OtelSettings,
+    /// Several engine nodes sharing one city (docs/cluster.md); off by default.
+    pub cluster: ClusterConfig,
 }
 
 impl Settings {
@@ -370,6 +374,14 @@ impl Settings {
                 ))
             }
         }
+        self.cluster.validate()?;
+        if self.cluster.enabled && self.store.backend != "redis" {
+            return Err(format!(
+                "cluster.enabled needs store.backend = \"redis\" (the nodes share their \
+                 state and leases through it), not {:?}",
+                self.store.backend
+            ));
+        }
         Ok(())
     }
 
@@ -414,6 +426,34 @@ mod tests {
         let mut s = Settings::default();
         s.dispatch.max_radius_m = 10.0;
         assert!(s.validate().is_err());
+    }
+
+    #[test]
+    fn the_cluster_section_is_off_by_default_and_checked() {
+        // config.toml documents the defaults.
+        let s = Settings::from_toml(include_str!("../config.toml")).unwrap();
+        assert_eq!(s.cluster, ClusterConfig::default());
+        assert!(!s.cluster.enabled);
+        let on = "[cluster]\nenabled = true\nnode_id = \"n-1\"\nlease_ttl_ms = 900\n\
+                  lease_renew_ms = 300\n";
+        let err = Settings::from_toml(on).unwrap_err();
+        assert!(
+            err.contains("cluster.enabled") && err.contains("redis"),
+            "{err}"
+        );
+        let s = Settings::from_toml(&format!("{on}[store]\nbackend = \"redis\"\n")).unwrap();
+        assert_eq!(
+            (
+                s.cluster.node_id(),
+                s.cluster.lease_ttl_ms,
+                s.cluster.lease_renew_ms
+            ),
+            ("n-1".to_string(), 900, 300)
+        );
+        let slow = Settings::from_toml("[cluster]\nlease_ttl_ms = 1000\nlease_renew_ms = 500\n");
+        assert!(slow.unwrap_err().contains("under half"));
+        let res = Settings::from_toml("[cluster]\nzone_resolution = 20\n");
+        assert!(res.unwrap_err().contains("cluster.zone_resolution"));
     }
 
     #[test]

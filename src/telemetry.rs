@@ -255,6 +255,23 @@ fn describe_metrics() {
         m::READY,
         "1 when /readyz would answer 200 at the time of the scrape, else 0."
     );
+    describe_gauge!(
+        m::CLUSTER_LEASES_HELD,
+        Unit::Count,
+        "Zone leases this node holds and acts on (several nodes)."
+    );
+    describe_counter!(
+        m::CLUSTER_LEASE_ACQUISITIONS_TOTAL,
+        "Zone leases taken, each with a new fencing number."
+    );
+    describe_counter!(
+        m::CLUSTER_LEASE_RELEASES_TOTAL,
+        "Zone leases given up: another node should own the zone (drain), or a graceful stop."
+    );
+    describe_counter!(
+        m::CLUSTER_LEASE_LOSSES_TOTAL,
+        "Zone leases lost, by why (taken: Redis shows it lapsed or another's; unrenewed: no renewal answered in time)."
+    );
 }
 
 /// A zero sample for every series whose labels are known in advance, so dashboards and
@@ -354,8 +371,13 @@ fn register_metrics() {
         m::PASSWORD_HASHES_REFUSED_TOTAL,
         m::TOKENS_READ_THROUGH_TOTAL,
         m::MESH_CALLS_REFUSED_TOTAL,
+        m::CLUSTER_LEASE_ACQUISITIONS_TOTAL,
+        m::CLUSTER_LEASE_RELEASES_TOTAL,
     ] {
         metrics::counter!(name).increment(0);
+    }
+    for why in ["taken", "unrenewed"] {
+        metrics::counter!(m::CLUSTER_LEASE_LOSSES_TOTAL, "why" => why).increment(0);
     }
     for name in [
         m::STORE_PENDING_WRITES,
@@ -363,6 +385,7 @@ fn register_metrics() {
         m::ESCALATIONS_IN_MEMORY,
         m::STORE_ARCHIVED_ORDERS,
         m::PASSWORD_HASHES_PENDING,
+        m::CLUSTER_LEASES_HELD,
     ] {
         metrics::gauge!(name).increment(0.0);
     }

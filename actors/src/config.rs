@@ -182,3 +182,132 @@ impl EngineConfig {
 pub fn secs(s: f64) -> Duration {
     Duration::from_secs_f64(s.max(0.0))
 }
+
+/// Several engine nodes sharing one city through Redis (`[cluster]`, docs/cluster.md).
+/// Off by default: a single node is unchanged by everything here.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct ClusterConfig {
+    pub enabled: bool,
+    /// This node's id in leases and announcements; empty: `<hostname>-<pid>`.
+    pub node_id: String,
+    /// H3 resolution of zones (0..=15; 7: cells of about 5 km²).
+    pub zone_resolution: u8,
+    /// A zone lease lapses this long after its last renewal.
+    pub lease_ttl_ms: u64,
+    /// Leases are renewed (and the node announced) this often; under half the TTL, so one
+    /// lost renewal never costs a lease.
+    pub lease_renew_ms: u64,
+    /// This node's public address, shown to operators (empty: none).
+    pub advertise: String,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            node_id: String::new(),
+            zone_resolution: 7,
+            lease_ttl_ms: 6000,
+            lease_renew_ms: 2000,
+            advertise: String::new(),
+        }
+    }
+}
+
+impl ClusterConfig {
+    /// Checks the section on its own (the server adds what needs other sections).
+    pub fn validate(&self) -> Result<(), String> {
+        crate::domain::Zoning::new(self.zone_resolution)
+            .map_err(|e| format!("cluster.zone_resolution: {e}"))?;
+        if self.lease_ttl_ms == 0 {
+            return Err("cluster.lease_ttl_ms must be at least 1".into());
+        }
+        if self.lease_renew_ms == 0 || self.lease_renew_ms.saturating_mul(2) >= self.lease_ttl_ms {
+            return Err(format!(
+                "cluster.lease_renew_ms ({}) must be positive and under half of \
+                 cluster.lease_ttl_ms ({})",
+                self.lease_renew_ms, self.lease_ttl_ms
+            ));
+        }
+        if !self.node_id.is_empty() {
+            check_node_id(&self.node_id).map_err(|e| format!("cluster.node_id: {e}"))?;
+        }
+        Ok(())
+    }
+
+    /// The configured node id, or `<hostname>-<pid>`.
+    pub fn node_id(&self) -> String {
+        if !self.node_id.is_empty() {
+            return self.node_id.clone();
+        }
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .or_else(|| std::env::var("HOSTNAME").ok())
+            .map(|h| {
+                h.trim()
+                    .chars()
+                    .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+                    .collect::<String>()
+            })
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "node".into());
+        format!("{host}-{}", std::process::id())
+    }
+
+    pub fn lease_ttl(&self) -> Duration {
+        Duration::from_millis(self.lease_ttl_ms)
+    }
+
+    pub fn lease_renew(&self) -> Duration {
+        Duration::from_millis(self.lease_renew_ms)
+    }
+}
+
+/// A node id goes into lease values (`"<node> <fence>"`) and key names: letters, digits,
+/// `-`, `_`, `.` and `:`, at most 128 of them.
+pub fn check_node_id(id: &str) -> Result<(), String> {
+    let ok = !id.is_empty()
+        && id.len() <= 128
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':'));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{id:?} is not a node id (1 to 128 of letters, digits, '-', '_', '.', ':')"
+        ))
+    }
+}
+
+#[cfg(test)]
+mod cluster_tests {
+    use super::*;
+
+    #[test]
+    fn the_cluster_section_is_checked() {
+        assert_eq!(ClusterConfig::default().validate(), Ok(()));
+        let bad = |f: fn(&mut ClusterConfig)| {
+            let mut c = ClusterConfig::default();
+            f(&mut c);
+            c.validate().unwrap_err()
+        };
+        assert!(bad(|c| c.lease_renew_ms = 3000).contains("under half"));
+        assert!(bad(|c| c.lease_renew_ms = 0).contains("lease_renew_ms"));
+        assert!(bad(|c| c.lease_ttl_ms = 0).contains("lease_ttl_ms"));
+        assert!(bad(|c| c.zone_resolution = 16).contains("zone_resolution"));
+        assert!(bad(|c| c.node_id = "a b".into()).contains("node_id"));
+        let c = ClusterConfig {
+            node_id: "n-1".into(),
+            ..Default::default()
+        };
+        assert_eq!(c.node_id(), "n-1");
+        let auto = ClusterConfig::default().node_id();
+        assert!(
+            auto.ends_with(&format!("-{}", std::process::id())),
+            "{auto}"
+        );
+        assert_eq!(check_node_id(&auto), Ok(()));
+    }
+}

@@ -6,6 +6,7 @@
 
 pub mod actors;
 pub mod clock;
+pub mod cluster;
 pub mod config;
 pub mod domain;
 pub mod error;

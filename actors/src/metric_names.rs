@@ -79,6 +79,15 @@ pub const WS_REFUSED_TOTAL: &str = "dispatch_ws_refused_total";
 /// (the subscription's queue was full: never queued), `evicted` (a dead letter pushed out
 /// by the cap).
 pub const WEBHOOK_DELIVERIES_TOTAL: &str = "dispatch_webhook_deliveries_total";
+/// Zone leases this node holds and acts on (several nodes, docs/cluster.md), a gauge.
+pub const CLUSTER_LEASES_HELD: &str = "dispatch_cluster_leases_held";
+/// Zone leases taken (a free lease, with a new fencing number).
+pub const CLUSTER_LEASE_ACQUISITIONS_TOTAL: &str = "dispatch_cluster_lease_acquisitions_total";
+/// Zone leases given up: another node should own the zone now (drain), or a graceful stop.
+pub const CLUSTER_LEASE_RELEASES_TOTAL: &str = "dispatch_cluster_lease_releases_total";
+/// Zone leases lost, by `why`: `taken` (Redis shows it lapsed or another holder's),
+/// `unrenewed` (no renewal answered before it would lapse: the node stops acting first).
+pub const CLUSTER_LEASE_LOSSES_TOTAL: &str = "dispatch_cluster_lease_losses_total";
 
 /// Calls to other nodes (docs/cluster.md) by `outcome`: `answered`, `timeout`,
 /// `refused` (the callee was full, or too many calls wait here), `unavailable` (Redis).
@@ -128,4 +137,8 @@ pub const ALL: &[&str] = &[
     MESH_CALLS_TOTAL,
     MESH_CALLS_REFUSED_TOTAL,
     MESH_NOTES_TOTAL,
+    CLUSTER_LEASES_HELD,
+    CLUSTER_LEASE_ACQUISITIONS_TOTAL,
+    CLUSTER_LEASE_RELEASES_TOTAL,
+    CLUSTER_LEASE_LOSSES_TOTAL,
 ];

@@ -25,6 +25,9 @@
 //!   stream (`events`). Settings are in `config`.
 //! - **Webhooks** (`webhooks`): subscriptions, pending deliveries and dead letters, so
 //!   deliveries survive a restart.
+//! - **Zone leases** (`leases`): leases with fencing numbers, node membership and the
+//!   zones registry (docs/cluster.md), over the store's connection or any other
+//!   (a Redis Cluster's); the keeper in `crate::cluster` drives them.
 //! - **Bulk import** (`bulk`) writes many records at once in the same format (load tools
 //!   seed a store with it; the engine does not use it).
 
@@ -33,6 +36,7 @@ mod config;
 mod events;
 mod health;
 mod idempotency;
+mod leases;
 mod order_cas;
 mod positions;
 mod records;
@@ -43,6 +47,7 @@ mod webhooks;
 mod writer;
 
 pub use config::RedisConfig;
+pub use leases::Leases;
 
 use self::health::{pinger, Status};
 use self::positions::{position_flusher, Pending, Positions};
