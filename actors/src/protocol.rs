@@ -236,6 +236,12 @@ pub struct WasOffered(pub RiderId);
 #[rtype(result = "()")]
 pub struct Relinquish;
 
+/// This node lost zone `0` (docs/cluster.md): the order stops as on `Relinquish` if its
+/// pickup is in that zone.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct RelinquishIn(pub crate::domain::ZoneId);
+
 /// A command from REST (customer, merchant or dispatcher), or from the engine.
 #[derive(Message)]
 #[rtype(result = "Result<Order, EngineError>")]

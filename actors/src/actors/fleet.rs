@@ -75,6 +75,11 @@ impl Fleet {
         left
     }
 
+    /// The nodes this one tells of its changes.
+    pub fn peers(&self) -> Vec<Arc<str>> {
+        self.inner.lock().peers.iter().cloned().collect()
+    }
+
     /// What to send now: (peer, changes) for each peer with something to hear.
     fn take(&self) -> Vec<(Arc<str>, Vec<Change>)> {
         let mut inner = self.inner.lock();

@@ -82,6 +82,18 @@ pub struct UpdateItem {
 #[rtype(result = "Result<(Vec<OrderLine>, Pickup, u64), EngineError>")]
 pub struct QuoteOrder(pub Vec<(ItemId, u32)>);
 
+/// Another node changed this merchant: its state as stored there (docs/cluster.md).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ReplaceState(pub MerchantState);
+
+impl Handler<ReplaceState> for MerchantActor {
+    type Result = ();
+    fn handle(&mut self, m: ReplaceState, _: &mut Context<Self>) {
+        self.state = m.0;
+    }
+}
+
 impl Handler<GetMerchant> for MerchantActor {
     type Result = MessageResult<GetMerchant>;
     fn handle(&mut self, _: GetMerchant, _: &mut Context<Self>) -> Self::Result {

@@ -47,6 +47,11 @@ pub struct Shared {
     pub peers: std::sync::OnceLock<Arc<dyn remote::Peers>>,
     /// This node's riders as the other nodes' matchers are to see them.
     pub fleet: fleet::Fleet,
+    /// The arbiter the engine started on: actors started for other nodes' calls (which
+    /// arrive on plain tokio tasks) start here.
+    pub home: actix::ArbiterHandle,
+    /// Zone ownership of orders, once turned on (docs/cluster.md).
+    pub zones: std::sync::OnceLock<engine::Zones>,
 }
 
 impl Shared {

@@ -30,7 +30,7 @@ pub struct Item {
 }
 
 /// A merchant with its menu: the state a MerchantActor owns.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MerchantState {
     pub merchant: Merchant,
     pub items: Vec<Item>,

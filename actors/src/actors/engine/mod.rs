@@ -9,13 +9,14 @@
 
 mod orders;
 mod recover;
+mod zones;
 
 use super::desk::{EscalationDesk, ListEscalations, Resolve};
 use super::directory::{Directory, SharedFixSlot};
 use super::matcher::{FindNearestRiders, MatcherActor};
 use super::merchant::{AddItem, GetMerchant, MerchantActor, SetOpen, UpdateItem};
 use super::planner::PlannerActor;
-use super::remote::wire::{Answer, RiderMsg};
+use super::remote::wire::{Answer, Call, RiderMsg};
 use super::remote::{NodeCalls, Peers};
 use super::rider::RiderActor;
 use super::Shared;
@@ -45,6 +46,7 @@ use futures_util::future::join_all;
 pub use recover::{Recovered, RiderRecovery};
 use std::sync::Arc;
 use tokio::sync::{broadcast, oneshot};
+pub use zones::{ZoneHolders, Zones};
 
 #[derive(Clone)]
 pub struct Engine {
@@ -133,10 +135,21 @@ impl Engine {
             planner,
             peers: std::sync::OnceLock::new(),
             fleet: Default::default(),
+            zones: std::sync::OnceLock::new(),
+            home: Arbiter::current(),
         });
         Engine {
             shared,
             _arbiters: arbiters,
+        }
+    }
+
+    /// The engine over `shared` (for calls from other nodes; the arbiters stay with the
+    /// engine that started them).
+    pub(crate) fn from_shared(shared: Arc<Shared>) -> Engine {
+        Engine {
+            shared,
+            _arbiters: Vec::new(),
         }
     }
 
@@ -254,7 +267,23 @@ impl Engine {
             },
         )
         .await?;
+        self.share_merchant(&merchant.merchant_id).await;
         Ok(merchant)
+    }
+
+    /// Tells the other nodes a merchant's state after a change here (each keeps every
+    /// merchant: any node quotes an order, the zone's holder runs it).
+    async fn share_merchant(&self, id: &MerchantId) {
+        let Some(peers) = self.shared.peers.get() else {
+            return;
+        };
+        let Ok(state) = self.merchant(id).await else {
+            return;
+        };
+        let note = Call::Merchant { state }.encode();
+        for peer in self.shared.fleet.peers() {
+            peers.note(&peer, note.clone());
+        }
     }
 
     fn merchant_addr(&self, id: &MerchantId) -> Result<Addr<MerchantActor>, EngineError> {
@@ -281,7 +310,9 @@ impl Engine {
         id: &MerchantId,
         open: bool,
     ) -> Result<Merchant, EngineError> {
-        self.merchant_addr(id)?.send(SetOpen(open)).await?
+        let m = self.merchant_addr(id)?.send(SetOpen(open)).await??;
+        self.share_merchant(id).await;
+        Ok(m)
     }
 
     pub async fn add_item(
@@ -292,9 +323,12 @@ impl Engine {
     ) -> Result<Item, EngineError> {
         let name = checked_name(name)?;
         checked_price(price_cents)?;
-        self.merchant_addr(id)?
+        let item = self
+            .merchant_addr(id)?
             .send(AddItem { name, price_cents })
-            .await?
+            .await??;
+        self.share_merchant(id).await;
+        Ok(item)
     }
 
     pub async fn update_item(
@@ -307,13 +341,16 @@ impl Engine {
         if let Some(p) = price_cents {
             checked_price(p)?;
         }
-        self.merchant_addr(id)?
+        let item = self
+            .merchant_addr(id)?
             .send(UpdateItem {
                 item_id,
                 available,
                 price_cents,
             })
-            .await?
+            .await??;
+        self.share_merchant(id).await;
+        Ok(item)
     }
 
     pub async fn items(&self, id: &MerchantId) -> Result<Vec<Item>, EngineError> {

@@ -59,6 +59,12 @@ impl Engine {
             Err(EngineError::NotFound(_)) => {}
             Err(e) => return Err(e),
         }
+        if let Some(made_there) = self
+            .create_elsewhere(&order_id, &customer_id, merchant_id, &items, dropoff)
+            .await?
+        {
+            return Ok(made_there);
+        }
         self.writable()?;
         let (lines, pickup, _prep) = self
             .merchant_addr(merchant_id)?
@@ -101,7 +107,7 @@ impl Engine {
 
     /// The live order, or its final record from the store.
     pub async fn order(&self, id: &OrderId) -> Result<Order, EngineError> {
-        if let Some(order) = self.shared.order_ref(id) {
+        if let Ok(Some(order)) = self.locate_order(id).await {
             if let Answer::Order { result: Ok(o) } = order.ask(OrderMsg::Get).await {
                 return Ok(o);
             }
@@ -124,7 +130,7 @@ impl Engine {
 
     /// The live order's actor, here or on another node.
     async fn live_order(&self, id: &OrderId) -> Result<OrderRef, EngineError> {
-        if let Some(o) = self.shared.order_ref(id) {
+        if let Some(o) = self.locate_order(id).await? {
             return Ok(o);
         }
         // Known but finished: every command is an illegal transition.
@@ -200,7 +206,7 @@ impl Engine {
                     .collect()
             }))
         };
-        if let Some(order) = self.shared.order_ref(id) {
+        if let Ok(Some(order)) = self.locate_order(id).await {
             if let Answer::Trace { entries } = order.ask(OrderMsg::Trace).await {
                 return Ok(entries);
             }
@@ -210,7 +216,7 @@ impl Engine {
 
     /// Was this order ever offered to `rider` (now or before)?
     pub async fn was_offered(&self, id: &OrderId, rider: &RiderId) -> Result<bool, EngineError> {
-        if let Some(order) = self.shared.order_ref(id) {
+        if let Ok(Some(order)) = self.locate_order(id).await {
             let asked = order.ask(OrderMsg::WasOffered {
                 rider_id: rider.clone(),
             });

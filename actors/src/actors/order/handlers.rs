@@ -6,13 +6,14 @@ use super::notices::ToRider;
 use super::{transition_error, OrderActor, ARRIVING_S};
 use crate::domain::offers::{ClaimError, OfferCloseReason};
 use crate::domain::order::{Actor as By, Order, OrderCommand, OrderStatus, TransitionError};
+use crate::domain::GeoPoint;
 use crate::error::EngineError;
 use crate::events::Event;
 use crate::metric_names;
 use crate::protocol::{
     AssignByDispatcher, ClaimOffer, Command, DeclineOffer, GetOrder, GetTrace, OrderAssigned,
-    OrderCancelled, OrderChanged, OrderUnassigned, Relinquish, ReportKind, RiderLost, RiderMoved,
-    RiderReport, UnassignReason, WasOffered,
+    OrderCancelled, OrderChanged, OrderUnassigned, Relinquish, RelinquishIn, ReportKind, RiderLost,
+    RiderMoved, RiderReport, UnassignReason, WasOffered,
 };
 use actix::prelude::*;
 
@@ -33,6 +34,21 @@ impl Handler<Relinquish> for OrderActor {
         self.outgoing.clear();
         self.dispatch_gen += 1;
         ctx.stop();
+    }
+}
+
+impl Handler<RelinquishIn> for OrderActor {
+    type Result = ();
+    fn handle(&mut self, m: RelinquishIn, ctx: &mut Context<Self>) {
+        let Some(zones) = self.shared.zones.get() else {
+            return;
+        };
+        let Ok(at) = GeoPoint::new(self.order.pickup.lat, self.order.pickup.lon) else {
+            return;
+        };
+        if zones.zoning.zone_of(at) == m.0 {
+            <Self as Handler<Relinquish>>::handle(self, Relinquish, ctx);
+        }
     }
 }
 

@@ -152,4 +152,28 @@ impl OrderRef {
         let f = self.ask(msg);
         async move { f.await.into_order() }.boxed()
     }
+
+    /// Like [`OrderRef::ask_order`]; a remote order found final is forgotten here (its
+    /// node will not be asked about it again).
+    pub fn ask_order_in(
+        &self,
+        shared: &Arc<crate::actors::Shared>,
+        msg: OrderMsg,
+    ) -> BoxFuture<'static, Result<Order, EngineError>> {
+        let f = self.ask_order(msg);
+        if matches!(self, OrderRef::Local(_)) {
+            return f;
+        }
+        let shared = Arc::downgrade(shared);
+        async move {
+            let r = f.await;
+            if let (Ok(o), Some(shared)) = (&r, shared.upgrade()) {
+                if o.status.is_final() {
+                    shared.dir.remote_orders.write().remove(&o.order_id);
+                }
+            }
+            r
+        }
+        .boxed()
+    }
 }

@@ -15,9 +15,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 async fn joined(prefix: &str, node: &str) -> Engine {
+    joined_on(prefix, node, Arc::new(MemoryStore::new())).await
+}
+
+async fn joined_on(prefix: &str, node: &str, store: Arc<dyn crate::store::Store>) -> Engine {
     let mut cfg = EngineConfig::for_tests();
     cfg.dispatch.policy = Policy::Nearest;
-    let engine = Engine::start(cfg, Arc::new(MemoryStore::new()), Clock::system());
+    let engine = Engine::start(cfg, store, Clock::system());
     let conn = || async {
         redis::Client::open("redis://127.0.0.1:6379/0")
             .unwrap()
@@ -250,4 +254,104 @@ async fn an_order_offers_itself_to_a_rider_living_on_another_node() {
     a.set_peers(Vec::<Arc<str>>::new());
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert!(a.riders_nearby(shop, 1000.0, 5).await.unwrap().is_empty());
+}
+
+/// Zone ownership: an order created on a node that does not hold its merchant's zone is
+/// created on the holder; when the zone moves, the new holder rebuilds it from the store
+/// and calls follow it.
+#[actix_rt::test]
+async fn orders_live_on_the_node_holding_their_zone_and_follow_it() {
+    use crate::actors::engine::Zones;
+    use crate::cluster::keeper::HeldZones;
+    use crate::domain::Zoning;
+    use crate::store::redis::Leases;
+    use crate::store::Store;
+    use tokio::sync::watch;
+
+    let prefix = format!("test:zones:{}:", rand::random::<u64>());
+    // One store for both, as Redis would be.
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let a = joined_on(&prefix, "a", store.clone()).await;
+    let b = joined_on(&prefix, "b", store.clone()).await;
+    a.set_peers(["b".into()]);
+    b.set_peers(["a".into()]);
+    let shop = GeoPoint::new(31.23, 121.47).unwrap();
+    let zoning = Zoning::new(7).unwrap();
+    let zone = zoning.zone_of(shop);
+    let conn = redis::Client::open("redis://127.0.0.1:6379/0")
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let leases = Arc::new(Leases::new(conn, &prefix));
+    let fence = leases.acquire(zone, "a", 60_000).await.unwrap().unwrap();
+    let (held_a, a_holds) = watch::channel(HeldZones::from([(zone, fence)]));
+    let (held_b, b_holds) = watch::channel(HeldZones::new());
+    for (engine, held) in [(&a, a_holds), (&b, b_holds)] {
+        assert!(engine.enable_zones(Zones {
+            zoning,
+            held,
+            holders: leases.clone(),
+        }));
+    }
+
+    // A merchant made on A reaches B.
+    let m = a
+        .create_merchant("Noodle Bar".into(), shop, Some(0))
+        .await
+        .unwrap();
+    let item = a
+        .add_item(&m.merchant_id, "Noodles".into(), 1250)
+        .await
+        .unwrap();
+    for _ in 0..100 {
+        if b.items(&m.merchant_id).await.is_ok_and(|i| i.len() == 1) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(b.items(&m.merchant_id).await.unwrap().len(), 1);
+
+    // Ordered through B: made on A, the zone's holder.
+    let o = b
+        .create_order(
+            CustomerId::parse("c_carol").unwrap(),
+            &m.merchant_id,
+            vec![(item.item_id, 1)],
+            shop.destination(90.0, 2000.0),
+        )
+        .await
+        .unwrap();
+    let id = o.order_id.clone();
+    assert!(a.hosts_order(&id), "the order lives on A");
+    assert!(!b.hosts_order(&id));
+    // Commands through either node reach it.
+    let paid = b
+        .order_command(
+            &id,
+            OrderCommand::Pay {
+                payment_ref: "p3".into(),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(paid.status, OrderStatus::Paid);
+    assert_eq!(a.order(&id).await.unwrap().status, OrderStatus::Paid);
+
+    // The zone moves to B: A lets go, B takes the lease and rebuilds the zone's orders.
+    held_a.send_replace(HeldZones::new());
+    a.drop_zone(zone);
+    assert!(leases.release(zone, "a", fence).await.unwrap());
+    let fence_b = leases.acquire(zone, "b", 60_000).await.unwrap().unwrap();
+    assert!(fence_b > fence);
+    held_b.send_replace(HeldZones::from([(zone, fence_b)]));
+    let rec = store.load_order_record(&id).await.unwrap().unwrap();
+    assert_eq!(b.adopt_zone(zone, vec![rec.clone()]), 1);
+    assert_eq!(b.adopt_zone(zone, vec![rec]), 0, "adopted once");
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(!a.hosts_order(&id), "A's actor stopped");
+    // A's calls now go to B.
+    let accepted = a.accept_order(&id, Some(0)).await.unwrap();
+    assert_eq!(accepted.status, OrderStatus::Accepted);
+    assert_eq!(b.order(&id).await.unwrap().status, OrderStatus::Accepted);
 }

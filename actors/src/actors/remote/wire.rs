@@ -2,10 +2,11 @@
 //! `crate::protocol` as data (JSON in a mesh entry), and what comes back.
 
 use crate::domain::gps::GpsFix;
+use crate::domain::merchant::MerchantState;
 use crate::domain::offers::{Offer, OfferCloseReason, TraceEntry};
 use crate::domain::order::{Order, OrderCommand};
 use crate::domain::rider::RiderView;
-use crate::domain::{OfferId, OrderId, RiderId};
+use crate::domain::{CustomerId, GeoPoint, ItemId, MerchantId, OfferId, OrderId, RiderId};
 use crate::error::EngineError;
 use crate::matcher::feed::Change;
 use crate::protocol::{ReportKind, UnassignReason};
@@ -29,6 +30,18 @@ pub enum Call {
     /// Changes of the sender's riders for this node's matcher (`actors::fleet`).
     Fleet {
         changes: Vec<Change>,
+    },
+    /// A merchant as the sender just stored it (every node keeps every merchant).
+    Merchant {
+        state: MerchantState,
+    },
+    /// Create an order here: this node holds its merchant's zone.
+    CreateOrder {
+        order_id: OrderId,
+        customer_id: CustomerId,
+        merchant_id: MerchantId,
+        items: Vec<(ItemId, u32)>,
+        dropoff: GeoPoint,
     },
 }
 

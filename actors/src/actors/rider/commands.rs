@@ -221,29 +221,26 @@ impl RiderActor {
             rider_id: self.state.rider_id.clone(),
             report: kind.clone(),
         };
-        ctx.spawn(
-            order
-                .ask_order(msg)
-                .into_actor(self)
-                .map(move |res, act, _ctx| {
-                    let before = act.state.status();
-                    match res {
-                        Ok(order) => {
-                            act.state.update_order(order.clone());
-                            if kind == ReportKind::Release {
-                                act.tell(RiderNotice::Unassigned {
-                                    order_id: order.order_id,
-                                    reason: UnassignReason::Released,
-                                });
-                            } else {
-                                act.tell(RiderNotice::OrderUpdated { order });
-                            }
+        ctx.spawn(order.ask_order_in(&self.shared, msg).into_actor(self).map(
+            move |res, act, _ctx| {
+                let before = act.state.status();
+                match res {
+                    Ok(order) => {
+                        act.state.update_order(order.clone());
+                        if kind == ReportKind::Release {
+                            act.tell(RiderNotice::Unassigned {
+                                order_id: order.order_id,
+                                reason: UnassignReason::Released,
+                            });
+                        } else {
+                            act.tell(RiderNotice::OrderUpdated { order });
                         }
-                        Err(e) => act.tell(RiderNotice::error(e.code(), e.to_string())),
                     }
-                    act.settle(before, false);
-                }),
-        );
+                    Err(e) => act.tell(RiderNotice::error(e.code(), e.to_string())),
+                }
+                act.settle(before, false);
+            },
+        ));
     }
 
     /// A report on an order the rider does not hold. If the rider held it and it is now
