@@ -165,6 +165,12 @@ pub struct FixAhead(pub PendingFix);
 #[rtype(result = "RiderView")]
 pub struct GetRider;
 
+/// The rider's socket opened on another node (docs/cluster.md): the actor leaves the
+/// matcher, closes its session, stops, and answers its state for the new node.
+#[derive(Message)]
+#[rtype(result = "crate::domain::rider::RiderState")]
+pub struct HandOver;
+
 // ---- to a RiderActor, from order actors and the engine ----
 
 /// An order proposes an offer; the rider takes it only when it may hold one (idle, or busy

@@ -67,7 +67,7 @@ pub struct RiderOfferView {
     pub next_job: bool,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RiderState {
     pub rider_id: RiderId,
     pub name: String,

@@ -282,6 +282,11 @@ pub trait Store: Send + Sync + 'static {
     async fn revocations_after(&self, after: &str) -> Result<(String, Vec<String>), StoreError> {
         Ok((after.to_string(), Vec::new()))
     }
+    /// A rider as stored, with its latest position (a node taking a rider whose actor is
+    /// nowhere rebuilds it from this). None in a store no other process shares.
+    async fn load_rider(&self, _id: &RiderId) -> Result<Option<RiderRecord>, StoreError> {
+        Ok(None)
+    }
     /// An account as stored, for a node that has not seen it (registered on another).
     async fn load_account(&self, _username: &str) -> Result<Option<AccountRecord>, StoreError> {
         Ok(None)

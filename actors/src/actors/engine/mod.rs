@@ -7,6 +7,7 @@
 //! - `orders`: creating orders and the commands and queries on them;
 //! - `recover`: rebuilding every actor from a store snapshot after a restart.
 
+mod handover;
 mod orders;
 mod recover;
 mod zones;

@@ -8,8 +8,8 @@ use crate::actors::order::OrderActor;
 use crate::actors::rider::RiderActor;
 use crate::protocol::{
     AssignByDispatcher, CheckAssignable, ClaimOffer, CloseOffer, Command, DeclineOffer, GetOrder,
-    GetRider, GetTrace, LegClosed, OrderAssigned, OrderCancelled, OrderChanged, OrderUnassigned,
-    ProposeOffer, RemindRider, RiderLost, RiderMoved, RiderReport, WasOffered,
+    GetRider, GetTrace, HandOver, LegClosed, OrderAssigned, OrderCancelled, OrderChanged,
+    OrderUnassigned, ProposeOffer, RemindRider, RiderLost, RiderMoved, RiderReport, WasOffered,
 };
 use actix::Addr;
 use futures_util::future::{ready, BoxFuture, FutureExt};
@@ -32,6 +32,18 @@ pub fn to_rider(addr: &Addr<RiderActor>, msg: RiderMsg) -> BoxFuture<'static, An
             async move {
                 match f.await {
                     Ok(result) => Answer::Fix { result },
+                    Err(e) => Answer::failed(e),
+                }
+            }
+            .boxed()
+        }
+        RiderMsg::HandOver => {
+            let f = addr.send(HandOver);
+            async move {
+                match f.await {
+                    Ok(state) => Answer::RiderState {
+                        state: Box::new(state),
+                    },
                     Err(e) => Answer::failed(e),
                 }
             }
@@ -67,7 +79,7 @@ pub fn tell_rider(addr: &Addr<RiderActor>, msg: RiderMsg) {
         RiderMsg::Remind { order_id, message } => addr.do_send(RemindRider { order_id, message }),
         // These answer something: sent for their effect, the answer dropped.
         RiderMsg::Propose { offer, order_id } => addr.do_send(ProposeOffer(offer, order_id)),
-        RiderMsg::CheckAssignable | RiderMsg::View => {}
+        RiderMsg::CheckAssignable | RiderMsg::View | RiderMsg::HandOver => {}
     }
 }
 

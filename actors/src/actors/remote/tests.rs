@@ -254,6 +254,40 @@ async fn an_order_offers_itself_to_a_rider_living_on_another_node() {
     a.set_peers(Vec::<Arc<str>>::new());
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert!(a.riders_nearby(shop, 1000.0, 5).await.unwrap().is_empty());
+    // B is back: A hears B's whole fleet again.
+    a.set_peers(["b".into()]);
+    for _ in 0..100 {
+        if !a.riders_nearby(shop, 1000.0, 5).await.unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(a.riders_nearby(shop, 1000.0, 5).await.unwrap().len(), 1);
+
+    // The rider's socket opens on A: its actor moves there with the order in hand, and
+    // its reports reach the order from there.
+    a.take_rider(&rider).await.unwrap();
+    let view = a.rider(&rider).await.unwrap();
+    assert_eq!(view.order_ids, vec![id.clone()]);
+    assert!(!b.hosts_rider(&rider), "B's actor stopped");
+    let moved = Outbox::new(256);
+    a.attach_rider(&rider, moved.clone()).await.unwrap();
+    a.rider_command(
+        &rider,
+        RiderCommand::PickedUp {
+            order_id: id.clone(),
+        },
+    )
+    .unwrap();
+    let mut seen_a = Vec::new();
+    until("picked up through A", || {
+        seen_a.extend(moved.drain());
+        seen_a.iter().any(|n| {
+            matches!(n, RiderNotice::OrderUpdated { order }
+                if order.order_id == id && order.status == OrderStatus::PickedUp)
+        })
+    })
+    .await;
 }
 
 /// Zone ownership: an order created on a node that does not hold its merchant's zone is

@@ -5,7 +5,7 @@ use crate::domain::gps::GpsFix;
 use crate::domain::merchant::MerchantState;
 use crate::domain::offers::{Offer, OfferCloseReason, TraceEntry};
 use crate::domain::order::{Order, OrderCommand};
-use crate::domain::rider::RiderView;
+use crate::domain::rider::{RiderState, RiderView};
 use crate::domain::{CustomerId, GeoPoint, ItemId, MerchantId, OfferId, OrderId, RiderId};
 use crate::error::EngineError;
 use crate::matcher::feed::Change;
@@ -77,6 +77,9 @@ pub enum RiderMsg {
     CheckAssignable,
     /// `GetRider`: the rider as REST shows it.
     View,
+    /// `HandOver`: the rider's socket opened on the sender; the actor stops here and its
+    /// state goes there.
+    HandOver,
 }
 
 /// To an order actor (`GetOrder`, `ClaimOffer`, `RiderReport`, …).
@@ -143,6 +146,9 @@ pub enum Answer {
     },
     Rider {
         view: RiderView,
+    },
+    RiderState {
+        state: Box<RiderState>,
     },
     /// The actor is not on the node asked (moved, stopped, or never there).
     NotHere,

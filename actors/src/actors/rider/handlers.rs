@@ -4,10 +4,13 @@
 use super::RiderActor;
 use crate::actors::remote::wire::OrderMsg;
 
+use crate::actors::matcher::DrainFeed;
 use crate::domain::gps::GpsFix;
 use crate::domain::offers::OfferCloseReason;
 use crate::domain::rider::RiderStatus;
 use crate::error::EngineError;
+use crate::matcher::feed::Change;
+use crate::protocol::HandOver;
 use crate::protocol::{
     AttachSession, CheckAssignable, CloseOffer, DetachSession, FixAhead, FixOrigin, FixWaiting,
     FromRider, GetRider, OrderAssigned, OrderCancelled, OrderChanged, OrderUnassigned,
@@ -94,6 +97,30 @@ impl Handler<FixAhead> for RiderActor {
     type Result = ();
     fn handle(&mut self, m: FixAhead, ctx: &mut Context<Self>) {
         self.on_location(m.0.raw, m.0.origin, ctx);
+    }
+}
+
+impl Handler<HandOver> for RiderActor {
+    type Result = MessageResult<HandOver>;
+    fn handle(&mut self, _: HandOver, ctx: &mut Context<Self>) -> Self::Result {
+        if self.in_matcher.take().is_some() {
+            let change = Change::Remove(self.state.rider_id.clone());
+            if self.shared.peers.get().is_some() {
+                self.shared.fleet.put(&change);
+            }
+            if self.shared.matcher_feed.put(change) {
+                self.shared.matcher.do_send(DrainFeed);
+            }
+        }
+        if let Some(s) = self.session.take() {
+            s.close();
+        }
+        self.timers.disarm_all(ctx);
+        let id = &self.state.rider_id;
+        self.shared.dir.riders.write().remove(id);
+        self.shared.dir.rider_fixes.write().remove(id);
+        ctx.stop();
+        MessageResult(self.state.clone())
     }
 }
 

@@ -40,6 +40,7 @@ mod leases;
 mod order_cas;
 mod positions;
 mod records;
+mod riders;
 mod shares;
 mod snapshot;
 mod tokens;

@@ -251,6 +251,13 @@ impl Store for RedisStore {
         self.read_revocations(after).await
     }
 
+    async fn load_rider(
+        &self,
+        id: &RiderId,
+    ) -> Result<Option<crate::store::RiderRecord>, StoreError> {
+        self.read_rider(id).await
+    }
+
     async fn load_account(&self, username: &str) -> Result<Option<AccountRecord>, StoreError> {
         self.read_account(username).await
     }
