@@ -95,7 +95,11 @@ impl Zoning {
         let edge_m = self.edge_length_m().max(1.0);
         let k = ((radius_m.max(0.0) / edge_m).ceil() as u32).saturating_add(1);
         let centre = self.zone_of(at).0;
-        centre.grid_disk::<Vec<_>>(k).into_iter().map(ZoneId).collect()
+        centre
+            .grid_disk::<Vec<_>>(k)
+            .into_iter()
+            .map(ZoneId)
+            .collect()
     }
 }
 

@@ -103,7 +103,8 @@ impl OrderActor {
                     Ok(order)
                 }
                 Err(e) => {
-                    if matches!(e, StoreError::Conflict(_)) {
+                    // Another node moved the order, or owns its zone now: this actor stops.
+                    if matches!(e, StoreError::Conflict(_) | StoreError::Fenced(_)) {
                         ctx.notify(Relinquish);
                     } else if !notices.is_empty() {
                         let later = std::mem::replace(&mut act.outgoing, notices);

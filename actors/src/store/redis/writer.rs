@@ -8,12 +8,12 @@
 //! it).
 
 use super::config::RedisConfig;
+use super::conn::StoreConn;
 use super::health::Status;
 use super::order_cas::CAS_ORDER_LUA;
 use super::unavailable;
 use crate::metric_names;
 use crate::store::StoreError;
-use redis::aio::ConnectionManager;
 use redis::{Cmd, Value};
 use std::collections::HashSet;
 use std::sync::atomic::Ordering;
@@ -41,7 +41,7 @@ pub(super) struct Op {
 /// The single writer: group commit, retries with backoff, kept writes during an outage.
 pub(super) async fn writer(
     mut rx: mpsc::Receiver<Op>,
-    mut conn: ConnectionManager,
+    mut conn: StoreConn,
     status: Arc<Status>,
     cfg: Arc<RedisConfig>,
 ) {
@@ -160,7 +160,7 @@ pub(super) async fn writer(
 
 /// Runs one pipeline. Err carries the message and whether it looks like an outage.
 async fn exec(
-    conn: &mut ConnectionManager,
+    conn: &mut StoreConn,
     batch: &[Op],
     load_script: bool,
     timeout: Duration,
