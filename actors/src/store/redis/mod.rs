@@ -238,3 +238,7 @@ impl RedisStore {
 #[cfg(test)]
 #[path = "../redis_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "../redis_zone_tests.rs"]
+mod zone_tests;
