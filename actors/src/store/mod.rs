@@ -7,6 +7,8 @@ mod archive;
 mod memory;
 pub mod redis;
 mod shares;
+#[cfg(test)]
+pub(crate) mod test_cluster;
 mod webhooks;
 
 pub use memory::{MemoryLimits, MemoryStore};

@@ -242,3 +242,7 @@ mod tests;
 #[cfg(test)]
 #[path = "../redis_zone_tests.rs"]
 mod zone_tests;
+
+#[cfg(test)]
+#[path = "../redis_cluster_tests.rs"]
+mod cluster_tests;
