@@ -9,7 +9,11 @@
 mod support;
 
 mod harness;
+// A Redis Cluster of the test's own (shared with the store's cluster tests).
+#[path = "../../actors/src/store/test_cluster.rs"]
+mod test_cluster;
 
+mod cluster;
 mod devices;
 mod idempotency;
 mod lag;
