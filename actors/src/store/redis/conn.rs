@@ -171,6 +171,10 @@ fn dest(cmd: &Cmd) -> Dest {
     key.map_or(Dest::Alone, |k| Dest::Slot(Slot::for_key(k)))
 }
 
+/// One part of a split pipeline on its way: the positions of its commands in the pipeline,
+/// and their answers.
+type PartSend = BoxFuture<'static, (Vec<usize>, RedisResult<Vec<Value>>)>;
+
 fn is_script_load(cmd: &Cmd) -> bool {
     let mut args = cmd.args_iter();
     matches!(
@@ -203,7 +207,7 @@ async fn cluster_pipeline(
         }
     }
     let mut groups: HashMap<Slot, (Pipeline, Vec<usize>)> = HashMap::new();
-    let mut sends: Vec<BoxFuture<'static, (Vec<usize>, RedisResult<Vec<Value>>)>> = Vec::new();
+    let mut sends: Vec<PartSend> = Vec::new();
     for (i, cmd) in pipeline.cmd_iter().enumerate() {
         if out[i].is_some() {
             continue;
