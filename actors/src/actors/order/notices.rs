@@ -74,8 +74,9 @@ impl OrderActor {
 
     /// Writes the order (with offers and timers) to the store, then sends what the changes
     /// since the last write announce; resolves with the order once stored. A
-    /// compare-and-set conflict means another engine moved the order: this actor lets go
-    /// of it, and its notices are dropped.
+    /// compare-and-set conflict means another engine moved the order, and a fenced write
+    /// that another node owns the order's zone now: either way this actor lets go of it,
+    /// and its notices are dropped.
     pub(super) fn persist(&mut self) -> ResponseActFuture<Self, Result<Order, EngineError>> {
         self.seq += 1;
         let rec = self.record();

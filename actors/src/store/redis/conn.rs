@@ -24,7 +24,13 @@ use redis::{Arg, Cmd, Pipeline, RedisError, RedisFuture, RedisResult, Value};
 use std::collections::HashMap;
 use std::time::Duration;
 
-/// The seed URLs of `url`: one for a plain Redis, several (comma-separated) for a cluster.
+/// Does `url` name a Redis Cluster? A comma does: the seeds are comma-separated, and a
+/// single seed is written with a trailing comma (`redis://10.0.0.1:7001,`).
+pub(super) fn is_cluster_url(url: &str) -> bool {
+    url.contains(',')
+}
+
+/// The seed URLs of `url`: one for a plain Redis, one or more for a cluster.
 pub(super) fn seeds(url: &str) -> Vec<&str> {
     url.split(',')
         .map(str::trim)
@@ -45,9 +51,8 @@ impl StoreConn {
     /// themselves. Neither retries a failed command more than once: the writer does, with
     /// its own backoff. Must be called inside a tokio runtime.
     pub(super) fn open(cfg: &RedisConfig) -> RedisResult<StoreConn> {
-        let seeds = seeds(&cfg.url);
-        if seeds.len() > 1 {
-            let client = ClusterClientBuilder::new(seeds)
+        if is_cluster_url(&cfg.url) {
+            let client = ClusterClientBuilder::new(seeds(&cfg.url))
                 .retries(1)
                 .min_retry_wait(20)
                 .max_retry_wait(200)
@@ -303,6 +308,9 @@ mod tests {
     #[test]
     fn seeds_split_on_commas_and_ignore_blanks() {
         assert_eq!(seeds("redis://a:1"), vec!["redis://a:1"]);
+        assert!(!is_cluster_url("redis://a:1"));
+        assert!(is_cluster_url("redis://a:1,"), "one seed of a cluster");
+        assert_eq!(seeds("redis://a:1,"), vec!["redis://a:1"]);
         assert_eq!(
             seeds(" redis://a:1 , redis://b:2,"),
             vec!["redis://a:1", "redis://b:2"]
