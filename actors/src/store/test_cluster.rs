@@ -69,6 +69,54 @@ impl TestCluster {
     }
 }
 
+impl TestCluster {
+    /// The masters' ports.
+    pub fn ports(&self) -> Vec<u16> {
+        self.ports
+            .split(' ')
+            .map(|p| p.parse().expect("a port"))
+            .collect()
+    }
+
+    /// Shuts one master down (its data is lost; its slots stay its own).
+    pub fn stop_node(&self, port: u16) {
+        let _ = Command::new("redis-cli")
+            .args(["-p", &port.to_string(), "shutdown", "nosave"])
+            .output();
+    }
+
+    /// Starts a master stopped with [`stop_node`](Self::stop_node) again, as the script
+    /// started it: it rejoins with its slots (from its nodes.conf).
+    pub fn start_node(&self, port: u16) {
+        let dir = self.dir.join(port.to_string());
+        let status = Command::new("redis-server")
+            .current_dir(&dir)
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args([
+                "--cluster-enabled",
+                "yes",
+                "--cluster-config-file",
+                "nodes.conf",
+            ])
+            .args([
+                "--cluster-node-timeout",
+                "2000",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .args(["--protected-mode", "no", "--daemonize", "yes"])
+            .arg("--logfile")
+            .arg(dir.join("log"))
+            .arg("--dir")
+            .arg(&dir)
+            .status()
+            .expect("redis-server runs");
+        assert!(status.success(), "the node did not start again");
+    }
+}
+
 impl Drop for TestCluster {
     fn drop(&mut self) {
         let _ = Command::new("bash")

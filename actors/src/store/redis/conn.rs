@@ -98,6 +98,14 @@ impl StoreConn {
         }
     }
 
+    /// Does every master answer (the health pinger)?
+    pub(super) async fn ping(&mut self) -> RedisResult<()> {
+        match self {
+            StoreConn::Single(c) => redis::cmd("PING").query_async(c).await,
+            StoreConn::Cluster(c) => ping_masters(c).await,
+        }
+    }
+
     /// The masters' addresses (cluster); one placeholder for a plain Redis.
     pub(super) async fn masters(&mut self) -> RedisResult<Vec<(String, u16)>> {
         match self {
@@ -110,11 +118,31 @@ impl StoreConn {
 /// The cluster's masters that are up, from `CLUSTER NODES` (asked of any node).
 async fn masters(c: &mut ClusterConnection) -> RedisResult<Vec<(String, u16)>> {
     let nodes: String = redis::cmd("CLUSTER").arg("NODES").query_async(c).await?;
-    Ok(parse_masters(&nodes))
+    Ok(parse_masters(&nodes, false))
 }
 
-/// `<id> <ip:port@cport[,hostname]> <flags> …` per line; masters without `fail` flags.
-fn parse_masters(nodes: &str) -> Vec<(String, u16)> {
+/// PINGs every master, each by its address, and fails if any does not answer. Not the
+/// client's own `PING` to all masters: that one skips a master it has no connection to, so
+/// a master away would go unnoticed and its slots' writes fail one by one instead of the
+/// store turning unwritable.
+async fn ping_masters(c: &mut ClusterConnection) -> RedisResult<()> {
+    let nodes: String = redis::cmd("CLUSTER").arg("NODES").query_async(c).await?;
+    let pings = parse_masters(&nodes, true).into_iter().map(|(host, port)| {
+        let mut c = c.clone();
+        async move {
+            let to = RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress { host, port });
+            c.route_command(redis::cmd("PING"), to).await
+        }
+    });
+    for r in join_all(pings).await {
+        r?;
+    }
+    Ok(())
+}
+
+/// `<id> <ip:port@cport[,hostname]> <flags> …` per line: the masters, with those flagged
+/// as failing only if `failing`.
+fn parse_masters(nodes: &str, failing: bool) -> Vec<(String, u16)> {
     nodes
         .lines()
         .filter_map(|line| {
@@ -123,7 +151,9 @@ fn parse_masters(nodes: &str) -> Vec<(String, u16)> {
             let addr = f.next()?;
             let flags = f.next()?;
             let flags: Vec<&str> = flags.split(',').collect();
-            if !flags.contains(&"master") || flags.iter().any(|f| f.starts_with("fail")) {
+            if !flags.contains(&"master")
+                || (!failing && flags.iter().any(|f| f.starts_with("fail")))
+            {
                 return None;
             }
             let hostport = addr.split(['@', ',']).next()?;
@@ -325,9 +355,10 @@ b2 127.0.0.1:7002@17002,host.example master - 0 0 2 connected 5461-10922
 c3 127.0.0.1:7003@17003 master,fail - 0 0 3 connected 10923-16383
 d4 127.0.0.1:7004@17004 slave a1 0 0 1 connected";
         assert_eq!(
-            parse_masters(nodes),
+            parse_masters(nodes, false),
             vec![("127.0.0.1".into(), 7001), ("127.0.0.1".into(), 7002)]
         );
+        assert_eq!(parse_masters(nodes, true).len(), 3, "the failing one too");
     }
 
     #[test]

@@ -38,17 +38,14 @@ impl Status {
     }
 }
 
-/// PINGs Redis a few times a second: `healthy` follows the answers. Without it an idle
+/// PINGs Redis (every master of a cluster) a few times a second: `healthy` follows the
+/// answers. Without it an idle
 /// engine would only notice Redis came back at its next write, and refuse changes until
 /// then. Holds the status weakly so it stops once nothing else holds it (store dropped).
 pub(super) async fn pinger(mut conn: StoreConn, status: Weak<Status>) {
     loop {
         let ok = matches!(
-            tokio::time::timeout(
-                Duration::from_millis(500),
-                redis::cmd("PING").query_async::<String>(&mut conn)
-            )
-            .await,
+            tokio::time::timeout(Duration::from_millis(500), conn.ping()).await,
             Ok(Ok(_))
         );
         let Some(st) = status.upgrade() else { return };

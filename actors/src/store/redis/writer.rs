@@ -186,9 +186,12 @@ async fn exec(
 }
 
 /// Errors that mean Redis is away (worth retrying, and worth keeping writes for), as
-/// opposed to Redis refusing the pipeline itself.
+/// opposed to Redis refusing the pipeline itself. On a cluster that includes a cluster
+/// still settling (`CLUSTERDOWN` while a master is away or rejoining, `TRYAGAIN`, and
+/// redirections the client gave up following).
 fn is_outage(e: &redis::RedisError) -> bool {
-    e.is_io_error()
+    e.is_cluster_error()
+        || e.is_io_error()
         || e.is_unrecoverable_error()
         || e.is_timeout()
         || e.is_connection_dropped()
