@@ -1,6 +1,6 @@
 //! The store's one connection type: a plain Redis (one URL, a `ConnectionManager`, as
-//! always) or a Redis Cluster (several comma-separated seed URLs, the cluster client's
-//! slot routing, MOVED/ASK and reconnects). Everything in store/redis/ speaks through it,
+//! always) or a Redis Cluster (comma-separated seed URLs, the cluster client's slot
+//! routing, MOVED/ASK and reconnects). Everything in store/redis/ speaks through it,
 //! so the writer, reads, the pinger and the snapshot reader are the same code for both.
 //!
 //! A cluster refuses a pipeline whose commands hash to different slots (redis-rs routes a
@@ -11,7 +11,11 @@
 //! that name no single slot (`PING`, `SCRIPT LOAD`, multi-key `MGET`/`DEL`) each on their
 //! own, routed by the client (to every master, or split by slot), all sent at once over
 //! the client's one multiplexed connection per master; the answers are put back in the
-//! pipeline's order, so every caller still gets exactly its own replies.
+//! pipeline's order, so every caller still gets exactly its own replies. If one part
+//! fails the whole pipeline fails (and the writer retries or keeps all of it) although
+//! other parts may have landed: every store write is safe to repeat (order writes skip
+//! what this writer already stored; SET/HSET/SADD are idempotent), except that an
+//! engine event outside an order write may then appear twice in the event stream.
 
 use super::config::RedisConfig;
 use futures_util::future::{join_all, BoxFuture};
