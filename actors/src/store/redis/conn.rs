@@ -43,9 +43,10 @@ pub(super) fn seeds(url: &str) -> Vec<&str> {
 }
 
 /// A plain Redis or a Redis Cluster, behind one `ConnectionLike`. Cheap to clone (both
-/// share their connections).
+/// share their connections). Public so other users of the store's connection (zone
+/// leases) can name it; only the store opens one.
 #[derive(Clone)]
-pub(super) enum StoreConn {
+pub enum StoreConn {
     Single(ConnectionManager),
     Cluster(ClusterConnection),
 }

@@ -45,8 +45,8 @@ mod writer;
 mod zones;
 
 pub use config::RedisConfig;
+pub use conn::StoreConn;
 
-use self::conn::StoreConn;
 use self::health::{pinger, Status};
 use self::keys::Keys;
 use self::positions::{position_flusher, Pending, Positions};
