@@ -131,6 +131,8 @@ impl From<StoreError> for ApiError {
             StoreError::Conflict(_) => ApiError::Engine(EngineError::InvalidTransition(
                 "the order was changed elsewhere".into(),
             )),
+            // Another node owns the zone now (docs/cluster.md, "Fencing"): a retry reaches it.
+            StoreError::Fenced(z) => ApiError::unavailable(format!("zone {z} moved, retry")),
         }
     }
 }
@@ -264,5 +266,8 @@ mod tests {
         let (status, body) = answer(StoreError::Conflict("o_1".into()).into());
         assert_eq!(status, 409);
         assert!(body.contains(r#""code":"invalid_transition""#), "{body}");
+        let (status, body) = answer(StoreError::Fenced("872a1072bffffff".into()).into());
+        assert_eq!(status, 503);
+        assert!(body.contains("zone 872a1072bffffff moved, retry"), "{body}");
     }
 }

@@ -353,15 +353,8 @@ impl Settings {
         match self.store.backend.as_str() {
             "memory" => {}
             "redis" => {
-                if !self.store.redis_url.starts_with("redis://")
-                    && !self.store.redis_url.starts_with("rediss://")
-                    && !self.store.redis_url.starts_with("unix://")
-                {
-                    return Err(format!(
-                        "store.redis_url {:?} must start with redis://",
-                        self.store.redis_url
-                    ));
-                }
+                // One URL (a plain Redis) or comma-separated seeds (a Redis Cluster).
+                self.store.redis_config().check()?;
                 if !(self.store.group_commit_linger_ms.is_finite()
                     && (0.0..=1000.0).contains(&self.store.group_commit_linger_ms))
                 {
@@ -454,6 +447,26 @@ mod tests {
         assert!(slow.unwrap_err().contains("under half"));
         let res = Settings::from_toml("[cluster]\nzone_resolution = 20\n");
         assert!(res.unwrap_err().contains("cluster.zone_resolution"));
+    }
+
+    #[test]
+    fn the_redis_url_takes_one_url_or_cluster_seeds() {
+        let mut s = Settings::default();
+        s.store.backend = "redis".into();
+        assert!(s.validate().is_ok());
+        s.store.redis_url = "redis://10.0.0.1:7001,redis://10.0.0.2:7001".into();
+        assert!(s.validate().is_ok());
+        s.store.redis_url = "redis://10.0.0.1:7001,10.0.0.2:7001".into();
+        let err = s.validate().unwrap_err();
+        assert!(
+            err.contains("cluster seed \"10.0.0.2:7001\" must start with redis://"),
+            "{err}"
+        );
+        s.store.redis_url = "localhost:6379".into();
+        assert!(s
+            .validate()
+            .unwrap_err()
+            .contains("must start with redis://"));
     }
 
     #[test]

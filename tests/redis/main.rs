@@ -9,7 +9,13 @@
 mod support;
 
 mod harness;
+// A Redis Cluster of the test's own (shared with the store's cluster tests, which also
+// stop and restart its nodes).
+#[allow(dead_code)]
+#[path = "../../actors/src/store/test_cluster.rs"]
+mod test_cluster;
 
+mod cluster;
 mod devices;
 mod idempotency;
 mod lag;

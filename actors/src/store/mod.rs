@@ -7,6 +7,8 @@ mod archive;
 mod memory;
 pub mod redis;
 mod shares;
+#[cfg(test)]
+pub(crate) mod test_cluster;
 mod webhooks;
 
 pub use memory::{MemoryLimits, MemoryStore};
@@ -19,6 +21,7 @@ use crate::domain::offers::OfferBookState;
 use crate::domain::order::Order;
 use crate::domain::rider::RiderView;
 use crate::domain::share::ShareLink;
+use crate::domain::zone::ZoneId;
 use crate::domain::{DeliveryId, DeviceId, EscalationId, GeoPoint, OrderId, RiderId, WebhookId};
 use crate::events::Event;
 use async_trait::async_trait;
@@ -34,6 +37,11 @@ pub enum StoreError {
     /// A write found a newer version already stored (another node moved the order).
     #[error("version conflict on {0}")]
     Conflict(String),
+    /// An order write of a zone this node does not hold (or no longer holds: its lease
+    /// names another node or fencing number). Nothing was written; the zone's new owner
+    /// takes such changes (docs/cluster.md, "Fencing").
+    #[error("zone {0} moved to another node, retry")]
+    Fenced(String),
 }
 
 /// The first response to an idempotent request, replayed on retries.
@@ -84,6 +92,10 @@ pub struct OrderRecord {
     /// the later capture wins whichever reaches the store last.
     #[serde(default)]
     pub seq: u64,
+    /// The order's zone (its merchant's) when zones are on: its keys carry the zone's hash
+    /// tag and its writes are fenced by the zone's lease. None (zones off): as before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zone: Option<ZoneId>,
     /// The version this actor took the order over at (created: 0, recovered: the stored
     /// version). A durable store refuses the write when another writer has moved the
     /// order past it (compare-and-set). Not stored.
@@ -106,6 +118,7 @@ impl OrderRecord {
             radius_m: 0.0,
             arriving_sent: false,
             seq: 0,
+            zone: None,
             base_version: 0,
         }
     }

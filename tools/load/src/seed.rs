@@ -390,6 +390,7 @@ impl City {
                 },
                 arriving_sent: false,
                 seq,
+                zone: None,
                 base_version: 0,
             });
         }

@@ -22,6 +22,7 @@ use crate::domain::gps::GpsFix;
 use crate::domain::ladder::Timer;
 use crate::domain::offers::{OfferBook, OfferCloseReason};
 use crate::domain::order::{Order, OrderCommand, OrderStatus, Transition, TransitionError};
+use crate::domain::zone::ZoneId;
 use crate::domain::OfferId;
 use crate::error::EngineError;
 use crate::events::Event;
@@ -64,6 +65,8 @@ pub struct OrderActor {
     arriving_sent: bool,
     /// The stored version this actor took the order over at (compare-and-set base).
     base_version: u64,
+    /// The order's zone, kept from its record so every write goes under the same keys.
+    zone: Option<ZoneId>,
     /// Write sequence: bumped on every write of this order, so a late write of an older
     /// capture never overwrites a newer one with the same `version`.
     seq: u64,
@@ -88,6 +91,8 @@ fn store_error(e: StoreError) -> EngineError {
             EngineError::InvalidTransition("the order was changed elsewhere".into())
         }
         StoreError::Unavailable(m) => EngineError::Unavailable(m),
+        // Another node owns the order's zone now: the client retries and reaches it.
+        StoreError::Fenced(z) => EngineError::Unavailable(format!("zone {z} moved, retry")),
     }
 }
 
@@ -113,6 +118,7 @@ impl OrderActor {
             assigned_ms: None,
             arriving_sent: false,
             base_version: 0,
+            zone: None,
             seq: 0,
             outgoing: Vec::new(),
             restored_timers: None,
@@ -129,6 +135,7 @@ impl OrderActor {
             a.radius_m = rec.radius_m;
         }
         a.base_version = rec.base_version;
+        a.zone = rec.zone;
         a.seq = rec.seq;
         a.arriving_sent = rec.arriving_sent;
         a.restored_timers = Some(rec.timers);
@@ -144,6 +151,7 @@ impl OrderActor {
             radius_m: self.radius_m,
             arriving_sent: self.arriving_sent,
             seq: self.seq,
+            zone: self.zone,
             base_version: self.base_version,
         }
     }

@@ -84,8 +84,9 @@ impl OrderActor {
 
     /// Writes the order (with offers and timers) to the store, then sends what the changes
     /// since the last write announce; resolves with the order once stored. A
-    /// compare-and-set conflict means another engine moved the order: this actor lets go
-    /// of it, and its notices are dropped.
+    /// compare-and-set conflict means another engine moved the order, and a fenced write
+    /// that another node owns the order's zone now: either way this actor lets go of it,
+    /// and its notices are dropped.
     pub(super) fn persist(&mut self) -> ResponseActFuture<Self, Result<Order, EngineError>> {
         self.seq += 1;
         let rec = self.record();
@@ -113,7 +114,8 @@ impl OrderActor {
                     Ok(order)
                 }
                 Err(e) => {
-                    if matches!(e, StoreError::Conflict(_)) {
+                    // Another node moved the order, or owns its zone now: this actor stops.
+                    if matches!(e, StoreError::Conflict(_) | StoreError::Fenced(_)) {
                         ctx.notify(Relinquish);
                     } else if !notices.is_empty() {
                         let later = std::mem::replace(&mut act.outgoing, notices);

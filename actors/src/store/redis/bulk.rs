@@ -18,12 +18,18 @@ impl RedisStore {
     /// compare-and-set script, as `save_order_record`). An order another writer already
     /// moved past the record's `base_version` is a conflict and fails the call.
     pub async fn import_orders(&self, orders: &[OrderRecord]) -> Result<(), StoreError> {
-        let cmds = orders
-            .iter()
-            .map(|r| self.order_cmd(r, &[]))
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut cmds = Vec::with_capacity(orders.len());
+        let mut cas = Vec::with_capacity(orders.len());
+        for r in orders {
+            cas.push(cmds.len());
+            cmds.push(self.order_cmd(r, &[])?);
+            cmds.extend(self.order_zone_cmds(r));
+        }
         let replies = self.import(cmds, true).await?;
-        let conflicts = replies.iter().filter(|v| **v == Value::Int(0)).count();
+        let conflicts = cas
+            .iter()
+            .filter(|&&i| replies.get(i) == Some(&Value::Int(0)))
+            .count();
         if conflicts > 0 {
             return Err(StoreError::Conflict(format!(
                 "{conflicts} of {} orders already stored by another writer",

@@ -16,7 +16,8 @@ impl RedisStore {
     /// batches. Outside consumers read it with consumer groups (docs/protocol.md).
     pub fn spawn_event_log(&self, mut rx: broadcast::Receiver<Event>) {
         let tx = self.tx.clone();
-        let stream = self.key("events");
+        // The zone-less stream (`{city}` tagged on a cluster): events of no one zone.
+        let stream = self.keys.scoped(None, "events");
         let maxlen = self.cfg.event_stream_maxlen;
         tokio::spawn(async move {
             loop {

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Weak;
 use std::time::Duration;
 
-use redis::aio::ConnectionManager;
+use super::conn::StoreConn;
 
 pub(super) struct Status {
     pub(super) healthy: AtomicBool,
@@ -38,17 +38,14 @@ impl Status {
     }
 }
 
-/// PINGs Redis a few times a second: `healthy` follows the answers. Without it an idle
+/// PINGs Redis (every master of a cluster) a few times a second: `healthy` follows the
+/// answers. Without it an idle
 /// engine would only notice Redis came back at its next write, and refuse changes until
 /// then. Holds the status weakly so it stops once nothing else holds it (store dropped).
-pub(super) async fn pinger(mut conn: ConnectionManager, status: Weak<Status>) {
+pub(super) async fn pinger(mut conn: StoreConn, status: Weak<Status>) {
     loop {
         let ok = matches!(
-            tokio::time::timeout(
-                Duration::from_millis(500),
-                redis::cmd("PING").query_async::<String>(&mut conn)
-            )
-            .await,
+            tokio::time::timeout(Duration::from_millis(500), conn.ping()).await,
             Ok(Ok(_))
         );
         let Some(st) = status.upgrade() else { return };

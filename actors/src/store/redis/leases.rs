@@ -15,12 +15,12 @@
 //! own, or a Redis Cluster connection.
 
 use super::records::value_string;
-use super::{unavailable, RedisStore};
+use super::{unavailable, RedisStore, StoreConn};
 use crate::cluster::plan::Holder;
 use crate::domain::ZoneId;
 use crate::store::StoreError;
 use futures_util::future::join_all;
-use redis::aio::{ConnectionLike, ConnectionManager};
+use redis::aio::ConnectionLike;
 use redis::{Cmd, FromRedisValue, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -75,7 +75,7 @@ pub struct Leases<C> {
 
 impl RedisStore {
     /// The leases of this store's Redis, under its prefix.
-    pub fn leases(&self) -> Leases<ConnectionManager> {
+    pub fn leases(&self) -> Leases<StoreConn> {
         Leases::new(self.conn.clone(), &self.cfg.prefix)
     }
 }

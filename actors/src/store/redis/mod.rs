@@ -33,10 +33,12 @@
 
 mod bulk;
 mod config;
+mod conn;
 mod events;
 mod health;
 mod idempotency;
 mod leases;
+mod keys;
 mod order_cas;
 mod positions;
 mod records;
@@ -46,21 +48,25 @@ mod snapshot;
 mod tokens;
 mod webhooks;
 mod writer;
+mod zones;
 
 pub use config::RedisConfig;
 pub use leases::Leases;
+pub use conn::StoreConn;
 
 use self::health::{pinger, Status};
+use self::keys::Keys;
 use self::positions::{position_flusher, Pending, Positions};
 use self::writer::{writer, Op};
 use super::StoreError;
+use crate::domain::zone::ZoneId;
 use parking_lot::Mutex;
 use rand::RngCore;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Cmd, Value};
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use tokio::sync::{mpsc, oneshot};
 
 // The tests reach the store through `super::*`: the records and the trait they call.
@@ -71,12 +77,16 @@ use super::{OrderRecord, Store};
 #[derive(Clone)]
 pub struct RedisStore {
     cfg: Arc<RedisConfig>,
-    conn: ConnectionManager,
+    conn: StoreConn,
+    keys: Arc<Keys>,
     tx: mpsc::Sender<Op>,
     status: Arc<Status>,
     positions: Arc<Positions>,
     /// This process's writer id for order compare-and-set.
     node: Arc<str>,
+    /// The zones this store may write orders of, each with the fencing number it took the
+    /// zone with (`zones`).
+    held: Arc<Mutex<HashMap<ZoneId, u64>>>,
 }
 
 fn unavailable(e: impl std::fmt::Display) -> StoreError {
@@ -95,24 +105,17 @@ impl RedisStore {
     /// [`Store::healthy`](super::Store::healthy) says when it answers. Must be called
     /// inside a tokio runtime.
     pub fn open(cfg: RedisConfig) -> Result<RedisStore, StoreError> {
-        let client = redis::Client::open(cfg.url.as_str()).map_err(unavailable)?;
-        // The manager reconnects by itself but does not retry a failed command: the writer
-        // does, with its own backoff, so one quick attempt here is enough.
-        let mcfg = ConnectionManagerConfig::new()
-            .set_number_of_retries(1)
-            .set_min_delay(Duration::from_millis(50))
-            .set_max_delay(Duration::from_millis(500))
-            .set_connection_timeout(Some(Duration::from_millis(500)))
-            .set_response_timeout(Some(cfg.op_timeout));
-        let conn = ConnectionManager::new_lazy_with_config(client, mcfg).map_err(unavailable)?;
+        let conn = StoreConn::open(&cfg).map_err(unavailable)?;
         let (tx, rx) = mpsc::channel(65_536);
         let store = RedisStore {
+            keys: Arc::new(Keys::new(&cfg.prefix, conn.is_cluster())),
             cfg: Arc::new(cfg),
             conn,
             tx,
             status: Arc::new(Status::new()),
             positions: Arc::new(Mutex::new(Pending::default())),
             node: random_hex(8).into(),
+            held: Arc::default(),
         };
         tokio::spawn(writer(
             rx,
@@ -149,9 +152,21 @@ impl RedisStore {
         self.status.pending.load(Ordering::SeqCst)
     }
 
-    /// Every key goes through here, so the whole store lives under `prefix`.
+    /// Every one-key record's key goes through here, so the whole store lives under
+    /// `prefix`; zone-scoped keys go through [`Keys::scoped`].
     fn key(&self, rest: &str) -> String {
-        format!("{}{rest}", self.cfg.prefix)
+        self.keys.plain(rest)
+    }
+
+    /// A key of `zone` (`lease`, `fence`, `orders:live`, …) as docs/cluster.md lays them
+    /// out: `{prefix}{z:<cell>}:<rest>`.
+    pub fn zone_key(&self, zone: ZoneId, rest: &str) -> String {
+        self.keys.scoped(Some(zone), rest)
+    }
+
+    /// Does this store speak to a Redis Cluster (several seed URLs)?
+    pub fn is_cluster(&self) -> bool {
+        self.conn.is_cluster()
     }
 
     /// Queues one write of a `record` (the kind, a metric label) and waits until Redis has
@@ -190,38 +205,51 @@ impl RedisStore {
         }
     }
 
-    /// Deletes every key under this store's prefix (tests).
+    /// Deletes every key under this store's prefix (tests). On a cluster every master is
+    /// scanned: `SCAN` sees only the keys of the server it runs on.
     pub async fn delete_all(&self) -> Result<usize, StoreError> {
         let mut conn = self.conn.clone();
         let pattern = format!("{}*", self.cfg.prefix);
-        let mut cursor: u64 = 0;
         let mut n = 0;
-        loop {
-            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-                .arg(cursor)
-                .arg("MATCH")
-                .arg(&pattern)
-                .arg("COUNT")
-                .arg(1000)
-                .query_async(&mut conn)
-                .await
-                .map_err(unavailable)?;
-            if !keys.is_empty() {
-                n += keys.len();
-                redis::cmd("DEL")
-                    .arg(&keys)
-                    .query_async::<()>(&mut conn)
-                    .await
-                    .map_err(unavailable)?;
+        for master in conn.masters().await.map_err(unavailable)? {
+            let mut cursor: u64 = 0;
+            loop {
+                let mut scan = redis::cmd("SCAN");
+                scan.arg(cursor)
+                    .arg("MATCH")
+                    .arg(&pattern)
+                    .arg("COUNT")
+                    .arg(1000);
+                let page = conn.on_master(&master, &scan).await.map_err(unavailable)?;
+                let (next, keys): (u64, Vec<String>) =
+                    redis::from_redis_value(page).map_err(unavailable)?;
+                if !keys.is_empty() {
+                    n += keys.len();
+                    // The cluster client splits a multi-key DEL by slot.
+                    redis::cmd("DEL")
+                        .arg(&keys)
+                        .query_async::<()>(&mut conn)
+                        .await
+                        .map_err(unavailable)?;
+                }
+                if next == 0 {
+                    break;
+                }
+                cursor = next;
             }
-            if next == 0 {
-                return Ok(n);
-            }
-            cursor = next;
         }
+        Ok(n)
     }
 }
 
 #[cfg(test)]
 #[path = "../redis_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "../redis_zone_tests.rs"]
+mod zone_tests;
+
+#[cfg(test)]
+#[path = "../redis_cluster_tests.rs"]
+mod cluster_tests;

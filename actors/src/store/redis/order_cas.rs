@@ -5,17 +5,33 @@
 
 use super::{unavailable, RedisStore};
 use crate::store::{OrderRecord, StoreError};
-use redis::Cmd;
+use redis::{Cmd, Value};
+
+/// What the order script answered, as the store's result.
+pub(super) fn cas_outcome(rec: &OrderRecord, reply: Option<&Value>) -> Result<(), StoreError> {
+    match reply {
+        Some(Value::Int(0)) => Err(StoreError::Conflict(rec.order.order_id.to_string())),
+        Some(Value::Int(3)) => Err(StoreError::Fenced(
+            rec.zone.map(|z| z.to_string()).unwrap_or_default(),
+        )),
+        Some(Value::Int(_)) => Ok(()),
+        other => Err(unavailable(format!("unexpected reply {other:?}"))),
+    }
+}
 
 /// Writes an order if no other writer moved it past the version this actor took it over
 /// at, and appends the events of the change to the event stream in the same step. KEYS:
-/// order hash, live-order set, timers zset, event stream. ARGV: order id, version, base
-/// version, writer, status, final (0/1), record JSON, timer count, then (name, due_ms)
-/// pairs, then the stream's MAXLEN, event count and (type, data) pairs, then the write's
-/// sequence number last. Returns 1 written, 2 skipped (this same writer already stored
-/// this write or a newer one: (version, seq) not greater; its events are in the stream
-/// already), 0 conflict (nothing written, no event).
+/// order hash, live-order set, timers zset, event stream (all of the order's zone, one
+/// slot), and for an order of a zone its lease. ARGV: order id, version, base version,
+/// writer, status, final (0/1), record JSON, timer count, then (name, due_ms) pairs, then
+/// the stream's MAXLEN, event count and (type, data) pairs, then (with a lease key) the
+/// lease value this writer holds the zone with, then the write's sequence number last.
+/// Returns 1 written, 2 skipped (this same writer already stored this write or a newer
+/// one: (version, seq) not greater; its events are in the stream already), 0 conflict
+/// (nothing written, no event), 3 fenced (the zone's lease is not, or no longer, this
+/// writer's with this fencing number: nothing written).
 pub(super) const CAS_ORDER_LUA: &str = r#"
+if #KEYS == 5 and redis.call('GET', KEYS[5]) ~= ARGV[#ARGV - 1] then return 3 end
 local cur = redis.call('HMGET', KEYS[1], 'version', 'writer', 'timers', 'seq')
 local v = tonumber(ARGV[2])
 local seq = tonumber(ARGV[#ARGV])
@@ -62,24 +78,45 @@ fn cas_sha() -> &'static str {
 }
 
 impl RedisStore {
+    /// Where an order of a zone is found from its id alone (`order_zone:<id>`), and its
+    /// zone listed in `zones` (recovery reads the orders of every listed zone): written
+    /// with the order's first write. Nothing for an order without a zone.
+    pub(super) fn order_zone_cmds(&self, rec: &OrderRecord) -> Vec<Cmd> {
+        let Some(zone) = rec.zone else {
+            return Vec::new();
+        };
+        let mut set = redis::cmd("SET");
+        set.arg(self.keys.order_zone(rec.order.order_id.as_str()))
+            .arg(zone.to_string());
+        let mut add = redis::cmd("SADD");
+        add.arg(self.keys.zones()).arg(zone.to_string());
+        vec![set, add]
+    }
+
     /// The `EVALSHA` of one order write. Its timers and open offers' expiry also go into the
     /// `timers` sorted set (by due time, for operators: docs/operations.md); recovery reads
-    /// them from the record itself.
+    /// them from the record itself. An order of a zone is written only while this store
+    /// holds the zone (`Fenced` otherwise, nothing sent), and the script checks the lease.
     pub(super) fn order_cmd(
         &self,
         rec: &OrderRecord,
         events: &[(String, String)],
     ) -> Result<Cmd, StoreError> {
         let o = &rec.order;
+        let claim = rec.zone.map(|z| self.lease_claim(z)).transpose()?;
         let data = serde_json::to_string(rec).map_err(|e| unavailable(format!("encode: {e}")))?;
+        let zone = rec.zone;
         let mut c = redis::cmd("EVALSHA");
         c.arg(cas_sha())
-            .arg(4)
-            .arg(self.key(&format!("order:{}", o.order_id)))
-            .arg(self.key("orders:live"))
-            .arg(self.key("timers"))
-            .arg(self.key("events"))
-            .arg(o.order_id.as_str())
+            .arg(if zone.is_some() { 5 } else { 4 })
+            .arg(self.keys.order(zone, o.order_id.as_str()))
+            .arg(self.keys.scoped(zone, "orders:live"))
+            .arg(self.keys.scoped(zone, "timers"))
+            .arg(self.keys.scoped(zone, "events"));
+        if let Some(z) = zone {
+            c.arg(self.keys.scoped(Some(z), "lease"));
+        }
+        c.arg(o.order_id.as_str())
             .arg(o.version)
             .arg(rec.base_version)
             .arg(&*self.node)
@@ -110,6 +147,9 @@ impl RedisStore {
         c.arg(self.cfg.event_stream_maxlen).arg(events.len());
         for (kind, data) in events {
             c.arg(kind).arg(data);
+        }
+        if let Some(claim) = claim {
+            c.arg(claim);
         }
         c.arg(rec.seq);
         Ok(c)

@@ -9,12 +9,12 @@
 //! counts from its own acceptance, not the newer one's).
 
 use super::config::RedisConfig;
+use super::conn::StoreConn;
 use super::health::Status;
 use super::RedisStore;
 use crate::domain::{GeoPoint, RiderId};
 use crate::metric_names;
 use parking_lot::Mutex;
-use redis::aio::ConnectionManager;
 use redis::Cmd;
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -74,7 +74,7 @@ pub(super) fn settled(positions: &Positions) -> bool {
 /// What the flusher holds of the store: weakly, so the task ends once the store is dropped.
 pub(super) struct WeakStore {
     cfg: Arc<RedisConfig>,
-    conn: ConnectionManager,
+    conn: StoreConn,
     status: Weak<Status>,
     positions: Weak<Positions>,
 }

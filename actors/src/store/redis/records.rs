@@ -4,6 +4,7 @@
 //! Redis has them (a new order, idempotency keys, tokens, accounts) are not.
 
 use super::events::stream_entry;
+use super::order_cas::cas_outcome;
 use super::positions::{keep_latest, settled};
 use super::{unavailable, RedisStore};
 use crate::domain::escalation::Escalation;
@@ -11,6 +12,7 @@ use crate::domain::merchant::{Item, Merchant};
 use crate::domain::order::Order;
 use crate::domain::rider::RiderView;
 use crate::domain::share::ShareLink;
+use crate::domain::zone::ZoneId;
 use crate::domain::{DeliveryId, DeviceId, EscalationId, GeoPoint, OrderId, RiderId, WebhookId};
 use crate::events::Event;
 use crate::store::{
@@ -97,7 +99,11 @@ impl Store for RedisStore {
         events: &[Event],
     ) -> Result<(), StoreError> {
         let entries: Vec<(String, String)> = events.iter().filter_map(stream_entry).collect();
-        let cmd = self.order_cmd(rec, &entries)?;
+        let mut cmds = vec![self.order_cmd(rec, &entries)?];
+        // An order's first write: where its keys are (its zone), with it.
+        if rec.base_version == 0 && rec.order.version <= 1 {
+            cmds.extend(self.order_zone_cmds(rec));
+        }
         // A brand-new order (base 0) is not in memory unless the write succeeds.
         let retain = rec.base_version > 0 || rec.order.version > 1;
         // Kept while Redis is away, a later write of the order replaces an earlier one
@@ -105,21 +111,25 @@ impl Store for RedisStore {
         let key = entries
             .is_empty()
             .then(|| format!("order:{}", rec.order.order_id));
-        let v = self.submit("order", vec![cmd], retain, key).await?;
-        match v.first() {
-            Some(Value::Int(0)) => Err(StoreError::Conflict(rec.order.order_id.to_string())),
-            Some(Value::Int(_)) => Ok(()),
-            other => Err(unavailable(format!("unexpected reply {other:?}"))),
-        }
+        let v = self.submit("order", cmds, retain, key).await?;
+        cas_outcome(rec, v.first())
     }
 
     async fn load_order(&self, id: &OrderId) -> Result<Option<Order>, StoreError> {
         Ok(self.load_order_record(id).await?.map(|r| r.order))
     }
 
+    /// An order of a zone is under its zone's tag: `order_zone:<id>` says which.
     async fn load_order_record(&self, id: &OrderId) -> Result<Option<OrderRecord>, StoreError> {
+        let mut z = redis::cmd("GET");
+        z.arg(self.keys.order_zone(id.as_str()));
+        let zone: Option<String> = self.read(z).await?;
+        let zone = match zone.map(|z| ZoneId::parse(&z)).transpose() {
+            Ok(zone) => zone,
+            Err(e) => return Err(unavailable(format!("order {id}: {e}"))),
+        };
         let mut c = redis::cmd("HGET");
-        c.arg(self.key(&format!("order:{id}"))).arg("data");
+        c.arg(self.keys.order(zone, id.as_str())).arg("data");
         let s: Option<String> = self.read(c).await?;
         Ok(s.and_then(|s| decode::<OrderRecord>("order", &s)))
     }

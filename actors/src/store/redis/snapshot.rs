@@ -16,16 +16,19 @@
 //! retried with backoff until Redis answers; a record that does not decode is skipped.
 
 use super::config::RedisConfig;
+use super::conn::StoreConn;
+use super::keys::Keys;
 use super::positions::parse_position;
 use super::records::{decode, MerchantRecord};
+use super::zones::{live_order_reads, live_records};
 use super::RedisStore;
 use crate::domain::escalation::Escalation;
 use crate::domain::rider::RiderView;
+use crate::domain::zone::ZoneId;
 use crate::store::{
     AccountRecord, OrderRecord, RiderRecord, Snapshot, SnapshotHead, SnapshotPart, StoreError,
 };
 use futures_util::stream::{self, StreamExt};
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Cmd, FromRedisValue, Pipeline};
 use serde::Deserialize;
 use std::sync::Arc;
@@ -48,6 +51,7 @@ impl RedisStore {
     pub fn stream_snapshot(&self) -> mpsc::Receiver<SnapshotPart> {
         let (tx, rx) = mpsc::channel(PARTS_AHEAD);
         let cfg = self.cfg.clone();
+        let keys = self.keys.clone();
         std::thread::Builder::new()
             .name("snapshot-reader".into())
             .spawn(move || {
@@ -55,7 +59,7 @@ impl RedisStore {
                     .enable_all()
                     .build()
                     .expect("the snapshot reader's runtime starts");
-                rt.block_on(read_parts(cfg, tx));
+                rt.block_on(read_parts(cfg, keys, tx));
             })
             .expect("the snapshot reader's thread starts");
         rx
@@ -93,8 +97,8 @@ impl RedisStore {
 }
 
 /// Reads every part and sends it; stops early if the receiver is gone.
-async fn read_parts(cfg: Arc<RedisConfig>, tx: mpsc::Sender<SnapshotPart>) {
-    let r = Reader::connect(cfg).await;
+async fn read_parts(cfg: Arc<RedisConfig>, keys: Arc<Keys>, tx: mpsc::Sender<SnapshotPart>) {
+    let r = Reader::connect(cfg, keys).await;
     // Tokens and devices depend on nothing else: read from the start, beside everything.
     tokio::join!(
         r.hash_pages("tokens", &tx, SnapshotPart::Tokens),
@@ -141,26 +145,18 @@ async fn head_then_riders(r: &Reader, tx: &mpsc::Sender<SnapshotPart>) {
         .await;
 }
 
-/// The reading side: its own connection (it reconnects by itself) and the key prefix.
+/// The reading side: its own connection (it reconnects by itself) and the keyspace.
 struct Reader {
-    conn: ConnectionManager,
-    cfg: Arc<RedisConfig>,
+    conn: StoreConn,
+    keys: Arc<Keys>,
 }
 
 impl Reader {
-    async fn connect(cfg: Arc<RedisConfig>) -> Reader {
-        let mcfg = ConnectionManagerConfig::new()
-            .set_number_of_retries(1)
-            .set_connection_timeout(Some(Duration::from_millis(500)))
-            .set_response_timeout(Some(cfg.op_timeout));
+    async fn connect(cfg: Arc<RedisConfig>, keys: Arc<Keys>) -> Reader {
         let mut delay = Duration::from_millis(100);
         loop {
-            let conn = match redis::Client::open(cfg.url.as_str()) {
-                Ok(client) => ConnectionManager::new_with_config(client, mcfg.clone()).await,
-                Err(e) => Err(e),
-            };
-            match conn {
-                Ok(conn) => return Reader { conn, cfg },
+            match StoreConn::open(&cfg) {
+                Ok(conn) => return Reader { conn, keys },
                 Err(e) => {
                     tracing::warn!(%e, "recovery: redis not reachable yet; retrying");
                     tokio::time::sleep(delay).await;
@@ -171,7 +167,7 @@ impl Reader {
     }
 
     fn key(&self, rest: &str) -> String {
-        format!("{}{rest}", self.cfg.prefix)
+        self.keys.plain(rest)
     }
 
     /// One command, retried with backoff until Redis answers.
@@ -211,31 +207,30 @@ impl Reader {
     }
 
     /// Orders not in a final state, each with the stored version as its compare-and-set
-    /// base.
+    /// base: those without a zone, then those of every zone in `zones`.
     async fn live_orders(&self) -> Vec<OrderRecord> {
-        let ids = self.members("orders:live").await;
+        let mut c = redis::cmd("SMEMBERS");
+        c.arg(self.keys.zones());
+        let zones: Vec<String> = self.cmd(&c).await;
+        let mut out = self.live_orders_of(None).await;
+        for z in zones {
+            match ZoneId::parse(&z) {
+                Ok(z) => out.extend(self.live_orders_of(Some(z)).await),
+                Err(e) => tracing::error!(error = %e, "unreadable zone skipped"),
+            }
+        }
+        out
+    }
+
+    /// The live orders of one zone (or of none).
+    async fn live_orders_of(&self, zone: Option<ZoneId>) -> Vec<OrderRecord> {
+        let mut c = redis::cmd("SMEMBERS");
+        c.arg(self.keys.scoped(zone, "orders:live"));
+        let ids: Vec<String> = self.cmd(&c).await;
         let chunks: Vec<Vec<OrderRecord>> = stream::iter(in_chunks(ids))
             .map(|chunk| async move {
-                let mut pipe = redis::pipe();
-                for id in &chunk {
-                    pipe.cmd("HMGET")
-                        .arg(self.key(&format!("order:{id}")))
-                        .arg("data")
-                        .arg("version");
-                }
-                let rows: Vec<(Option<String>, Option<u64>)> = self.pipe(&pipe).await;
-                let mut out = Vec::with_capacity(rows.len());
-                for (data, version) in rows {
-                    if let Some(mut rec) = data.and_then(|d| decode::<OrderRecord>("order", &d)) {
-                        // The stored version is what this node takes the order over at: its
-                        // compare-and-set base.
-                        rec.base_version = version.unwrap_or(rec.order.version);
-                        if !rec.order.status.is_final() {
-                            out.push(rec);
-                        }
-                    }
-                }
-                out
+                let pipe = live_order_reads(&self.keys, zone, &chunk);
+                live_records(self.pipe(&pipe).await)
             })
             .buffer_unordered(IN_FLIGHT)
             .collect()

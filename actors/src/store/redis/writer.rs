@@ -8,12 +8,12 @@
 //! it).
 
 use super::config::RedisConfig;
+use super::conn::StoreConn;
 use super::health::Status;
 use super::order_cas::CAS_ORDER_LUA;
 use super::unavailable;
 use crate::metric_names;
 use crate::store::StoreError;
-use redis::aio::ConnectionManager;
 use redis::{Cmd, Value};
 use std::collections::HashSet;
 use std::sync::atomic::Ordering;
@@ -41,7 +41,7 @@ pub(super) struct Op {
 /// The single writer: group commit, retries with backoff, kept writes during an outage.
 pub(super) async fn writer(
     mut rx: mpsc::Receiver<Op>,
-    mut conn: ConnectionManager,
+    mut conn: StoreConn,
     status: Arc<Status>,
     cfg: Arc<RedisConfig>,
 ) {
@@ -160,7 +160,7 @@ pub(super) async fn writer(
 
 /// Runs one pipeline. Err carries the message and whether it looks like an outage.
 async fn exec(
-    conn: &mut ConnectionManager,
+    conn: &mut StoreConn,
     batch: &[Op],
     load_script: bool,
     timeout: Duration,
@@ -186,9 +186,12 @@ async fn exec(
 }
 
 /// Errors that mean Redis is away (worth retrying, and worth keeping writes for), as
-/// opposed to Redis refusing the pipeline itself.
+/// opposed to Redis refusing the pipeline itself. On a cluster that includes a cluster
+/// still settling (`CLUSTERDOWN` while a master is away or rejoining, `TRYAGAIN`, and
+/// redirections the client gave up following).
 fn is_outage(e: &redis::RedisError) -> bool {
-    e.is_io_error()
+    e.is_cluster_error()
+        || e.is_io_error()
         || e.is_unrecoverable_error()
         || e.is_timeout()
         || e.is_connection_dropped()
