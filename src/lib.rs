@@ -4,6 +4,7 @@
 pub mod access_log;
 pub mod api_doc;
 pub mod auth;
+pub mod cluster_node;
 pub mod errors;
 pub mod extract;
 pub mod hub;

@@ -2,6 +2,7 @@
 //! shutdown. `Application::build` binds first (port 0 allowed) so callers learn the port.
 
 use crate::auth::AuthRegistry;
+use crate::cluster_node::ClusterNode;
 use crate::hub::Hub;
 use crate::idempotency::Idempotency;
 use crate::ingest::devices::DeviceRegistry;
@@ -33,6 +34,8 @@ pub struct Application {
     /// The OsmAnd / Traccar Client listener (`ingest.osmand_bind`), if configured.
     osmand: Option<(u16, Server)>,
     state: web::Data<AppState>,
+    /// This node's part in a cluster (`[cluster]`), once joined.
+    cluster: Arc<tokio::sync::Mutex<Option<ClusterNode>>>,
 }
 
 impl Application {
@@ -41,8 +44,11 @@ impl Application {
         let metrics = telemetry::metrics_handle();
         let (store, redis): (Arc<dyn Store>, Option<RedisStore>) =
             if settings.store.backend == "redis" {
-                let r = RedisStore::open(settings.store.redis_config())
-                    .map_err(|e| std::io::Error::other(e.to_string()))?;
+                let mut cfg = settings.store.redis_config();
+                if settings.cluster.enabled {
+                    cfg.node_id = settings.cluster.node_id();
+                }
+                let r = RedisStore::open(cfg).map_err(|e| std::io::Error::other(e.to_string()))?;
                 (Arc::new(r.clone()), Some(r))
             } else {
                 let limits = settings.store.memory_limits(&settings.retention);
@@ -180,12 +186,26 @@ impl Application {
             )
             .map_err(std::io::Error::other)?;
         }
+        let cluster = Arc::new(tokio::sync::Mutex::new(None));
         match redis {
             Some(r) => {
                 r.spawn_event_log(engine.subscribe());
                 // Before recovery reads the tokens, so no revocation falls between the two.
                 actix_web::rt::spawn(crate::revocations::follow(state.clone()));
-                actix_web::rt::spawn(recover(r, state.clone(), addr));
+                actix_web::rt::spawn(recover(
+                    r.clone(),
+                    state.clone(),
+                    addr,
+                    settings.cluster.enabled,
+                ));
+                if settings.cluster.enabled {
+                    actix_web::rt::spawn(join_cluster(
+                        settings.clone(),
+                        r,
+                        state.engine.clone(),
+                        cluster.clone(),
+                    ));
+                }
             }
             None => {
                 if settings.demo.enabled {
@@ -199,6 +219,7 @@ impl Application {
             ops,
             osmand,
             state,
+            cluster,
         })
     }
 
@@ -262,6 +283,10 @@ impl Application {
         {
             tracing::warn!("store: queued writes not flushed before exit");
         }
+        // What this node held is in the store now: its zones may move at once.
+        if let Some(node) = self.cluster.lock().await.take() {
+            node.leave().await;
+        }
         served
     }
 }
@@ -313,10 +338,51 @@ fn osmand_server(
     Ok((port, server))
 }
 
+/// Joins the other nodes once recovery has read the merchants back (docs/cluster.md),
+/// retrying while Redis is away; then lists every merchant's zone, so that some node
+/// takes each.
+async fn join_cluster(
+    settings: Settings,
+    redis: RedisStore,
+    engine: dispatch_actors::Engine,
+    slot: Arc<tokio::sync::Mutex<Option<ClusterNode>>>,
+) {
+    while redis.recovering() {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let node = loop {
+        match ClusterNode::start(&settings, &redis, &engine).await {
+            Ok(node) => break node,
+            Err(e) => {
+                tracing::warn!(error = %e, "cluster: not joined yet; retrying");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+    };
+    let zoning = node.zoning;
+    let zones: Vec<_> = engine
+        .merchants()
+        .await
+        .iter()
+        .map(|m| zoning.zone_of(m.location))
+        .collect();
+    if let Err(e) = redis.leases().add_zones(&zones).await {
+        tracing::warn!(error = %e, "cluster: merchants' zones not listed");
+    }
+    *slot.lock().await = Some(node);
+}
+
 /// Rebuilds the engine from Redis (waiting for it if it is away); readyz stays 503 and
 /// state changes answer 503 until this is done. The snapshot is read on a thread of its
-/// own and arrives in parts: riders are rebuilt chunk by chunk while the rest is read.
-async fn recover(redis: RedisStore, state: web::Data<AppState>, addr: std::net::SocketAddr) {
+/// own and arrives in parts: riders are rebuilt chunk by chunk while the rest is read. A
+/// node of a cluster reads back no orders and no riders: orders come with the zones it
+/// takes, riders with their sockets (docs/cluster.md).
+async fn recover(
+    redis: RedisStore,
+    state: web::Data<AppState>,
+    addr: std::net::SocketAddr,
+    clustered: bool,
+) {
     let started = std::time::Instant::now();
     let mut parts = redis.stream_snapshot();
     let (mut tokens, mut devices) = (0, 0);
@@ -333,9 +399,13 @@ async fn recover(redis: RedisStore, state: web::Data<AppState>, addr: std::net::
     let (_, accounts) = state
         .auth
         .restore(Vec::new(), std::mem::take(&mut head.accounts));
+    if clustered {
+        head.orders.clear();
+    }
     let (mut riders, orders) = state.engine.recover_head(head).await;
     loop {
         match parts.recv().await {
+            Some(SnapshotPart::Riders(_)) if clustered => {}
             Some(SnapshotPart::Riders(chunk)) => state.engine.recover_riders(&mut riders, chunk),
             Some(SnapshotPart::Tokens(t)) => tokens += state.auth.restore(t, Vec::new()).0,
             Some(SnapshotPart::Devices(d)) => devices += state.intake.devices.restore(d),

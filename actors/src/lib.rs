@@ -21,7 +21,7 @@ pub mod protocol;
 pub mod store;
 pub mod waiting;
 
-pub use actors::engine::Engine;
+pub use actors::engine::{Engine, Zones};
 pub use clock::Clock;
 pub use config::EngineConfig;
 pub use error::EngineError;

@@ -154,6 +154,9 @@ pub async fn connect(socket: SocketRequest) -> Result<HttpResponse, ApiError> {
     let Principal::Rider(rider_id) = socket.who.clone() else {
         return Err(ApiError::forbidden("rider tokens only"));
     };
+    // On a node of a cluster the rider's actor comes to the node of its socket (on one
+    // node it is here already).
+    state.engine.take_rider(&rider_id).await?;
     let super::Opened {
         response,
         session,

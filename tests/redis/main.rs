@@ -19,6 +19,7 @@ mod cluster;
 mod devices;
 mod idempotency;
 mod lag;
+mod nodes;
 mod outage;
 mod recovering;
 mod restart;

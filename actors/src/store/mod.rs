@@ -295,6 +295,14 @@ pub trait Store: Send + Sync + 'static {
     async fn revocations_after(&self, after: &str) -> Result<(String, Vec<String>), StoreError> {
         Ok((after.to_string(), Vec::new()))
     }
+    /// Which node runs rider `id`'s actor now (several nodes, docs/cluster.md): written
+    /// when an actor starts on a node, read by a node its socket opens on.
+    async fn set_rider_node(&self, _id: &RiderId, _node: &str) -> Result<(), StoreError> {
+        Ok(())
+    }
+    async fn rider_node(&self, _id: &RiderId) -> Result<Option<String>, StoreError> {
+        Ok(None)
+    }
     /// A rider as stored, with its latest position (a node taking a rider whose actor is
     /// nowhere rebuilds it from this). None in a store no other process shares.
     async fn load_rider(&self, _id: &RiderId) -> Result<Option<RiderRecord>, StoreError> {

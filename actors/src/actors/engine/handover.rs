@@ -12,6 +12,7 @@ use crate::domain::rider::{RiderState, RiderStatus};
 use crate::domain::RiderId;
 use crate::error::EngineError;
 use actix::prelude::*;
+use std::sync::Arc;
 
 impl Engine {
     /// Does this node run the rider's actor now?
@@ -28,7 +29,18 @@ impl Engine {
         let Some(peers) = self.shared.peers.get().cloned() else {
             return Err(not_found("rider", id));
         };
-        let from = self.shared.dir.remote_riders.read().get(id).cloned();
+        let mut from = self.shared.dir.remote_riders.read().get(id).cloned();
+        if from.is_none() {
+            // Not in the fleet (offline, or never located): the store says where it is.
+            from = self
+                .shared
+                .store
+                .rider_node(id)
+                .await
+                .map_err(|e| EngineError::Unavailable(e.to_string()))?
+                .filter(|n| n != peers.node())
+                .map(Arc::from);
+        }
         let handed = match from {
             Some(node) => {
                 let call = Call::Rider {
@@ -75,6 +87,11 @@ impl Engine {
         });
         self.shared.dir.riders.write().insert(id.clone(), addr);
         self.place_rider(id, None);
+        self.shared
+            .store
+            .set_rider_node(id, peers.node())
+            .await
+            .map_err(|e| EngineError::Unavailable(e.to_string()))?;
         Ok(())
     }
 

@@ -173,8 +173,34 @@ impl Engine {
     /// The other live nodes, as membership sees them now: new ones hear this node's whole
     /// fleet; riders of those gone leave this node's matcher.
     pub fn set_peers(&self, nodes: impl IntoIterator<Item = Arc<str>>) {
+        let before = self.shared.fleet.peers();
         for gone in self.shared.fleet.set_peers(nodes) {
             super::fleet::forget_node(&self.shared, &gone);
+        }
+        let joined: Vec<Arc<str>> = self
+            .shared
+            .fleet
+            .peers()
+            .into_iter()
+            .filter(|p| !before.contains(p))
+            .collect();
+        if !joined.is_empty() {
+            // A new peer may have missed merchants made before it was seen: all of them.
+            let engine = self.clone();
+            actix::spawn(async move { engine.share_merchants_with(&joined).await });
+        }
+    }
+
+    async fn share_merchants_with(&self, nodes: &[Arc<str>]) {
+        let Some(peers) = self.shared.peers.get() else {
+            return;
+        };
+        let states = ask_all(&self.shared.dir.merchants, || GetMerchant).await;
+        for state in states {
+            let note = Call::Merchant { state }.encode();
+            for node in nodes {
+                peers.note(node, note.clone());
+            }
         }
     }
 
@@ -382,6 +408,14 @@ impl Engine {
             },
         )
         .await?;
+        if let Some(peers) = self.shared.peers.get() {
+            // Where its actor is, for the node its socket may open on.
+            self.shared
+                .store
+                .set_rider_node(&view.rider_id, peers.node())
+                .await
+                .map_err(|e| EngineError::Unavailable(e.to_string()))?;
+        }
         Ok(view)
     }
 

@@ -88,7 +88,10 @@ impl Engine {
         self.shared
             .store
             .save_order_with_events(
-                &OrderRecord::bare(order.clone()),
+                &OrderRecord {
+                    zone: self.order_zone(&order),
+                    ..OrderRecord::bare(order.clone())
+                },
                 std::slice::from_ref(&created),
             )
             .await

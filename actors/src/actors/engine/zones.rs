@@ -181,17 +181,15 @@ impl Engine {
     }
 
     /// This node lost `zone` (its lease lapsed or moved): the zone's order actors stop
-    /// without writing; the new holder rebuilds them from the store. Returns how many
-    /// order actors were asked (each checks whether it is in the zone).
-    pub fn drop_zone(&self, zone: ZoneId) -> usize {
+    /// without writing; the new holder rebuilds them from the store. Returns once each
+    /// has left the directory (so the zone can be taken again at once); how many order
+    /// actors were asked (each checks whether it is in the zone).
+    pub async fn drop_zone(&self, zone: ZoneId) -> usize {
         let addrs: Vec<Addr<OrderActor>> =
             self.shared.dir.orders.read().values().cloned().collect();
-        let mut n = 0;
-        for addr in addrs {
-            // Each actor checks its own zone (the directory holds no zone per order).
-            addr.do_send(RelinquishIn(zone));
-            n += 1;
-        }
+        let n = addrs.len();
+        // Each actor checks its own zone (the directory holds no zone per order).
+        futures_util::future::join_all(addrs.iter().map(|a| a.send(RelinquishIn(zone)))).await;
         n
     }
 }

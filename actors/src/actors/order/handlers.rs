@@ -47,6 +47,8 @@ impl Handler<RelinquishIn> for OrderActor {
             return;
         };
         if zones.zoning.zone_of(at) == m.0 {
+            // Unlisted at once: the zone may come back before this actor has stopped.
+            self.unlist(ctx);
             <Self as Handler<Relinquish>>::handle(self, Relinquish, ctx);
         }
     }

@@ -100,6 +100,11 @@ impl OrderActor {
     pub fn new(order: Order, shared: Arc<Shared>) -> Self {
         let policy = DispatchPolicy::new(&shared.cfg.dispatch);
         let radius_m = policy.initial_radius_m();
+        // With zones on, the order is written under its pickup's zone (docs/cluster.md).
+        let zone = shared.zones.get().and_then(|z| {
+            let at = crate::domain::GeoPoint::new(order.pickup.lat, order.pickup.lon).ok()?;
+            Some(z.zoning.zone_of(at))
+        });
         Self {
             order,
             policy,
@@ -118,7 +123,7 @@ impl OrderActor {
             assigned_ms: None,
             arriving_sent: false,
             base_version: 0,
-            zone: None,
+            zone,
             seq: 0,
             outgoing: Vec::new(),
             restored_timers: None,
@@ -135,7 +140,7 @@ impl OrderActor {
             a.radius_m = rec.radius_m;
         }
         a.base_version = rec.base_version;
-        a.zone = rec.zone;
+        a.zone = rec.zone.or(a.zone);
         a.seq = rec.seq;
         a.arriving_sent = rec.arriving_sent;
         a.restored_timers = Some(rec.timers);
@@ -340,6 +345,20 @@ impl OrderActor {
     }
 }
 
+impl OrderActor {
+    /// Leaves the directory, unless another actor of the order is listed by now (the
+    /// zone came back to this node and the order was rebuilt meanwhile).
+    pub(super) fn unlist(&self, ctx: &Context<Self>) {
+        let mut orders = self.shared.dir.orders.write();
+        if orders
+            .get(&self.order.order_id)
+            .is_some_and(|a| *a == ctx.address())
+        {
+            orders.remove(&self.order.order_id);
+        }
+    }
+}
+
 impl Actor for OrderActor {
     type Context = Context<Self>;
 
@@ -347,9 +366,9 @@ impl Actor for OrderActor {
         self.on_started_restored(ctx);
     }
 
-    fn stopped(&mut self, _: &mut Self::Context) {
+    fn stopped(&mut self, ctx: &mut Self::Context) {
         self.set_waiting(false);
         self.leave_plan();
-        self.shared.dir.orders.write().remove(&self.order.order_id);
+        self.unlist(ctx);
     }
 }

@@ -66,6 +66,7 @@ impl NodeCalls {
                 .boxed()
             }
             Ok(Call::Merchant { state }) => {
+                tracing::debug!(merchant = %state.merchant.merchant_id, "mesh: merchant from another node");
                 let id = state.merchant.merchant_id.clone();
                 match shared.dir.merchant(&id) {
                     Some(addr) => addr.do_send(ReplaceState(state)),
@@ -129,6 +130,7 @@ impl CallHandler for NodeCalls {
     }
 
     fn note(&self, from: &str, body: String) {
+        tracing::debug!(from, len = body.len(), "mesh: note");
         // A note for an actor not here is dropped: what it carried is in the store, and
         // the actor's new node reads it from there.
         let (this, from) = (self.clone(), from.to_string());

@@ -374,7 +374,7 @@ async fn orders_live_on_the_node_holding_their_zone_and_follow_it() {
 
     // The zone moves to B: A lets go, B takes the lease and rebuilds the zone's orders.
     held_a.send_replace(HeldZones::new());
-    a.drop_zone(zone);
+    a.drop_zone(zone).await;
     assert!(leases.release(zone, "a", fence).await.unwrap());
     let fence_b = leases.acquire(zone, "b", 60_000).await.unwrap().unwrap();
     assert!(fence_b > fence);

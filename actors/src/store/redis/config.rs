@@ -23,6 +23,9 @@ pub struct RedisConfig {
     pub retries: u32,
     /// Writes kept for later while Redis is away; beyond, the oldest are dropped (logged).
     pub max_pending: usize,
+    /// This process's writer id (order compare-and-set, zone leases, the mesh); empty: a
+    /// random one. A node of a cluster uses its `cluster.node_id`.
+    pub node_id: String,
 }
 
 impl Default for RedisConfig {
@@ -37,6 +40,7 @@ impl Default for RedisConfig {
             op_timeout: Duration::from_secs(2),
             retries: 3,
             max_pending: 200_000,
+            node_id: String::new(),
         }
     }
 }

@@ -37,8 +37,8 @@ mod conn;
 mod events;
 mod health;
 mod idempotency;
-mod leases;
 mod keys;
+mod leases;
 mod order_cas;
 mod positions;
 mod records;
@@ -51,8 +51,8 @@ mod writer;
 mod zones;
 
 pub use config::RedisConfig;
-pub use leases::Leases;
 pub use conn::StoreConn;
+pub use leases::Leases;
 
 use self::health::{pinger, Status};
 use self::keys::Keys;
@@ -106,6 +106,7 @@ impl RedisStore {
     /// inside a tokio runtime.
     pub fn open(cfg: RedisConfig) -> Result<RedisStore, StoreError> {
         let conn = StoreConn::open(&cfg).map_err(unavailable)?;
+        let cfg_node = cfg.node_id.clone();
         let (tx, rx) = mpsc::channel(65_536);
         let store = RedisStore {
             keys: Arc::new(Keys::new(&cfg.prefix, conn.is_cluster())),
@@ -114,7 +115,11 @@ impl RedisStore {
             tx,
             status: Arc::new(Status::new()),
             positions: Arc::new(Mutex::new(Pending::default())),
-            node: random_hex(8).into(),
+            node: if cfg_node.is_empty() {
+                random_hex(8).into()
+            } else {
+                cfg_node.into()
+            },
             held: Arc::default(),
         };
         tokio::spawn(writer(
@@ -130,6 +135,16 @@ impl RedisStore {
 
     pub fn config(&self) -> &RedisConfig {
         &self.cfg
+    }
+
+    /// The store's connection (other users of it: the mesh's writes).
+    pub fn conn(&self) -> StoreConn {
+        self.conn.clone()
+    }
+
+    /// A connection of its own to the same Redis (a reader that blocks: the mesh's inbox).
+    pub fn fresh_conn(&self) -> Result<StoreConn, StoreError> {
+        StoreConn::open(&self.cfg).map_err(unavailable)
     }
 
     /// This process's writer id (order compare-and-set).

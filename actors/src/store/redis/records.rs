@@ -261,6 +261,14 @@ impl Store for RedisStore {
         self.read_revocations(after).await
     }
 
+    async fn set_rider_node(&self, id: &RiderId, node: &str) -> Result<(), StoreError> {
+        self.write_rider_node(id, node).await
+    }
+
+    async fn rider_node(&self, id: &RiderId) -> Result<Option<String>, StoreError> {
+        self.read_rider_node(id).await
+    }
+
     async fn load_rider(
         &self,
         id: &RiderId,

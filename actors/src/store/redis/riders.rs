@@ -8,6 +8,24 @@ use crate::domain::RiderId;
 use crate::store::{RiderRecord, StoreError};
 
 impl RedisStore {
+    pub(super) async fn write_rider_node(
+        &self,
+        id: &RiderId,
+        node: &str,
+    ) -> Result<(), StoreError> {
+        let mut set = redis::cmd("SET");
+        set.arg(self.key(&format!("rider_node:{id}"))).arg(node);
+        self.submit("rider", vec![set], false, None)
+            .await
+            .map(|_| ())
+    }
+
+    pub(super) async fn read_rider_node(&self, id: &RiderId) -> Result<Option<String>, StoreError> {
+        let mut get = redis::cmd("GET");
+        get.arg(self.key(&format!("rider_node:{id}")));
+        self.read(get).await
+    }
+
     pub(super) async fn read_rider(&self, id: &RiderId) -> Result<Option<RiderRecord>, StoreError> {
         let mut get = redis::cmd("GET");
         get.arg(self.key(&format!("rider:{id}")));

@@ -1,0 +1,162 @@
+//! Several `dispatchd` nodes on one Redis (`[cluster]`, docs/cluster.md): an order lives
+//! on the node holding its merchant's zone, a rider on the node of its socket, and each
+//! reaches the other through the mesh; when the zone's node dies, another takes the zone
+//! and the order carries on.
+
+use crate::harness::*;
+use crate::support::*;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+fn node_env(id: &'static str) -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("DISPATCH_CLUSTER__ENABLED", "true"),
+        ("DISPATCH_CLUSTER__NODE_ID", id),
+        ("DISPATCH_CLUSTER__LEASE_TTL_MS", "3000"),
+        ("DISPATCH_CLUSTER__LEASE_RENEW_MS", "600"),
+        // Offers at once (no planning rounds): the test follows each offer.
+        ("DISPATCH_DISPATCH__POLICY", "nearest"),
+    ]
+}
+
+/// The node id holding `zone`'s lease, if any.
+async fn holder(
+    conn: &mut redis::aio::MultiplexedConnection,
+    prefix: &str,
+    zone: &str,
+) -> Option<String> {
+    let v: Option<String> = redis::cmd("GET")
+        .arg(format!("{prefix}{{z:{zone}}}:lease"))
+        .query_async(conn)
+        .await
+        .unwrap();
+    v.and_then(|s| s.split_once(' ').map(|(n, _)| n.to_string()))
+}
+
+async fn status(api: &Api, order_id: &str) -> String {
+    let o: Value = api.order_state(order_id).await;
+    o["status"].as_str().unwrap_or_default().to_string()
+}
+
+/// The zone's node is A (the rider's socket is on B, which survives).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_order_outlives_its_node() {
+    two_nodes(["node-a", "node-b"], "node-a").await;
+}
+
+/// Two nodes with these ids; `owner` takes the shop's zone (rendezvous hashing decides,
+/// the same way in every run).
+async fn two_nodes(ids: [&'static str; 2], owner_id: &str) {
+    let (prefix, _cleanup) = fresh_keys();
+    let a = Server::start_ready(MAIN_REDIS, &prefix, &node_env(ids[0])).await;
+    let b = Server::start_ready(MAIN_REDIS, &prefix, &node_env(ids[1])).await;
+    let (on_a, on_b) = (a.api(), b.api());
+    let zoning = dispatch_actors::domain::Zoning::new(7).unwrap();
+    let zone = zoning
+        .zone_of(dispatch_actors::domain::GeoPoint::new(SHOP.0, SHOP.1).unwrap())
+        .to_string();
+    let mut conn = connect(MAIN_REDIS).await;
+
+    // A merchant made on A: some node takes its zone.
+    let m = on_a.merchant().await;
+    let owner = until_holder(&mut conn, &prefix, &zone, None).await;
+    assert_eq!(
+        owner, owner_id,
+        "rendezvous hashing gives the zone to {owner_id}"
+    );
+
+    // The customer signs up on A and orders on B; the merchant accepts on B.
+    let c = on_a.customer().await;
+    let order = wait_for("B to take the order", Duration::from_secs(10), || {
+        let (on_b, c, m) = (&on_b, &c, &m);
+        async move {
+            let r = on_b
+                .post("/orders", Some(&c.token), &on_b.order_body(m, 1))
+                .await;
+            (r.status.as_u16() == 201).then(|| r.body["order_id"].as_str().unwrap().to_string())
+        }
+    })
+    .await;
+    on_a.pay(&c, &order).await;
+    on_b.accept(&m, &order).await;
+
+    // A rider made on A connects to B: its actor moves to B, and the order (on the
+    // zone's node) offers itself to it there.
+    let (rider, token) = on_a.create_rider().await;
+    let mut r = rider_online(&on_b, &rider, &token, offset(SHOP, 100.0, 0.0)).await;
+    r.take_order(&order).await;
+    r.report("picked_up", &order).await;
+    until_status(&on_a, &order, "picked_up").await;
+    r.report("delivered", &order).await;
+    until_status(&on_b, &order, "delivered").await;
+
+    // A second order, paid; then the zone's node dies before the merchant accepts.
+    let second = on_a.placed_order(&c, &m).await;
+    on_a.pay(&c, &second).await;
+    let rider_was_on_dead = owner == ids[1];
+    let (alive, alive_api) = if owner == ids[0] {
+        a.kill9();
+        (b, on_b)
+    } else {
+        b.kill9();
+        (a, on_a)
+    };
+    // The surviving node takes the zone once the lease lapses, and the order with it.
+    until_holder(&mut conn, &prefix, &zone, Some(&owner)).await;
+    wait_for(
+        "the survivor to accept the order",
+        Duration::from_secs(10),
+        || {
+            let (api, m, second) = (&alive_api, &m, &second);
+            async move {
+                let r = api
+                    .order_call(second, "accept", &m.token, json!({"prep_time_s": 0}))
+                    .await;
+                (r.status.as_u16() == 200).then_some(())
+            }
+        },
+    )
+    .await;
+    // The rider's socket was on the dead node: it reconnects to the survivor.
+    let mut r = if rider_was_on_dead {
+        rider_online(&alive_api, &rider, &token, offset(SHOP, 100.0, 0.0)).await
+    } else {
+        r
+    };
+    r.take_order(&second).await;
+    r.report("picked_up", &second).await;
+    r.report("delivered", &second).await;
+    until_status(&alive_api, &second, "delivered").await;
+    drop(alive);
+}
+
+/// Waits until `zone` has a holder other than `not` (None: any); returns it.
+async fn until_holder(
+    conn: &mut redis::aio::MultiplexedConnection,
+    prefix: &str,
+    zone: &str,
+    not: Option<&str>,
+) -> String {
+    for _ in 0..200 {
+        if let Some(h) = holder(conn, prefix, zone).await {
+            if Some(h.as_str()) != not {
+                return h;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no node took zone {zone} (other than {not:?}) within 10 s");
+}
+
+async fn until_status(api: &Api, order_id: &str, want: &str) {
+    for _ in 0..200 {
+        if status(api, order_id).await == want {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!(
+        "order {order_id} not {want} within 10 s: {}",
+        status(api, order_id).await
+    );
+}
