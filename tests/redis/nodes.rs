@@ -44,6 +44,13 @@ async fn an_order_outlives_its_node() {
     two_nodes(["node-a", "node-b"], "node-a").await;
 }
 
+/// The zone's node is B, where the rider's socket is: both die, and the rider reconnects
+/// to A.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_order_outlives_its_node_and_its_riders_socket() {
+    two_nodes(["node-c", "node-d"], "node-d").await;
+}
+
 /// Two nodes with these ids; `owner` takes the shop's zone (rendezvous hashing decides,
 /// the same way in every run).
 async fn two_nodes(ids: [&'static str; 2], owner_id: &str) {

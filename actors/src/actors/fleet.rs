@@ -164,6 +164,18 @@ pub fn forget_node(shared: &Shared, node: &str) {
             .filter(|(_, n)| &***n == node)
             .map(|(id, _)| id.clone())
             .collect();
+        // A rider whose actor came here meanwhile (its socket reconnected here) stays:
+        // its own entry is in the matcher now.
+        let ids: Vec<RiderId> = ids
+            .into_iter()
+            .filter(|id| {
+                let local = shared.dir.rider(id).is_some();
+                if local {
+                    remote.remove(id);
+                }
+                !local
+            })
+            .collect();
         for id in &ids {
             remote.remove(id);
         }

@@ -83,7 +83,7 @@ impl Engine {
         let shared = self.shared.clone();
         let addr = RiderActor::create(|ctx| {
             let fixes = shared.dir.add_rider_fixes(id, ctx.address());
-            RiderActor::restore(state, shared.clone(), fixes, heard, stored_status)
+            RiderActor::moved_in(state, shared.clone(), fixes, heard, stored_status)
         });
         self.shared.dir.riders.write().insert(id.clone(), addr);
         self.place_rider(id, None);

@@ -118,6 +118,21 @@ impl RiderActor {
     }
 
     /// The matcher's entry of this rider as a message (recovery loads them in bulk).
+    /// A rider whose actor moved here from another node (or is rebuilt here after its
+    /// node died): as [`RiderActor::restore`], but nothing here holds its matcher entry
+    /// yet, so it places itself (here and with the peers) as it starts.
+    pub fn moved_in(
+        state: RiderState,
+        shared: Arc<Shared>,
+        fixes: SharedFixSlot,
+        heard_ms: u64,
+        stored_status: RiderStatus,
+    ) -> Self {
+        let mut a = Self::restore(state, shared, fixes, heard_ms, stored_status);
+        a.in_matcher = None;
+        a
+    }
+
     pub fn matcher_upsert(&self) -> Option<UpsertRider> {
         self.in_matcher
             .map(|(point, available, busy_until, shift_end_ms)| UpsertRider {
