@@ -227,6 +227,10 @@ fn describe_metrics() {
         "Calls to other nodes, by outcome (answered, timeout, refused, unavailable)."
     );
     describe_counter!(
+        m::STORE_FENCED_WRITES_TOTAL,
+        "Order writes refused by fencing, by by (node: zone not held here; lease: the lease names another holder)."
+    );
+    describe_counter!(
         m::MESH_NOTES_TOTAL,
         "One-way messages to other nodes, by outcome (queued, dropped, failed)."
     );
@@ -354,6 +358,9 @@ fn register_metrics() {
     }
     for outcome in ["answered", "timeout", "refused", "unavailable"] {
         metrics::counter!(m::MESH_CALLS_TOTAL, "outcome" => outcome).increment(0);
+    }
+    for by in ["node", "lease"] {
+        metrics::counter!(m::STORE_FENCED_WRITES_TOTAL, "by" => by).increment(0);
     }
     for outcome in ["queued", "dropped", "failed"] {
         metrics::counter!(m::MESH_NOTES_TOTAL, "outcome" => outcome).increment(0);

@@ -89,6 +89,10 @@ pub const CLUSTER_LEASE_RELEASES_TOTAL: &str = "dispatch_cluster_lease_releases_
 /// `unrenewed` (no renewal answered before it would lapse: the node stops acting first).
 pub const CLUSTER_LEASE_LOSSES_TOTAL: &str = "dispatch_cluster_lease_losses_total";
 
+/// Order writes refused by fencing (docs/cluster.md), by `by`: `node` (this node does not
+/// hold the order's zone: refused before sending), `lease` (the zone's lease in Redis
+/// names another holder or fence: refused by the write's script).
+pub const STORE_FENCED_WRITES_TOTAL: &str = "dispatch_store_fenced_writes_total";
 /// Calls to other nodes (docs/cluster.md) by `outcome`: `answered`, `timeout`,
 /// `refused` (the callee was full, or too many calls wait here), `unavailable` (Redis).
 pub const MESH_CALLS_TOTAL: &str = "dispatch_mesh_calls_total";
@@ -136,6 +140,7 @@ pub const ALL: &[&str] = &[
     WEBHOOK_DELIVERIES_TOTAL,
     MESH_CALLS_TOTAL,
     MESH_CALLS_REFUSED_TOTAL,
+    STORE_FENCED_WRITES_TOTAL,
     MESH_NOTES_TOTAL,
     CLUSTER_LEASES_HELD,
     CLUSTER_LEASE_ACQUISITIONS_TOTAL,

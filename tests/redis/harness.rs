@@ -114,6 +114,18 @@ impl Server {
         let _ = self.child.wait();
     }
 
+    /// SIGSTOP (`true`) or SIGCONT (`false`): the process freezes as a paused VM or a long
+    /// GC would, sockets open, timers stopped.
+    pub fn freeze(&self, stop: bool) {
+        let sig = if stop { "-STOP" } else { "-CONT" };
+        let ok = Command::new("kill")
+            .arg(sig)
+            .arg(self.child.id().to_string())
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "kill {sig} {}", self.child.id());
+    }
+
     pub fn alive(&mut self) -> bool {
         self.child.try_wait().unwrap().is_none()
     }

@@ -11,9 +11,13 @@ use redis::{Cmd, Value};
 pub(super) fn cas_outcome(rec: &OrderRecord, reply: Option<&Value>) -> Result<(), StoreError> {
     match reply {
         Some(Value::Int(0)) => Err(StoreError::Conflict(rec.order.order_id.to_string())),
-        Some(Value::Int(3)) => Err(StoreError::Fenced(
-            rec.zone.map(|z| z.to_string()).unwrap_or_default(),
-        )),
+        Some(Value::Int(3)) => {
+            metrics::counter!(crate::metric_names::STORE_FENCED_WRITES_TOTAL, "by" => "lease")
+                .increment(1);
+            Err(StoreError::Fenced(
+                rec.zone.map(|z| z.to_string()).unwrap_or_default(),
+            ))
+        }
         Some(Value::Int(_)) => Ok(()),
         other => Err(unavailable(format!("unexpected reply {other:?}"))),
     }

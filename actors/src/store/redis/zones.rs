@@ -35,7 +35,11 @@ impl RedisStore {
     pub(super) fn lease_claim(&self, zone: ZoneId) -> Result<String, StoreError> {
         match self.held_fence(zone) {
             Some(fence) => Ok(format!("{} {fence}", self.node)),
-            None => Err(StoreError::Fenced(zone.to_string())),
+            None => {
+                metrics::counter!(crate::metric_names::STORE_FENCED_WRITES_TOTAL, "by" => "node")
+                    .increment(1);
+                Err(StoreError::Fenced(zone.to_string()))
+            }
         }
     }
 
