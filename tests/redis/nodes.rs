@@ -5,6 +5,7 @@
 
 use crate::harness::*;
 use crate::support::*;
+use dispatch_actors::store::redis::RedisStore;
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -19,18 +20,12 @@ fn node_env(id: &'static str) -> Vec<(&'static str, &'static str)> {
     ]
 }
 
-/// The node id holding `zone`'s lease, if any.
-async fn holder(
-    conn: &mut redis::aio::MultiplexedConnection,
-    prefix: &str,
-    zone: &str,
-) -> Option<String> {
-    let v: Option<String> = redis::cmd("GET")
-        .arg(format!("{prefix}{{z:{zone}}}:lease"))
-        .query_async(conn)
-        .await
-        .unwrap();
-    v.and_then(|s| s.split_once(' ').map(|(n, _)| n.to_string()))
+/// The node id holding `zone`'s lease, if any (read as the engine reads it: a plain
+/// Redis or a cluster alike).
+async fn holder(store: &RedisStore, zone: &str) -> Option<String> {
+    let zone = dispatch_actors::domain::ZoneId::parse(zone).unwrap();
+    let mut held = store.leases().holders([zone]).await.unwrap();
+    held.remove(&zone).map(|h| h.node)
 }
 
 async fn status(api: &Api, order_id: &str) -> String {
@@ -51,22 +46,34 @@ async fn an_order_outlives_its_node_and_its_riders_socket() {
     two_nodes(["node-c", "node-d"], "node-d").await;
 }
 
+/// The same on a Redis Cluster of three masters: the nodes' inboxes, leases, fences and
+/// zone-tagged orders spread over the masters.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_order_outlives_its_node_on_a_redis_cluster() {
+    let cluster = crate::test_cluster::TestCluster::start();
+    two_nodes_on(&cluster.url, ["node-a", "node-b"], "node-a").await;
+}
+
 /// Two nodes with these ids; `owner` takes the shop's zone (rendezvous hashing decides,
 /// the same way in every run).
 async fn two_nodes(ids: [&'static str; 2], owner_id: &str) {
+    two_nodes_on(MAIN_REDIS, ids, owner_id).await
+}
+
+async fn two_nodes_on(url: &str, ids: [&'static str; 2], owner_id: &str) {
     let (prefix, _cleanup) = fresh_keys();
-    let a = Server::start_ready(MAIN_REDIS, &prefix, &node_env(ids[0])).await;
-    let b = Server::start_ready(MAIN_REDIS, &prefix, &node_env(ids[1])).await;
+    let a = Server::start_ready(url, &prefix, &node_env(ids[0])).await;
+    let b = Server::start_ready(url, &prefix, &node_env(ids[1])).await;
     let (on_a, on_b) = (a.api(), b.api());
     let zoning = dispatch_actors::domain::Zoning::new(7).unwrap();
     let zone = zoning
         .zone_of(dispatch_actors::domain::GeoPoint::new(SHOP.0, SHOP.1).unwrap())
         .to_string();
-    let mut conn = connect(MAIN_REDIS).await;
+    let store = open_store(url, &prefix);
 
     // A merchant made on A: some node takes its zone.
     let m = on_a.merchant().await;
-    let owner = until_holder(&mut conn, &prefix, &zone, None).await;
+    let owner = until_holder(&store, &zone, None).await;
     assert_eq!(
         owner, owner_id,
         "rendezvous hashing gives the zone to {owner_id}"
@@ -109,7 +116,7 @@ async fn two_nodes(ids: [&'static str; 2], owner_id: &str) {
         (a, on_a)
     };
     // The surviving node takes the zone once the lease lapses, and the order with it.
-    until_holder(&mut conn, &prefix, &zone, Some(&owner)).await;
+    until_holder(&store, &zone, Some(&owner)).await;
     wait_for(
         "the survivor to accept the order",
         Duration::from_secs(10),
@@ -138,14 +145,9 @@ async fn two_nodes(ids: [&'static str; 2], owner_id: &str) {
 }
 
 /// Waits until `zone` has a holder other than `not` (None: any); returns it.
-async fn until_holder(
-    conn: &mut redis::aio::MultiplexedConnection,
-    prefix: &str,
-    zone: &str,
-    not: Option<&str>,
-) -> String {
+async fn until_holder(store: &RedisStore, zone: &str, not: Option<&str>) -> String {
     for _ in 0..200 {
-        if let Some(h) = holder(conn, prefix, zone).await {
+        if let Some(h) = holder(store, zone).await {
             if Some(h.as_str()) != not {
                 return h;
             }
@@ -186,12 +188,10 @@ async fn a_node_frozen_past_its_lease_is_fenced_off() {
         .zone_of(dispatch_actors::domain::GeoPoint::new(SHOP.0, SHOP.1).unwrap())
         .to_string();
     let mut conn = connect(MAIN_REDIS).await;
+    let store = open_store(MAIN_REDIS, &prefix);
     // A alone: it takes the shop's zone.
     let m = on_a.merchant().await;
-    assert_eq!(
-        until_holder(&mut conn, &prefix, &zone, None).await,
-        "node-c"
-    );
+    assert_eq!(until_holder(&store, &zone, None).await, "node-c");
     let c = on_a.customer().await;
     let order = on_a.placed_order(&c, &m).await;
     on_a.pay(&c, &order).await;
@@ -204,10 +204,7 @@ async fn a_node_frozen_past_its_lease_is_fenced_off() {
     env.push(("DISPATCH_TIMERS__MERCHANT_ACCEPT_S", "2"));
     let b = Server::start_ready(MAIN_REDIS, &prefix, &env).await;
     let on_b = b.api();
-    assert_eq!(
-        until_holder(&mut conn, &prefix, &zone, Some("node-c")).await,
-        "node-d"
-    );
+    assert_eq!(until_holder(&store, &zone, Some("node-c")).await, "node-d");
     wait_for(
         "B to rebuild the order and write its due reminder",
         WAIT,
@@ -232,10 +229,7 @@ async fn a_node_frozen_past_its_lease_is_fenced_off() {
     assert_eq!(writer, "node-d", "a write from the fenced-off node landed");
     // (A's due write is refused by the lease, or A lets the zone go before it writes:
     // which comes first on thawing is up to the scheduler. Either way nothing lands.)
-    assert_eq!(
-        holder(&mut conn, &prefix, &zone).await.as_deref(),
-        Some("node-d")
-    );
+    assert_eq!(holder(&store, &zone).await.as_deref(), Some("node-d"));
     // Reads through A reach the order on B (B's escalation ladder has moved it on).
     let through_b = status(&on_b, &order).await;
     assert_eq!(status(&on_a, &order).await, through_b);
