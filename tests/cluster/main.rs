@@ -13,3 +13,4 @@ mod bed;
 mod net_bed;
 mod nginx;
 mod node_in_netns;
+mod three_nodes;

@@ -124,12 +124,18 @@ pub fn spawn_flusher(shared: Weak<Shared>, peers: Arc<dyn Peers>) {
 
 /// Another node's riders changed: this node's matcher follows, and remembers where each
 /// lives. A rider whose actor is on this node is this node's own business.
-pub fn heard(shared: &Shared, from: &str, changes: Vec<Change>) {
+pub fn heard(shared: &Arc<Shared>, from: &str, changes: Vec<Change>) {
     let node: Arc<str> = from.into();
     let mut any = false;
     for change in changes {
         let id = change.rider_id().clone();
-        if shared.dir.rider(&id).is_some() {
+        if let Some(addr) = shared.dir.rider(&id) {
+            if matches!(change, Change::Place(_)) {
+                // Another node runs this rider too: it took the rider while this node
+                // could not answer (frozen, cut off). The store says which one is the
+                // rider's now; a stale actor here stands down.
+                stand_down_if_moved(shared, addr, node.clone(), change);
+            }
             continue;
         }
         {
@@ -152,6 +158,28 @@ pub fn heard(shared: &Shared, from: &str, changes: Vec<Change>) {
     if any {
         shared.matcher.do_send(DrainFeed);
     }
+}
+
+/// Stops this node's actor of `id` if the store names `to` as the rider's node.
+/// Then the peer's change is applied as for any rider of another node.
+fn stand_down_if_moved(
+    shared: &Arc<Shared>,
+    addr: actix::Addr<super::rider::RiderActor>,
+    to: Arc<str>,
+    change: Change,
+) {
+    let id = change.rider_id().clone();
+    let store = shared.store.clone();
+    let shared = shared.clone();
+    shared.home.clone().spawn(async move {
+        if !matches!(store.rider_node(&id).await, Ok(Some(node)) if *node == *to) {
+            return;
+        }
+        tracing::warn!(rider = %id, node = %to, "rider moved to another node: standing down");
+        // Its state went to the other node from the store; this copy only stops.
+        let _ = addr.send(crate::protocol::HandOver).await;
+        heard(&shared, &to, vec![change]);
+    });
 }
 
 /// A peer left (died, or was cut off): its riders leave this node's matcher until their

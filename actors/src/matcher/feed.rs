@@ -16,7 +16,7 @@ use std::collections::HashMap;
 
 /// What the matcher should hold for a rider.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(tag = "change", rename_all = "snake_case")]
+#[serde(tag = "change", content = "rider", rename_all = "snake_case")]
 pub enum Change {
     Place(Placement),
     Remove(RiderId),

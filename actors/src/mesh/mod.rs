@@ -264,30 +264,41 @@ where
         ),
         None => return,
     };
+    // Entries Redis handed to this reader whose reply never arrived (the connection broke
+    // mid-read: a partition, a Redis restart) stay pending for it and are never handed out
+    // again as new: after a failed read (and at start) the reader first takes its pending
+    // entries (id 0), then new ones (`>`). An entry taken twice is handled twice (its
+    // acknowledgement may have been the part lost); what the mesh carries tolerates that.
+    let mut pending_first = true;
     loop {
-        let read: redis::RedisResult<redis::streams::StreamReadReply> = redis::cmd("XREADGROUP")
-            .arg("GROUP")
+        let mut read = redis::cmd("XREADGROUP");
+        read.arg("GROUP")
             .arg("engine")
             .arg(&node)
             .arg("COUNT")
-            .arg(256)
-            .arg("BLOCK")
-            .arg(500)
-            .arg("STREAMS")
+            .arg(256);
+        if !pending_first {
+            read.arg("BLOCK").arg(500);
+        }
+        read.arg("STREAMS")
             .arg(&inbox)
-            .arg(">")
-            .query_async(&mut reader)
-            .await;
+            .arg(if pending_first { "0" } else { ">" });
+        let read: redis::RedisResult<redis::streams::StreamReadReply> =
+            read.query_async(&mut reader).await;
         let Some(m) = mesh.upgrade() else { return };
         let reply = match read {
             Ok(r) => r,
             Err(e) => {
                 tracing::warn!(error = %e, "mesh: inbox not readable");
                 drop(m);
+                pending_first = true;
                 tokio::time::sleep(Duration::from_millis(200)).await;
                 continue;
             }
         };
+        if pending_first && reply.keys.iter().all(|k| k.ids.is_empty()) {
+            pending_first = false;
+        }
         let mut done = Vec::new();
         for key in reply.keys {
             for item in key.ids {

@@ -110,10 +110,8 @@ impl Engine {
 
     /// The live order, or its final record from the store.
     pub async fn order(&self, id: &OrderId) -> Result<Order, EngineError> {
-        if let Ok(Some(order)) = self.locate_order(id).await {
-            if let Answer::Order { result: Ok(o) } = order.ask(OrderMsg::Get).await {
-                return Ok(o);
-            }
+        if let Ok(Some(Answer::Order { result: Ok(o) })) = self.ask_live(id, OrderMsg::Get).await {
+            return Ok(o);
         }
         self.stored(id, self.shared.store.load_order(id)).await
     }
@@ -131,17 +129,37 @@ impl Engine {
             .ok_or_else(|| not_found("order", id))
     }
 
-    /// The live order's actor, here or on another node.
-    async fn live_order(&self, id: &OrderId) -> Result<OrderRef, EngineError> {
-        if let Some(o) = self.locate_order(id).await? {
-            return Ok(o);
+    /// Asks the live order, here or on its node (None: it is not live anywhere). A node
+    /// that does not answer, or no longer has the order (its zone moved), is forgotten
+    /// for it, and the order is looked up again, once.
+    async fn ask_live(&self, id: &OrderId, msg: OrderMsg) -> Result<Option<Answer>, EngineError> {
+        let mut tried_again = false;
+        loop {
+            let Some(order) = self.locate_order(id).await? else {
+                return Ok(None);
+            };
+            let remote = matches!(order, OrderRef::Remote { .. });
+            let answer = order.ask(msg.clone()).await;
+            let lost = matches!(answer, Answer::NotHere | Answer::Failed { .. });
+            if remote && lost && !tried_again {
+                self.place_order(id, None);
+                tried_again = true;
+                continue;
+            }
+            return Ok(Some(answer));
         }
-        // Known but finished: every command is an illegal transition.
-        let o = self.order(id).await?;
-        Err(EngineError::InvalidTransition(format!(
-            "order {id} is {} and cannot change",
-            o.status
-        )))
+    }
+
+    /// A command on an order that is not live anywhere: known but finished, so every
+    /// command is an illegal transition.
+    async fn finished(&self, id: &OrderId) -> EngineError {
+        match self.order(id).await {
+            Ok(o) => EngineError::InvalidTransition(format!(
+                "order {id} is {} and cannot change",
+                o.status
+            )),
+            Err(e) => e,
+        }
     }
 
     /// Runs a state-machine command on an order.
@@ -150,7 +168,6 @@ impl Engine {
         id: &OrderId,
         cmd: OrderCommand,
     ) -> Result<Order, EngineError> {
-        let order = self.live_order(id).await?;
         if let OrderCommand::Accept { prep_time_s } = &cmd {
             if *prep_time_s > MAX_PREP_TIME_S {
                 return Err(EngineError::InvalidInput(format!(
@@ -158,7 +175,10 @@ impl Engine {
                 )));
             }
         }
-        order.ask_order(OrderMsg::Command { cmd }).await
+        match self.ask_live(id, OrderMsg::Command { cmd }).await? {
+            Some(answer) => answer.into_order(),
+            None => Err(self.finished(id).await),
+        }
     }
 
     /// The merchant accepts; prep time defaults to the merchant's.
@@ -183,18 +203,22 @@ impl Engine {
 
     /// Manual assignment by the dispatcher: the rider must be connected, online, not stale.
     pub async fn assign(&self, id: &OrderId, rider_id: &RiderId) -> Result<Order, EngineError> {
-        let order = self.live_order(id).await?;
+        if self.locate_order(id).await?.is_none() {
+            return Err(self.finished(id).await);
+        }
         let rider = self
             .shared
             .rider_ref(rider_id)
             .ok_or_else(|| EngineError::RiderUnavailable(format!("no rider {rider_id}")))?;
         let fix = rider.check_assignable().await?;
-        order
-            .ask_order(OrderMsg::AssignByDispatcher {
-                rider_id: rider_id.clone(),
-                fix,
-            })
-            .await
+        let assign = OrderMsg::AssignByDispatcher {
+            rider_id: rider_id.clone(),
+            fix,
+        };
+        match self.ask_live(id, assign).await? {
+            Some(answer) => answer.into_order(),
+            None => Err(self.finished(id).await),
+        }
     }
 
     pub async fn trace(&self, id: &OrderId) -> Result<Vec<TraceEntry>, EngineError> {
@@ -209,23 +233,19 @@ impl Engine {
                     .collect()
             }))
         };
-        if let Ok(Some(order)) = self.locate_order(id).await {
-            if let Answer::Trace { entries } = order.ask(OrderMsg::Trace).await {
-                return Ok(entries);
-            }
+        if let Ok(Some(Answer::Trace { entries })) = self.ask_live(id, OrderMsg::Trace).await {
+            return Ok(entries);
         }
         self.stored(id, stored).await
     }
 
     /// Was this order ever offered to `rider` (now or before)?
     pub async fn was_offered(&self, id: &OrderId, rider: &RiderId) -> Result<bool, EngineError> {
-        if let Ok(Some(order)) = self.locate_order(id).await {
-            let asked = order.ask(OrderMsg::WasOffered {
-                rider_id: rider.clone(),
-            });
-            if let Answer::Bool { value } = asked.await {
-                return Ok(value);
-            }
+        let asked = OrderMsg::WasOffered {
+            rider_id: rider.clone(),
+        };
+        if let Ok(Some(Answer::Bool { value })) = self.ask_live(id, asked).await {
+            return Ok(value);
         }
         Ok(self
             .shared

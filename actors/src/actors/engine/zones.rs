@@ -156,6 +156,24 @@ impl Engine {
         }
     }
 
+    /// Looks an order's node up again in the store and the lease table (after the node it
+    /// was known on did not answer); the known node stays until a new one is found.
+    pub(crate) async fn relocate_order(&self, id: &OrderId) -> Result<(), EngineError> {
+        let Some(rec) = self
+            .shared
+            .store
+            .load_order_record(id)
+            .await
+            .map_err(|e| EngineError::Unavailable(e.to_string()))?
+        else {
+            return Ok(());
+        };
+        if let Some(node) = self.zone_node(self.order_zone(&rec.order)).await? {
+            self.place_order(id, Some(node));
+        }
+        Ok(())
+    }
+
     /// This node took `zone`: the zone's live orders (`records`, from the store) get
     /// their actors here, timers at their stored due times. Returns how many started.
     pub fn adopt_zone(&self, zone: ZoneId, records: Vec<OrderRecord>) -> usize {

@@ -165,12 +165,26 @@ impl OrderRef {
             return f;
         }
         let shared = Arc::downgrade(shared);
+        let id = match self {
+            OrderRef::Remote { order_id, .. } => order_id.clone(),
+            OrderRef::Local(_) => unreachable!("returned above"),
+        };
         async move {
             let r = f.await;
-            if let (Ok(o), Some(shared)) = (&r, shared.upgrade()) {
-                if o.status.is_final() {
+            let Some(shared) = shared.upgrade() else {
+                return r;
+            };
+            match &r {
+                Ok(o) if o.status.is_final() => {
                     shared.dir.remote_orders.write().remove(&o.order_id);
                 }
+                // Its node did not answer, or has it no more (its zone moved): look it up
+                // again, so the rider's next try reaches it.
+                Err(EngineError::Unavailable(_)) => {
+                    let engine = crate::actors::engine::Engine::from_shared(shared);
+                    let _ = engine.relocate_order(&id).await;
+                }
+                _ => {}
             }
             r
         }

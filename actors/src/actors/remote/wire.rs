@@ -229,7 +229,19 @@ mod tests {
                 },
             },
         ];
-        for c in calls {
+        let fleet = Call::Fleet {
+            changes: vec![
+                Change::Place(crate::matcher::Placement {
+                    rider_id: RiderId::generate(),
+                    point: order.dropoff,
+                    available: true,
+                    busy_until: None,
+                    shift_end_ms: None,
+                }),
+                Change::Remove(RiderId::generate()),
+            ],
+        };
+        for c in calls.into_iter().chain([fleet]) {
             assert_eq!(serde_json::from_str::<Call>(&c.encode()).unwrap(), c);
         }
         for a in [
