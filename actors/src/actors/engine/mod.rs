@@ -9,6 +9,7 @@
 
 mod handover;
 mod orders;
+mod peers;
 mod recover;
 mod zones;
 
@@ -17,8 +18,7 @@ use super::directory::{Directory, SharedFixSlot};
 use super::matcher::{FindNearestRiders, MatcherActor};
 use super::merchant::{AddItem, GetMerchant, MerchantActor, SetOpen, UpdateItem};
 use super::planner::PlannerActor;
-use super::remote::wire::{Answer, Call, RiderMsg};
-use super::remote::{NodeCalls, Peers};
+use super::remote::wire::{Answer, RiderMsg};
 use super::rider::RiderActor;
 use super::Shared;
 use crate::clock::Clock;
@@ -145,83 +145,6 @@ impl Engine {
         }
     }
 
-    /// The engine over `shared` (for calls from other nodes; the arbiters stay with the
-    /// engine that started them).
-    pub(crate) fn from_shared(shared: Arc<Shared>) -> Engine {
-        Engine {
-            shared,
-            _arbiters: Vec::new(),
-        }
-    }
-
-    /// What other nodes' messages to this engine's actors go to: hand it to this node's
-    /// mesh (docs/cluster.md).
-    pub fn node_calls(&self) -> NodeCalls {
-        NodeCalls::new(Arc::downgrade(&self.shared))
-    }
-
-    /// Joins other nodes: messages to actors placed on them go through `peers` from now
-    /// on. False if this engine had joined already.
-    pub fn join(&self, peers: Arc<dyn Peers>) -> bool {
-        if self.shared.peers.set(peers.clone()).is_err() {
-            return false;
-        }
-        super::fleet::spawn_flusher(Arc::downgrade(&self.shared), peers);
-        true
-    }
-
-    /// The other live nodes, as membership sees them now: new ones hear this node's whole
-    /// fleet; riders of those gone leave this node's matcher.
-    pub fn set_peers(&self, nodes: impl IntoIterator<Item = Arc<str>>) {
-        let before = self.shared.fleet.peers();
-        for gone in self.shared.fleet.set_peers(nodes) {
-            super::fleet::forget_node(&self.shared, &gone);
-        }
-        let joined: Vec<Arc<str>> = self
-            .shared
-            .fleet
-            .peers()
-            .into_iter()
-            .filter(|p| !before.contains(p))
-            .collect();
-        if !joined.is_empty() {
-            // A new peer may have missed merchants made before it was seen: all of them.
-            let engine = self.clone();
-            actix::spawn(async move { engine.share_merchants_with(&joined).await });
-        }
-    }
-
-    async fn share_merchants_with(&self, nodes: &[Arc<str>]) {
-        let Some(peers) = self.shared.peers.get() else {
-            return;
-        };
-        let states = ask_all(&self.shared.dir.merchants, || GetMerchant).await;
-        for state in states {
-            let note = Call::Merchant { state }.encode();
-            for node in nodes {
-                peers.note(node, note.clone());
-            }
-        }
-    }
-
-    /// This rider's actor lives on `node` (None: nowhere else; a local actor wins).
-    pub fn place_rider(&self, id: &RiderId, node: Option<Arc<str>>) {
-        let mut remote = self.shared.dir.remote_riders.write();
-        match node {
-            Some(n) => remote.insert(id.clone(), n),
-            None => remote.remove(id),
-        };
-    }
-
-    /// This order's actor lives on `node` (None: nowhere else; a local actor wins).
-    pub fn place_order(&self, id: &crate::domain::OrderId, node: Option<Arc<str>>) {
-        let mut remote = self.shared.dir.remote_orders.write();
-        match node {
-            Some(n) => remote.insert(id.clone(), n),
-            None => remote.remove(id),
-        };
-    }
-
     pub fn config(&self) -> &EngineConfig {
         &self.shared.cfg
     }
@@ -296,21 +219,6 @@ impl Engine {
         .await?;
         self.share_merchant(&merchant.merchant_id).await;
         Ok(merchant)
-    }
-
-    /// Tells the other nodes a merchant's state after a change here (each keeps every
-    /// merchant: any node quotes an order, the zone's holder runs it).
-    async fn share_merchant(&self, id: &MerchantId) {
-        let Some(peers) = self.shared.peers.get() else {
-            return;
-        };
-        let Ok(state) = self.merchant(id).await else {
-            return;
-        };
-        let note = Call::Merchant { state }.encode();
-        for peer in self.shared.fleet.peers() {
-            peers.note(&peer, note.clone());
-        }
     }
 
     fn merchant_addr(&self, id: &MerchantId) -> Result<Addr<MerchantActor>, EngineError> {
