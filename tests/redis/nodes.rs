@@ -196,6 +196,9 @@ async fn a_node_frozen_past_its_lease_is_fenced_off() {
     let order = on_a.placed_order(&c, &m).await;
     on_a.pay(&c, &order).await;
     let key = format!("{prefix}{{z:{zone}}}:order:{order}");
+    // A rider online on A.
+    let (rider, token) = on_a.create_rider().await;
+    let _on_a_socket = rider_online(&on_a, &rider, &token, offset(SHOP, 100.0, 0.0)).await;
 
     // A freezes; B starts and takes the zone once A's lease lapses (and keeps it:
     // rendezvous hashing gives this zone to node-d of the two).
@@ -223,8 +226,20 @@ async fn a_node_frozen_past_its_lease_is_fenced_off() {
     )
     .await;
 
+    // The rider's app reconnects to B (A does not answer): B rebuilds it from the store.
+    let mut on_b_socket = rider_online(&on_b, &rider, &token, offset(SHOP, 100.0, 0.0)).await;
+
     a.freeze(false);
     tokio::time::sleep(Duration::from_secs(3)).await;
+    // A's copy of the rider stood down once A heard of it on B: A sees the rider where B
+    // has it, moving on.
+    let moved = offset(SHOP, 300.0, 0.0);
+    on_b_socket.move_to(moved).await;
+    wait_for("A to see the rider where B has it", WAIT, || async {
+        let r = on_a.nearby_rider(&rider).await?;
+        ((r["location"]["lat"].as_f64()? - moved.0).abs() < 1e-6).then_some(())
+    })
+    .await;
     let writer: String = hget(&mut conn, key.clone(), "writer").await;
     assert_eq!(writer, "node-d", "a write from the fenced-off node landed");
     // (A's due write is refused by the lease, or A lets the zone go before it writes:
