@@ -371,7 +371,10 @@ pub async fn run(a: NodesArgs) {
     let my_cores = proc::cores(my_cpu0, my_cpu1, window_s);
     let rows: Vec<(String, String)> = vec![
         ("nodes".into(), a.nodes.to_string()),
-        ("measured".into(), format!("{window_s:.1} s (after {} s of warm-up)", a.warmup_s)),
+        (
+            "measured".into(),
+            format!("{window_s:.1} s (after {} s of warm-up)", a.warmup_s),
+        ),
         (
             "orders created / delivered".into(),
             format!(
@@ -399,7 +402,10 @@ pub async fn run(a: NodesArgs) {
             "no offer within 10 s / waiting at the end".into(),
             format!("{} / {still_waiting}", get(&c.no_offer)),
         ),
-        ("zones that changed holder during the run".into(), moved.to_string()),
+        (
+            "zones that changed holder during the run".into(),
+            moved.to_string(),
+        ),
         ("errors in the measured part".into(), d.errors.to_string()),
     ];
     println!("\n{}", crate::city::report::markdown(&rows));

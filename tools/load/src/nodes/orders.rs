@@ -70,7 +70,16 @@ async fn timed(
 ) -> Option<Value> {
     let t0 = Instant::now();
     let url = format!("{}/api/v1{path}", run.urls[node]);
-    let r = call(&run.shared, &run.http, Method::POST, url, bearer, body, what).await;
+    let r = call(
+        &run.shared,
+        &run.http,
+        Method::POST,
+        url,
+        bearer,
+        body,
+        what,
+    )
+    .await;
     if r.is_some() {
         let hist = if node == home {
             &run.rest_local

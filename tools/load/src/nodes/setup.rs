@@ -109,7 +109,10 @@ mod tests {
 
     #[test]
     fn shares_add_up() {
-        assert_eq!((0..3).map(|i| share(10, 3, i)).collect::<Vec<_>>(), [4, 3, 3]);
+        assert_eq!(
+            (0..3).map(|i| share(10, 3, i)).collect::<Vec<_>>(),
+            [4, 3, 3]
+        );
         assert_eq!((0..1).map(|i| share(7, 1, i)).sum::<usize>(), 7);
         assert_eq!((0..4).map(|i| share(2, 4, i)).sum::<usize>(), 2);
     }
