@@ -33,7 +33,7 @@ use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tally::{p50_95_99, OfferSplit};
+use tally::{p50_95_99, OfferSplit, OrderPath};
 use tokio::sync::{watch, Semaphore};
 
 #[derive(clap::Args, Debug)]
@@ -105,8 +105,8 @@ pub struct Run {
     pub merchant_node: Vec<usize>,
     pub customers: Vec<String>,
     pub city: CityBox,
-    /// Each order this run created: its merchant's index.
-    pub order_merchant: Mutex<HashMap<String, usize>>,
+    /// Each order this run created: its merchant and the node of its accept request.
+    pub orders: Mutex<HashMap<String, OrderPath>>,
     /// Order requests answered by the order's own node, and by another one.
     pub rest_local: Hist,
     pub rest_remote: Hist,
@@ -296,7 +296,7 @@ pub async fn run(a: NodesArgs) {
         merchant_node,
         customers,
         city,
-        order_merchant: Mutex::new(HashMap::new()),
+        orders: Mutex::new(HashMap::new()),
         rest_local: Hist::default(),
         rest_remote: Hist::default(),
     });
@@ -354,7 +354,7 @@ pub async fn run(a: NodesArgs) {
         v
     };
     let split = {
-        let om = run.order_merchant.lock().unwrap_or_else(|e| e.into_inner());
+        let om = run.orders.lock().unwrap_or_else(|e| e.into_inner());
         let in_window: Vec<_> = log.into_iter().filter(|o| o.at <= end_at).collect();
         OfferSplit::of(&in_window, warm_at, &om, &run.merchant_node)
     };
@@ -390,6 +390,12 @@ pub async fn run(a: NodesArgs) {
         ("… rider on the order's node".into(), p50_95_99(&split.same)),
         ("… rider on another node".into(), p50_95_99(&split.crossed)),
         ("offers that crossed nodes".into(), crossed),
+        (
+            "offer latency by mesh hops (accept, offer): 0".into(),
+            p50_95_99(&split.by_hops[0]),
+        ),
+        ("… 1 hop".into(), p50_95_99(&split.by_hops[1])),
+        ("… 2 hops".into(), p50_95_99(&split.by_hops[2])),
         ("REST p50 / p99, all order requests".into(), ms2(&rest_all)),
         ("… to the order's node".into(), ms2(&local)),
         ("… to another node".into(), ms2(&remote)),

@@ -4,6 +4,7 @@
 //! zone, "remote" when that node had to pass it on through the mesh; their latencies are
 //! kept apart. The offer latency clock starts just before the accept is sent, as in `city`.
 
+use super::tally::OrderPath;
 use super::Run;
 use crate::city::rest::call;
 use crate::city::rider::Phase;
@@ -125,10 +126,13 @@ async fn one_order(run: &Run, seq: u64) {
         return;
     };
     bump(&c.orders_created);
-    run.order_merchant
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .insert(order_id.clone(), mi);
+    run.orders.lock().unwrap_or_else(|e| e.into_inner()).insert(
+        order_id.clone(),
+        OrderPath {
+            merchant: mi,
+            accept_node: nodes[2],
+        },
+    );
     if timed(
         run,
         nodes[1],

@@ -16,6 +16,14 @@ pub fn pct_ms(sorted: &[Duration], q: f64) -> Option<f64> {
     Some(sorted[i].as_secs_f64() * 1000.0)
 }
 
+/// How one order of the run travels: its merchant (whose zone's holder is the order's
+/// node) and the node its merchant's accept request was sent to.
+#[derive(Clone, Copy, Debug)]
+pub struct OrderPath {
+    pub merchant: usize,
+    pub accept_node: usize,
+}
+
 /// Timed first offers of the measured part, by whether they crossed nodes.
 #[derive(Debug, Default)]
 pub struct OfferSplit {
@@ -23,32 +31,44 @@ pub struct OfferSplit {
     pub same: Vec<Duration>,
     /// It was on another node: the offer went through the mesh.
     pub crossed: Vec<Duration>,
+    /// By mesh hops between the accept request and the offer frame: 0 (accept sent to the
+    /// order's node, rider on it), 1 (one of the two elsewhere), 2 (both).
+    pub by_hops: [Vec<Duration>; 3],
     /// Orders this run did not place, or whose merchant's zone had no known holder.
     pub unknown: usize,
 }
 
 impl OfferSplit {
-    /// Splits the offers seen at or after `since`; `order_merchant` maps an order to its
-    /// merchant's index, `merchant_node` a merchant to its zone's holder.
+    /// Splits the offers seen at or after `since`; `orders` gives each order's path,
+    /// `merchant_node` a merchant's zone's holder.
     pub fn of(
         log: &[TimedOffer],
         since: Instant,
-        order_merchant: &HashMap<String, usize>,
+        orders: &HashMap<String, OrderPath>,
         merchant_node: &[usize],
     ) -> OfferSplit {
         let mut s = OfferSplit::default();
         for o in log.iter().filter(|o| o.at >= since) {
-            let home = order_merchant
+            let Some((path, &home)) = orders
                 .get(&o.order_id)
-                .and_then(|&m| merchant_node.get(m));
-            match home {
-                Some(&h) if h == o.rider_node => s.same.push(o.latency),
-                Some(_) => s.crossed.push(o.latency),
-                None => s.unknown += 1,
+                .and_then(|p| Some((p, merchant_node.get(p.merchant)?)))
+            else {
+                s.unknown += 1;
+                continue;
+            };
+            if home == o.rider_node {
+                s.same.push(o.latency);
+            } else {
+                s.crossed.push(o.latency);
             }
+            let hops = usize::from(path.accept_node != home) + usize::from(o.rider_node != home);
+            s.by_hops[hops].push(o.latency);
         }
         s.same.sort();
         s.crossed.sort();
+        for v in &mut s.by_hops {
+            v.sort();
+        }
         s
     }
 
@@ -103,19 +123,27 @@ mod tests {
             at,
         };
         let log = vec![
-            offer("o1", 0, 3, later), // merchant 0 on node 0: same
-            offer("o2", 1, 9, later), // merchant 0 on node 0: crossed
-            offer("o3", 1, 4, later), // merchant 1 on node 1: same
+            offer("o1", 0, 3, later), // merchant 0 on node 0, accepted on 0: same, 0 hops
+            offer("o2", 1, 9, later), // merchant 0 on node 0, accepted on 1: crossed, 2 hops
+            offer("o3", 1, 4, later), // merchant 1 on node 1, accepted on 0: same, 1 hop
             offer("o4", 0, 8, t0),    // before the measured part
             offer("o5", 0, 1, later), // not ours
         ];
-        let orders: HashMap<String, usize> = [("o1", 0), ("o2", 0), ("o3", 1), ("o4", 1)]
-            .into_iter()
-            .map(|(o, m)| (o.to_string(), m))
-            .collect();
+        let orders: HashMap<String, OrderPath> =
+            [("o1", 0, 0), ("o2", 0, 1), ("o3", 1, 0), ("o4", 1, 1)]
+                .into_iter()
+                .map(|(o, merchant, accept_node)| {
+                    let path = OrderPath {
+                        merchant,
+                        accept_node,
+                    };
+                    (o.to_string(), path)
+                })
+                .collect();
         let s = OfferSplit::of(&log, later, &orders, &[0, 1]);
         assert_eq!(s.same, [ms(3), ms(4)]);
         assert_eq!(s.crossed, [ms(9)]);
+        assert_eq!(s.by_hops, [vec![ms(3)], vec![ms(4)], vec![ms(9)]]);
         assert_eq!(s.unknown, 1);
         assert!((s.crossed_share().unwrap() - 1.0 / 3.0).abs() < 1e-9);
         assert_eq!(OfferSplit::default().crossed_share(), None);
