@@ -16,8 +16,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{watch, Semaphore};
 
-/// Places orders at `rate` per second until the phase leaves `Running`; at most
-/// `max_inflight` orders in REST at once (an order due past it is dropped and counted).
+/// Places orders at `rate` per second until the phase leaves `Running`, then waits (10 s
+/// at most) for those still in REST; at most `max_inflight` orders in REST at once (an
+/// order due past it is dropped and counted).
 pub async fn generate(
     run: Arc<Run>,
     rate: f64,
@@ -37,7 +38,7 @@ pub async fn generate(
             _ = tick.tick() => {}
             r = phase.changed() => {
                 if r.is_err() || *phase.borrow_and_update() != Phase::Running {
-                    return;
+                    break;
                 }
             }
         }
@@ -57,6 +58,10 @@ pub async fn generate(
             }
         }
     }
+    // Orders still in REST finish before the run stops the nodes (else they meet a node
+    // shutting down).
+    let all = u32::try_from(max_inflight.max(1)).unwrap_or(u32::MAX);
+    let _ = tokio::time::timeout(Duration::from_secs(10), slots.acquire_many(all)).await;
 }
 
 /// One request to node `node` about an order of zone node `home`, timed.
