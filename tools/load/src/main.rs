@@ -17,6 +17,10 @@
 //! - `recover-time`: starts the server on such a store (after kill -9 of a running one),
 //!   times spawn → first `/readyz` 200 run after run, checks what came back (src/recover.rs).
 //!
+//! - `nodes`: the same city load against 1, 2, 3… engine nodes sharing one Redis, each
+//!   spawned by the tool; delivered orders per second, offer and REST latency split by
+//!   whether they crossed nodes (src/nodes/).
+//!
 //! - `auth-flood`: sign-ups then logins, many at once, while an unrelated request is timed;
 //!   the server's RSS before, at its peak and after (src/auth_flood.rs).
 //!
@@ -61,6 +65,7 @@
 mod auth_flood;
 mod chaos;
 mod city;
+mod nodes;
 mod proc;
 mod prom;
 mod recover;
@@ -124,6 +129,10 @@ enum Cmd {
     /// stopped past its silence timers; an audit after each blow (lost = 0, timers, two
     /// riders, events). Spawns its own Redis and engine (`--bin`).
     Chaos(chaos::ChaosArgs),
+    /// The same city load against 1, 2, 3… engine nodes on one Redis: delivered orders per
+    /// second, offer and REST latency split by whether they crossed nodes. Spawns its own
+    /// Redis and nodes (`--bin`).
+    Nodes(nodes::NodesArgs),
 }
 
 /// A host part of a URL that is a loopback address.
@@ -178,6 +187,7 @@ fn main() {
             Cmd::RecoverTime(args) => recover::run(&cli.token, args).await,
             Cmd::AuthFlood(args) => auth_flood::run(&cli.url, pid(), args).await,
             Cmd::Chaos(args) => chaos::run(args).await,
+            Cmd::Nodes(args) => nodes::run(args).await,
         }
     });
 }

@@ -14,7 +14,7 @@
 mod audit;
 mod clients;
 mod ledger;
-mod procs;
+pub(crate) mod procs;
 
 use clients::World;
 use procs::{wait_ready, Engine, Redis};

@@ -1,5 +1,6 @@
 //! The processes a chaos run owns: a Redis of its own (AOF on, fsync on every write, so a
-//! Redis crash loses nothing it answered) and the engine, both restarted by signal.
+//! Redis crash loses nothing it answered) and the engine, both restarted by signal. The
+//! `nodes` run borrows them, with a Redis that keeps nothing on disk.
 
 use std::fs::File;
 use std::net::TcpListener;
@@ -30,20 +31,37 @@ pub fn kill9(child: &mut Child) {
 pub struct Redis {
     pub port: u16,
     dir: PathBuf,
+    /// AOF with fsync always (a crash loses nothing answered); else nothing on disk.
+    persist: bool,
     child: Child,
 }
 
 impl Redis {
     pub fn start(dir: &Path) -> Redis {
+        Self::start_with(dir, true)
+    }
+
+    /// A Redis that writes nothing to disk (no AOF, no snapshots): for runs that measure
+    /// the engine, not its durability.
+    pub fn start_volatile(dir: &Path) -> Redis {
+        Self::start_with(dir, false)
+    }
+
+    fn start_with(dir: &Path, persist: bool) -> Redis {
         let port = free_port();
-        let child = spawn_redis(dir, port);
+        let child = spawn_redis(dir, port, persist);
         let r = Redis {
             port,
             dir: dir.to_path_buf(),
+            persist,
             child,
         };
         r.wait_up();
         r
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     pub fn url(&self) -> String {
@@ -54,7 +72,7 @@ impl Redis {
     pub fn crash_and_restart(&mut self, down_for: Duration) {
         kill9(&mut self.child);
         std::thread::sleep(down_for);
-        self.child = spawn_redis(&self.dir, self.port);
+        self.child = spawn_redis(&self.dir, self.port, self.persist);
         self.wait_up();
     }
 
@@ -79,20 +97,19 @@ impl Drop for Redis {
     }
 }
 
-fn spawn_redis(dir: &Path, port: u16) -> Child {
+fn spawn_redis(dir: &Path, port: u16, persist: bool) -> Child {
     let log = File::create(dir.join("redis.log")).expect("redis log");
+    let aof: &[&str] = if persist {
+        &["--appendonly", "yes", "--appendfsync", "always"]
+    } else {
+        &["--appendonly", "no"]
+    };
     Command::new("redis-server")
         .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
         .arg("--dir")
         .arg(dir)
-        .args([
-            "--appendonly",
-            "yes",
-            "--appendfsync",
-            "always",
-            "--save",
-            "",
-        ])
+        .args(aof)
+        .args(["--save", ""])
         .stdout(log.try_clone().expect("log"))
         .stderr(log)
         .spawn()

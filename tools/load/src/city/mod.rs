@@ -7,11 +7,11 @@
 //! probes every 200 ms (probes.rs), a line every `--interval-s` (report.rs).
 
 pub mod movement;
-mod orders;
+pub(crate) mod orders;
 mod probes;
-mod report;
-mod rest;
-mod rider;
+pub(crate) mod report;
+pub(crate) mod rest;
+pub(crate) mod rider;
 
 use crate::proc;
 use crate::stats::{get, max_ms, q_ms, Counters, Hist};
@@ -107,6 +107,8 @@ pub struct Shared {
     pub probes: [Hist; 3],
     /// Orders accepted by their merchant and not offered yet: when the accept was sent.
     pub pending: Mutex<HashMap<String, Instant>>,
+    /// Timed first offers at sockets of riders that know their node (`nodes` runs only).
+    pub offer_log: Mutex<Vec<rider::TimedOffer>>,
 }
 
 fn fail(msg: &str) -> ! {
@@ -284,6 +286,7 @@ pub async fn run(url: &str, token: &str, pid: u32, a: CityArgs) {
         delivery_s: a.delivery_s,
         phase: phase_rx.clone(),
         handshakes: Arc::new(Semaphore::new(a.connect_concurrency.max(1))),
+        node: None,
     });
     let t_conn = Instant::now();
     let handles: Vec<_> = tokens

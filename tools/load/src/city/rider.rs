@@ -47,6 +47,18 @@ pub struct RiderSetup {
     pub phase: watch::Receiver<Phase>,
     /// Bounds the handshakes in flight.
     pub handshakes: Arc<Semaphore>,
+    /// Index of the node these sockets connect to, when the run has several: each timed
+    /// first offer is then also logged in `Shared::offer_log`.
+    pub node: Option<usize>,
+}
+
+/// A first offer of an order, seen at a socket on node `rider_node`.
+#[derive(Clone, Debug)]
+pub struct TimedOffer {
+    pub order_id: String,
+    pub rider_node: usize,
+    pub latency: Duration,
+    pub at: Instant,
 }
 
 /// Opens a socket bound to (`source`, any port) and upgrades it; waits for `welcome`.
@@ -189,16 +201,27 @@ impl Rider {
                 if ids.is_empty() {
                     ids.extend(v["order_id"].as_str());
                 }
-                let waited: Vec<Duration> = {
+                let waited: Vec<(&str, Duration)> = {
                     let mut p = shared.pending.lock().unwrap_or_else(|e| e.into_inner());
                     ids.iter()
-                        .filter_map(|id| p.remove(*id))
-                        .map(|t0| now.saturating_duration_since(t0))
+                        .filter_map(|id| Some((*id, now.saturating_duration_since(p.remove(*id)?))))
                         .collect()
                 };
-                for d in waited {
+                for &(id, d) in &waited {
                     shared.offer_latency.record(d);
                     bump(&c.offers_timed);
+                    if let Some(rider_node) = self.setup.node {
+                        shared
+                            .offer_log
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .push(TimedOffer {
+                                order_id: id.to_string(),
+                                rider_node,
+                                latency: d,
+                                at: now,
+                            });
+                    }
                 }
                 let Some(offer_id) = v["offer_id"].as_str() else {
                     return out;
