@@ -6,7 +6,7 @@ use crate::clock::Clock;
 use crate::config::{EngineConfig, Policy};
 use crate::domain::gps::RawFix;
 use crate::domain::order::{OrderCommand, OrderStatus};
-use crate::domain::{CustomerId, GeoPoint};
+use crate::domain::{CustomerId, GeoPoint, ItemId, MerchantId, RiderId};
 use crate::mesh::{Mesh, MeshConfig};
 use crate::outbox::Outbox;
 use crate::protocol::{RiderCommand, RiderNotice};
@@ -41,6 +41,39 @@ async fn joined_on(prefix: &str, node: &str, store: Arc<dyn crate::store::Store>
     engine
 }
 
+/// A merchant at `shop` (prep 0) with one item, made on `engine`: its id and the item's.
+async fn merchant_on(engine: &Engine, shop: GeoPoint) -> (MerchantId, ItemId) {
+    let m = engine
+        .create_merchant("Noodle Bar".into(), shop, Some(0))
+        .await
+        .unwrap();
+    let item = engine
+        .add_item(&m.merchant_id, "Noodles".into(), 1250)
+        .await
+        .unwrap();
+    (m.merchant_id, item.item_id)
+}
+
+/// A rider made on `engine`, its session attached, online at `at`: its id and outbox.
+async fn rider_on(engine: &Engine, at: GeoPoint) -> (RiderId, Outbox<RiderNotice>) {
+    let rider = engine.create_rider("Ann".into()).await.unwrap().rider_id;
+    let outbox = Outbox::new(256);
+    engine.attach_rider(&rider, outbox.clone()).await.unwrap();
+    engine
+        .rider_command(&rider, RiderCommand::SetOnline(true))
+        .unwrap();
+    let fix = RawFix {
+        lat: Some(at.lat()),
+        lon: Some(at.lon()),
+        ts_ms: Some(engine.now_ms() as f64),
+        ..Default::default()
+    };
+    engine
+        .rider_command(&rider, RiderCommand::Location(fix))
+        .unwrap();
+    (rider, outbox)
+}
+
 async fn until(what: &str, mut done: impl FnMut() -> bool) {
     for _ in 0..300 {
         if done() {
@@ -59,19 +92,12 @@ async fn an_order_on_one_node_is_delivered_by_a_rider_on_another() {
     let shop = GeoPoint::new(31.23, 121.47).unwrap();
 
     // The order lives on A.
-    let m = a
-        .create_merchant("Noodle Bar".into(), shop, Some(0))
-        .await
-        .unwrap();
-    let item = a
-        .add_item(&m.merchant_id, "Noodles".into(), 1250)
-        .await
-        .unwrap();
+    let (merchant, item) = merchant_on(&a, shop).await;
     let o = a
         .create_order(
             CustomerId::parse("c_alice").unwrap(),
-            &m.merchant_id,
-            vec![(item.item_id, 1)],
+            &merchant,
+            vec![(item.clone(), 1)],
             shop.destination(90.0, 2000.0),
         )
         .await
@@ -88,19 +114,7 @@ async fn an_order_on_one_node_is_delivered_by_a_rider_on_another() {
     a.accept_order(&id, Some(0)).await.unwrap();
 
     // The rider lives on B, online near the shop.
-    let rider = b.create_rider("Ann".into()).await.unwrap().rider_id;
-    let outbox = Outbox::new(256);
-    b.attach_rider(&rider, outbox.clone()).await.unwrap();
-    b.rider_command(&rider, RiderCommand::SetOnline(true))
-        .unwrap();
-    let fix = RawFix {
-        lat: Some(shop.lat()),
-        lon: Some(shop.lon()),
-        ts_ms: Some(b.now_ms() as f64),
-        ..Default::default()
-    };
-    b.rider_command(&rider, RiderCommand::Location(fix))
-        .unwrap();
+    let (rider, outbox) = rider_on(&b, shop).await;
 
     // Each knows where the other's actor lives.
     a.place_rider(&rider, Some("b".into()));
@@ -168,19 +182,7 @@ async fn an_order_offers_itself_to_a_rider_living_on_another_node() {
     b.set_peers(["a".into()]);
     let shop = GeoPoint::new(31.23, 121.47).unwrap();
 
-    let rider = b.create_rider("Ann".into()).await.unwrap().rider_id;
-    let outbox = Outbox::new(256);
-    b.attach_rider(&rider, outbox.clone()).await.unwrap();
-    b.rider_command(&rider, RiderCommand::SetOnline(true))
-        .unwrap();
-    let fix = RawFix {
-        lat: Some(shop.lat()),
-        lon: Some(shop.lon()),
-        ts_ms: Some(b.now_ms() as f64),
-        ..Default::default()
-    };
-    b.rider_command(&rider, RiderCommand::Location(fix))
-        .unwrap();
+    let (rider, outbox) = rider_on(&b, shop).await;
     // A's matcher hears of it within a flush or two, and A reads the rider from B.
     let mut near = Vec::new();
     for _ in 0..100 {
@@ -193,19 +195,12 @@ async fn an_order_offers_itself_to_a_rider_living_on_another_node() {
     assert_eq!(near.len(), 1, "A's matcher holds B's rider");
     assert_eq!(near[0].1.rider_id, rider);
 
-    let m = a
-        .create_merchant("Noodle Bar".into(), shop, Some(0))
-        .await
-        .unwrap();
-    let item = a
-        .add_item(&m.merchant_id, "Noodles".into(), 1250)
-        .await
-        .unwrap();
+    let (merchant, item) = merchant_on(&a, shop).await;
     let o = a
         .create_order(
             CustomerId::parse("c_bob").unwrap(),
-            &m.merchant_id,
-            vec![(item.item_id, 1)],
+            &merchant,
+            vec![(item.clone(), 1)],
             shop.destination(90.0, 2000.0),
         )
         .await
@@ -330,28 +325,21 @@ async fn orders_live_on_the_node_holding_their_zone_and_follow_it() {
     }
 
     // A merchant made on A reaches B.
-    let m = a
-        .create_merchant("Noodle Bar".into(), shop, Some(0))
-        .await
-        .unwrap();
-    let item = a
-        .add_item(&m.merchant_id, "Noodles".into(), 1250)
-        .await
-        .unwrap();
+    let (merchant, item) = merchant_on(&a, shop).await;
     for _ in 0..100 {
-        if b.items(&m.merchant_id).await.is_ok_and(|i| i.len() == 1) {
+        if b.items(&merchant).await.is_ok_and(|i| i.len() == 1) {
             break;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    assert_eq!(b.items(&m.merchant_id).await.unwrap().len(), 1);
+    assert_eq!(b.items(&merchant).await.unwrap().len(), 1);
 
     // Ordered through B: made on A, the zone's holder.
     let o = b
         .create_order(
             CustomerId::parse("c_carol").unwrap(),
-            &m.merchant_id,
-            vec![(item.item_id, 1)],
+            &merchant,
+            vec![(item.clone(), 1)],
             shop.destination(90.0, 2000.0),
         )
         .await
