@@ -1,11 +1,11 @@
 //! Three `dispatchd` nodes, each in a network namespace of its own, on a three-master
 //! Redis Cluster on the host (docs/cluster.md). Orders at merchants in three zones are
 //! placed, paid and accepted through changing nodes and delivered by riders whose sockets
-//! are on changing nodes, before and while one node is cut off from the network (a real
-//! partition: its zones move to the others, its riders reconnect to them). Every order
-//! acknowledged is delivered, by exactly one rider. (A node frozen past its lease and a
-//! node killed are in tests/redis/nodes.rs, with two nodes; a node healed after a
-//! partition is not covered yet: docs/cluster.md, "Not yet".)
+//! are on changing nodes, before, during and after one node is cut off from the network
+//! (a real partition: its zones move to the others and its riders reconnect to them; once
+//! healed it hears the others again and orders go through it). Every order acknowledged is
+//! delivered, by exactly one rider. (A node frozen past its lease and a node killed are in
+//! tests/redis/nodes.rs, with two nodes.)
 
 use crate::bed::{Node, TestCluster, TestNet, DISPATCHER};
 use crate::support::*;
@@ -334,9 +334,23 @@ async fn three_nodes_deliver_every_order_through_a_partition() {
         delivered
             .push(deliver_one(&nodes, seq, &merchants[k], &c, &mut socks[k], &mut assigned).await);
     }
+    // Healed: n2 takes back the zones rendezvous hashing gives it, hears the others'
+    // riders again, and orders go on through all three.
+    round("n2 healed");
+    net.heal(2);
+    // Connections pooled before the partition are dead: a fresh client.
+    nodes.apis[2] = Api::new(&procs[2].base, DISPATCHER);
+    nodes.down.remove(&2);
+    until_held_by(&store, &zones, &ids).await;
+    for k in 0..3 {
+        seq += 3;
+        delivered
+            .push(deliver_one(&nodes, seq, &merchants[k], &c, &mut socks[k], &mut assigned).await);
+    }
+
     // The audit: every order delivered (each round waited for it), none held by two
     // riders, and the store agrees with what the riders were told.
-    assert_eq!(delivered.len(), 6);
+    assert_eq!(delivered.len(), 9);
     for (order, riders) in &assigned {
         assert_eq!(riders.len(), 1, "order {order} assigned to {riders:?}");
     }

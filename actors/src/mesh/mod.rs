@@ -249,6 +249,9 @@ where
     }
 }
 
+/// How long an inbox read may take before it is given up on (its block is 500 ms).
+const READ_GIVE_UP: Duration = Duration::from_secs(3);
+
 /// The inbox reader: answers go to their waiting callers; calls run on `handler`, at most
 /// `max_handling` at once, and their answers go to the caller's inbox. Every entry is
 /// acknowledged once taken care of. Ends when the mesh is dropped.
@@ -283,8 +286,16 @@ where
         read.arg("STREAMS")
             .arg(&inbox)
             .arg(if pending_first { "0" } else { ">" });
+        // A read that outlives its block by far is a connection gone quiet (a partition
+        // drops packets without a word): given up on, as a failed read.
         let read: redis::RedisResult<redis::streams::StreamReadReply> =
-            read.query_async(&mut reader).await;
+            match tokio::time::timeout(READ_GIVE_UP, read.query_async(&mut reader)).await {
+                Ok(r) => r,
+                Err(_) => Err(redis::RedisError::from((
+                    redis::ErrorKind::Io,
+                    "inbox read timed out",
+                ))),
+            };
         let Some(m) = mesh.upgrade() else { return };
         let reply = match read {
             Ok(r) => r,
