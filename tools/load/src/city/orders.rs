@@ -12,6 +12,7 @@ use crate::stats::bump;
 use rand::Rng;
 use reqwest::{Client, Method};
 use serde_json::json;
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{watch, Semaphore};
@@ -30,23 +31,49 @@ pub async fn generate(
     setup: Arc<OrderSetup>,
     rate: f64,
     max_inflight: usize,
-    mut phase: watch::Receiver<Phase>,
+    phase: watch::Receiver<Phase>,
 ) {
     if rate <= 0.0 || setup.merchants.is_empty() || setup.customers.is_empty() {
         return;
     }
+    pace(
+        rate,
+        max_inflight,
+        phase,
+        &setup.shared.counters.orders_dropped,
+        |seq| {
+            let s = setup.clone();
+            async move { one_order(&s, seq).await }
+        },
+    )
+    .await;
+}
+
+/// Starts `place(seq)` `rate` times a second until the phase leaves `Running`, at most
+/// `max_inflight` at once (one due past that is dropped and counted in `dropped`).
+/// Returns the slots, so a caller can wait for the orders still running.
+pub(crate) async fn pace<F, Fut>(
+    rate: f64,
+    max_inflight: usize,
+    mut phase: watch::Receiver<Phase>,
+    dropped: &AtomicU64,
+    place: F,
+) -> Arc<Semaphore>
+where
+    F: Fn(u64) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
     let slots = Arc::new(Semaphore::new(max_inflight.max(1)));
     let start = tokio::time::Instant::now();
     let mut tick = tokio::time::interval(Duration::from_millis(10));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    let mut placed: u64 = 0;
-    let mut seq: u64 = 0;
+    let (mut placed, mut seq) = (0u64, 0u64);
     loop {
         tokio::select! {
             _ = tick.tick() => {}
             r = phase.changed() => {
                 if r.is_err() || *phase.borrow_and_update() != Phase::Running {
-                    return;
+                    return slots;
                 }
             }
         }
@@ -56,13 +83,13 @@ pub async fn generate(
             match slots.clone().try_acquire_owned() {
                 Ok(permit) => {
                     seq += 1;
-                    let s = setup.clone();
+                    let order = place(seq);
                     tokio::spawn(async move {
-                        one_order(&s, seq).await;
+                        order.await;
                         drop(permit);
                     });
                 }
-                Err(_) => bump(&setup.shared.counters.orders_dropped),
+                Err(_) => bump(dropped),
             }
         }
     }

@@ -6,6 +6,7 @@
 
 use super::tally::OrderPath;
 use super::Run;
+use crate::city::orders::pace;
 use crate::city::rest::call;
 use crate::city::rider::Phase;
 use crate::stats::bump;
@@ -14,7 +15,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::watch;
 
 /// Places orders at `rate` per second until the phase leaves `Running`, then waits (10 s
 /// at most) for those still in REST; at most `max_inflight` orders in REST at once (an
@@ -23,41 +24,22 @@ pub async fn generate(
     run: Arc<Run>,
     rate: f64,
     max_inflight: usize,
-    mut phase: watch::Receiver<Phase>,
+    phase: watch::Receiver<Phase>,
 ) {
     if rate <= 0.0 || run.merchants.is_empty() || run.customers.is_empty() {
         return;
     }
-    let slots = Arc::new(Semaphore::new(max_inflight.max(1)));
-    let start = tokio::time::Instant::now();
-    let mut tick = tokio::time::interval(Duration::from_millis(10));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    let (mut placed, mut seq) = (0u64, 0u64);
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            r = phase.changed() => {
-                if r.is_err() || *phase.borrow_and_update() != Phase::Running {
-                    break;
-                }
-            }
-        }
-        let due = (start.elapsed().as_secs_f64() * rate) as u64;
-        while placed < due {
-            placed += 1;
-            match slots.clone().try_acquire_owned() {
-                Ok(permit) => {
-                    seq += 1;
-                    let run = run.clone();
-                    tokio::spawn(async move {
-                        one_order(&run, seq).await;
-                        drop(permit);
-                    });
-                }
-                Err(_) => bump(&run.shared.counters.orders_dropped),
-            }
-        }
-    }
+    let slots = pace(
+        rate,
+        max_inflight,
+        phase,
+        &run.shared.counters.orders_dropped,
+        |seq| {
+            let run = run.clone();
+            async move { one_order(&run, seq).await }
+        },
+    )
+    .await;
     // Orders still in REST finish before the run stops the nodes (else they meet a node
     // shutting down).
     let all = u32::try_from(max_inflight.max(1)).unwrap_or(u32::MAX);
