@@ -256,3 +256,62 @@ fn records_without_a_zone_read_and_write_as_before() {
     let zoned = serde_json::to_string(&order("o_new", Some(zone(A)))).unwrap();
     assert!(zoned.contains(&format!(r#""zone":"{A}""#)), "{zoned}");
 }
+
+/// Every `order_changed` entry of a zone's stream names its writer and the lease the
+/// write was checked against; across a takeover the fences in the stream only rise, and
+/// the old holder's write after it is not in the stream at all.
+#[tokio::test]
+async fn a_zone_stream_names_each_writer_and_its_lease() {
+    use crate::events::Event;
+    use std::sync::Arc;
+    let first = store("stream-lease");
+    let second = RedisStore::open(RedisConfig {
+        node_id: "second".into(),
+        ..first.config().clone()
+    })
+    .unwrap();
+    let z = zone(A);
+    let changed = |rec: &OrderRecord| {
+        [Event::OrderChanged {
+            order: Arc::new(rec.order.clone()),
+            previous_status: None,
+        }]
+    };
+    own(&first, z, 1).await;
+    let mut rec = order("o_sl", Some(z));
+    first
+        .save_order_with_events(&rec, &changed(&rec))
+        .await
+        .unwrap();
+    // The second node takes the zone over (fence 2) and moves the order on.
+    own(&second, z, 2).await;
+    let mut moved = rec.clone();
+    moved.base_version = 1;
+    moved.order.version = 2;
+    second
+        .save_order_with_events(&moved, &changed(&moved))
+        .await
+        .unwrap();
+    // The first node, not knowing, writes with its old fence: refused, nothing appended.
+    rec.order.version = 2;
+    let late = first.save_order_with_events(&rec, &changed(&rec)).await;
+    let mut range = redis::cmd("XRANGE");
+    range.arg(first.zone_key(z, "events")).arg("-").arg("+");
+    let entries: Vec<(String, Vec<String>)> = first.read(range).await.unwrap();
+    first.delete_all().await.unwrap();
+    assert_eq!(late, Err(StoreError::Fenced(A.into())));
+    let tail: Vec<Vec<String>> = entries.into_iter().map(|(_, f)| f[4..].to_vec()).collect();
+    let by = |node: &str, lease: &str| {
+        vec![
+            "writer".to_string(),
+            node.to_string(),
+            "lease".to_string(),
+            lease.to_string(),
+        ]
+    };
+    let one = first.node_id().to_string();
+    assert_eq!(
+        tail,
+        vec![by(&one, &format!("{one} 1")), by("second", "second 2")]
+    );
+}

@@ -30,6 +30,9 @@ pub(super) fn cas_outcome(rec: &OrderRecord, reply: Option<&Value>) -> Result<()
 /// writer, status, final (0/1), record JSON, timer count, then (name, due_ms) pairs, then
 /// the stream's MAXLEN, event count and (type, data) pairs, then (with a lease key) the
 /// lease value this writer holds the zone with, then the write's sequence number last.
+/// Each event entry also names its `writer` and the `lease` value (`"<node> <fence>"`,
+/// empty for an order without a zone) the write was checked against, so an audit of a
+/// zone's stream can see that fences never go backwards (no fenced-off node's write landed).
 /// Returns 1 written, 2 skipped (this same writer already stored this write or a newer
 /// one: (version, seq) not greater; its events are in the stream already), 0 conflict
 /// (nothing written, no event), 3 fenced (the zone's lease is not, or no longer, this
@@ -66,9 +69,12 @@ end
 redis.call('HSET', KEYS[1], 'version', ARGV[2], 'writer', ARGV[4], 'status', ARGV[5],
   'data', ARGV[7], 'timers', table.concat(members, ' '), 'seq', ARGV[#ARGV])
 local e = 9 + 2 * n
+local lease = ''
+if #KEYS == 5 then lease = ARGV[#ARGV - 1] end
 for j = 1, tonumber(ARGV[e + 1]) do
   redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[e], '*',
-    'type', ARGV[e + 2 * j], 'data', ARGV[e + 2 * j + 1])
+    'type', ARGV[e + 2 * j], 'data', ARGV[e + 2 * j + 1],
+    'writer', ARGV[4], 'lease', lease)
 end
 return 1
 "#;
