@@ -239,6 +239,10 @@ fn describe_metrics() {
         "Calls from other nodes refused because this node was handling its limit already."
     );
     describe_counter!(
+        m::FLEET_STALE_CLAIMS_TOTAL,
+        "Peers' claims to run a rider that the store did not back (a stale copy), dropped."
+    );
+    describe_counter!(
         m::TOKENS_READ_THROUGH_TOTAL,
         "Tokens this node did not hold, found in the store (issued by another node)."
     );
@@ -378,6 +382,7 @@ fn register_metrics() {
         m::PASSWORD_HASHES_REFUSED_TOTAL,
         m::TOKENS_READ_THROUGH_TOTAL,
         m::MESH_CALLS_REFUSED_TOTAL,
+        m::FLEET_STALE_CLAIMS_TOTAL,
         m::CLUSTER_LEASE_ACQUISITIONS_TOTAL,
         m::CLUSTER_LEASE_RELEASES_TOTAL,
     ] {

@@ -101,6 +101,9 @@ pub const MESH_CALLS_TOTAL: &str = "dispatch_mesh_calls_total";
 pub const MESH_NOTES_TOTAL: &str = "dispatch_mesh_notes_total";
 /// Calls from other nodes this node refused because it was handling its limit already.
 pub const MESH_CALLS_REFUSED_TOTAL: &str = "dispatch_mesh_calls_refused_total";
+/// A peer's claim to run a rider another peer was known to run, that the store did not
+/// back (a stale copy of a node that was frozen or cut off): dropped.
+pub const FLEET_STALE_CLAIMS_TOTAL: &str = "dispatch_fleet_stale_claims_total";
 
 /// Every name above: each is described and shown from the first scrape.
 pub const ALL: &[&str] = &[
@@ -142,6 +145,7 @@ pub const ALL: &[&str] = &[
     MESH_CALLS_REFUSED_TOTAL,
     STORE_FENCED_WRITES_TOTAL,
     MESH_NOTES_TOTAL,
+    FLEET_STALE_CLAIMS_TOTAL,
     CLUSTER_LEASES_HELD,
     CLUSTER_LEASE_ACQUISITIONS_TOTAL,
     CLUSTER_LEASE_RELEASES_TOTAL,

@@ -13,4 +13,6 @@ mod bed;
 mod net_bed;
 mod nginx;
 mod node_in_netns;
+mod run_steps;
+mod stream_audit;
 mod three_nodes;

@@ -1,19 +1,27 @@
 //! Three `dispatchd` nodes, each in a network namespace of its own, on a three-master
 //! Redis Cluster on the host (docs/cluster.md). Orders at merchants in three zones are
 //! placed, paid and accepted through changing nodes and delivered by riders whose sockets
-//! are on changing nodes, before, during and after one node is cut off from the network
-//! (a real partition: its zones move to the others and its riders reconnect to them; once
-//! healed it hears the others again and orders go through it). Every order acknowledged is
-//! delivered, by exactly one rider. (A node frozen past its lease and a node killed are in
-//! tests/redis/nodes.rs, with two nodes.)
+//! are on changing nodes, while each node in turn fails:
+//! - n2 is cut off from the network (a real partition: its zones move to the others and
+//!   its riders reconnect to them; healed, it hears the others again and takes its zones
+//!   back);
+//! - n1 is frozen (SIGSTOP) past its lease with an order of its zone paid and waiting: the
+//!   order is accepted and delivered through the others; thawed, it rejoins;
+//! - n0 is killed (SIGKILL) while an order of its zone is in the hands of a rider whose
+//!   socket is on n0 too: the rider reconnects and delivers it.
+//!
+//! Every order acknowledged is delivered, by exactly one rider; and an audit over every
+//! zone's event stream (tests/cluster/stream_audit.rs) finds no write from a fenced-off
+//! node, no version going back and no order in two riders' hands.
 
 use crate::bed::{Node, TestCluster, TestNet, DISPATCHER};
+use crate::run_steps::*;
+use crate::stream_audit;
 use crate::support::*;
 use dispatch_actors::domain::{GeoPoint, ZoneId, Zoning};
 use dispatch_actors::store::redis::{RedisConfig, RedisStore};
-use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn env<'a>(seeds: &'a str, prefix: &'a str, id: &'a str) -> Vec<(&'a str, &'a str)> {
     vec![
@@ -32,224 +40,6 @@ fn env<'a>(seeds: &'a str, prefix: &'a str, id: &'a str) -> Vec<(&'a str, &'a st
     ]
 }
 
-/// The test's view of the nodes: which are usable now.
-struct Nodes {
-    apis: Vec<Api>,
-    down: HashSet<usize>,
-}
-
-impl Nodes {
-    fn up(&self) -> Vec<usize> {
-        (0..self.apis.len())
-            .filter(|i| !self.down.contains(i))
-            .collect()
-    }
-
-    /// A request through the usable nodes, starting at `first`, until one answers
-    /// `want` (a client retries on another node, as behind a proxy).
-    async fn until(&self, first: usize, want: u16, call: impl AsyncCall) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let up = self.up();
-        let mut k = first;
-        loop {
-            let i = up[k % up.len()];
-            let r = call.run(&self.apis[i]).await;
-            if r.status.as_u16() == want {
-                return r.body;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no node answered {want}; last: {} {}",
-                r.status,
-                r.text
-            );
-            k += 1;
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-}
-
-trait AsyncCall {
-    async fn run(&self, api: &Api) -> Resp;
-}
-
-struct Post<'a>(&'a str, &'a str, Value);
-impl AsyncCall for Post<'_> {
-    async fn run(&self, api: &Api) -> Resp {
-        api.post(self.0, Some(self.1), &self.2).await
-    }
-}
-
-/// A rider as its app drives it.
-struct TestRider {
-    r: Rider,
-    /// The node its socket is on.
-    node: usize,
-    at: (f64, f64),
-}
-
-async fn connect_rider(
-    nodes: &Nodes,
-    node: usize,
-    id: &str,
-    token: &str,
-    at: (f64, f64),
-) -> TestRider {
-    let api = &nodes.apis[node];
-    let (mut r, _) = api.rider_socket(id, token).await;
-    r.online().await;
-    r.move_to(at).await;
-    TestRider { r, node, at }
-}
-
-/// The zone holders of `zones`, read as the engine reads them.
-async fn holders(store: &RedisStore, zones: &[ZoneId]) -> HashMap<ZoneId, String> {
-    store
-        .leases()
-        .holders(zones.iter().copied())
-        .await
-        .unwrap_or_default()
-        .into_iter()
-        .map(|(z, h)| (z, h.node))
-        .collect()
-}
-
-async fn until_held_by(store: &RedisStore, zones: &[ZoneId], allowed: &[&str]) {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        let h = holders(store, zones).await;
-        if h.len() == zones.len() && h.values().all(|n| allowed.contains(&n.as_str())) {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "zones not all held by {allowed:?}: {h:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// One order at merchant `k` through changing nodes, delivered by rider `k`. Returns its
-/// id once delivered.
-async fn deliver_one(
-    nodes: &Nodes,
-    seq: usize,
-    m: &Merchant,
-    c: &Customer,
-    rider: &mut TestRider,
-    assigned: &mut HashMap<String, HashSet<String>>,
-) -> String {
-    // Every node's matcher holds the rider where it is (its socket may have just moved),
-    // so it is the nearest to the order's node.
-    let path = format!("/riders/nearby?lat={}&lon={}", rider.at.0, rider.at.1);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    'nodes: for i in nodes.up() {
-        let api = &nodes.apis[i];
-        loop {
-            let r = api.get(&path, Some(&api.dispatcher)).await;
-            let seen = r.body.as_array().is_some_and(|l| {
-                l.iter()
-                    .any(|x| x["rider_id"] == rider.r.id.as_str() && x["status"] == "idle")
-            });
-            if seen {
-                continue 'nodes;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "node {i} does not see rider {} (socket on node {}) idle: {}",
-                rider.r.id,
-                rider.node,
-                r.text
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-    let body = json!({"merchant_id": m.id, "items": [{"item_id": m.item_id, "qty": 1}],
-                      "dropoff": {"lat": rider.at.0 + 0.01, "lon": rider.at.1}});
-    let o = nodes.until(seq, 201, Post("/orders", &c.token, body)).await;
-    let id = o["order_id"].as_str().unwrap().to_string();
-    let pay = json!({"payment_ref": format!("p-{id}")});
-    nodes
-        .until(
-            seq + 1,
-            200,
-            Post(&format!("/orders/{id}/pay"), &c.token, pay),
-        )
-        .await;
-    let accept = json!({"prep_time_s": 0});
-    nodes
-        .until(
-            seq + 2,
-            200,
-            Post(&format!("/orders/{id}/accept"), &m.token, accept),
-        )
-        .await;
-    let offer = loop {
-        match rider.r.ws.next_json(Duration::from_secs(20)).await {
-            Some(f) if f["type"] == "offer" && f["order_id"] == id.as_str() => break f,
-            Some(_) => {}
-            None => {
-                let mut why = String::new();
-                for i in nodes.up() {
-                    let api = &nodes.apis[i];
-                    let t = api
-                        .get(&format!("/orders/{id}/trace"), Some(&api.dispatcher))
-                        .await;
-                    let n = api
-                        .get(
-                            &format!("/riders/nearby?lat={}&lon={}", rider.at.0, rider.at.1),
-                            Some(&api.dispatcher),
-                        )
-                        .await;
-                    why += &format!(
-                        "\nnode {i}: trace {} {}\nnearby {}",
-                        t.status, t.text, n.text
-                    );
-                }
-                panic!(
-                    "no offer of {id} to {} (socket on node {}):{why}",
-                    rider.r.id, rider.node
-                );
-            }
-        }
-    };
-    rider
-        .r
-        .send(json!({"type": "accept", "offer_id": offer["offer_id"]}))
-        .await;
-    let a = rider
-        .r
-        .ws
-        .recv_until("assigned", Duration::from_secs(10), |f| {
-            f["type"] == "assigned" && f["order"]["order_id"] == id.as_str()
-        })
-        .await;
-    assigned
-        .entry(id.clone())
-        .or_default()
-        .insert(rider.r.id.clone());
-    assert_eq!(a["order"]["rider_id"], rider.r.id.as_str());
-    rider.r.report("picked_up", &id).await;
-    rider.r.report("delivered", &id).await;
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        let i = nodes.up()[seq % nodes.up().len()];
-        let s = nodes.apis[i]
-            .get(&format!("/orders/{id}"), Some(&c.token))
-            .await;
-        if s.status.as_u16() == 200 && s.body["status"] == "delivered" {
-            assert_eq!(s.body["rider_id"], rider.r.id.as_str());
-            return id;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "order {id} not delivered: {}",
-            s.text
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_nodes_deliver_every_order_through_a_partition() {
     let Some(net) = TestNet::for_test("three_nodes", 3) else {
@@ -258,7 +48,7 @@ async fn three_nodes_deliver_every_order_through_a_partition() {
     let cluster = TestCluster::start(net.host_ip(), 3);
     let prefix = format!("dispatch-3n-{}:", std::process::id());
     let ids = ["n0", "n1", "n2"];
-    let procs: Vec<Node> = ids
+    let mut procs: Vec<Node> = ids
         .iter()
         .enumerate()
         .map(|(i, id)| Node::in_netns(&net, i, &env(cluster.seeds(), &prefix, id)))
@@ -324,11 +114,7 @@ async fn three_nodes_deliver_every_order_through_a_partition() {
     net.partition(2);
     nodes.down.insert(2);
     until_held_by(&store, &zones, &["n0", "n1"]).await;
-    for (k, s) in socks.iter_mut().enumerate() {
-        if s.node == 2 {
-            *s = connect_rider(&nodes, 0, &riders[k].0, &riders[k].1, s.at).await;
-        }
-    }
+    reconnect_riders_of(&nodes, 2, &riders, &mut socks).await;
     for k in 0..3 {
         seq += 3;
         delivered
@@ -348,9 +134,68 @@ async fn three_nodes_deliver_every_order_through_a_partition() {
             .push(deliver_one(&nodes, seq, &merchants[k], &c, &mut socks[k], &mut assigned).await);
     }
 
-    // The audit: every order delivered (each round waited for it), none held by two
+    // n1 frozen past its lease with an order of one of its zones paid and waiting for the
+    // merchant: the others take its zones (and the order); its riders reconnect to them.
+    round("n1 frozen");
+    let k = zone_held_by(&store, &zones, "n1").await;
+    until_seen_idle(&nodes, &socks[k]).await;
+    seq += 3;
+    let waiting = place_paid(&nodes, seq, &merchants[k], &c, &socks[k]).await;
+    procs[1].pause();
+    nodes.down.insert(1);
+    until_held_by(&store, &zones, &["n0", "n2"]).await;
+    reconnect_riders_of(&nodes, 1, &riders, &mut socks).await;
+    until_seen_idle(&nodes, &socks[k]).await;
+    accept(&nodes, seq, &merchants[k], &waiting).await;
+    take(&nodes, &waiting, &mut socks[k], &mut assigned).await;
+    finish(&nodes, seq, &c, &mut socks[k], &waiting).await;
+    delivered.push(waiting);
+    for k in 0..3 {
+        seq += 3;
+        delivered
+            .push(deliver_one(&nodes, seq, &merchants[k], &c, &mut socks[k], &mut assigned).await);
+    }
+    // Thawed: whatever n1 had due is refused by the lease (the audit below says so); it
+    // takes its zones back and orders go through all three again.
+    round("n1 thawed");
+    procs[1].resume();
+    nodes.apis[1] = Api::new(&procs[1].base, DISPATCHER);
+    nodes.down.remove(&1);
+    until_held_by(&store, &zones, &ids).await;
+    for k in 0..3 {
+        seq += 3;
+        delivered
+            .push(deliver_one(&nodes, seq, &merchants[k], &c, &mut socks[k], &mut assigned).await);
+    }
+
+    // n0 killed while one of its zones' orders is in a rider's hands, the rider's socket
+    // on n0 too: another node takes the zone and rebuilds the order, the rider reconnects
+    // there and delivers it.
+    round("n0 killed");
+    let k = zone_held_by(&store, &zones, "n0").await;
+    if socks[k].node != 0 {
+        socks[k] = connect_rider(&nodes, 0, &riders[k].0, &riders[k].1, socks[k].at).await;
+    }
+    until_seen_idle(&nodes, &socks[k]).await;
+    seq += 3;
+    let in_hand = place_paid(&nodes, seq, &merchants[k], &c, &socks[k]).await;
+    accept(&nodes, seq, &merchants[k], &in_hand).await;
+    take(&nodes, &in_hand, &mut socks[k], &mut assigned).await;
+    procs[0].kill9();
+    nodes.down.insert(0);
+    until_held_by(&store, &zones, &["n1", "n2"]).await;
+    reconnect_riders_of(&nodes, 0, &riders, &mut socks).await;
+    finish(&nodes, seq, &c, &mut socks[k], &in_hand).await;
+    delivered.push(in_hand);
+    for k in 0..3 {
+        seq += 3;
+        delivered
+            .push(deliver_one(&nodes, seq, &merchants[k], &c, &mut socks[k], &mut assigned).await);
+    }
+
+    // The audit: every order delivered (each step waited for it), none held by two
     // riders, and the store agrees with what the riders were told.
-    assert_eq!(delivered.len(), 9);
+    assert_eq!(delivered.len(), 20);
     for (order, riders) in &assigned {
         assert_eq!(riders.len(), 1, "order {order} assigned to {riders:?}");
     }
@@ -363,6 +208,77 @@ async fn three_nodes_deliver_every_order_through_a_partition() {
         assert_eq!(o["status"], "delivered", "{o}");
         assert!(assigned[id].contains(o["rider_id"].as_str().unwrap()));
     }
+    // And over the event streams: no fenced-off write landed, versions only went up, no
+    // order was in two riders' hands, and every order written reached a final state.
+    let streams = zone_streams(cluster.seeds(), &store, &zones).await;
+    let seen = stream_audit::audit(&streams).unwrap_or_else(|e| panic!("the audit: {e}"));
+    eprintln!(
+        "three nodes: audited {} entries of {} orders; {} zones changed hands",
+        seen.entries, seen.orders, seen.zones_changing_hands
+    );
+    assert_eq!(seen.orders, delivered.len(), "orders in the streams");
+    for id in &delivered {
+        assert_eq!(
+            seen.last_status.get(id).map(String::as_str),
+            Some("delivered")
+        );
+    }
+    assert!(
+        seen.zones_changing_hands >= 2,
+        "the run moved zones between nodes: {seen:?}"
+    );
     drop(procs);
     drop(cluster);
+}
+
+/// Riders whose sockets were on node `gone` reconnect to the next usable node.
+async fn reconnect_riders_of(
+    nodes: &Nodes,
+    gone: usize,
+    riders: &[(String, String)],
+    socks: &mut [TestRider],
+) {
+    let to = nodes.up()[0];
+    for (k, s) in socks.iter_mut().enumerate() {
+        if s.node == gone {
+            *s = connect_rider(nodes, to, &riders[k].0, &riders[k].1, s.at).await;
+        }
+    }
+}
+
+/// The index of a zone `node` holds (the run is deterministic: rendezvous hashing over
+/// fixed node ids and zones), or the first zone if it holds none.
+async fn zone_held_by(store: &RedisStore, zones: &[ZoneId], node: &str) -> usize {
+    let h = holders(store, zones).await;
+    zones
+        .iter()
+        .position(|z| h.get(z).map(String::as_str) == Some(node))
+        .unwrap_or(0)
+}
+
+/// Every zone's event stream, read back from the cluster.
+async fn zone_streams(
+    seeds: &str,
+    store: &RedisStore,
+    zones: &[ZoneId],
+) -> Vec<(String, Vec<stream_audit::Entry>)> {
+    let client = redis::cluster::ClusterClient::new(seeds.split(',').collect::<Vec<_>>()).unwrap();
+    let mut conn = client.get_async_connection().await.unwrap();
+    let mut out = Vec::new();
+    for z in zones {
+        let key = store.zone_key(*z, "events");
+        let raw: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
+            .arg(&key)
+            .arg("-")
+            .arg("+")
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        let entries = raw
+            .iter()
+            .filter_map(|(id, f)| stream_audit::parse(id, f).unwrap_or_else(|e| panic!("{e}")))
+            .collect();
+        out.push((key, entries));
+    }
+    out
 }

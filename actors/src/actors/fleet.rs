@@ -15,6 +15,7 @@ use super::Shared;
 use crate::domain::RiderId;
 use crate::matcher::feed::Change;
 use crate::matcher::Placement;
+use crate::metric_names;
 use parking_lot::Mutex;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Weak};
@@ -127,6 +128,7 @@ pub fn spawn_flusher(shared: Weak<Shared>, peers: Arc<dyn Peers>) {
 pub fn heard(shared: &Arc<Shared>, from: &str, changes: Vec<Change>) {
     let node: Arc<str> = from.into();
     let mut any = false;
+    let mut disputed = Vec::new();
     for change in changes {
         let id = change.rider_id().clone();
         if let Some(addr) = shared.dir.rider(&id) {
@@ -138,19 +140,13 @@ pub fn heard(shared: &Arc<Shared>, from: &str, changes: Vec<Change>) {
             }
             continue;
         }
-        {
-            let mut remote = shared.dir.remote_riders.write();
-            match &change {
-                Change::Place(_) => {
-                    remote.insert(id, node.clone());
-                }
-                Change::Remove(_) => {
-                    // Only its own node may take it out (it may have moved on already).
-                    if remote.get(&id) != Some(&node) {
-                        continue;
-                    }
-                    remote.remove(&id);
-                }
+        let verdict = judge(&mut shared.dir.remote_riders.write(), &node, &change);
+        match verdict {
+            Verdict::Apply => {}
+            Verdict::Ignore => continue,
+            Verdict::Disputed => {
+                disputed.push(change);
+                continue;
             }
         }
         any |= shared.matcher_feed.put(change);
@@ -158,6 +154,71 @@ pub fn heard(shared: &Arc<Shared>, from: &str, changes: Vec<Change>) {
     if any {
         shared.matcher.do_send(DrainFeed);
     }
+    if !disputed.is_empty() {
+        settle_disputes(shared, node, disputed);
+    }
+}
+
+/// What to make of a peer's change of one of its riders (not one of this node's).
+#[derive(Debug, PartialEq, Eq)]
+enum Verdict {
+    /// Apply it to the matcher (`remote` already follows it).
+    Apply,
+    /// Drop it.
+    Ignore,
+    /// Another node was known to run the rider: the store decides.
+    Disputed,
+}
+
+/// Keeps `remote` (rider → the node running it) in line with a change `node` sent.
+fn judge(remote: &mut HashMap<RiderId, Arc<str>>, node: &Arc<str>, change: &Change) -> Verdict {
+    let id = change.rider_id();
+    match change {
+        Change::Place(_) => match remote.get(id) {
+            // Two nodes say they run the rider: one took it while the other could not
+            // answer, and the other, back, has not heard yet. Believing the last to speak
+            // would let the stale one's stand-down (a `Remove`) take the rider out of this
+            // matcher for good.
+            Some(known) if known != node => Verdict::Disputed,
+            _ => {
+                remote.insert(id.clone(), node.clone());
+                Verdict::Apply
+            }
+        },
+        // Only its own node may take it out (it may have moved on already).
+        Change::Remove(_) if remote.get(id) == Some(node) => {
+            remote.remove(id);
+            Verdict::Apply
+        }
+        Change::Remove(_) => Verdict::Ignore,
+    }
+}
+
+/// Applies the placements of riders `node` claims that another node was known to run,
+/// for those the store names `node` as the rider's node (a rider's new node names itself
+/// there before it announces the rider). The others are stale claims, dropped.
+fn settle_disputes(shared: &Arc<Shared>, node: Arc<str>, changes: Vec<Change>) {
+    let store = shared.store.clone();
+    let shared = shared.clone();
+    shared.home.clone().spawn(async move {
+        let mut any = false;
+        for change in changes {
+            let id = change.rider_id().clone();
+            let named = matches!(store.rider_node(&id).await, Ok(Some(n)) if *n == *node);
+            if !named {
+                metrics::counter!(metric_names::FLEET_STALE_CLAIMS_TOTAL).increment(1);
+                continue;
+            }
+            if shared.dir.rider(&id).is_some() {
+                continue;
+            }
+            shared.dir.remote_riders.write().insert(id, node.clone());
+            any |= shared.matcher_feed.put(change);
+        }
+        if any {
+            shared.matcher.do_send(DrainFeed);
+        }
+    });
 }
 
 /// Stops this node's actor of `id` if the store names `to` as the rider's node.
@@ -237,6 +298,29 @@ mod tests {
 
     fn node(s: &str) -> Arc<str> {
         s.into()
+    }
+
+    #[test]
+    fn a_claim_on_a_rider_another_node_runs_is_disputed_and_its_remove_ignored() {
+        let mut remote = HashMap::new();
+        let rid = RiderId::parse("r_1").unwrap();
+        let (a, b) = (node("a"), node("b"));
+        // A runs the rider (its socket reconnected there while B was cut off).
+        assert_eq!(judge(&mut remote, &a, &place(1, 0.0)), Verdict::Apply);
+        // B, back, still runs a stale copy and says so: the store decides, nothing moves.
+        assert_eq!(judge(&mut remote, &b, &place(1, 5.0)), Verdict::Disputed);
+        assert_eq!(remote.get(&rid), Some(&a));
+        // B's copy stands down: its Remove must not take A's rider out.
+        let gone = Change::Remove(rid.clone());
+        assert_eq!(judge(&mut remote, &b, &gone), Verdict::Ignore);
+        assert_eq!(remote.get(&rid), Some(&a));
+        // A's own changes go on; A's Remove does take it out.
+        assert_eq!(judge(&mut remote, &a, &place(1, 9.0)), Verdict::Apply);
+        assert_eq!(judge(&mut remote, &a, &gone), Verdict::Apply);
+        assert!(remote.is_empty());
+        // Once nobody runs it, anyone may claim it.
+        assert_eq!(judge(&mut remote, &b, &place(1, 0.0)), Verdict::Apply);
+        assert_eq!(remote.get(&rid), Some(&b));
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! rebuilds it from the store and from its orders' own records.
 
 use super::{not_found, Engine};
-use crate::actors::remote::wire::{Answer, Call, OrderMsg, RiderMsg};
+use crate::actors::remote::wire::{Answer, Call, RiderMsg};
 use crate::actors::rider::RiderActor;
 use crate::domain::gps::GpsFix;
 use crate::domain::rider::{RiderState, RiderStatus};
@@ -60,6 +60,7 @@ impl Engine {
             }
             None => None,
         };
+        let rebuilt = handed.is_none();
         let (state, stored_status) = match handed {
             Some(s) => s,
             None => self.rider_from_store(id).await?,
@@ -71,8 +72,21 @@ impl Engine {
             .map(|o| o.order_id.clone())
             .chain(state.offer.iter().flat_map(|o| o.order_ids()));
         for order_id in ids.collect::<Vec<_>>() {
+            // Rebuilt: its node died, maybe with its orders' zones; where this node last
+            // heard an order lives may be that dead node.
+            if rebuilt {
+                let _ = self.relocate_order(&order_id).await;
+            }
             let _ = self.locate_order(&order_id).await;
         }
+        // The store names this node before the actor announces itself to the peers: a
+        // peer hearing of the rider from two nodes believes the one the store names
+        // (fleet.rs), so the new node must already be the named one.
+        self.shared
+            .store
+            .set_rider_node(id, peers.node())
+            .await
+            .map_err(|e| EngineError::Unavailable(e.to_string()))?;
         // Another socket of this rider may have raced this one here.
         if self.shared.dir.rider(id).is_some() {
             return Ok(());
@@ -87,11 +101,6 @@ impl Engine {
         });
         self.shared.dir.riders.write().insert(id.clone(), addr);
         self.place_rider(id, None);
-        self.shared
-            .store
-            .set_rider_node(id, peers.node())
-            .await
-            .map_err(|e| EngineError::Unavailable(e.to_string()))?;
         Ok(())
     }
 
@@ -113,11 +122,17 @@ impl Engine {
         state.stale = view.status == RiderStatus::Stale;
         let fix = position.or_else(|| view.location.map(|p| (p, view.last_seen_ms.unwrap_or(0))));
         state.last_fix = fix.map(|(point, ts_ms)| GpsFix { point, ts_ms });
+        // Read from the store, not asked of their actors: the node they were on may be the
+        // one that died, and its zones not taken up yet. An order in hand is never dropped
+        // for want of an answer: a store error refuses the socket (the app retries).
         for order_id in &view.order_ids {
-            let Ok(Some(order)) = self.locate_order(order_id).await else {
-                continue;
-            };
-            if let Ok(o) = order.ask_order(OrderMsg::Get).await {
+            let rec = self
+                .shared
+                .store
+                .load_order_record(order_id)
+                .await
+                .map_err(|e| EngineError::Unavailable(e.to_string()))?;
+            if let Some(o) = rec.map(|r| r.order) {
                 if o.rider_id.as_ref() == Some(id) && !o.status.is_final() {
                     state.orders.push(o);
                 }

@@ -54,6 +54,10 @@ pub struct RiderActor {
     /// The offer last published to subscribers, so a next-job offer (the status stays
     /// `busy`) still reaches the dashboard.
     published_offer: Option<OfferId>,
+    /// The orders in hand as the store's rider record last had them: a rider rebuilt on
+    /// another node (its own died) finds its orders through that record, so a change of
+    /// them is saved even when the status stays (a second order while `busy`).
+    saved_orders: Vec<OrderId>,
     /// Recovery: when the rider was last heard from, to re-arm its silence timers at their
     /// original due times once started.
     restored_heard_ms: Option<u64>,
@@ -76,6 +80,7 @@ impl RiderActor {
             awaiting_legs: HashSet::new(),
             gauge_status: None,
             published_offer: None,
+            saved_orders: Vec::new(),
             restored_heard_ms: None,
             restored_status: None,
         }
@@ -98,6 +103,7 @@ impl RiderActor {
         a.restored_status = Some(stored_status);
         a.in_matcher = a.matcher_entry();
         a.published_offer = a.state.offer.as_ref().map(|o| o.offer_id.clone());
+        a.saved_orders = a.state.orders.iter().map(|o| o.order_id.clone()).collect();
         a
     }
 
@@ -130,6 +136,9 @@ impl RiderActor {
     ) -> Self {
         let mut a = Self::restore(state, shared, fixes, heard_ms, stored_status);
         a.in_matcher = None;
+        // What its old node handed over may be newer than the store's record: saved once
+        // started if it holds any order.
+        a.saved_orders.clear();
         a
     }
 
@@ -220,10 +229,17 @@ impl RiderActor {
         }
         let offer_now = self.state.offer.as_ref().map(|o| o.offer_id.clone());
         let offer_changed = offer_now != self.published_offer;
-        if status != before || moved || offer_changed {
+        let orders_changed = !self
+            .state
+            .orders
+            .iter()
+            .map(|o| &o.order_id)
+            .eq(self.saved_orders.iter());
+        if status != before || moved || offer_changed || orders_changed {
             self.published_offer = offer_now;
             let view = self.state.view();
-            if status != before {
+            if status != before || orders_changed {
+                self.saved_orders.clone_from(&view.order_ids);
                 let store = self.shared.store.clone();
                 let v = view.clone();
                 actix::spawn(async move {
