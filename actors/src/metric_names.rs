@@ -101,6 +101,12 @@ pub const MESH_CALLS_TOTAL: &str = "dispatch_mesh_calls_total";
 pub const MESH_NOTES_TOTAL: &str = "dispatch_mesh_notes_total";
 /// Calls from other nodes this node refused because it was handling its limit already.
 pub const MESH_CALLS_REFUSED_TOTAL: &str = "dispatch_mesh_calls_refused_total";
+/// Entries of other zones' event streams read by this node's city feed (every dashboard
+/// shows the whole city, docs/cluster.md), by `outcome`: `fed` (an order of another node,
+/// given to the dashboards), `own` (written by this node: its own actors told the hub
+/// already), `bad` (not an order event this node can read), `error` (a read Redis did not
+/// answer; the zone is read again from the same place).
+pub const CITY_FEED_TOTAL: &str = "dispatch_city_feed_total";
 
 /// Every name above: each is described and shown from the first scrape.
 pub const ALL: &[&str] = &[
@@ -146,4 +152,5 @@ pub const ALL: &[&str] = &[
     CLUSTER_LEASE_ACQUISITIONS_TOTAL,
     CLUSTER_LEASE_RELEASES_TOTAL,
     CLUSTER_LEASE_LOSSES_TOTAL,
+    CITY_FEED_TOTAL,
 ];
