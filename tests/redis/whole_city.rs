@@ -52,11 +52,23 @@ fn lists(snapshot: &Value, order: &str) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dashboard_on_one_node_shows_the_orders_of_another() {
+    dashboard_on_b_follows_an_order_of_a(MAIN_REDIS).await;
+}
+
+/// The same on a Redis Cluster of three masters: each zone's stream is read on its slot's
+/// master.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dashboard_on_one_node_shows_the_orders_of_another_on_a_redis_cluster() {
+    let cluster = crate::test_cluster::TestCluster::start();
+    dashboard_on_b_follows_an_order_of_a(&cluster.url).await;
+}
+
+async fn dashboard_on_b_follows_an_order_of_a(url: &str) {
     let (prefix, _cleanup) = fresh_keys();
-    let a = Server::start_ready(MAIN_REDIS, &prefix, &node_env("node-a")).await;
-    let b = Server::start_ready(MAIN_REDIS, &prefix, &node_env("node-b")).await;
+    let a = Server::start_ready(url, &prefix, &node_env("node-a")).await;
+    let b = Server::start_ready(url, &prefix, &node_env("node-b")).await;
     let (on_a, on_b) = (a.api(), b.api());
-    let store = open_store(MAIN_REDIS, &prefix);
+    let store = open_store(url, &prefix);
     let zone = dispatch_actors::domain::Zoning::new(7)
         .unwrap()
         .zone_of(dispatch_actors::domain::GeoPoint::new(SHOP.0, SHOP.1).unwrap())
