@@ -1,8 +1,10 @@
 //! This process as one node of several (`[cluster]`, docs/cluster.md): the mesh to the
 //! other nodes, the lease keeper, and the tasks that follow them: membership (who the
 //! peers are), the zones worth owning (merchants' zones), and the zones held (rebuild a
-//! zone's orders on taking it, stop them on losing it, fence the store's writes to it).
+//! zone's orders on taking it, stop them on losing it, fence the store's writes to it),
+//! and the city feed (the other nodes' orders on this node's dashboards).
 
+use crate::hub::Hub;
 use crate::settings::Settings;
 use dispatch_actors::cluster::keeper::{self, HeldZones, KeeperHandle, KeeperSettings};
 use dispatch_actors::domain::{ZoneId, Zoning};
@@ -18,6 +20,8 @@ pub struct ClusterNode {
     pub node: String,
     pub zoning: Zoning,
     keeper: Option<KeeperHandle>,
+    /// The city feed, while it runs (`cluster.city_feed_ms` > 0).
+    feed: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl ClusterNode {
@@ -27,6 +31,7 @@ impl ClusterNode {
         settings: &Settings,
         redis: &RedisStore,
         engine: &Engine,
+        hub: &Arc<Hub>,
     ) -> std::io::Result<ClusterNode> {
         let cfg = &settings.cluster;
         let node = redis.node_id().to_string();
@@ -55,6 +60,15 @@ impl ClusterNode {
             node.clone(),
             cfg.lease_renew(),
         ));
+        let feed = cfg.city_feed().map(|every| {
+            crate::city_feed::spawn(
+                redis.clone(),
+                leases.clone(),
+                keeper.held(),
+                hub.clone(),
+                every,
+            )
+        });
         actix_web::rt::spawn(list_zones(leases, zoning, engine.subscribe()));
         actix_web::rt::spawn(follow_held(keeper.held(), redis.clone(), engine.clone()));
         tracing::info!(node = %node, "joined the cluster");
@@ -62,12 +76,16 @@ impl ClusterNode {
             node,
             zoning,
             keeper: Some(keeper),
+            feed,
         })
     }
 
     /// Leaves at shutdown: leases released at once (their zones move without waiting
     /// for them to lapse), the node withdrawn.
     pub async fn leave(mut self) {
+        if let Some(f) = self.feed.take() {
+            f.abort();
+        }
         if let Some(k) = self.keeper.take() {
             k.stop().await;
         }

@@ -8,7 +8,12 @@
 //! a rider's access to an order goes when the order turns final (from then on the engine
 //! answers from the stored record: the rider holding it at the end, or offered it).
 //! Sizes are exported as `dispatch_hub_entries{map=…}` on every dashboard tick.
+//!
+//! On a node of several, dashboards also get the orders other nodes own (the city feed
+//! hands them in: [`Hub::order_elsewhere`]), in the same `updates` frames, and their
+//! snapshot lists them; the orders-elsewhere map is bounded (`crate::elsewhere`).
 
+use crate::elsewhere::{OrdersElsewhere, Put};
 use crate::ws::frames::{encode, Board, DashboardFrame, MerchantFrame, TrackFrame};
 use dispatch_actors::domain::escalation::Escalation;
 use dispatch_actors::domain::merchant::Merchant;
@@ -89,6 +94,8 @@ pub struct HubSizes {
     pub rider_access: usize,
     /// Live orders some rider has access to.
     pub order_riders: usize,
+    /// Live orders of other nodes kept for the dashboards (several nodes).
+    pub orders_elsewhere: usize,
 }
 
 #[derive(Default)]
@@ -100,6 +107,8 @@ pub struct Hub {
     status_trackers: Mutex<HashMap<OrderId, Vec<TextOutbox>>>,
     dashboards: Mutex<Vec<TextOutbox>>,
     access: RwLock<Access>,
+    /// Live orders other nodes own, as the city feed read them (several nodes).
+    elsewhere: Mutex<OrdersElsewhere>,
     pending: Mutex<Pending>,
     stats: Mutex<StatsBook>,
     /// The event router and the dashboard tick, awaited at shutdown.
@@ -274,6 +283,7 @@ impl Hub {
             dashboards: self.dashboards.lock().len(),
             rider_access: access.by_rider.len(),
             order_riders: access.by_order.len(),
+            orders_elsewhere: self.elsewhere.lock().len(),
         }
     }
 
@@ -286,6 +296,7 @@ impl Hub {
             ("dashboards", s.dashboards),
             ("rider_access", s.rider_access),
             ("order_riders", s.order_riders),
+            ("orders_elsewhere", s.orders_elsewhere),
         ] {
             metrics::gauge!(metric_names::HUB_ENTRIES, "map" => map).set(n as f64);
         }
@@ -420,7 +431,29 @@ impl Hub {
         }
     }
 
+    /// An order another node owns changed (the city feed read it from its zone's
+    /// stream): dashboards get it in their next `updates`, as they get this node's own.
+    /// A copy older than the one held is dropped (the feed may read one write twice).
+    pub fn order_elsewhere(&self, order: Arc<Order>) {
+        match self.elsewhere.lock().put(order.clone()) {
+            Put::Changed | Put::Ended => {
+                self.pending
+                    .lock()
+                    .orders
+                    .insert(order.order_id.clone(), order);
+            }
+            Put::Stale => {}
+        }
+    }
+
+    /// The live orders other nodes own, as last heard (the dashboard's snapshot).
+    pub fn orders_elsewhere(&self) -> Vec<Arc<Order>> {
+        self.elsewhere.lock().orders()
+    }
+
     fn on_order(&self, order: Arc<Order>, previous: Option<OrderStatus>) {
+        // This node's actor has it now (its zone moved here): its copy is the one to show.
+        self.elsewhere.lock().forget(&order.order_id);
         if order.status.is_final() {
             self.revoke_all(&order.order_id);
         } else if let Some(r) = &order.rider_id {
@@ -509,3 +542,7 @@ impl Hub {
         push_all(&mut dashboards, &frame, "dispatch");
     }
 }
+
+#[cfg(test)]
+#[path = "hub_tests.rs"]
+mod tests;

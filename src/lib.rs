@@ -4,7 +4,9 @@
 pub mod access_log;
 pub mod api_doc;
 pub mod auth;
+pub mod city_feed;
 pub mod cluster_node;
+pub mod elsewhere;
 pub mod errors;
 pub mod extract;
 pub mod hub;

@@ -203,6 +203,7 @@ impl Application {
                         settings.clone(),
                         r,
                         state.engine.clone(),
+                        state.hub.clone(),
                         cluster.clone(),
                     ));
                 }
@@ -345,13 +346,14 @@ async fn join_cluster(
     settings: Settings,
     redis: RedisStore,
     engine: dispatch_actors::Engine,
+    hub: Arc<Hub>,
     slot: Arc<tokio::sync::Mutex<Option<ClusterNode>>>,
 ) {
     while redis.recovering() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let node = loop {
-        match ClusterNode::start(&settings, &redis, &engine).await {
+        match ClusterNode::start(&settings, &redis, &engine, &hub).await {
             Ok(node) => break node,
             Err(e) => {
                 tracing::warn!(error = %e, "cluster: not joined yet; retrying");

@@ -277,6 +277,10 @@ fn describe_metrics() {
         "Zone leases given up: another node should own the zone (drain), or a graceful stop."
     );
     describe_counter!(
+        m::CITY_FEED_TOTAL,
+        "Other zones' event stream entries read for the dashboards, by outcome (fed, own, bad, error)."
+    );
+    describe_counter!(
         m::CLUSTER_LEASE_LOSSES_TOTAL,
         "Zone leases lost, by why (taken: Redis shows it lapsed or another's; unrenewed: no renewal answered in time)."
     );
@@ -387,6 +391,9 @@ fn register_metrics() {
         m::CLUSTER_LEASE_RELEASES_TOTAL,
     ] {
         metrics::counter!(name).increment(0);
+    }
+    for outcome in crate::city_feed::OUTCOMES {
+        metrics::counter!(m::CITY_FEED_TOTAL, "outcome" => outcome).increment(0);
     }
     for why in ["taken", "unrenewed"] {
         metrics::counter!(m::CLUSTER_LEASE_LOSSES_TOTAL, "why" => why).increment(0);

@@ -200,6 +200,10 @@ pub struct ClusterConfig {
     pub lease_renew_ms: u64,
     /// This node's public address, shown to operators (empty: none).
     pub advertise: String,
+    /// How often the city feed reads the other nodes' zones' event streams for this
+    /// node's dashboards (docs/cluster.md); 0: never (dashboards show this node's actors
+    /// only).
+    pub city_feed_ms: u64,
 }
 
 impl Default for ClusterConfig {
@@ -211,6 +215,7 @@ impl Default for ClusterConfig {
             lease_ttl_ms: 6000,
             lease_renew_ms: 2000,
             advertise: String::new(),
+            city_feed_ms: 200,
         }
     }
 }
@@ -261,6 +266,11 @@ impl ClusterConfig {
 
     pub fn lease_renew(&self) -> Duration {
         Duration::from_millis(self.lease_renew_ms)
+    }
+
+    /// How often the city feed reads the other nodes' zones; None: it does not run.
+    pub fn city_feed(&self) -> Option<Duration> {
+        (self.city_feed_ms > 0).then(|| Duration::from_millis(self.city_feed_ms))
     }
 }
 

@@ -104,6 +104,12 @@ pub const MESH_CALLS_REFUSED_TOTAL: &str = "dispatch_mesh_calls_refused_total";
 /// A peer's claim to run a rider another peer was known to run, that the store did not
 /// back (a stale copy of a node that was frozen or cut off): dropped.
 pub const FLEET_STALE_CLAIMS_TOTAL: &str = "dispatch_fleet_stale_claims_total";
+/// Entries of other zones' event streams read by this node's city feed (every dashboard
+/// shows the whole city, docs/cluster.md), by `outcome`: `fed` (an order of another node,
+/// given to the dashboards), `own` (written by this node: its own actors told the hub
+/// already), `bad` (not an order event this node can read), `error` (a read Redis did not
+/// answer; the zone is read again from the same place).
+pub const CITY_FEED_TOTAL: &str = "dispatch_city_feed_total";
 
 /// Every name above: each is described and shown from the first scrape.
 pub const ALL: &[&str] = &[
@@ -150,4 +156,5 @@ pub const ALL: &[&str] = &[
     CLUSTER_LEASE_ACQUISITIONS_TOTAL,
     CLUSTER_LEASE_RELEASES_TOTAL,
     CLUSTER_LEASE_LOSSES_TOTAL,
+    CITY_FEED_TOTAL,
 ];

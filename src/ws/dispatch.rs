@@ -1,6 +1,7 @@
 //! `GET /ws/dispatch?token=…`: the dispatcher's dashboard. A snapshot of every rider,
 //! live order and open escalation (plus merchants and live counters), then batched
-//! `updates` at most once per `dashboard.update_interval_ms`.
+//! `updates` at most once per `dashboard.update_interval_ms`. On a node of several, the
+//! live orders of the other nodes are in both too (docs/cluster.md).
 
 use super::frames::{encode, Board, DashboardFrame};
 use super::serve_push_only;
@@ -9,6 +10,8 @@ use crate::errors::{ApiError, ErrorBody};
 use crate::extract::SocketRequest;
 use crate::state::AppState;
 use actix_web::{get, HttpResponse};
+use dispatch_actors::domain::OrderId;
+use std::collections::HashSet;
 
 #[utoipa::path(
     operation_id = "dashboard_socket",
@@ -51,12 +54,22 @@ pub async fn connect(socket: SocketRequest) -> Result<HttpResponse, ApiError> {
 pub async fn snapshot(state: &AppState) -> Result<String, ApiError> {
     let e = &state.engine;
     let riders = e.riders().await;
-    let orders: Vec<_> = e
+    let mut orders: Vec<_> = e
         .live_orders()
         .await
         .into_iter()
         .filter(|o| !o.status.is_final())
         .collect();
+    // Orders other nodes own; one whose actor is here now is listed once, from its actor.
+    let here: HashSet<OrderId> = orders.iter().map(|o| o.order_id.clone()).collect();
+    orders.extend(
+        state
+            .hub
+            .orders_elsewhere()
+            .into_iter()
+            .filter(|o| !here.contains(&o.order_id))
+            .map(|o| (*o).clone()),
+    );
     let escalations = e.escalations(true).await?;
     let merchants = e.merchants().await;
     Ok(encode(&DashboardFrame::Snapshot(Board {

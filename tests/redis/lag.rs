@@ -9,7 +9,7 @@ const LAG: &str = "dispatch_store_position_lag_seconds_count";
 const ROUND_TRIP: &str = r#"dispatch_store_write_seconds_count{record="position"}"#;
 
 /// The value of one sample line of `/metrics` (`name` with its labels), 0 if absent.
-async fn sample(s: &Server, name: &str) -> f64 {
+pub(crate) async fn sample(s: &Server, name: &str) -> f64 {
     let text = reqwest::get(s.url("/metrics"))
         .await
         .unwrap()

@@ -29,3 +29,4 @@ mod shared_tokens;
 mod store;
 mod two_engines;
 mod webhooks;
+mod whole_city;

@@ -9,7 +9,7 @@ use dispatch_actors::store::redis::RedisStore;
 use serde_json::{json, Value};
 use std::time::Duration;
 
-fn node_env(id: &'static str) -> Vec<(&'static str, &'static str)> {
+pub(crate) fn node_env(id: &'static str) -> Vec<(&'static str, &'static str)> {
     vec![
         ("DISPATCH_CLUSTER__ENABLED", "true"),
         ("DISPATCH_CLUSTER__NODE_ID", id),
@@ -145,7 +145,7 @@ async fn two_nodes_on(url: &str, ids: [&'static str; 2], owner_id: &str) {
 }
 
 /// Waits until `zone` has a holder other than `not` (None: any); returns it.
-async fn until_holder(store: &RedisStore, zone: &str, not: Option<&str>) -> String {
+pub(crate) async fn until_holder(store: &RedisStore, zone: &str, not: Option<&str>) -> String {
     for _ in 0..200 {
         if let Some(h) = holder(store, zone).await {
             if Some(h.as_str()) != not {

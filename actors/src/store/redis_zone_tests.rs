@@ -2,6 +2,7 @@
 //! own per test): tagged keys, fencing by the zone's lease, orders found by id through
 //! `order_zone`, and recovery reading every zone.
 
+use super::zone_tail::{ZoneEntry, STREAM_START};
 use super::*;
 use crate::domain::order::tests::sample_order;
 use crate::domain::order::OrderStatus;
@@ -314,4 +315,53 @@ async fn a_zone_stream_names_each_writer_and_its_lease() {
         tail,
         vec![by(&one, &format!("{one} 1")), by("second", "second 2")]
     );
+}
+
+/// Another node tails a zone's stream: from its end on, a page at a time, each entry
+/// naming the node that wrote it.
+#[tokio::test]
+async fn a_zones_stream_is_read_after_a_cursor_a_page_at_a_time() {
+    use crate::events::Event;
+    use std::sync::Arc;
+    let s = store("zone_tail");
+    let z = zone(A);
+    assert_eq!(s.zone_events_end(z).await.unwrap(), STREAM_START);
+    own(&s, z, 1).await;
+    let changed = |rec: &OrderRecord| {
+        [Event::OrderChanged {
+            order: Arc::new(rec.order.clone()),
+            previous_status: None,
+        }]
+    };
+    let first = order("o_t1", Some(z));
+    s.save_order_with_events(&first, &changed(&first))
+        .await
+        .unwrap();
+    let end = s.zone_events_end(z).await.unwrap();
+    for id in ["o_t2", "o_t3", "o_t4"] {
+        let rec = order(id, Some(z));
+        s.save_order_with_events(&rec, &changed(&rec))
+            .await
+            .unwrap();
+    }
+    let page = s.zone_events_after(z, &end, 2).await.unwrap();
+    let rest = s.zone_events_after(z, &page[1].id, 2).await.unwrap();
+    let none = s.zone_events_after(z, &rest[0].id, 2).await.unwrap();
+    let from_start = s.zone_events_after(z, STREAM_START, 10).await.unwrap();
+    s.delete_all().await.unwrap();
+    let ids = |es: &[ZoneEntry]| -> Vec<String> {
+        es.iter()
+            .map(|e| {
+                let v: serde_json::Value = serde_json::from_str(&e.data).unwrap();
+                v["order"]["order_id"].as_str().unwrap().to_string()
+            })
+            .collect()
+    };
+    assert_eq!(ids(&page), ["o_t2", "o_t3"]);
+    assert_eq!(ids(&rest), ["o_t4"]);
+    assert!(none.is_empty());
+    assert_eq!(ids(&from_start), ["o_t1", "o_t2", "o_t3", "o_t4"]);
+    assert!(page
+        .iter()
+        .all(|e| e.kind == "order_changed" && e.writer.as_deref() == Some(s.node_id())));
 }

@@ -28,6 +28,8 @@
 //! - **Zone leases** (`leases`): leases with fencing numbers, node membership and the
 //!   zones registry (docs/cluster.md), over the store's connection or any other
 //!   (a Redis Cluster's); the keeper in `crate::cluster` drives them.
+//! - **Zone tails** (`zone_tail`): another node's read of a zone's event stream, after
+//!   a stream id (every node's dashboard shows the whole city, docs/cluster.md).
 //! - **Bulk import** (`bulk`) writes many records at once in the same format (load tools
 //!   seed a store with it; the engine does not use it).
 
@@ -48,11 +50,13 @@ mod snapshot;
 mod tokens;
 mod webhooks;
 mod writer;
+mod zone_tail;
 mod zones;
 
 pub use config::RedisConfig;
 pub use conn::StoreConn;
 pub use leases::Leases;
+pub use zone_tail::{ZoneEntry, STREAM_START};
 
 use self::health::{pinger, Status};
 use self::keys::Keys;

@@ -1,0 +1,128 @@
+//! The city feed's bookkeeping: which entries feed the dashboards, which zones are
+//! followed, and where each zone's cursor stands.
+
+use super::*;
+use crate::elsewhere::tests::order;
+use dispatch_actors::domain::order::OrderStatus;
+use dispatch_actors::domain::GeoPoint;
+use dispatch_actors::events::Event;
+
+/// Zones in increasing order (the feed lists them sorted), about 11 km apart.
+fn zone(i: usize) -> ZoneId {
+    let zoning = dispatch_actors::domain::Zoning::new(7).unwrap();
+    let mut zones: Vec<ZoneId> = (0..3)
+        .map(|k| zoning.zone_of(GeoPoint::new(31.0 + 0.1 * k as f64, 121.47).unwrap()))
+        .collect();
+    zones.sort();
+    zones[i]
+}
+
+/// An entry as the order script writes it.
+fn written(id: &str, writer: &str, o: Arc<Order>) -> ZoneEntry {
+    let data = serde_json::to_string(&Event::OrderChanged {
+        order: o,
+        previous_status: None,
+    })
+    .unwrap();
+    ZoneEntry {
+        id: id.into(),
+        kind: "order_changed".into(),
+        data,
+        writer: Some(writer.into()),
+    }
+}
+
+#[test]
+fn an_order_another_node_wrote_is_read_back_whole() {
+    let o = order("o_1", 4, OrderStatus::Accepted);
+    assert_eq!(
+        read_entry(&written("1-0", "node-a", o.clone()), "node-b"),
+        Read::Fed(o.clone())
+    );
+    // One written without a writer (before entries named theirs) feeds too.
+    let mut e = written("1-0", "node-a", o.clone());
+    e.writer = None;
+    assert_eq!(read_entry(&e, "node-b"), Read::Fed(o));
+}
+
+#[test]
+fn this_nodes_own_entries_and_unreadable_ones_are_not_fed() {
+    let o = order("o_1", 1, OrderStatus::PendingPayment);
+    assert_eq!(
+        read_entry(&written("1-0", "node-b", o.clone()), "node-b"),
+        Read::Own
+    );
+    let mut other_kind = written("1-0", "node-a", o.clone());
+    other_kind.kind = "rider_changed".into();
+    assert_eq!(read_entry(&other_kind, "node-b"), Read::Bad);
+    for data in [
+        "",
+        "not json",
+        "{\"type\":\"order_changed\"}",
+        "{\"order\":{}}",
+    ] {
+        let mut bad = written("1-0", "node-a", o.clone());
+        bad.data = data.into();
+        assert_eq!(read_entry(&bad, "node-b"), Read::Bad, "{data:?}");
+    }
+}
+
+#[test]
+fn zones_listed_and_not_held_are_followed_and_taken_up_once() {
+    let mut feed = FeedState::new("node-b");
+    let listed: BTreeSet<_> = [zone(0), zone(1), zone(2)].into();
+    let held: HeldZones = [(zone(1), 7)].into();
+    assert_eq!(feed.follow(&listed, &held), [zone(0), zone(2)]);
+    feed.take_up(zone(0), "5-0".into());
+    // Taken up: not again. Not taken up (Redis did not answer): asked for again.
+    assert_eq!(feed.follow(&listed, &held), [zone(2)]);
+    assert_eq!(feed.cursors(), [(zone(0), "5-0".to_string())]);
+
+    // This node takes zone 0 and lets zone 1 go: 0 is left to its actors, 1 taken up.
+    let held: HeldZones = [(zone(0), 3)].into();
+    assert_eq!(feed.follow(&listed, &held), [zone(1), zone(2)]);
+    assert!(feed.cursors().is_empty());
+}
+
+#[test]
+fn a_read_moves_the_cursor_past_its_last_entry_and_counts_each_entry() {
+    let mut feed = FeedState::new("node-b");
+    feed.take_up(zone(0), "0-0".into());
+    let (a1, a2) = (
+        order("o_1", 1, OrderStatus::PendingPayment),
+        order("o_1", 2, OrderStatus::Paid),
+    );
+    let mut bad = written("3-0", "node-a", a1.clone());
+    bad.data = "{}".into();
+    let entries = [
+        written("1-0", "node-a", a1.clone()),
+        written("2-0", "node-b", order("o_2", 1, OrderStatus::Paid)),
+        bad,
+        written("4-0", "node-a", a2.clone()),
+    ];
+    let (orders, tally) = feed.take(zone(0), &entries);
+    assert_eq!(orders, [a1, a2]);
+    assert_eq!(
+        tally,
+        Tally {
+            fed: 2,
+            own: 1,
+            bad: 1
+        }
+    );
+    assert_eq!(feed.cursors(), [(zone(0), "4-0".to_string())]);
+    // Nothing new: the cursor stays.
+    let (orders, tally) = feed.take(zone(0), &[]);
+    assert!(orders.is_empty());
+    assert_eq!(tally, Tally::default());
+    assert_eq!(feed.cursors(), [(zone(0), "4-0".to_string())]);
+}
+
+#[test]
+fn a_read_of_a_zone_no_longer_followed_takes_nothing() {
+    let mut feed = FeedState::new("node-b");
+    let o = order("o_1", 1, OrderStatus::Paid);
+    let (orders, _) = feed.take(zone(0), &[written("1-0", "node-a", o)]);
+    assert!(orders.is_empty());
+    assert!(feed.cursors().is_empty());
+}
