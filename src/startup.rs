@@ -83,8 +83,16 @@ impl Application {
         let limits = &settings.rate_limit;
         let intake = Arc::new(Intake::new(
             engine.clone(),
-            // After a restart on Redis, devices come back with the rest (`recover`).
-            DeviceRegistry::new(store.clone(), redis.is_none()),
+            // After a restart on Redis, devices come back with the rest (`recover`). A
+            // node of a cluster asks the store for each: any node registers and revokes.
+            {
+                let devices = DeviceRegistry::new(store.clone(), redis.is_none());
+                if settings.cluster.enabled {
+                    devices.read_through()
+                } else {
+                    devices
+                }
+            },
             // A tracker's fixes count against the same allowance as a rider socket's.
             KeyedLimiter::new(quota(
                 limits.rider_fixes_per_10s,

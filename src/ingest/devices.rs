@@ -19,6 +19,10 @@ pub struct DeviceRegistry {
     /// False while a restart is still reading the stored devices: a device not found
     /// then may only not be back yet.
     complete: AtomicBool,
+    /// Several nodes share the store: a device may have been registered, or revoked, on
+    /// another node, so the store's list is asked on every fix (one `HGET`) rather than
+    /// this node's (docs/cluster.md, "Tracking apps").
+    read_through: bool,
 }
 
 impl DeviceRegistry {
@@ -29,7 +33,27 @@ impl DeviceRegistry {
             devices: RwLock::new(HashMap::new()),
             store,
             complete: AtomicBool::new(complete),
+            read_through: false,
         }
+    }
+
+    /// A registry of a node of a cluster: every lookup asks the shared store.
+    pub fn read_through(mut self) -> Self {
+        self.read_through = true;
+        self
+    }
+
+    /// The rider `device` reports for, wherever it was registered. `Err`: the store did
+    /// not answer (a node of a cluster cannot tell a revoked device from a live one then).
+    pub async fn lookup(&self, device: &str) -> Result<Option<RiderId>, ApiError> {
+        if !self.read_through {
+            return Ok(self.rider_of(device));
+        }
+        // Not the shape of any device id handed out: no store read for it.
+        if DeviceId::parse(device).is_err() {
+            return Ok(None);
+        }
+        Ok(self.store.load_device(device).await?)
     }
 
     /// Every stored device is restored.
@@ -67,6 +91,19 @@ impl DeviceRegistry {
     /// it (a store failure puts it back and answers 503). Another rider's device, or one
     /// that is unknown, is 404: the caller learns nothing about others' devices.
     pub async fn revoke(&self, rider: &RiderId, device: &str) -> Result<(), ApiError> {
+        if self.read_through {
+            // Registered on any node: the store's list says whose it is.
+            let (Some(owner), Ok(id)) = (self.lookup(device).await?, DeviceId::parse(device))
+            else {
+                return Err(ApiError::not_found("no such device for this rider"));
+            };
+            if owner != *rider {
+                return Err(ApiError::not_found("no such device for this rider"));
+            }
+            self.store.delete_device(&id).await?;
+            self.devices.write().remove(device);
+            return Ok(());
+        }
         let removed = {
             let mut devices = self.devices.write();
             match devices.get_key_value(device) {
@@ -121,6 +158,29 @@ mod tests {
         assert_eq!(reg.rider_of(d.expose()), Some(rider("r_a")));
         let err = reg.revoke(&rider("r_a"), "no-such-device-0123456789").await;
         assert_eq!(err.unwrap_err().code(), "not_found");
+    }
+
+    #[tokio::test]
+    async fn a_read_through_registry_sees_devices_registered_and_revoked_elsewhere() {
+        let store = Arc::new(MemoryStore::new());
+        let here = DeviceRegistry::new(store.clone(), true);
+        let there = DeviceRegistry::new(store.clone(), true).read_through();
+        let d = here.register(&rider("r_a")).await.unwrap();
+        assert_eq!(there.rider_of(d.expose()), None, "not in its own list");
+        assert_eq!(there.lookup(d.expose()).await.unwrap(), Some(rider("r_a")));
+        here.revoke(&rider("r_a"), d.expose()).await.unwrap();
+        assert_eq!(there.lookup(d.expose()).await.unwrap(), None, "revoked");
+        assert_eq!(there.lookup("not-a-device").await.unwrap(), None);
+        // Revoked through the other registry, whichever registered it.
+        let d = here.register(&rider("r_a")).await.unwrap();
+        let err = there.revoke(&rider("r_b"), d.expose()).await.unwrap_err();
+        assert_eq!(err.code(), "not_found", "another rider's device");
+        there.revoke(&rider("r_a"), d.expose()).await.unwrap();
+        assert_eq!(there.lookup(d.expose()).await.unwrap(), None);
+        // A registry of one process keeps to its own list.
+        let alone = DeviceRegistry::new(store.clone(), true);
+        let d = here.register(&rider("r_a")).await.unwrap();
+        assert_eq!(alone.lookup(d.expose()).await.unwrap(), None);
     }
 
     #[test]

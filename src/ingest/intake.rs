@@ -9,10 +9,11 @@ use super::devices::DeviceRegistry;
 use super::fix::TrackerFix;
 use crate::errors::ApiError;
 use crate::ratelimit::KeyedLimiter;
-use dispatch_actors::actors::engine::RiderHandle;
 use dispatch_actors::domain::gps::FixVerdict;
 use dispatch_actors::domain::RiderId;
+use dispatch_actors::error::EngineError;
 use dispatch_actors::{metric_names, Engine};
+use futures_util::future::BoxFuture;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::oneshot;
@@ -123,8 +124,12 @@ pub fn record(source: Source, outcome: &Outcome) {
 }
 
 /// A fix handed to its rider, its verdict still to come.
-pub struct Pending {
-    verdict: oneshot::Receiver<FixVerdict>,
+enum Pending {
+    /// The rider's actor is on this node.
+    Here(oneshot::Receiver<FixVerdict>),
+    /// On another node (or taken up here): the mesh brings the verdict (None: a newer
+    /// fix took its place).
+    Elsewhere(BoxFuture<'static, Result<Option<FixVerdict>, EngineError>>),
 }
 
 pub struct Intake {
@@ -157,9 +162,14 @@ impl Intake {
     /// The rider `device` reports for; with `expect`, only if it is that rider's. Not
     /// found while a restart is still restoring devices: `Unavailable` (retry), not
     /// `UnknownDevice`.
-    pub fn identify(&self, device: &str, expect: Option<&RiderId>) -> Result<RiderId, Outcome> {
-        match self.devices.rider_of(device) {
-            Some(r) if expect.is_none_or(|e| *e == r) => Ok(r),
+    pub async fn identify(
+        &self,
+        device: &str,
+        expect: Option<&RiderId>,
+    ) -> Result<RiderId, Outcome> {
+        match self.devices.lookup(device).await {
+            Ok(Some(r)) if expect.is_none_or(|e| *e == r) => Ok(r),
+            Err(_) => Err(Outcome::Unavailable),
             _ if !self.devices.is_complete() => Err(Outcome::Unavailable),
             _ => Err(Outcome::UnknownDevice),
         }
@@ -173,7 +183,7 @@ impl Intake {
         parsed: Result<TrackerFix, String>,
         expect: Option<&RiderId>,
     ) -> Outcome {
-        let outcome = match self.start(parsed, expect) {
+        let outcome = match self.start(parsed, expect).await {
             Ok(pending) => self.finish(pending).await,
             Err(o) => o,
         };
@@ -184,46 +194,57 @@ impl Intake {
     /// [`Intake::submit`] for a caller that does not wait (MQTT): the verdict is awaited
     /// and counted on a task of its own.
     pub fn submit_detached(self: &Arc<Self>, source: Source, parsed: Result<TrackerFix, String>) {
-        match self.start(parsed, None) {
-            Err(o) => record(source, &o),
-            Ok(pending) => {
-                let this = self.clone();
-                tokio::spawn(async move {
-                    let outcome = this.finish(pending).await;
-                    record(source, &outcome);
-                });
-            }
-        }
+        let this = self.clone();
+        tokio::spawn(async move {
+            let outcome = match this.start(parsed, None).await {
+                Ok(pending) => this.finish(pending).await,
+                Err(o) => o,
+            };
+            record(source, &outcome);
+        });
     }
 
-    fn start(
+    async fn start(
         &self,
         parsed: Result<TrackerFix, String>,
         expect: Option<&RiderId>,
     ) -> Result<Pending, Outcome> {
         let fix = parsed.map_err(Outcome::Invalid)?;
         let device = fix.device_id.as_deref().unwrap_or_default();
-        let rider = self.identify(device, expect)?;
+        let rider = self.identify(device, expect).await?;
         if !self.limits.allow(&rider.as_str().to_string()) {
             metrics::counter!(metric_names::RATE_LIMITED_TOTAL, "what" => "tracker").increment(1);
             return Err(Outcome::RateLimited);
         }
-        let handle: RiderHandle = self
-            .engine
-            .rider_handle(&rider)
-            .map_err(|_| Outcome::Unavailable)?;
-        Ok(Pending {
-            verdict: handle.tracker_fix(fix.raw(), self.sets_online),
-        })
+        let pending = match self.engine.rider_handle(&rider) {
+            Ok(handle) => Pending::Here(handle.tracker_fix(fix.raw(), self.sets_online)),
+            // Its actor is on another node, or nowhere yet (several nodes): the engine
+            // takes the fix there. A single node answers not found: restoring, retry.
+            Err(_) => {
+                let engine = self.engine.clone();
+                let (raw, online) = (fix.raw(), self.sets_online);
+                Pending::Elsewhere(Box::pin(async move {
+                    engine.tracker_fix_elsewhere(&rider, raw, online).await
+                }))
+            }
+        };
+        Ok(pending)
     }
 
     async fn finish(&self, pending: Pending) -> Outcome {
-        match tokio::time::timeout(self.verdict_timeout, pending.verdict).await {
-            Ok(Ok(verdict)) => outcome_of(verdict),
-            // Dropped unanswered: a newer fix of the rider replaced it in the slot.
-            Ok(Err(_)) => Outcome::Superseded,
-            Err(_) => Outcome::Unavailable,
-        }
+        let verdict = match pending {
+            Pending::Here(rx) => match tokio::time::timeout(self.verdict_timeout, rx).await {
+                Ok(Ok(verdict)) => Some(verdict),
+                // Dropped unanswered: a newer fix of the rider replaced it in the slot.
+                Ok(Err(_)) => None,
+                Err(_) => return Outcome::Unavailable,
+            },
+            Pending::Elsewhere(f) => match tokio::time::timeout(self.verdict_timeout, f).await {
+                Ok(Ok(verdict)) => verdict,
+                Ok(Err(_)) | Err(_) => return Outcome::Unavailable,
+            },
+        };
+        verdict.map_or(Outcome::Superseded, outcome_of)
     }
 }
 

@@ -129,7 +129,7 @@ async fn read(mut queue: mpsc::Receiver<Publish>, intake: Arc<Intake>) {
         let Some((_user, device)) = owntracks::topic_parts(&message.topic) else {
             continue;
         };
-        if let Err(refused) = intake.identify(device, None) {
+        if let Err(refused) = intake.identify(device, None).await {
             record(Source::OwnTracksMqtt, &refused);
             continue;
         }

@@ -40,7 +40,7 @@ pub async fn report(
         .into_scheme();
     let device = auth.password().map(|p| p.to_string()).unwrap_or_default();
     let known = match RiderId::parse(auth.user_id()) {
-        Ok(rider) => state.intake.identify(&device, Some(&rider)),
+        Ok(rider) => state.intake.identify(&device, Some(&rider)).await,
         Err(_) => Err(Outcome::UnknownDevice),
     };
     let rider = match known {

@@ -93,3 +93,71 @@ async fn a_registered_device_survives_a_restart_and_a_revoked_one_stays_refused(
     );
     assert!(at(position(&api, &rider).await, b));
 }
+
+/// Several nodes (docs/cluster.md, "Tracking apps"): a device registered on one node
+/// reports through another, the fix reaching the rider's actor where it lives; a device
+/// revoked on one node is refused on the other at once; and once the rider's node is
+/// gone, a node its tracker reports to takes the rider up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tracker_reports_through_any_node() {
+    let (prefix, _cleanup) = fresh_keys();
+    let a = Server::start_ready(MAIN_REDIS, &prefix, &crate::nodes::node_env("dev-a")).await;
+    let b = Server::start_ready(MAIN_REDIS, &prefix, &crate::nodes::node_env("dev-b")).await;
+    let (on_a, on_b) = (a.api(), b.api());
+    // The rider is made on A: its actor lives there (no socket anywhere).
+    let (rider, _) = on_a.create_rider().await;
+    let path = format!("/riders/{rider}/devices");
+    let register = |api: &Api| {
+        let (api, path) = (api.clone(), path.clone());
+        async move {
+            let r = api.post(&path, Some(&api.dispatcher), &json!({})).await;
+            r.expect(201)["device_id"].as_str().unwrap().to_string()
+        }
+    };
+    let (kept, revoked) = (register(&on_a).await, register(&on_a).await);
+
+    // A fix through B reaches the rider on A (once B has joined the others: a fix before
+    // that meets 503 and the app sends it again).
+    let p = offset(SHOP, 100.0, 0.0);
+    wait_for("B to pass the fix on", WAIT, || {
+        let (b, rider, kept) = (&b, &rider, &kept);
+        async move { (owntracks(b, rider, kept, p).await == 200).then_some(()) }
+    })
+    .await;
+    assert!(at(position(&on_a, &rider).await, p), "A has the fix B took");
+
+    // Revoked on B: refused on A (and B) from then on, and nothing moves.
+    let del = format!("/riders/{rider}/devices/{revoked}");
+    let r = on_b
+        .raw(
+            reqwest::Method::DELETE,
+            &del,
+            Some(&on_b.dispatcher),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(r.status.as_u16(), 204, "{}", r.text);
+    let q = offset(SHOP, 150.0, 0.0);
+    assert_eq!(owntracks(&a, &rider, &revoked, q).await, 401);
+    assert_eq!(owntracks(&b, &rider, &revoked, q).await, 401);
+    assert!(
+        at(position(&on_a, &rider).await, p),
+        "a revoked device moved nothing"
+    );
+
+    // A dies: B takes the rider up on its tracker's next fix (a fix may meet 503 while B
+    // still counts A among the living: the app retries).
+    a.kill9();
+    let r = offset(SHOP, 200.0, 0.0);
+    wait_for(
+        "B to take the tracker's fix",
+        std::time::Duration::from_secs(20),
+        || {
+            let (b, rider, kept) = (&b, &rider, &kept);
+            async move { (owntracks(b, rider, kept, r).await == 200).then_some(()) }
+        },
+    )
+    .await;
+    assert!(at(position(&on_b, &rider).await, r), "B runs the rider now");
+}

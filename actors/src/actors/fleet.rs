@@ -40,6 +40,8 @@ struct Inner {
     peers: BTreeSet<Arc<str>>,
     /// Peers that joined since the last flush: they get the whole fleet.
     joined: Vec<Arc<str>>,
+    /// Membership has been read at least once (before that, no node is known gone).
+    membership_read: bool,
 }
 
 impl Fleet {
@@ -73,7 +75,15 @@ impl Fleet {
         let joined: Vec<_> = now.difference(&inner.peers).cloned().collect();
         inner.joined.extend(joined);
         inner.peers = now;
+        inner.membership_read = true;
         left
+    }
+
+    /// Is `node` known to be gone (membership read, and it is not among the live)? A
+    /// call to it would only wait out its timeout.
+    pub fn is_gone(&self, node: &str) -> bool {
+        let inner = self.inner.lock();
+        inner.membership_read && !inner.peers.contains(node)
     }
 
     /// The nodes this one tells of its changes.
@@ -329,7 +339,13 @@ mod tests {
         // No peers: nothing is queued, but the fleet is remembered.
         fleet.put(&place(1, 0.0));
         assert!(fleet.take().is_empty());
+        assert!(
+            !fleet.is_gone("b"),
+            "nobody is known gone before membership is read"
+        );
         assert!(fleet.set_peers([node("b")]).is_empty());
+        assert!(!fleet.is_gone("b"));
+        assert!(fleet.is_gone("z"));
         // b joined: it hears the whole fleet, however old.
         assert_eq!(fleet.take(), vec![(node("b"), vec![place(1, 0.0)])]);
         // Later changes: the latest per rider, in first-change order.

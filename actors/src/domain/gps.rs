@@ -3,7 +3,7 @@
 use super::GeoPoint;
 
 /// A fix as it arrives from a rider: any field may be missing or nonsense.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RawFix {
     pub lat: Option<f64>,
     pub lon: Option<f64>,
@@ -20,7 +20,7 @@ pub struct GpsFix {
     pub ts_ms: u64,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum FixVerdict {
     Accept(GpsFix),
     /// Older than (or as old as) the last accepted fix: ignored silently.

@@ -264,6 +264,12 @@ impl Store for MemoryStore {
         Ok(())
     }
 
+    /// The map, as a store shared by several registries would answer (tests of a
+    /// cluster node's read-through lookups).
+    async fn load_device(&self, device: &str) -> Result<Option<RiderId>, StoreError> {
+        Ok(self.device_rider(device))
+    }
+
     async fn delete_device(&self, device: &DeviceId) -> Result<(), StoreError> {
         self.devices.write().remove(device);
         Ok(())

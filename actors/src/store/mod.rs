@@ -303,6 +303,12 @@ pub trait Store: Send + Sync + 'static {
     async fn rider_node(&self, _id: &RiderId) -> Result<Option<String>, StoreError> {
         Ok(None)
     }
+    /// The rider a tracking-app device reports for, as the store has it now (several
+    /// nodes: a device registered or revoked on any node). None in a store no other
+    /// process shares: each process keeps its own list (`DeviceRegistry`).
+    async fn load_device(&self, _device: &str) -> Result<Option<RiderId>, StoreError> {
+        Ok(None)
+    }
     /// A rider as stored, with its latest position (a node taking a rider whose actor is
     /// nowhere rebuilds it from this). None in a store no other process shares.
     async fn load_rider(&self, _id: &RiderId) -> Result<Option<RiderRecord>, StoreError> {

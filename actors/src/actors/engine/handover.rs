@@ -41,6 +41,9 @@ impl Engine {
                 .filter(|n| n != peers.node())
                 .map(Arc::from);
         }
+        // A node membership says is gone cannot hand anything over: asking it would only
+        // wait out the call's timeout (the rider's app, reconnecting, waits with it).
+        let from = from.filter(|n| !self.shared.fleet.is_gone(n));
         let handed = match from {
             Some(node) => {
                 let call = Call::Rider {

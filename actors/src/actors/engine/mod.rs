@@ -11,6 +11,7 @@ mod handover;
 mod orders;
 mod peers;
 mod recover;
+mod tracker;
 mod zones;
 
 use super::desk::{EscalationDesk, ListEscalations, Resolve};

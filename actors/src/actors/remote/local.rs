@@ -79,7 +79,11 @@ pub fn tell_rider(addr: &Addr<RiderActor>, msg: RiderMsg) {
         RiderMsg::Remind { order_id, message } => addr.do_send(RemindRider { order_id, message }),
         // These answer something: sent for their effect, the answer dropped.
         RiderMsg::Propose { offer, order_id } => addr.do_send(ProposeOffer(offer, order_id)),
-        RiderMsg::CheckAssignable | RiderMsg::View | RiderMsg::HandOver => {}
+        // A tracker fix goes into the rider's fix slot, not its mailbox (serve.rs).
+        RiderMsg::CheckAssignable
+        | RiderMsg::View
+        | RiderMsg::HandOver
+        | RiderMsg::TrackerFix { .. } => {}
     }
 }
 

@@ -38,6 +38,24 @@ impl NodeCalls {
             return ready(Answer::failed("the engine stopped")).boxed();
         };
         match serde_json::from_str::<Call>(body) {
+            // Into the rider's latest-fix-wins slot, as a fix arriving here would go.
+            Ok(Call::Rider {
+                rider_id,
+                msg: RiderMsg::TrackerFix { raw, go_online },
+            }) => {
+                match crate::actors::engine::Engine::from_shared(shared).rider_handle(&rider_id) {
+                    Ok(handle) => {
+                        let verdict = handle.tracker_fix(raw, go_online);
+                        async move {
+                            Answer::Verdict {
+                                verdict: verdict.await.ok(),
+                            }
+                        }
+                        .boxed()
+                    }
+                    Err(_) => ready(Answer::NotHere).boxed(),
+                }
+            }
             Ok(Call::Rider { rider_id, msg }) => match shared.dir.rider(&rider_id) {
                 Some(addr) => {
                     learn_orders(&shared, from, &msg);

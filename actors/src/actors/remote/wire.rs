@@ -1,7 +1,7 @@
 //! What order and rider actors send each other across nodes: the actix messages of
 //! `crate::protocol` as data (JSON in a mesh entry), and what comes back.
 
-use crate::domain::gps::GpsFix;
+use crate::domain::gps::{FixVerdict, GpsFix, RawFix};
 use crate::domain::merchant::MerchantState;
 use crate::domain::offers::{Offer, OfferCloseReason, TraceEntry};
 use crate::domain::order::{Order, OrderCommand};
@@ -80,6 +80,12 @@ pub enum RiderMsg {
     /// `HandOver`: the rider's socket opened on the sender; the actor stops here and its
     /// state goes there.
     HandOver,
+    /// A tracking app's fix that reached another node (docs/cluster.md, "Tracking apps"):
+    /// into the rider's latest-fix-wins slot here, answered with its verdict.
+    TrackerFix {
+        raw: RawFix,
+        go_online: bool,
+    },
 }
 
 /// To an order actor (`GetOrder`, `ClaimOffer`, `RiderReport`, …).
@@ -149,6 +155,10 @@ pub enum Answer {
     },
     RiderState {
         state: Box<RiderState>,
+    },
+    /// A tracker fix's verdict; None: a newer fix of the rider took its place first.
+    Verdict {
+        verdict: Option<FixVerdict>,
     },
     /// The actor is not on the node asked (moved, stopped, or never there).
     NotHere,

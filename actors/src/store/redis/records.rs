@@ -292,6 +292,13 @@ impl Store for RedisStore {
             .map(|_| ())
     }
 
+    async fn load_device(&self, device: &str) -> Result<Option<RiderId>, StoreError> {
+        let mut c = redis::cmd("HGET");
+        c.arg(self.key("devices")).arg(device);
+        let rider: Option<String> = self.read(c).await?;
+        Ok(rider.and_then(|r| RiderId::parse(&r).ok()))
+    }
+
     async fn delete_device(&self, device: &DeviceId) -> Result<(), StoreError> {
         let mut c = redis::cmd("HDEL");
         c.arg(self.key("devices")).arg(device.expose());
