@@ -49,8 +49,18 @@ fn in_welcome<'a>(welcome: &'a Value, order: &str) -> Option<&'a Value> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_merchant_app_and_a_tracking_page_on_another_node_follow_the_order() {
+    sockets_on_b_follow_an_order_of_a(MAIN_REDIS).await;
+}
+
+/// The same on a Redis Cluster of three masters.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_merchant_app_and_a_tracking_page_on_another_node_follow_the_order_on_a_redis_cluster() {
+    let cluster = crate::test_cluster::TestCluster::start();
+    sockets_on_b_follow_an_order_of_a(&cluster.url).await;
+}
+
+async fn sockets_on_b_follow_an_order_of_a(url: &str) {
     let (prefix, _cleanup) = fresh_keys();
-    let url = MAIN_REDIS;
     let a = Server::start_ready(url, &prefix, &node_env("node-a")).await;
     let b = Server::start_ready(url, &prefix, &node_env("node-b")).await;
     let (on_a, on_b) = (a.api(), b.api());
