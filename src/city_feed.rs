@@ -1,6 +1,7 @@
-//! The whole city on every dashboard (docs/cluster.md): on a node of several, a task reads
+//! The whole city on every socket (docs/cluster.md): on a node of several, a task reads
 //! the event streams of the zones other nodes hold and hands their orders to the hub
-//! ([`Hub::order_elsewhere`]), so a dashboard connected to any node shows every order.
+//! ([`Hub::order_elsewhere`]), so a dashboard connected to any node shows every order, and
+//! a merchant app or a tracking page connected to any node hears of its orders' changes.
 //!
 //! - **Which zones**: those listed in `{prefix}zones` that this node does not hold (its
 //!   own actors tell the hub of their orders already). The list is read again every
@@ -9,7 +10,9 @@
 //!   it is first listed, when this node lets it go), plus the zone's live orders read once
 //!   from their records. That is the exact state of the zone, however long ago its orders
 //!   changed, rather than a backlog of the stream that may begin mid-order; the version
-//!   check of the orders-elsewhere map drops any write read both ways.
+//!   check of the orders-elsewhere map drops any write read both ways. Orders read from
+//!   their records carry no previous status: they reach dashboards, not merchant apps or
+//!   tracking pages (those hear of a change, and a record is not one).
 //! - **Then**: every `cluster.city_feed_ms` (200 ms) each zone is read after its cursor,
 //!   at most [`READ_COUNT`] entries a read (a zone with more reads on at the next round);
 //!   entries written by this node are skipped. A read Redis does not answer leaves the
@@ -20,12 +23,13 @@
 
 use crate::hub::Hub;
 use dispatch_actors::cluster::keeper::HeldZones;
-use dispatch_actors::domain::order::Order;
+use dispatch_actors::domain::order::{Order, OrderStatus};
 use dispatch_actors::domain::ZoneId;
 use dispatch_actors::metric_names;
 use dispatch_actors::store::redis::{Leases, RedisStore, StoreConn, ZoneEntry};
 use futures_util::future::join_all;
 use futures_util::{stream, StreamExt};
+use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
@@ -45,11 +49,20 @@ const TAKE_UP_AT_ONCE: usize = 16;
 /// How often the list of zones is read again (a new merchant's zone is fed from then on).
 pub const LIST_EVERY: Duration = Duration::from_secs(2);
 
+/// An order another node wrote, with its status before that write.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Heard {
+    pub order: Arc<Order>,
+    /// None for a new order (and for one read from its record at take-up): the hub tells
+    /// merchant apps and tracking pages of status changes only when it knows one happened.
+    pub previous: Option<OrderStatus>,
+}
+
 /// What one stream entry is to this node.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Read {
-    /// An order another node wrote: for the dashboards.
-    Fed(Arc<Order>),
+    /// An order another node wrote: for the hub.
+    Fed(Heard),
     /// Written by this node: its own actors told the hub already.
     Own,
     /// Not an order event this node can read (another kind, or data it cannot decode).
@@ -74,8 +87,19 @@ impl Tally {
     }
 }
 
+/// The `data` of an `order_changed` entry (its `type` is not needed: the entry has it).
+#[derive(Deserialize)]
+struct Written {
+    order: Order,
+    /// Absent or null for a new order.
+    #[serde(default)]
+    previous_status: Option<OrderStatus>,
+}
+
 /// An entry as the order script wrote it: `type` `order_changed`, `data` the whole event
-/// (`{"type":"order_changed","order":{…},"previous_status":…}`), `writer` the node.
+/// (`{"type":"order_changed","order":{…},"previous_status":…}`), `writer` the node. A
+/// previous status this node cannot read makes the entry unreadable, like its order: the
+/// hub would otherwise tell a change as none (or a new order as an update).
 pub fn read_entry(entry: &ZoneEntry, me: &str) -> Read {
     if entry.writer.as_deref() == Some(me) {
         return Read::Own;
@@ -83,13 +107,12 @@ pub fn read_entry(entry: &ZoneEntry, me: &str) -> Read {
     if entry.kind != "order_changed" {
         return Read::Bad;
     }
-    let order = serde_json::from_str::<serde_json::Value>(&entry.data)
-        .ok()
-        .and_then(|mut v| v.get_mut("order").map(serde_json::Value::take))
-        .and_then(|o| serde_json::from_value::<Order>(o).ok());
-    match order {
-        Some(o) => Read::Fed(Arc::new(o)),
-        None => Read::Bad,
+    match serde_json::from_str::<Written>(&entry.data) {
+        Ok(w) => Read::Fed(Heard {
+            order: Arc::new(w.order),
+            previous: w.previous_status,
+        }),
+        Err(_) => Read::Bad,
     }
 }
 
@@ -132,9 +155,9 @@ impl FeedState {
     }
 
     /// A read of `zone`'s stream: its cursor moves past the last entry, and the orders of
-    /// other nodes come out in stream order. A zone no longer followed (dropped while its
-    /// read was out) takes nothing.
-    pub fn take(&mut self, zone: ZoneId, entries: &[ZoneEntry]) -> (Vec<Arc<Order>>, Tally) {
+    /// other nodes come out in stream order, each with its previous status. A zone no
+    /// longer followed (dropped while its read was out) takes nothing.
+    pub fn take(&mut self, zone: ZoneId, entries: &[ZoneEntry]) -> (Vec<Heard>, Tally) {
         let mut tally = Tally::default();
         let mut orders = Vec::new();
         let Some(cursor) = self.cursors.get_mut(&zone) else {
@@ -145,9 +168,9 @@ impl FeedState {
         }
         for e in entries {
             match read_entry(e, &self.me) {
-                Read::Fed(o) => {
+                Read::Fed(h) => {
                     tally.fed += 1;
-                    orders.push(o);
+                    orders.push(h);
                 }
                 Read::Own => tally.own += 1,
                 Read::Bad => tally.bad += 1,
@@ -215,10 +238,10 @@ async fn run(
         for (zone, got) in join_all(reads).await {
             match got {
                 Ok(entries) => {
-                    let (orders, tally) = feed.take(zone, &entries);
+                    let (heard, tally) = feed.take(zone, &entries);
                     tally.count();
-                    for o in orders {
-                        hub.order_elsewhere(o);
+                    for h in heard {
+                        hub.order_elsewhere(h.order, h.previous);
                     }
                 }
                 Err(e) => count_error(e, "a zone's stream"),
@@ -240,8 +263,10 @@ async fn take_up(redis: &RedisStore, hub: &Hub, zone: ZoneId) -> Option<(ZoneId,
     };
     match redis.load_zone_orders(zone).await {
         Ok(records) => {
+            // Its state, not a change: no previous status, so no notice to merchant
+            // apps or tracking pages (a paid order read here is no "new order").
             for rec in records {
-                hub.order_elsewhere(Arc::new(rec.order));
+                hub.order_elsewhere(Arc::new(rec.order), None);
             }
             Some((zone, end))
         }

@@ -1,5 +1,5 @@
-//! The city feed's bookkeeping: which entries feed the dashboards, which zones are
-//! followed, and where each zone's cursor stands.
+//! The city feed's bookkeeping: which entries feed the hub (each order with its previous
+//! status), which zones are followed, and where each zone's cursor stands.
 
 use super::*;
 use crate::elsewhere::tests::order;
@@ -17,11 +17,16 @@ fn zone(i: usize) -> ZoneId {
     zones[i]
 }
 
-/// An entry as the order script writes it.
+/// An entry as the order script writes it, of a new order.
 fn written(id: &str, writer: &str, o: Arc<Order>) -> ZoneEntry {
+    changed(id, writer, o, None)
+}
+
+/// An entry as the order script writes it, of an order that was `previous` before.
+fn changed(id: &str, writer: &str, o: Arc<Order>, previous: Option<OrderStatus>) -> ZoneEntry {
     let data = serde_json::to_string(&Event::OrderChanged {
         order: o,
-        previous_status: None,
+        previous_status: previous,
     })
     .unwrap();
     ZoneEntry {
@@ -37,12 +42,50 @@ fn an_order_another_node_wrote_is_read_back_whole() {
     let o = order("o_1", 4, OrderStatus::Accepted);
     assert_eq!(
         read_entry(&written("1-0", "node-a", o.clone()), "node-b"),
-        Read::Fed(o.clone())
+        fed(&o, None)
     );
     // One written without a writer (before entries named theirs) feeds too.
     let mut e = written("1-0", "node-a", o.clone());
     e.writer = None;
-    assert_eq!(read_entry(&e, "node-b"), Read::Fed(o));
+    assert_eq!(read_entry(&e, "node-b"), fed(&o, None));
+}
+
+fn fed(o: &Arc<Order>, previous: Option<OrderStatus>) -> Read {
+    Read::Fed(Heard {
+        order: o.clone(),
+        previous,
+    })
+}
+
+#[test]
+fn the_status_before_the_write_comes_with_the_order() {
+    let o = order("o_1", 3, OrderStatus::Accepted);
+    let e = changed("1-0", "node-a", o.clone(), Some(OrderStatus::Paid));
+    assert_eq!(read_entry(&e, "node-b"), fed(&o, Some(OrderStatus::Paid)));
+    // A change that kept the status (ready, a new rider) says so.
+    let e = changed("1-0", "node-a", o.clone(), Some(OrderStatus::Accepted));
+    assert_eq!(
+        read_entry(&e, "node-b"),
+        fed(&o, Some(OrderStatus::Accepted))
+    );
+    // Written without the field at all: a new order, as with null.
+    let mut e = written("1-0", "node-a", o.clone());
+    let mut data: serde_json::Value = serde_json::from_str(&e.data).unwrap();
+    data.as_object_mut().unwrap().remove("previous_status");
+    e.data = data.to_string();
+    assert_eq!(read_entry(&e, "node-b"), fed(&o, None));
+}
+
+#[test]
+fn a_previous_status_this_node_cannot_read_makes_the_entry_unreadable() {
+    let o = order("o_1", 3, OrderStatus::Accepted);
+    for previous in [serde_json::json!("teleported"), serde_json::json!(7)] {
+        let mut e = written("1-0", "node-a", o.clone());
+        let mut data: serde_json::Value = serde_json::from_str(&e.data).unwrap();
+        data["previous_status"] = previous.clone();
+        e.data = data.to_string();
+        assert_eq!(read_entry(&e, "node-b"), Read::Bad, "{previous}");
+    }
 }
 
 #[test]
@@ -98,10 +141,27 @@ fn a_read_moves_the_cursor_past_its_last_entry_and_counts_each_entry() {
         written("1-0", "node-a", a1.clone()),
         written("2-0", "node-b", order("o_2", 1, OrderStatus::Paid)),
         bad,
-        written("4-0", "node-a", a2.clone()),
+        changed(
+            "4-0",
+            "node-a",
+            a2.clone(),
+            Some(OrderStatus::PendingPayment),
+        ),
     ];
-    let (orders, tally) = feed.take(zone(0), &entries);
-    assert_eq!(orders, [a1, a2]);
+    let (heard, tally) = feed.take(zone(0), &entries);
+    assert_eq!(
+        heard,
+        [
+            Heard {
+                order: a1,
+                previous: None
+            },
+            Heard {
+                order: a2,
+                previous: Some(OrderStatus::PendingPayment)
+            }
+        ]
+    );
     assert_eq!(
         tally,
         Tally {

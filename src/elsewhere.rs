@@ -1,17 +1,26 @@
-//! The live orders of other nodes, as this node's dashboards show them (docs/cluster.md,
-//! "The whole city on every dashboard"): the latest copy of each, read from the zones'
-//! event streams by the city feed. Bounded: a final order leaves at once (the dashboard's
-//! snapshot lists live orders only), and over the cap the order that changed least
-//! recently goes first (an order whose node stopped writing it without ending it).
+//! The live orders of other nodes, as this node's sockets show them (docs/cluster.md,
+//! "The whole city on every socket"): the latest copy of each, read from the zones'
+//! event streams by the city feed. Bounded: a final order leaves at once (snapshots list
+//! live orders only), and over the cap the order that changed least recently goes first
+//! (an order whose node stopped writing it without ending it).
+//!
+//! Every copy is judged new or stale here, and only a new one is told to sockets: a write
+//! read twice (from a record and from the stream) notifies once. Orders that ended lately
+//! are remembered with their final version for that, since they are no longer held.
 
 use dispatch_actors::domain::order::Order;
 use dispatch_actors::domain::OrderId;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
-/// How many orders of other nodes one node keeps for its dashboards' snapshots. A city
-/// has far fewer live orders at once; the cap only bounds what a fault could leave behind.
+/// How many orders of other nodes one node keeps for its sockets' snapshots. A city has
+/// far fewer live orders at once; the cap only bounds what a fault could leave behind.
 pub const ELSEWHERE_CAP: usize = 200_000;
+
+/// How many ended orders are remembered (with their final version) so that a final write
+/// read again is known as stale. A write is read twice within one take-up of a zone, far
+/// fewer orders end meanwhile.
+pub const ENDED_CAP: usize = 10_000;
 
 /// What a copy of an order read from a stream did to the map.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,7 +29,8 @@ pub enum Put {
     Changed,
     /// The order turned final: it left the map; dashboards are to hear of it.
     Ended,
-    /// Older than the copy held (read twice: the zone's live orders, then its stream).
+    /// Not newer than the copy held or the final one seen (read twice: the zone's live
+    /// orders, then its stream).
     Stale,
 }
 
@@ -31,6 +41,10 @@ pub struct OrdersElsewhere {
     /// Orders by the tick they last changed at, oldest first (who goes over the cap).
     by_change: BTreeMap<u64, OrderId>,
     tick: u64,
+    /// Orders that ended lately, with their final version, oldest first in `ended_order`.
+    ended: HashMap<OrderId, u64>,
+    ended_order: VecDeque<OrderId>,
+    ended_cap: usize,
 }
 
 impl Default for OrdersElsewhere {
@@ -41,26 +55,37 @@ impl Default for OrdersElsewhere {
 
 impl OrdersElsewhere {
     pub fn new(cap: usize) -> OrdersElsewhere {
+        OrdersElsewhere::with_caps(cap, ENDED_CAP)
+    }
+
+    pub fn with_caps(cap: usize, ended_cap: usize) -> OrdersElsewhere {
         OrdersElsewhere {
             cap: cap.max(1),
             orders: HashMap::new(),
             by_change: BTreeMap::new(),
             tick: 0,
+            ended: HashMap::new(),
+            ended_order: VecDeque::new(),
+            ended_cap: ended_cap.max(1),
         }
     }
 
     /// Takes the copy of an order another node wrote, unless an equal or newer one is
-    /// held. Versions only grow (the order script refuses a write from an older base), so
-    /// the version alone tells which copy is newer; an equal version is the same write
-    /// seen twice.
+    /// held, or the order ended at an equal or newer version. Versions only grow (the
+    /// order script refuses a write from an older base), so the version alone tells which
+    /// copy is newer; an equal version is the same write seen twice.
     pub fn put(&mut self, order: Arc<Order>) -> Put {
-        if let Some((held, _)) = self.orders.get(&order.order_id) {
-            if held.version >= order.version {
-                return Put::Stale;
-            }
+        let seen = self
+            .orders
+            .get(&order.order_id)
+            .map(|(held, _)| held.version)
+            .or_else(|| self.ended.get(&order.order_id).copied());
+        if seen.is_some_and(|v| v >= order.version) {
+            return Put::Stale;
         }
         self.forget(&order.order_id);
         if order.status.is_final() {
+            self.remember_ended(&order);
             return Put::Ended;
         }
         self.tick += 1;
@@ -74,6 +99,19 @@ impl OrdersElsewhere {
             self.orders.remove(&id);
         }
         Put::Changed
+    }
+
+    fn remember_ended(&mut self, order: &Order) {
+        let id = order.order_id.clone();
+        if self.ended.insert(id.clone(), order.version).is_none() {
+            self.ended_order.push_back(id);
+        }
+        while self.ended.len() > self.ended_cap {
+            let Some(oldest) = self.ended_order.pop_front() else {
+                break;
+            };
+            self.ended.remove(&oldest);
+        }
     }
 
     /// The order is this node's now (its zone moved here): its actor tells the hub.
@@ -99,6 +137,23 @@ impl OrdersElsewhere {
     pub fn is_empty(&self) -> bool {
         self.orders.is_empty()
     }
+}
+
+/// A snapshot's live orders: `here` (this node's actors) and then those of `elsewhere` not
+/// among them (an order whose actor is here now is listed once, from its actor, whose
+/// copy is the newest).
+pub fn with_elsewhere(
+    mut here: Vec<Order>,
+    elsewhere: impl IntoIterator<Item = Arc<Order>>,
+) -> Vec<Order> {
+    let ids: HashSet<OrderId> = here.iter().map(|o| o.order_id.clone()).collect();
+    here.extend(
+        elsewhere
+            .into_iter()
+            .filter(|o| !ids.contains(&o.order_id))
+            .map(|o| (*o).clone()),
+    );
+    here
 }
 
 #[cfg(test)]
@@ -165,6 +220,46 @@ pub(crate) mod tests {
         // One never seen live ends without ever being held.
         assert_eq!(m.put(order("o_2", 5, OrderStatus::Cancelled)), Put::Ended);
         assert!(m.is_empty());
+    }
+
+    #[test]
+    fn a_final_copy_read_twice_is_stale_the_second_time() {
+        let mut m = OrdersElsewhere::new(10);
+        m.put(order("o_1", 1, OrderStatus::Paid));
+        assert_eq!(m.put(order("o_1", 2, OrderStatus::Delivered)), Put::Ended);
+        assert_eq!(m.put(order("o_1", 2, OrderStatus::Delivered)), Put::Stale);
+        // An older live copy read after the end does not bring the order back.
+        assert_eq!(m.put(order("o_1", 1, OrderStatus::Paid)), Put::Stale);
+        assert!(m.is_empty());
+    }
+
+    #[test]
+    fn ended_orders_are_remembered_up_to_their_cap() {
+        let mut m = OrdersElsewhere::with_caps(10, 2);
+        for id in ["o_1", "o_2", "o_3"] {
+            assert_eq!(m.put(order(id, 2, OrderStatus::Cancelled)), Put::Ended);
+        }
+        // o_1 was forgotten first: read again, it counts as new; the others do not.
+        assert_eq!(m.put(order("o_3", 2, OrderStatus::Cancelled)), Put::Stale);
+        assert_eq!(m.put(order("o_2", 2, OrderStatus::Cancelled)), Put::Stale);
+        assert_eq!(m.put(order("o_1", 2, OrderStatus::Cancelled)), Put::Ended);
+        assert_eq!(m.ended.len(), 2);
+        assert_eq!(m.ended_order.len(), 2);
+    }
+
+    #[test]
+    fn a_snapshot_lists_an_order_here_and_elsewhere_once_from_here() {
+        let here = vec![(*order("o_1", 5, OrderStatus::Accepted)).clone()];
+        let elsewhere = [
+            order("o_1", 4, OrderStatus::Paid),
+            order("o_2", 1, OrderStatus::Paid),
+        ];
+        let all = with_elsewhere(here, elsewhere);
+        let got: Vec<_> = all
+            .iter()
+            .map(|o| (o.order_id.to_string(), o.version))
+            .collect();
+        assert_eq!(got, [("o_1".to_string(), 5), ("o_2".to_string(), 1)]);
     }
 
     #[test]

@@ -9,9 +9,10 @@
 //! answers from the stored record: the rider holding it at the end, or offered it).
 //! Sizes are exported as `dispatch_hub_entries{map=…}` on every dashboard tick.
 //!
-//! On a node of several, dashboards also get the orders other nodes own (the city feed
-//! hands them in: [`Hub::order_elsewhere`]), in the same `updates` frames, and their
-//! snapshot lists them; the orders-elsewhere map is bounded (`crate::elsewhere`).
+//! On a node of several, the orders other nodes own come in too (the city feed hands them
+//! in: [`Hub::order_elsewhere`]): dashboards get them in the same `updates` frames, merchant
+//! apps and tracking pages the same frames as for this node's orders; snapshots list them.
+//! The orders-elsewhere map is bounded (`crate::elsewhere`).
 
 use crate::elsewhere::{OrdersElsewhere, Put};
 use crate::ws::frames::{encode, Board, DashboardFrame, MerchantFrame, TrackFrame};
@@ -94,7 +95,7 @@ pub struct HubSizes {
     pub rider_access: usize,
     /// Live orders some rider has access to.
     pub order_riders: usize,
-    /// Live orders of other nodes kept for the dashboards (several nodes).
+    /// Live orders of other nodes kept for snapshots (several nodes).
     pub orders_elsewhere: usize,
 }
 
@@ -432,11 +433,15 @@ impl Hub {
     }
 
     /// An order another node owns changed (the city feed read it from its zone's
-    /// stream): dashboards get it in their next `updates`, as they get this node's own.
-    /// A copy older than the one held is dropped (the feed may read one write twice).
-    pub fn order_elsewhere(&self, order: Arc<Order>) {
-        match self.elsewhere.lock().put(order.clone()) {
+    /// stream, `previous` its status before), or was read from its record (`previous`
+    /// None): dashboards get it in their next `updates`, merchant apps and tracking pages
+    /// the frames they get for this node's own orders. A copy not newer than the one held
+    /// is dropped (the feed may read one write twice): nobody hears of a write twice.
+    pub fn order_elsewhere(&self, order: Arc<Order>, previous: Option<OrderStatus>) {
+        let put = self.elsewhere.lock().put(order.clone());
+        match put {
             Put::Changed | Put::Ended => {
+                self.tell_sockets(&order, previous);
                 self.pending
                     .lock()
                     .orders
@@ -446,9 +451,46 @@ impl Hub {
         }
     }
 
-    /// The live orders other nodes own, as last heard (the dashboard's snapshot).
+    /// The live orders other nodes own, as last heard (snapshots).
     pub fn orders_elsewhere(&self) -> Vec<Arc<Order>> {
         self.elsewhere.lock().orders()
+    }
+
+    /// Tells the order's merchant apps and tracking pages of a change, wherever the order
+    /// lives. `previous` None (a new order, or one read from its record) tells nothing: a
+    /// merchant hears of an order once it is paid, and nobody knows what changed.
+    fn tell_sockets(&self, order: &Order, previous: Option<OrderStatus>) {
+        let Some(previous) = previous else {
+            return;
+        };
+        let status_changed = previous != order.status;
+        // merchant app: a paid order is new; later changes are updates
+        if order.status != OrderStatus::PendingPayment
+            && self.merchants.lock().contains_key(&order.merchant_id)
+        {
+            let frame = if order.status == OrderStatus::Paid && status_changed {
+                MerchantFrame::NewOrder { order }
+            } else {
+                MerchantFrame::OrderUpdated { order }
+            };
+            let frame = encode(&frame);
+            push_keyed(&self.merchants, &order.merchant_id, &frame, "merchant");
+        }
+        // customer tracking: status changes
+        if status_changed {
+            let at_ms = order
+                .timeline
+                .last()
+                .map(|e| e.at_ms)
+                .unwrap_or(order.updated_ms);
+            let frame = encode(&TrackFrame::Status {
+                order_id: &order.order_id,
+                status: order.status,
+                at_ms,
+            });
+            push_keyed(&self.trackers, &order.order_id, &frame, "track");
+            push_keyed(&self.status_trackers, &order.order_id, &frame, "track");
+        }
     }
 
     fn on_order(&self, order: Arc<Order>, previous: Option<OrderStatus>) {
@@ -478,33 +520,7 @@ impl Hub {
             }
             self.pending.lock().stats_changed = true;
         }
-        // merchant app: a paid order is new; later changes are updates
-        if order.status != OrderStatus::PendingPayment && previous.is_some() {
-            let frame = if order.status == OrderStatus::Paid && status_changed {
-                MerchantFrame::NewOrder { order: &order }
-            } else {
-                MerchantFrame::OrderUpdated { order: &order }
-            };
-            if self.merchants.lock().contains_key(&order.merchant_id) {
-                let frame = encode(&frame);
-                push_keyed(&self.merchants, &order.merchant_id, &frame, "merchant");
-            }
-        }
-        // customer tracking: status changes
-        if status_changed && previous.is_some() {
-            let at_ms = order
-                .timeline
-                .last()
-                .map(|e| e.at_ms)
-                .unwrap_or(order.updated_ms);
-            let frame = encode(&TrackFrame::Status {
-                order_id: &order.order_id,
-                status: order.status,
-                at_ms,
-            });
-            push_keyed(&self.trackers, &order.order_id, &frame, "track");
-            push_keyed(&self.status_trackers, &order.order_id, &frame, "track");
-        }
+        self.tell_sockets(&order, previous);
         self.pending
             .lock()
             .orders

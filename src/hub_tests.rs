@@ -1,5 +1,6 @@
-//! The hub's part in the whole city on every dashboard: orders of other nodes reach
-//! dashboards exactly as this node's own do.
+//! The hub's part in the whole city on every socket: orders of other nodes reach
+//! dashboards, merchant apps and tracking pages exactly as this node's own do, each write
+//! once.
 
 use super::*;
 use crate::elsewhere::tests::order;
@@ -42,7 +43,7 @@ fn an_order_elsewhere_reaches_dashboards_in_the_frame_a_local_one_gets() {
         order: o.clone(),
         previous_status: Some(OrderStatus::PendingPayment),
     });
-    remote.order_elsewhere(o);
+    remote.order_elsewhere(o, Some(OrderStatus::PendingPayment));
     let (a, b) = (tick(&local, &a), tick(&remote, &b));
     assert_eq!(a, b);
     assert_eq!(b.len(), 1);
@@ -54,14 +55,14 @@ fn an_order_elsewhere_reaches_dashboards_in_the_frame_a_local_one_gets() {
 fn a_stale_copy_is_not_sent_and_a_final_one_is_sent_and_forgotten() {
     let hub = Hub::new();
     let d = dashboard(&hub);
-    hub.order_elsewhere(order("o_1", 3, OrderStatus::Accepted));
+    hub.order_elsewhere(order("o_1", 3, OrderStatus::Accepted), None);
     assert_eq!(tick(&hub, &d).len(), 1);
-    hub.order_elsewhere(order("o_1", 2, OrderStatus::Paid));
+    hub.order_elsewhere(order("o_1", 2, OrderStatus::Paid), None);
     assert!(tick(&hub, &d).is_empty(), "an older copy went out");
     assert_eq!(hub.sizes().orders_elsewhere, 1);
     assert_eq!(hub.orders_elsewhere()[0].status, OrderStatus::Accepted);
 
-    hub.order_elsewhere(order("o_1", 4, OrderStatus::Cancelled));
+    hub.order_elsewhere(order("o_1", 4, OrderStatus::Cancelled), None);
     let frames = tick(&hub, &d);
     assert_eq!(
         statuses(&frames[0]),
@@ -74,8 +75,8 @@ fn a_stale_copy_is_not_sent_and_a_final_one_is_sent_and_forgotten() {
 #[test]
 fn an_order_whose_actor_is_here_now_is_no_longer_elsewhere() {
     let hub = Hub::new();
-    hub.order_elsewhere(order("o_1", 3, OrderStatus::Accepted));
-    hub.order_elsewhere(order("o_2", 1, OrderStatus::Paid));
+    hub.order_elsewhere(order("o_1", 3, OrderStatus::Accepted), None);
+    hub.order_elsewhere(order("o_2", 1, OrderStatus::Paid), None);
     // The zone of o_1 moved to this node; its rebuilt actor writes it.
     hub.route(Event::OrderChanged {
         order: order("o_1", 4, OrderStatus::Accepted),
@@ -87,4 +88,149 @@ fn an_order_whose_actor_is_here_now_is_no_longer_elsewhere() {
         .map(|o| o.order_id.to_string())
         .collect();
     assert_eq!(left, ["o_2"]);
+}
+
+// ---- merchant apps and tracking pages ----
+
+/// A merchant app of `m_test` (the merchant of every test order), a tracking page and a
+/// status-only one of `o_1`.
+struct Sockets {
+    merchant: TextOutbox,
+    track: TextOutbox,
+    status: TextOutbox,
+}
+
+fn sockets(hub: &Hub) -> Sockets {
+    let s = Sockets {
+        merchant: TextOutbox::new(16),
+        track: TextOutbox::new(16),
+        status: TextOutbox::new(16),
+    };
+    hub.add_merchant(MerchantId::parse("m_test").unwrap(), s.merchant.clone());
+    let o_1 = OrderId::parse("o_1").unwrap();
+    hub.add_tracker(o_1.clone(), s.track.clone());
+    hub.add_status_tracker(o_1, s.status.clone());
+    s
+}
+
+/// Each socket's frames since the last call, as (type, status of the order).
+fn heard(s: &Sockets) -> [Vec<(String, String)>; 3] {
+    let read = |o: &TextOutbox| {
+        o.drain()
+            .iter()
+            .map(|f| {
+                let v: serde_json::Value = serde_json::from_str(f).unwrap();
+                let status = v["order"]["status"].as_str().or(v["status"].as_str());
+                (
+                    v["type"].as_str().unwrap().to_string(),
+                    status.unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    [read(&s.merchant), read(&s.track), read(&s.status)]
+}
+
+fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+    list.iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect()
+}
+
+/// An order's life, each write with the status before it.
+fn life() -> Vec<(Arc<Order>, Option<OrderStatus>)> {
+    use OrderStatus::*;
+    vec![
+        (order("o_1", 1, PendingPayment), None),
+        (order("o_1", 2, Paid), Some(PendingPayment)),
+        (order("o_1", 3, Accepted), Some(Paid)),
+        // `ready`: a change that keeps the status.
+        (order("o_1", 4, Accepted), Some(Accepted)),
+        (order("o_1", 5, Assigned), Some(Accepted)),
+        (order("o_1", 6, PickedUp), Some(Assigned)),
+        (order("o_1", 7, Delivered), Some(PickedUp)),
+    ]
+}
+
+#[test]
+fn merchant_apps_and_tracking_pages_hear_an_order_elsewhere_as_a_local_one() {
+    let (local, remote) = (Hub::new(), Hub::new());
+    let (on_local, on_remote) = (sockets(&local), sockets(&remote));
+    for (o, previous) in life() {
+        local.route(Event::OrderChanged {
+            order: o.clone(),
+            previous_status: previous,
+        });
+        remote.order_elsewhere(o, previous);
+    }
+    let got = heard(&on_remote);
+    assert_eq!(heard(&on_local), got);
+    assert_eq!(
+        got[0],
+        pairs(&[
+            ("new_order", "paid"),
+            ("order_updated", "accepted"),
+            ("order_updated", "accepted"),
+            ("order_updated", "assigned"),
+            ("order_updated", "picked_up"),
+            ("order_updated", "delivered"),
+        ])
+    );
+    let statuses = pairs(&[
+        ("status", "paid"),
+        ("status", "accepted"),
+        ("status", "assigned"),
+        ("status", "picked_up"),
+        ("status", "delivered"),
+    ]);
+    assert_eq!(got[1], statuses);
+    assert_eq!(got[2], statuses);
+}
+
+#[test]
+fn a_write_read_twice_is_told_once() {
+    let hub = Hub::new();
+    let s = sockets(&hub);
+    for (o, previous) in life() {
+        // The stream read again, or the record read before the stream: no second notice.
+        hub.order_elsewhere(o.clone(), previous);
+        hub.order_elsewhere(o.clone(), previous);
+        hub.order_elsewhere(o, None);
+    }
+    let [merchant, track, status] = heard(&s);
+    assert_eq!(merchant.len(), 6);
+    assert_eq!(track.len(), 5);
+    assert_eq!(status.len(), 5);
+    // An older write read late tells nothing either.
+    hub.order_elsewhere(
+        order("o_1", 3, OrderStatus::Accepted),
+        Some(OrderStatus::Paid),
+    );
+    assert_eq!(heard(&s), [vec![], vec![], vec![]]);
+}
+
+#[test]
+fn an_order_read_from_its_record_reaches_dashboards_only() {
+    let hub = Hub::new();
+    let (s, d) = (sockets(&hub), dashboard(&hub));
+    // Taken up paid: the merchant app is not told of a new order it may have had.
+    hub.order_elsewhere(order("o_1", 2, OrderStatus::Paid), None);
+    assert_eq!(heard(&s), [vec![], vec![], vec![]]);
+    assert_eq!(
+        statuses(&tick(&hub, &d)[0]),
+        [("o_1".to_string(), "paid".to_string())]
+    );
+    // Its next change is told as it is.
+    hub.order_elsewhere(
+        order("o_1", 3, OrderStatus::Accepted),
+        Some(OrderStatus::Paid),
+    );
+    assert_eq!(
+        heard(&s),
+        [
+            pairs(&[("order_updated", "accepted")]),
+            pairs(&[("status", "accepted")]),
+            pairs(&[("status", "accepted")]),
+        ]
+    );
 }

@@ -278,7 +278,7 @@ fn describe_metrics() {
     );
     describe_counter!(
         m::CITY_FEED_TOTAL,
-        "Other zones' event stream entries read for the dashboards, by outcome (fed, own, bad, error)."
+        "Other zones' event stream entries read for this node's sockets, by outcome (fed, own, bad, error)."
     );
     describe_counter!(
         m::CLUSTER_LEASE_LOSSES_TOTAL,

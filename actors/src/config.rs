@@ -201,8 +201,8 @@ pub struct ClusterConfig {
     /// This node's public address, shown to operators (empty: none).
     pub advertise: String,
     /// How often the city feed reads the other nodes' zones' event streams for this
-    /// node's dashboards (docs/cluster.md); 0: never (dashboards show this node's actors
-    /// only).
+    /// node's dashboards, merchant apps and tracking pages (docs/cluster.md); 0: never
+    /// (those sockets hear of this node's actors' orders only).
     pub city_feed_ms: u64,
 }
 

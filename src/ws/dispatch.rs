@@ -6,12 +6,11 @@
 use super::frames::{encode, Board, DashboardFrame};
 use super::serve_push_only;
 use crate::auth::Principal;
+use crate::elsewhere::with_elsewhere;
 use crate::errors::{ApiError, ErrorBody};
 use crate::extract::SocketRequest;
 use crate::state::AppState;
 use actix_web::{get, HttpResponse};
-use dispatch_actors::domain::OrderId;
-use std::collections::HashSet;
 
 #[utoipa::path(
     operation_id = "dashboard_socket",
@@ -54,22 +53,14 @@ pub async fn connect(socket: SocketRequest) -> Result<HttpResponse, ApiError> {
 pub async fn snapshot(state: &AppState) -> Result<String, ApiError> {
     let e = &state.engine;
     let riders = e.riders().await;
-    let mut orders: Vec<_> = e
+    let here: Vec<_> = e
         .live_orders()
         .await
         .into_iter()
         .filter(|o| !o.status.is_final())
         .collect();
-    // Orders other nodes own; one whose actor is here now is listed once, from its actor.
-    let here: HashSet<OrderId> = orders.iter().map(|o| o.order_id.clone()).collect();
-    orders.extend(
-        state
-            .hub
-            .orders_elsewhere()
-            .into_iter()
-            .filter(|o| !here.contains(&o.order_id))
-            .map(|o| (*o).clone()),
-    );
+    // And the orders other nodes own.
+    let orders = with_elsewhere(here, state.hub.orders_elsewhere());
     let escalations = e.escalations(true).await?;
     let merchants = e.merchants().await;
     Ok(encode(&DashboardFrame::Snapshot(Board {

@@ -1,11 +1,16 @@
-//! `GET /ws/merchant?token=…`: a merchant's live orders, reminders, riders arriving.
+//! `GET /ws/merchant?token=…`: a merchant's live orders, reminders, riders arriving. On a
+//! node of several, the orders of a zone another node holds are in the welcome and their
+//! changes follow (docs/cluster.md); reminders and riders arriving reach only the sockets on
+//! the order's node.
 
 use super::frames::{encode, MerchantFrame};
 use super::serve_push_only;
 use crate::auth::Principal;
+use crate::elsewhere::with_elsewhere;
 use crate::errors::{ApiError, ErrorBody};
 use crate::extract::SocketRequest;
 use actix_web::{get, HttpResponse};
+use dispatch_actors::domain::order::Order;
 
 #[utoipa::path(
     operation_id = "merchant_socket",
@@ -31,13 +36,18 @@ pub async fn connect(socket: SocketRequest) -> Result<HttpResponse, ApiError> {
     let outbox = opened.outbox.clone();
     // Registered first; the welcome goes ahead of changes queued while it was built.
     state.hub.add_merchant(merchant_id.clone(), outbox.clone());
-    let orders: Vec<_> = state
+    let mine = |o: &Order| o.merchant_id == merchant_id && !o.status.is_final();
+    let here: Vec<_> = state
         .engine
         .live_orders()
         .await
         .into_iter()
-        .filter(|o| o.merchant_id == merchant_id && !o.status.is_final())
+        .filter(|o| mine(o))
         .collect();
+    // On a node of several, the merchant's zone may be another node's: its orders are
+    // those the city feed heard of.
+    let elsewhere = state.hub.orders_elsewhere().into_iter().filter(|o| mine(o));
+    let orders = with_elsewhere(here, elsewhere);
     outbox.push_front(encode(&MerchantFrame::Welcome {
         merchant_id: &merchant_id,
         orders: &orders,

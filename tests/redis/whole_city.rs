@@ -9,7 +9,7 @@ use crate::support::*;
 use serde_json::Value;
 
 /// Reads `dash` until an `updates` frame lists `order` with `status`; returns the order.
-async fn on_board(dash: &mut WsClient, order: &str, status: &str) -> Value {
+pub(crate) async fn on_board(dash: &mut WsClient, order: &str, status: &str) -> Value {
     let has = |o: &Value| o["order_id"] == order && o["status"] == status;
     let frame = dash
         .recv_until(&format!("order {order} {status}"), WAIT, |v| {
