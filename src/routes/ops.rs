@@ -29,6 +29,11 @@ async fn not_ready(state: &AppState) -> Option<&'static str> {
     if state.draining.load(Ordering::SeqCst) {
         return Some("draining");
     }
+    // A node of a cluster serves only once it has joined the others: before that it
+    // cannot reach an order, rider or merchant living on another node.
+    if state.settings.cluster.enabled && !state.engine.joined() {
+        return Some("not joined to the cluster yet");
+    }
     (!state.engine.store().healthy().await).then_some("store unreachable")
 }
 
@@ -38,7 +43,7 @@ async fn not_ready(state: &AppState) -> Option<&'static str> {
     tag = "operations",
     responses(
         (status = 200, description = "Can serve", body = Probe),
-        (status = 503, description = "`unavailable`: draining, or the store is unreachable or still restoring", body = ErrorBody),
+        (status = 503, description = "`unavailable`: draining, or the store is unreachable or still restoring, or (a node of a cluster) not joined to the others yet", body = ErrorBody),
     )
 )]
 #[get("/readyz")]

@@ -12,10 +12,15 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 /// The rider in the path, if it exists (a string that cannot be a rider id is 404 too).
-fn rider(state: &AppState, raw: &str) -> Result<RiderId, ApiError> {
+/// The rider, wherever its actor lives (several nodes: any node issues and revokes its
+/// tokens, which every node honours at once).
+async fn rider(state: &AppState, raw: &str) -> Result<RiderId, ApiError> {
     let id = RiderId::parse(raw).map_err(|_| ApiError::not_found("no such rider"))?;
-    state.engine.rider_handle(&id)?;
-    Ok(id)
+    if state.engine.rider_exists(&id).await? {
+        Ok(id)
+    } else {
+        Err(dispatch_actors::EngineError::NotFound(format!("rider {id}")).into())
+    }
 }
 
 /// A rider's new token.
@@ -55,7 +60,7 @@ pub async fn issue(
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = rider(&state, &path)?;
+    let id = rider(&state, &path).await?;
     let token = state
         .auth
         .issue_durable(Principal::Rider(id.clone()))
@@ -87,7 +92,7 @@ pub async fn revoke(
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = rider(&state, &path)?;
+    let id = rider(&state, &path).await?;
     let revoked = state.auth.revoke_rider(&id).await?;
     let closed = state
         .sockets

@@ -116,8 +116,7 @@ async fn a_tracker_reports_through_any_node() {
     };
     let (kept, revoked) = (register(&on_a).await, register(&on_a).await);
 
-    // A fix through B reaches the rider on A (once B has joined the others: a fix before
-    // that meets 503 and the app sends it again).
+    // A fix through B reaches the rider on A (a 503 is "retry": the app sends it again).
     let p = offset(SHOP, 100.0, 0.0);
     wait_for("B to pass the fix on", WAIT, || {
         let (b, rider, kept) = (&b, &rider, &kept);

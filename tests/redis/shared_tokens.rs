@@ -90,3 +90,41 @@ async fn an_unknown_token_is_refused() {
     );
     a.kill9();
 }
+
+/// Nodes of a cluster (docs/cluster.md): a dispatcher issues and revokes a rider's tokens
+/// through any node, wherever the rider's actor lives; an unknown rider is 404 on each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn any_node_of_a_cluster_issues_a_riders_tokens() {
+    let (prefix, _cleanup) = fresh_keys();
+    let a = Server::start_ready(MAIN_REDIS, &prefix, &crate::nodes::node_env("tok-a")).await;
+    let b = Server::start_ready(MAIN_REDIS, &prefix, &crate::nodes::node_env("tok-b")).await;
+    let (on_a, on_b) = (a.api(), b.api());
+    // Made on A: its actor lives there, no socket anywhere.
+    let (rider, _) = on_a.create_rider().await;
+    let path = format!("/riders/{rider}/tokens");
+    let from_b = on_b
+        .post(&path, Some(&on_b.dispatcher), &json!({}))
+        .await
+        .expect(201)["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (mut socket, _) = on_b.rider_socket(&rider, &from_b).await;
+    let r = on_b
+        .raw(Method::DELETE, &path, Some(&on_b.dispatcher), None, &[])
+        .await
+        .expect(200);
+    assert!(r["revoked"].as_u64().unwrap() >= 2, "{r}");
+    assert_eq!(socket.ws.close_code(WAIT).await, CloseCode::Policy);
+    for api in [&on_a, &on_b] {
+        api.post(
+            "/riders/r_nobody0000/tokens",
+            Some(&api.dispatcher),
+            &json!({}),
+        )
+        .await
+        .expect_error(404, "not_found");
+    }
+    a.kill9();
+    b.kill9();
+}

@@ -69,6 +69,30 @@ impl Engine {
         }
     }
 
+    /// Has this node joined the others (a mesh to reach them)? Always false for a single
+    /// node.
+    pub fn joined(&self) -> bool {
+        self.shared.peers.get().is_some()
+    }
+
+    /// Does rider `id` exist anywhere? Its actor here, or (several nodes) its record in
+    /// the shared store: its actor may live on another node, or nowhere until its app
+    /// connects. A single node answers from its own actors only.
+    pub async fn rider_exists(&self, id: &RiderId) -> Result<bool, crate::error::EngineError> {
+        if self.shared.dir.rider(id).is_some() {
+            return Ok(true);
+        }
+        if self.shared.peers.get().is_none() {
+            return Ok(false);
+        }
+        self.shared
+            .store
+            .load_rider(id)
+            .await
+            .map(|r| r.is_some())
+            .map_err(|e| crate::error::EngineError::Unavailable(e.to_string()))
+    }
+
     /// This rider's actor lives on `node` (None: nowhere else; a local actor wins).
     pub fn place_rider(&self, id: &RiderId, node: Option<Arc<str>>) {
         let mut remote = self.shared.dir.remote_riders.write();
