@@ -109,8 +109,11 @@ async fn dashboard_on_b_follows_an_order_of_a(url: &str) {
     // Ended, it leaves B's snapshot as it leaves A's.
     let (_, snap) = on_b.dashboard().await;
     assert!(!lists(&snap, &order), "a delivered order in B's snapshot");
+    // The first changes may reach B as it takes the zone up (from the order's record,
+    // the zone list being read every 2 s); once B showed `accepted` it had, so the
+    // rider's three changes came through the feed.
     let fed = sample(&b, r#"dispatch_city_feed_total{outcome="fed"}"#).await;
-    assert!(fed >= 6.0, "B fed {fed} entries");
+    assert!(fed >= 3.0, "B fed {fed} entries");
     // A holds the zone: what it wrote is its own, never fed back to itself.
     let fed_on_a = sample(&a, r#"dispatch_city_feed_total{outcome="fed"}"#).await;
     assert_eq!(fed_on_a, 0.0);

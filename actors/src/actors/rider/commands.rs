@@ -205,7 +205,7 @@ impl RiderActor {
         ctx: &mut Context<Self>,
     ) {
         if !self.state.holds(&order_id) {
-            return self.refuse_report(order_id, ctx);
+            return self.refuse_report(order_id, kind, ctx);
         }
         let Some(order) = self.shared.order_ref(&order_id) else {
             self.update(|s| {
@@ -245,8 +245,16 @@ impl RiderActor {
 
     /// A report on an order the rider does not hold. If the rider held it and it is now
     /// final (delivered, failed, also by a dispatcher), the state answers first:
-    /// `invalid_transition`, as for any command on a final order. Otherwise `forbidden`.
-    pub(super) fn refuse_report(&mut self, order_id: OrderId, ctx: &mut Context<Self>) {
+    /// `invalid_transition`, as for any command on a final order. If the order is live and
+    /// names this rider, this actor lost track of it (rebuilt on another node after its
+    /// own died, before the rider's record had the order): it takes the order back and
+    /// the report goes on. Otherwise `forbidden`.
+    pub(super) fn refuse_report(
+        &mut self,
+        order_id: OrderId,
+        kind: ReportKind,
+        ctx: &mut Context<Self>,
+    ) {
         let live = self
             .shared
             .order_ref(&order_id)
@@ -254,12 +262,26 @@ impl RiderActor {
         let store = self.shared.store.clone();
         let id = order_id.clone();
         let lookup = async move {
-            match live {
-                Some(answer) => answer.await.ok(),
-                None => store.load_order(&id).await.ok().flatten(),
+            // Where it was last known may be a node that died: the store then.
+            if let Some(answer) = live {
+                if let Ok(o) = answer.await {
+                    return Some(o);
+                }
             }
+            store.load_order(&id).await.ok().flatten()
         };
-        ctx.spawn(lookup.into_actor(self).map(move |order, act, _| {
+        ctx.spawn(lookup.into_actor(self).map(move |order, act, ctx| {
+            let mine = order
+                .as_ref()
+                .filter(|o| o.rider_id.as_ref() == Some(&act.state.rider_id));
+            if let Some(o) = mine {
+                let before = act.state.status();
+                act.state.update_order(o.clone());
+                if act.state.holds(&order_id) {
+                    act.settle(before, false);
+                    return act.on_report(order_id, kind, ctx);
+                }
+            }
             let me = &act.state.rider_id;
             let notice = match order {
                 Some(o) if o.status.is_final() && o.rider_id.as_ref() == Some(me) => {
