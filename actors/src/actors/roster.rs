@@ -27,6 +27,10 @@ use tokio::sync::broadcast;
 /// How often coalesced views go out.
 pub const FLUSH: Duration = Duration::from_millis(500);
 
+/// How many views one note carries at most (a few hundred kilobytes): a mesh entry stays
+/// small however many riders a node runs.
+pub const VIEWS_PER_NOTE: usize = 2_000;
+
 /// How many notes heard wait for the hub: one per peer per [`FLUSH`], so a few seconds of
 /// a hundred peers. A hub further behind loses the oldest (it counts them).
 pub const HEARD_CAPACITY: usize = 1024;
@@ -140,22 +144,26 @@ impl Roster {
 }
 
 impl Flush {
-    /// The note for each of `peers` with something to hear: each note encoded once.
+    /// The notes for each of `peers` with something to hear, each note encoded once and
+    /// at most [`VIEWS_PER_NOTE`] views long (a new peer of a big node gets several).
     fn notes(self, peers: &[Arc<str>]) -> Vec<(Arc<str>, Arc<str>)> {
-        let encode = |views: Vec<Arc<RiderView>>| -> Option<Arc<str>> {
-            (!views.is_empty()).then(|| Call::Riders { views }.encode().into())
+        let encode = |views: Vec<Arc<RiderView>>| -> Vec<Arc<str>> {
+            views
+                .chunks(VIEWS_PER_NOTE)
+                .map(|c| Call::Riders { views: c.to_vec() }.encode().into())
+                .collect()
         };
         let whole = encode(self.whole);
         let changed = encode(self.changed);
         peers
             .iter()
-            .filter_map(|p| {
-                let note = if self.joined.contains(p) {
-                    whole.clone()
+            .flat_map(|p| {
+                let notes = if self.joined.contains(p) {
+                    &whole
                 } else {
-                    changed.clone()
+                    &changed
                 };
-                note.map(|n| (p.clone(), n))
+                notes.iter().map(|n| (p.clone(), n.clone()))
             })
             .collect()
     }
@@ -259,6 +267,21 @@ mod tests {
         // A joined peer not (or no longer) among the peers is told nothing.
         roster.joined(&[node("z")]);
         assert!(roster.take().notes(&peers).is_empty());
+    }
+
+    #[test]
+    fn a_big_flush_goes_in_several_notes() {
+        let roster = Roster::default();
+        for i in 0..VIEWS_PER_NOTE + 1 {
+            roster.put(view(i, RiderStatus::Idle));
+        }
+        let notes = roster.take().notes(&[node("b")]);
+        assert_eq!(notes.len(), 2);
+        assert_eq!(decoded(&notes[0].1).len(), VIEWS_PER_NOTE);
+        assert_eq!(
+            decoded(&notes[1].1),
+            vec![view(VIEWS_PER_NOTE, RiderStatus::Idle)]
+        );
     }
 
     #[test]
