@@ -12,9 +12,12 @@
 //! On a node of several, the orders other nodes own come in too (the city feed hands them
 //! in: [`Hub::order_elsewhere`]): dashboards get them in the same `updates` frames, merchant
 //! apps and tracking pages the same frames as for this node's orders; snapshots list them.
-//! The orders-elsewhere map is bounded (`crate::elsewhere`).
+//! The orders-elsewhere map is bounded (`crate::elsewhere`). Riders of other nodes come
+//! from the engine (their nodes send their views): dashboards get them as local riders,
+//! snapshots list them (`hub_riders.rs`, `crate::riders_elsewhere`).
 
 use crate::elsewhere::{OrdersElsewhere, Put};
+use crate::riders_elsewhere::RiderViewsElsewhere;
 use crate::ws::frames::{encode, Board, DashboardFrame, MerchantFrame, TrackFrame};
 use dispatch_actors::domain::escalation::Escalation;
 use dispatch_actors::domain::merchant::Merchant;
@@ -97,6 +100,8 @@ pub struct HubSizes {
     pub order_riders: usize,
     /// Live orders of other nodes kept for snapshots (several nodes).
     pub orders_elsewhere: usize,
+    /// Riders of other nodes kept for snapshots (several nodes).
+    pub riders_elsewhere: usize,
 }
 
 #[derive(Default)]
@@ -110,6 +115,8 @@ pub struct Hub {
     access: RwLock<Access>,
     /// Live orders other nodes own, as the city feed read them (several nodes).
     elsewhere: Mutex<OrdersElsewhere>,
+    /// Riders other nodes run, as their nodes last told (several nodes).
+    riders_elsewhere: Mutex<RiderViewsElsewhere>,
     pending: Mutex<Pending>,
     stats: Mutex<StatsBook>,
     /// The event router and the dashboard tick, awaited at shutdown.
@@ -196,7 +203,7 @@ impl Hub {
             }
         });
         let hub = self.clone();
-        let mut stop = shutdown;
+        let mut stop = shutdown.clone();
         let ticker = actix_web::rt::spawn(async move {
             let mut tick = tokio::time::interval(update_interval.max(Duration::from_millis(10)));
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -210,7 +217,8 @@ impl Hub {
                 }
             }
         });
-        self.tasks.lock().extend([router, ticker]);
+        let riders = self.follow_riders_elsewhere(engine, shutdown.clone());
+        self.tasks.lock().extend([router, ticker, riders]);
     }
 
     /// Have the router and the tick finished (after shutdown)?
@@ -285,6 +293,7 @@ impl Hub {
             rider_access: access.by_rider.len(),
             order_riders: access.by_order.len(),
             orders_elsewhere: self.elsewhere.lock().len(),
+            riders_elsewhere: self.riders_elsewhere.lock().len(),
         }
     }
 
@@ -298,6 +307,7 @@ impl Hub {
             ("rider_access", s.rider_access),
             ("order_riders", s.order_riders),
             ("orders_elsewhere", s.orders_elsewhere),
+            ("riders_elsewhere", s.riders_elsewhere),
         ] {
             metrics::gauge!(metric_names::HUB_ENTRIES, "map" => map).set(n as f64);
         }
@@ -351,6 +361,8 @@ impl Hub {
                 previous_status,
             } => self.on_order(order, previous_status),
             Event::RiderChanged { rider } => {
+                // This node's actor has it now: its copy is the one to show.
+                self.riders_elsewhere.lock().forget(&rider.rider_id);
                 self.pending
                     .lock()
                     .riders
@@ -558,6 +570,9 @@ impl Hub {
         push_all(&mut dashboards, &frame, "dispatch");
     }
 }
+
+#[path = "hub_riders.rs"]
+mod riders;
 
 #[cfg(test)]
 #[path = "hub_tests.rs"]

@@ -234,3 +234,62 @@ fn an_order_read_from_its_record_reaches_dashboards_only() {
         ]
     );
 }
+
+/// Riders of other nodes: the views their nodes send reach dashboards in the `updates`
+/// frame a local rider's change makes, and are kept for snapshots until a local copy or
+/// their node's leaving takes them out.
+mod riders_elsewhere {
+    use super::*;
+    use crate::riders_elsewhere::tests::rider;
+    use dispatch_actors::domain::rider::RiderStatus;
+
+    fn node(s: &str) -> Arc<str> {
+        s.into()
+    }
+
+    #[test]
+    fn a_rider_elsewhere_reaches_dashboards_in_the_frame_a_local_one_gets() {
+        let (local, remote) = (Hub::new(), Hub::new());
+        let (a, b) = (dashboard(&local), dashboard(&remote));
+        let r = rider("r_1", RiderStatus::Idle);
+        local.route(Event::RiderChanged { rider: r.clone() });
+        remote.rider_elsewhere(r.clone(), node("a"));
+        let (a, b) = (tick(&local, &a), tick(&remote, &b));
+        assert_eq!(a, b);
+        assert_eq!(b.len(), 1);
+        assert_eq!(b[0]["type"], "updates");
+        assert_eq!(b[0]["riders"][0]["rider_id"], "r_1");
+        assert_eq!(b[0]["riders"][0]["status"], "idle");
+        assert_eq!(remote.riders_elsewhere(), vec![r]);
+        assert_eq!(remote.sizes().riders_elsewhere, 1);
+    }
+
+    #[test]
+    fn the_latest_view_is_kept_and_a_local_copy_wins() {
+        let hub = Hub::new();
+        let d = dashboard(&hub);
+        hub.rider_elsewhere(rider("r_1", RiderStatus::Idle), node("a"));
+        hub.rider_elsewhere(rider("r_1", RiderStatus::Busy), node("a"));
+        let frames = tick(&hub, &d);
+        assert_eq!(frames[0]["riders"].as_array().unwrap().len(), 1);
+        assert_eq!(frames[0]["riders"][0]["status"], "busy");
+        assert_eq!(hub.riders_elsewhere()[0].status, RiderStatus::Busy);
+        // The rider's actor came here: its own changes are the ones to show.
+        hub.route(Event::RiderChanged {
+            rider: rider("r_1", RiderStatus::Offline),
+        });
+        assert!(hub.riders_elsewhere().is_empty());
+    }
+
+    #[test]
+    fn a_node_that_leaves_takes_its_riders_out_of_snapshots() {
+        let hub = Hub::new();
+        hub.rider_elsewhere(rider("r_1", RiderStatus::Idle), node("a"));
+        hub.rider_elsewhere(rider("r_2", RiderStatus::Idle), node("b"));
+        hub.node_left("a");
+        let left: Vec<_> = hub.riders_elsewhere();
+        assert_eq!(left.len(), 1);
+        assert_eq!(left[0].rider_id.as_str(), "r_2");
+        assert_eq!(hub.sizes().riders_elsewhere, 1);
+    }
+}

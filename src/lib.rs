@@ -19,6 +19,7 @@ pub mod ratelimit;
 pub mod recovery_gate;
 pub mod request_limits;
 pub mod revocations;
+pub mod riders_elsewhere;
 pub mod routes;
 pub mod settings;
 pub mod share;

@@ -243,6 +243,10 @@ fn describe_metrics() {
         "Peers' claims to run a rider that the store did not back (a stale copy), dropped."
     );
     describe_counter!(
+        m::PEER_CHANGES_DROPPED_TOTAL,
+        "Changes for or from other nodes dropped over a bound, by what (fleet, rider_views, riders_elsewhere)."
+    );
+    describe_counter!(
         m::TOKENS_READ_THROUGH_TOTAL,
         "Tokens this node did not hold, found in the store (issued by another node)."
     );
@@ -391,6 +395,9 @@ fn register_metrics() {
         m::CLUSTER_LEASE_RELEASES_TOTAL,
     ] {
         metrics::counter!(name).increment(0);
+    }
+    for what in ["fleet", "rider_views", "riders_elsewhere"] {
+        metrics::counter!(m::PEER_CHANGES_DROPPED_TOTAL, "what" => what).increment(0);
     }
     for outcome in crate::city_feed::OUTCOMES {
         metrics::counter!(m::CITY_FEED_TOTAL, "outcome" => outcome).increment(0);

@@ -104,6 +104,12 @@ pub const MESH_CALLS_REFUSED_TOTAL: &str = "dispatch_mesh_calls_refused_total";
 /// A peer's claim to run a rider another peer was known to run, that the store did not
 /// back (a stale copy of a node that was frozen or cut off): dropped.
 pub const FLEET_STALE_CLAIMS_TOTAL: &str = "dispatch_fleet_stale_claims_total";
+/// Changes for other nodes or from them dropped over a bound, by `what`: `fleet` (this
+/// node's riders' matcher placements waiting for the next flush), `rider_views` (this
+/// node's riders' dashboard views waiting for the next flush, or remembered for a new
+/// peer), `riders_elsewhere` (another node's rider not kept for snapshots: the hub's map
+/// is full, or the hub fell behind the views heard).
+pub const PEER_CHANGES_DROPPED_TOTAL: &str = "dispatch_peer_changes_dropped_total";
 /// Entries of other zones' event streams read by this node's city feed (every dashboard
 /// shows the whole city, docs/cluster.md), by `outcome`: `fed` (an order of another node,
 /// given to the dashboards), `own` (written by this node: its own actors told the hub
@@ -152,6 +158,7 @@ pub const ALL: &[&str] = &[
     STORE_FENCED_WRITES_TOTAL,
     MESH_NOTES_TOTAL,
     FLEET_STALE_CLAIMS_TOTAL,
+    PEER_CHANGES_DROPPED_TOTAL,
     CLUSTER_LEASES_HELD,
     CLUSTER_LEASE_ACQUISITIONS_TOTAL,
     CLUSTER_LEASE_RELEASES_TOTAL,

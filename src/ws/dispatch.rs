@@ -9,6 +9,7 @@ use crate::auth::Principal;
 use crate::elsewhere::with_elsewhere;
 use crate::errors::{ApiError, ErrorBody};
 use crate::extract::SocketRequest;
+use crate::riders_elsewhere::riders_with_elsewhere;
 use crate::state::AppState;
 use actix_web::{get, HttpResponse};
 
@@ -52,7 +53,8 @@ pub async fn connect(socket: SocketRequest) -> Result<HttpResponse, ApiError> {
 
 pub async fn snapshot(state: &AppState) -> Result<String, ApiError> {
     let e = &state.engine;
-    let riders = e.riders().await;
+    // This node's riders, and those other nodes run.
+    let riders = riders_with_elsewhere(e.riders().await, state.hub.riders_elsewhere());
     let here: Vec<_> = e
         .live_orders()
         .await

@@ -8,6 +8,7 @@
 //! peer that joins gets this node's whole fleet first; a peer that leaves takes its riders
 //! out of this node's matcher.
 
+use super::coalesce::Coalesced;
 use super::matcher::DrainFeed;
 use super::remote::wire::Call;
 use super::remote::Peers;
@@ -34,8 +35,7 @@ struct Inner {
     /// What the matcher holds of each local rider now (sent whole to a new peer).
     local: HashMap<RiderId, Placement>,
     /// Changes not sent yet, latest per rider, in the order riders first changed.
-    pending: Vec<Change>,
-    at: HashMap<RiderId, usize>,
+    pending: Coalesced<RiderId, Change>,
     /// The nodes told so far.
     peers: BTreeSet<Arc<str>>,
     /// Peers that joined since the last flush: they get the whole fleet.
@@ -55,14 +55,9 @@ impl Fleet {
         if inner.peers.is_empty() {
             return;
         }
-        let id = change.rider_id().clone();
-        match inner.at.get(&id).copied() {
-            Some(i) => inner.pending[i] = change.clone(),
-            None => {
-                let i = inner.pending.len();
-                inner.at.insert(id, i);
-                inner.pending.push(change.clone());
-            }
+        if !inner.pending.put(change.rider_id().clone(), change.clone()) {
+            metrics::counter!(metric_names::PEER_CHANGES_DROPPED_TOTAL, "what" => "fleet")
+                .increment(1);
         }
     }
 
@@ -94,8 +89,7 @@ impl Fleet {
     /// What to send now: (peer, changes) for each peer with something to hear.
     fn take(&self) -> Vec<(Arc<str>, Vec<Change>)> {
         let mut inner = self.inner.lock();
-        let pending = std::mem::take(&mut inner.pending);
-        inner.at.clear();
+        let pending = inner.pending.take();
         let joined = std::mem::take(&mut inner.joined);
         let whole: Vec<Change> = if joined.is_empty() {
             Vec::new()

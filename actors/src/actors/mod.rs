@@ -10,6 +10,7 @@
 //! - [`engine::Engine`]: the facade that creates actors and routes calls by id.
 //! - [`remote`]: references to actors of other nodes, and their messages as data.
 
+pub mod coalesce;
 pub mod desk;
 pub mod directory;
 pub mod engine;
@@ -20,6 +21,7 @@ pub mod order;
 pub mod planner;
 pub mod remote;
 pub mod rider;
+pub mod roster;
 pub mod timers;
 
 use crate::clock::Clock;
@@ -47,6 +49,10 @@ pub struct Shared {
     pub peers: std::sync::OnceLock<Arc<dyn remote::Peers>>,
     /// This node's riders as the other nodes' matchers are to see them.
     pub fleet: fleet::Fleet,
+    /// This node's riders as the other nodes' dashboards are to see them.
+    pub roster: roster::Roster,
+    /// Other nodes' riders' views, for this node's dashboards' hub.
+    pub riders_elsewhere: tokio::sync::broadcast::Sender<roster::RidersElsewhere>,
     /// The arbiter the engine started on: actors started for other nodes' calls (which
     /// arrive on plain tokio tasks) start here.
     pub home: actix::ArbiterHandle,

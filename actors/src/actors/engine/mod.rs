@@ -137,6 +137,8 @@ impl Engine {
             planner,
             peers: std::sync::OnceLock::new(),
             fleet: Default::default(),
+            roster: Default::default(),
+            riders_elsewhere: crate::actors::roster::channel(),
             zones: std::sync::OnceLock::new(),
             home: Arbiter::current(),
         });
@@ -156,6 +158,13 @@ impl Engine {
 
     pub fn subscribe(&self) -> broadcast::Receiver<Event> {
         self.shared.bus.subscribe()
+    }
+
+    /// Other nodes' riders as their nodes publish them (several nodes; the hub's
+    /// dashboards show them): never on the event bus, whose other readers record and
+    /// re-emit this node's own events only.
+    pub fn riders_elsewhere(&self) -> broadcast::Receiver<crate::actors::roster::RidersElsewhere> {
+        self.shared.riders_elsewhere.subscribe()
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -318,6 +327,7 @@ impl Engine {
         )
         .await?;
         if let Some(peers) = self.shared.peers.get() {
+            self.shared.roster.put(Arc::new(view.clone()));
             // Where its actor is, for the node its socket may open on.
             self.shared
                 .store

@@ -5,6 +5,7 @@ use super::{ask_all, Engine};
 use crate::actors::merchant::GetMerchant;
 use crate::actors::remote::wire::Call;
 use crate::actors::remote::{NodeCalls, Peers};
+use crate::actors::roster::{self, RidersElsewhere};
 use crate::actors::{fleet, Shared};
 use crate::domain::{MerchantId, RiderId};
 use std::sync::Arc;
@@ -31,16 +32,28 @@ impl Engine {
         if self.shared.peers.set(peers.clone()).is_err() {
             return false;
         }
-        fleet::spawn_flusher(Arc::downgrade(&self.shared), peers);
+        fleet::spawn_flusher(Arc::downgrade(&self.shared), peers.clone());
+        roster::spawn_flusher(Arc::downgrade(&self.shared), peers);
+        // The riders that have not changed since they came back (recovery) are known to
+        // new peers too.
+        let engine = self.clone();
+        actix::spawn(async move {
+            let views = engine.riders().await;
+            engine.shared.roster.seed(views);
+        });
         true
     }
 
     /// The other live nodes, as membership sees them now: new ones hear this node's whole
-    /// fleet; riders of those gone leave this node's matcher.
+    /// fleet and riders; riders of those gone leave this node's matcher and dashboards.
     pub fn set_peers(&self, nodes: impl IntoIterator<Item = Arc<str>>) {
         let before = self.shared.fleet.peers();
         for gone in self.shared.fleet.set_peers(nodes) {
             fleet::forget_node(&self.shared, &gone);
+            let _ = self
+                .shared
+                .riders_elsewhere
+                .send(RidersElsewhere::Left { node: gone });
         }
         let joined: Vec<Arc<str>> = self
             .shared
@@ -49,6 +62,7 @@ impl Engine {
             .into_iter()
             .filter(|p| !before.contains(p))
             .collect();
+        self.shared.roster.joined(&joined);
         if !joined.is_empty() {
             // A new peer may have missed merchants made before it was seen: all of them.
             let engine = self.clone();

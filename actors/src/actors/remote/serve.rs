@@ -4,7 +4,7 @@
 use super::local;
 use super::wire::{Answer, Call, RiderMsg};
 use crate::actors::merchant::{MerchantActor, ReplaceState};
-use crate::actors::{fleet, Shared};
+use crate::actors::{fleet, roster, Shared};
 use crate::mesh::CallHandler;
 use actix::Actor;
 use futures_util::future::{ready, BoxFuture, FutureExt};
@@ -93,6 +93,10 @@ impl NodeCalls {
                         shared.dir.merchants.write().insert(id, addr);
                     }
                 }
+                ready(Answer::Done).boxed()
+            }
+            Ok(Call::Riders { views }) => {
+                roster::heard(&shared, from, views);
                 ready(Answer::Done).boxed()
             }
             Ok(Call::Fleet { changes }) => {

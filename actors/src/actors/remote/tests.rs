@@ -377,3 +377,51 @@ async fn orders_live_on_the_node_holding_their_zone_and_follow_it() {
     assert_eq!(accepted.status, OrderStatus::Accepted);
     assert_eq!(b.order(&id).await.unwrap().status, OrderStatus::Accepted);
 }
+
+/// Riders on every dashboard: B hears the views of A's riders (only A's: its own stay on
+/// its event bus), and hears A leave.
+#[actix_rt::test]
+async fn a_node_hears_the_views_of_another_nodes_riders_and_its_leaving() {
+    use crate::actors::roster::RidersElsewhere;
+    use crate::domain::rider::RiderStatus;
+    let prefix = format!("test:remote:{}:", rand::random::<u64>());
+    let a = joined(&prefix, "a").await;
+    let b = joined(&prefix, "b").await;
+    let mut heard = b.riders_elsewhere();
+    a.set_peers(["b".into()]);
+    b.set_peers(["a".into()]);
+    let at = GeoPoint::new(31.23, 121.47).unwrap();
+    let (on_a, _outbox) = rider_on(&a, at).await;
+    let (on_b, _outbox_b) = rider_on(&b, at).await;
+    let idle = tokio::time::timeout(Duration::from_secs(3), async {
+        loop {
+            match heard.recv().await.unwrap() {
+                RidersElsewhere::Views { node, views } => {
+                    assert_eq!(&*node, "a");
+                    assert!(views.iter().all(|v| v.rider_id != on_b), "B's own rider");
+                    if let Some(v) = views.iter().find(|v| v.rider_id == on_a) {
+                        if v.status == RiderStatus::Idle && v.location.is_some() {
+                            return v.clone();
+                        }
+                    }
+                }
+                other => panic!("unexpected: {other:?}"),
+            }
+        }
+    })
+    .await
+    .expect("A's rider on B within 3 s");
+    assert_eq!(idle.location, Some(at));
+    // A leaves B's membership.
+    b.set_peers(Vec::<Arc<str>>::new());
+    let left = tokio::time::timeout(Duration::from_secs(3), async {
+        loop {
+            if let RidersElsewhere::Left { node } = heard.recv().await.unwrap() {
+                return node;
+            }
+        }
+    })
+    .await
+    .expect("A's leaving within 3 s");
+    assert_eq!(&*left, "a");
+}

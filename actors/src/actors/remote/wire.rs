@@ -31,6 +31,10 @@ pub enum Call {
     Fleet {
         changes: Vec<Change>,
     },
+    /// The latest dashboard views of the sender's riders (`actors::roster`).
+    Riders {
+        views: Vec<std::sync::Arc<RiderView>>,
+    },
     /// A merchant as the sender just stored it (every node keeps every merchant).
     Merchant {
         state: MerchantState,

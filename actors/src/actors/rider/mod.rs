@@ -248,9 +248,11 @@ impl RiderActor {
                     }
                 });
             }
-            self.shared.bus.publish(Event::RiderChanged {
-                rider: Arc::new(view),
-            });
+            let view = Arc::new(view);
+            if self.shared.peers.get().is_some() {
+                self.shared.roster.put(view.clone());
+            }
+            self.shared.bus.publish(Event::RiderChanged { rider: view });
         }
     }
 }
@@ -269,6 +271,9 @@ impl Actor for RiderActor {
     }
 
     fn stopped(&mut self, _ctx: &mut Self::Context) {
+        // Stopped here (handed over, or the engine stops): a new peer hears of the rider
+        // from its new node.
+        self.shared.roster.forget(&self.state.rider_id);
         if let Some(s) = self.gauge_status {
             metrics::gauge!(metric_names::RIDERS, "status" => s.as_str()).decrement(1.0);
         }
