@@ -20,6 +20,28 @@ impl Engine {
         self.shared.dir.rider(id).is_some()
     }
 
+    /// The live node other than this one that runs the rider's actor, if any: the fleet
+    /// says, else (offline, or never located) the store. A node membership says is gone
+    /// is none: asking it would only wait out the call's timeout (the rider's app,
+    /// reconnecting or reporting a fix, waits with it).
+    pub(super) async fn rider_home(&self, id: &RiderId) -> Result<Option<Arc<str>>, EngineError> {
+        let Some(peers) = self.shared.peers.get() else {
+            return Ok(None);
+        };
+        let mut node = self.shared.dir.remote_riders.read().get(id).cloned();
+        if node.is_none() {
+            node = self
+                .shared
+                .store
+                .rider_node(id)
+                .await
+                .map_err(|e| EngineError::Unavailable(e.to_string()))?
+                .filter(|n| n != peers.node())
+                .map(Arc::from);
+        }
+        Ok(node.filter(|n| !self.shared.fleet.is_gone(n)))
+    }
+
     /// Makes sure the rider's actor is on this node (a single node: it is, or the rider
     /// does not exist).
     pub async fn take_rider(&self, id: &RiderId) -> Result<(), EngineError> {
@@ -29,22 +51,7 @@ impl Engine {
         let Some(peers) = self.shared.peers.get().cloned() else {
             return Err(not_found("rider", id));
         };
-        let mut from = self.shared.dir.remote_riders.read().get(id).cloned();
-        if from.is_none() {
-            // Not in the fleet (offline, or never located): the store says where it is.
-            from = self
-                .shared
-                .store
-                .rider_node(id)
-                .await
-                .map_err(|e| EngineError::Unavailable(e.to_string()))?
-                .filter(|n| n != peers.node())
-                .map(Arc::from);
-        }
-        // A node membership says is gone cannot hand anything over: asking it would only
-        // wait out the call's timeout (the rider's app, reconnecting, waits with it).
-        let from = from.filter(|n| !self.shared.fleet.is_gone(n));
-        let handed = match from {
+        let handed = match self.rider_home(id).await? {
             Some(node) => {
                 let call = Call::Rider {
                     rider_id: id.clone(),

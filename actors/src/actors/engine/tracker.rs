@@ -9,7 +9,6 @@ use crate::actors::remote::wire::{Answer, Call, RiderMsg};
 use crate::domain::gps::{FixVerdict, RawFix};
 use crate::domain::RiderId;
 use crate::error::EngineError;
-use std::sync::Arc;
 
 impl Engine {
     /// The verdict on a tracker fix for a rider whose actor is not on this node (None: a
@@ -24,19 +23,8 @@ impl Engine {
         let Some(peers) = self.shared.peers.get().cloned() else {
             return Err(not_found("rider", id));
         };
-        let mut node = self.shared.dir.remote_riders.read().get(id).cloned();
-        if node.is_none() {
-            node = self
-                .shared
-                .store
-                .rider_node(id)
-                .await
-                .map_err(|e| EngineError::Unavailable(e.to_string()))?
-                .filter(|n| n != peers.node())
-                .map(Arc::from);
-        }
-        // Its node is gone: the rider is taken up here (from the store).
-        if let Some(node) = node.filter(|n| !self.shared.fleet.is_gone(n)) {
+        // Nowhere else (its node gone, or never started): taken up here, below.
+        if let Some(node) = self.rider_home(id).await? {
             let call = Call::Rider {
                 rider_id: id.clone(),
                 msg: RiderMsg::TrackerFix { raw, go_online },
