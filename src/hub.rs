@@ -14,7 +14,8 @@
 //! apps and tracking pages the same frames as for this node's orders; snapshots list them.
 //! The orders-elsewhere map is bounded (`crate::elsewhere`). Riders of other nodes come
 //! from the engine (their nodes send their views): dashboards get them as local riders,
-//! snapshots list them (`hub_riders.rs`, `crate::riders_elsewhere`).
+//! snapshots list them (`hub_riders.rs`, `crate::riders_elsewhere`); so do their
+//! escalations (`hub_escalations.rs`; the engine keeps them for snapshots).
 
 use crate::elsewhere::{OrdersElsewhere, Put};
 use crate::riders_elsewhere::RiderViewsElsewhere;
@@ -218,7 +219,10 @@ impl Hub {
             }
         });
         let riders = self.follow_riders_elsewhere(engine, shutdown.clone());
-        self.tasks.lock().extend([router, ticker, riders]);
+        let escalations = self.follow_escalations_elsewhere(engine, shutdown.clone());
+        self.tasks
+            .lock()
+            .extend([router, ticker, riders, escalations]);
     }
 
     /// Have the router and the tick finished (after shutdown)?
@@ -573,6 +577,9 @@ impl Hub {
 
 #[path = "hub_riders.rs"]
 mod riders;
+
+#[path = "hub_escalations.rs"]
+mod escalations;
 
 #[cfg(test)]
 #[path = "hub_tests.rs"]

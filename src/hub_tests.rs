@@ -293,3 +293,45 @@ mod riders_elsewhere {
         assert_eq!(hub.sizes().riders_elsewhere, 1);
     }
 }
+
+// ---- escalations of other nodes ----
+
+fn escalation(level: u32, resolved_ms: Option<u64>) -> Arc<Escalation> {
+    Arc::new(Escalation {
+        escalation_id: EscalationId::parse("e_1").unwrap(),
+        kind: dispatch_actors::domain::escalation::EscalationKind::MerchantUnresponsive,
+        level,
+        order_id: Some(OrderId::parse("o_1").unwrap()),
+        rider_id: None,
+        opened_ms: 1,
+        resolved_ms,
+        resolved_by: None,
+        message: "the merchant has not accepted".into(),
+        note: None,
+    })
+}
+
+#[test]
+fn an_escalation_elsewhere_reaches_dashboards_in_the_frame_a_local_one_gets() {
+    let (local, remote) = (Hub::new(), Hub::new());
+    let (a, b) = (dashboard(&local), dashboard(&remote));
+    local.route(Event::EscalationChanged {
+        escalation: escalation(1, None),
+    });
+    remote.escalation_elsewhere(escalation(1, None));
+    let (a, b) = (tick(&local, &a), tick(&remote, &b));
+    assert_eq!(a, b);
+    assert_eq!(b.len(), 1);
+    assert_eq!(b[0]["type"], "updates");
+    assert_eq!(b[0]["escalations"][0]["escalation_id"], "e_1");
+
+    // Changes coalesce per escalation: the latest goes out, once.
+    let d = dashboard(&remote);
+    remote.escalation_elsewhere(escalation(2, None));
+    remote.escalation_elsewhere(escalation(2, Some(9)));
+    let frames = tick(&remote, &d);
+    let list = frames[0]["escalations"].as_array().unwrap();
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0]["resolved_ms"], 9);
+    assert!(tick(&remote, &d).is_empty());
+}

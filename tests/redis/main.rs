@@ -15,6 +15,7 @@ mod harness;
 #[path = "../../actors/src/store/test_cluster.rs"]
 mod test_cluster;
 
+mod city_alerts;
 mod city_riders;
 mod city_sockets;
 mod cluster;

@@ -1,6 +1,7 @@
 //! The escalation desk: one actor over the [`EscalationBook`], so that "repeat raises the
 //! level" holds across every order and rider actor that reports to it.
 
+use super::alerts::Alerts;
 use crate::clock::Clock;
 use crate::config::secs;
 use crate::domain::escalation::{Escalation, EscalationBook, EscalationKind, Subject};
@@ -23,6 +24,8 @@ pub struct EscalationDesk {
     /// Resolved escalations stay in the book (and in `GET /escalations`) this long; they
     /// stay in the store.
     retention_ms: u64,
+    /// Several nodes: every change goes to the other nodes too (`super::alerts`).
+    alerts: Option<Arc<Alerts>>,
 }
 
 impl EscalationDesk {
@@ -33,7 +36,15 @@ impl EscalationDesk {
             store,
             clock,
             retention_ms: (retention_s.max(0.0) * 1000.0) as u64,
+            alerts: None,
         }
+    }
+
+    /// Tells `alerts` of every change (they go to the other nodes once this one joined
+    /// them; a node of its own never flushes them).
+    pub fn telling(mut self, alerts: Arc<Alerts>) -> Self {
+        self.alerts = Some(alerts);
+        self
     }
 
     fn now_ms(&self) -> u64 {
@@ -41,9 +52,11 @@ impl EscalationDesk {
     }
 
     fn announce(&self, e: &Escalation, ctx: &mut Context<Self>) {
-        self.bus.publish(Event::EscalationChanged {
-            escalation: Arc::new(e.clone()),
-        });
+        let escalation = Arc::new(e.clone());
+        if let Some(alerts) = &self.alerts {
+            alerts.put(escalation.clone());
+        }
+        self.bus.publish(Event::EscalationChanged { escalation });
         let store = self.store.clone();
         let e = e.clone();
         ctx.spawn(
@@ -164,7 +177,7 @@ impl Handler<Resolve> for EscalationDesk {
             let id = m.id.to_string();
             return Box::pin(async move { Err(EngineError::NotFound(format!("escalation {id}"))) });
         };
-        let (bus, store) = (self.bus.clone(), self.store.clone());
+        let (bus, store, alerts) = (self.bus.clone(), self.store.clone(), self.alerts.clone());
         // Announced once stored, like every change a client acts on.
         Box::pin(async move {
             store
@@ -172,9 +185,11 @@ impl Handler<Resolve> for EscalationDesk {
                 .await
                 .map_err(|err| EngineError::Unavailable(err.to_string()))?;
             if was_open == Some(true) {
-                bus.publish(Event::EscalationChanged {
-                    escalation: Arc::new(e.clone()),
-                });
+                let escalation = Arc::new(e.clone());
+                if let Some(alerts) = alerts {
+                    alerts.put(escalation.clone());
+                }
+                bus.publish(Event::EscalationChanged { escalation });
             }
             Ok(e)
         })

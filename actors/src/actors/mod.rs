@@ -10,6 +10,8 @@
 //! - [`engine::Engine`]: the facade that creates actors and routes calls by id.
 //! - [`remote`]: references to actors of other nodes, and their messages as data.
 
+pub mod alerts;
+pub mod alerts_heard;
 pub mod coalesce;
 pub mod desk;
 pub mod directory;
@@ -53,6 +55,12 @@ pub struct Shared {
     pub roster: roster::Roster,
     /// Other nodes' riders' views, for this node's dashboards' hub.
     pub riders_elsewhere: tokio::sync::broadcast::Sender<roster::RidersElsewhere>,
+    /// This node's escalations as the other nodes' lists and dashboards are to see them.
+    pub alerts: Arc<alerts::Alerts>,
+    /// Other nodes' escalations, as last heard, with their nodes.
+    pub alerts_heard: parking_lot::Mutex<alerts_heard::AlertsHeard>,
+    /// Other nodes' escalations as heard, for this node's dashboards' hub.
+    pub escalations_elsewhere: tokio::sync::broadcast::Sender<alerts::EscalationsHeard>,
     /// The arbiter the engine started on: actors started for other nodes' calls (which
     /// arrive on plain tokio tasks) start here.
     pub home: actix::ArbiterHandle,

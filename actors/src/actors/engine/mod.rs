@@ -7,6 +7,7 @@
 //! - `orders`: creating orders and the commands and queries on them;
 //! - `recover`: rebuilding every actor from a store snapshot after a restart.
 
+mod alerts;
 mod handover;
 mod orders;
 mod peers;
@@ -123,8 +124,10 @@ impl Engine {
         } else {
             cfg.event_bus_capacity
         });
-        let desk =
-            EscalationDesk::new(bus.clone(), store.clone(), clock, cfg.retention.final_s).start();
+        let alerts = Arc::new(crate::actors::alerts::Alerts::default());
+        let desk = EscalationDesk::new(bus.clone(), store.clone(), clock, cfg.retention.final_s)
+            .telling(alerts.clone())
+            .start();
         let shared = Arc::new(Shared {
             cfg,
             clock,
@@ -139,6 +142,9 @@ impl Engine {
             fleet: Default::default(),
             roster: Default::default(),
             riders_elsewhere: crate::actors::roster::channel(),
+            alerts,
+            alerts_heard: Default::default(),
+            escalations_elsewhere: crate::actors::alerts::channel(),
             zones: std::sync::OnceLock::new(),
             home: Arbiter::current(),
         });
@@ -165,6 +171,14 @@ impl Engine {
     /// re-emit this node's own events only.
     pub fn riders_elsewhere(&self) -> broadcast::Receiver<crate::actors::roster::RidersElsewhere> {
         self.shared.riders_elsewhere.subscribe()
+    }
+
+    /// Other nodes' escalations as their nodes publish them (several nodes; the hub's
+    /// dashboards show them), never on the event bus, as [`Engine::riders_elsewhere`].
+    pub fn escalations_elsewhere(
+        &self,
+    ) -> broadcast::Receiver<crate::actors::alerts::EscalationsHeard> {
+        self.shared.escalations_elsewhere.subscribe()
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -443,19 +457,35 @@ impl Engine {
 
     // ---- escalations ----
 
+    /// This node's escalations and (several nodes) those the others told of, newest
+    /// first.
     pub async fn escalations(&self, open_only: bool) -> Result<Vec<Escalation>, EngineError> {
-        Ok(self.shared.desk.send(ListEscalations { open_only }).await?)
+        let here = self.shared.desk.send(ListEscalations { open_only }).await?;
+        let heard = self.shared.alerts_heard.lock().list(open_only);
+        Ok(crate::actors::alerts_heard::with_heard(here, heard))
     }
 
+    /// Resolves an escalation on the desk holding it: this node's, or (several nodes)
+    /// the node that raised it (docs/cluster.md).
     pub async fn resolve_escalation(
         &self,
         id: EscalationId,
         note: Option<String>,
     ) -> Result<Escalation, EngineError> {
-        self.shared.desk.send(Resolve { id, note }).await?
+        let here = self
+            .shared
+            .desk
+            .send(Resolve {
+                id: id.clone(),
+                note: note.clone(),
+            })
+            .await?;
+        match here {
+            Err(EngineError::NotFound(_)) => self.resolve_elsewhere(id, note).await.unwrap_or(here),
+            here => here,
+        }
     }
 }
-
 /// A name as stored: trimmed, 1–200 characters.
 pub fn checked_name(name: String) -> Result<String, EngineError> {
     let name = name.trim().to_string();

@@ -6,7 +6,7 @@ use crate::actors::merchant::GetMerchant;
 use crate::actors::remote::wire::Call;
 use crate::actors::remote::{NodeCalls, Peers};
 use crate::actors::roster::{self, RidersElsewhere};
-use crate::actors::{fleet, Shared};
+use crate::actors::{alerts, fleet, Shared};
 use crate::domain::{MerchantId, RiderId};
 use std::sync::Arc;
 
@@ -33,7 +33,9 @@ impl Engine {
             return false;
         }
         fleet::spawn_flusher(Arc::downgrade(&self.shared), peers.clone());
-        roster::spawn_flusher(Arc::downgrade(&self.shared), peers);
+        roster::spawn_flusher(Arc::downgrade(&self.shared), peers.clone());
+        self.shared.alerts.turn_on();
+        alerts::spawn_flusher(Arc::downgrade(&self.shared), peers);
         // The riders that have not changed since they came back (recovery) are known to
         // new peers too.
         let engine = self.clone();
@@ -53,7 +55,11 @@ impl Engine {
             let _ = self
                 .shared
                 .riders_elsewhere
-                .send(RidersElsewhere::Left { node: gone });
+                .send(RidersElsewhere::Left { node: gone.clone() });
+            let n = self.shared.alerts_heard.lock().forget_node(&gone);
+            if n > 0 {
+                tracing::info!(node = %gone, escalations = n, "a node left: its escalations leave the lists");
+            }
         }
         let joined: Vec<Arc<str>> = self
             .shared
@@ -63,6 +69,7 @@ impl Engine {
             .filter(|p| !before.contains(p))
             .collect();
         self.shared.roster.joined(&joined);
+        self.shared.alerts.joined(&joined);
         if !joined.is_empty() {
             // A new peer may have missed merchants made before it was seen: all of them.
             let engine = self.clone();

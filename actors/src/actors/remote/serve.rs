@@ -3,8 +3,9 @@
 
 use super::local;
 use super::wire::{Answer, Call, RiderMsg};
+use crate::actors::desk::Resolve;
 use crate::actors::merchant::{MerchantActor, ReplaceState};
-use crate::actors::{fleet, roster, Shared};
+use crate::actors::{alerts, fleet, roster, Shared};
 use crate::mesh::CallHandler;
 use actix::Actor;
 use futures_util::future::{ready, BoxFuture, FutureExt};
@@ -98,6 +99,30 @@ impl NodeCalls {
             Ok(Call::Riders { views }) => {
                 roster::heard(&shared, from, views);
                 ready(Answer::Done).boxed()
+            }
+            Ok(Call::Escalations { escalations }) => {
+                alerts::heard(&shared, from, escalations);
+                ready(Answer::Done).boxed()
+            }
+            Ok(Call::ResolveEscalation {
+                escalation_id,
+                note,
+            }) => {
+                let desk = shared.desk.clone();
+                async move {
+                    let result = match desk
+                        .send(Resolve {
+                            id: escalation_id,
+                            note,
+                        })
+                        .await
+                    {
+                        Ok(result) => result,
+                        Err(e) => Err(e.into()),
+                    };
+                    Answer::Escalation { result }
+                }
+                .boxed()
             }
             Ok(Call::Fleet { changes }) => {
                 fleet::heard(&shared, from, changes);

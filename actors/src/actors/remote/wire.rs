@@ -1,12 +1,15 @@
 //! What order and rider actors send each other across nodes: the actix messages of
 //! `crate::protocol` as data (JSON in a mesh entry), and what comes back.
 
+use crate::domain::escalation::Escalation;
 use crate::domain::gps::{FixVerdict, GpsFix, RawFix};
 use crate::domain::merchant::MerchantState;
 use crate::domain::offers::{Offer, OfferCloseReason, TraceEntry};
 use crate::domain::order::{Order, OrderCommand};
 use crate::domain::rider::{RiderState, RiderView};
-use crate::domain::{CustomerId, GeoPoint, ItemId, MerchantId, OfferId, OrderId, RiderId};
+use crate::domain::{
+    CustomerId, EscalationId, GeoPoint, ItemId, MerchantId, OfferId, OrderId, RiderId,
+};
 use crate::error::EngineError;
 use crate::matcher::feed::Change;
 use crate::protocol::{ReportKind, UnassignReason};
@@ -34,6 +37,16 @@ pub enum Call {
     /// The latest dashboard views of the sender's riders (`actors::roster`).
     Riders {
         views: Vec<std::sync::Arc<RiderView>>,
+    },
+    /// Changes of the sender's escalations, for this node's list and dashboards
+    /// (`actors::alerts`).
+    Escalations {
+        escalations: Vec<std::sync::Arc<Escalation>>,
+    },
+    /// A dispatcher resolves one of this node's escalations through the sender.
+    ResolveEscalation {
+        escalation_id: EscalationId,
+        note: Option<String>,
     },
     /// A merchant as the sender just stored it (every node keeps every merchant).
     Merchant {
@@ -159,6 +172,10 @@ pub enum Answer {
     },
     RiderState {
         state: Box<RiderState>,
+    },
+    /// A resolution's outcome on the desk holding the escalation.
+    Escalation {
+        result: Result<Escalation, EngineError>,
     },
     /// A tracker fix's verdict; None: a newer fix of the rider took its place first.
     Verdict {
