@@ -396,7 +396,14 @@ fn register_metrics() {
     ] {
         metrics::counter!(name).increment(0);
     }
-    for what in ["fleet", "rider_views", "riders_elsewhere"] {
+    for what in [
+        "fleet",
+        "rider_views",
+        "riders_elsewhere",
+        "escalations",
+        "escalations_heard",
+        "escalations_elsewhere",
+    ] {
         metrics::counter!(m::PEER_CHANGES_DROPPED_TOTAL, "what" => what).increment(0);
     }
     for outcome in crate::city_feed::OUTCOMES {

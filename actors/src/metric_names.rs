@@ -108,7 +108,10 @@ pub const FLEET_STALE_CLAIMS_TOTAL: &str = "dispatch_fleet_stale_claims_total";
 /// node's riders' matcher placements waiting for the next flush), `rider_views` (this
 /// node's riders' dashboard views waiting for the next flush, or remembered for a new
 /// peer), `riders_elsewhere` (another node's rider not kept for snapshots: the hub's map
-/// is full, or the hub fell behind the views heard).
+/// is full, or the hub fell behind the views heard), `escalations` (this node's
+/// escalation changes waiting for the next flush, or open ones remembered for a new
+/// peer), `escalations_heard` (another node's escalation not kept for lists and
+/// snapshots), `escalations_elsewhere` (the hub fell behind the escalations heard).
 pub const PEER_CHANGES_DROPPED_TOTAL: &str = "dispatch_peer_changes_dropped_total";
 /// Entries of other zones' event streams read by this node's city feed (every dashboard
 /// shows the whole city, docs/cluster.md), by `outcome`: `fed` (an order of another node,

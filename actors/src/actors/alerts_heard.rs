@@ -91,7 +91,7 @@ impl AlertsHeard {
             .filter(|(e, _)| !open_only || e.is_open())
             .map(|(e, _)| (**e).clone())
             .collect();
-        all.sort_by(|a, b| b.opened_ms.cmp(&a.opened_ms));
+        all.sort_by_key(|e| std::cmp::Reverse(e.opened_ms));
         all
     }
 
@@ -116,7 +116,7 @@ pub fn with_heard(here: Vec<Escalation>, heard: Vec<Escalation>) -> Vec<Escalati
             .filter(|e| !ids.contains(&e.escalation_id)),
     );
     // Stable: the desk's own order stands among equal opening times.
-    all.sort_by(|a, b| b.opened_ms.cmp(&a.opened_ms));
+    all.sort_by_key(|e| std::cmp::Reverse(e.opened_ms));
     all
 }
 

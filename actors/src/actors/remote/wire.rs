@@ -272,7 +272,28 @@ mod tests {
                 Change::Remove(RiderId::generate()),
             ],
         };
-        for c in calls.into_iter().chain([fleet]) {
+        let escalation = crate::domain::escalation::Escalation {
+            escalation_id: EscalationId::generate(),
+            kind: crate::domain::escalation::EscalationKind::NoRider,
+            level: 2,
+            order_id: Some(order.order_id.clone()),
+            rider_id: None,
+            opened_ms: 1,
+            resolved_ms: None,
+            resolved_by: None,
+            message: "no rider".into(),
+            note: None,
+        };
+        let alerts = [
+            Call::Escalations {
+                escalations: vec![std::sync::Arc::new(escalation.clone())],
+            },
+            Call::ResolveEscalation {
+                escalation_id: escalation.escalation_id.clone(),
+                note: Some("called".into()),
+            },
+        ];
+        for c in calls.into_iter().chain([fleet]).chain(alerts) {
             assert_eq!(serde_json::from_str::<Call>(&c.encode()).unwrap(), c);
         }
         for a in [
@@ -281,6 +302,12 @@ mod tests {
             },
             Answer::Order { result: Ok(order) },
             Answer::NotHere,
+            Answer::Escalation {
+                result: Ok(escalation),
+            },
+            Answer::Escalation {
+                result: Err(EngineError::NotFound("escalation e_1".into())),
+            },
         ] {
             assert_eq!(Answer::decode(&a.encode()), a);
         }
