@@ -1,4 +1,5 @@
-//! Escalations for the dispatcher.
+//! Escalations for the dispatcher. With several nodes, every node's (docs/cluster.md):
+//! the engine lists those heard and forwards a resolution to the node holding it.
 
 use crate::errors::{ApiError, ErrorBody};
 use crate::extract::{Dispatcher, Json};
@@ -77,7 +78,8 @@ impl FromRequest for EscalationPath {
         (status = 400, description = "`invalid_input`", body = ErrorBody),
         (status = 401, description = "`unauthorized`", body = ErrorBody),
         (status = 403, description = "`forbidden`: dispatcher only", body = ErrorBody),
-        (status = 404, description = "`not_found`", body = ErrorBody),
+        (status = 404, description = "`not_found`: no node holds it", body = ErrorBody),
+        (status = 503, description = "`unavailable`: the store is unavailable, or (several nodes) the node holding the escalation did not answer; nothing was changed, retry", body = ErrorBody),
     )
 )]
 #[post("/escalations/{id}/resolve")]

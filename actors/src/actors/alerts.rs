@@ -10,7 +10,7 @@
 //! and sent every [`FLUSH`] as one note (the same to every peer); a peer that joins gets
 //! every open escalation of this node first. Escalations are few, so the notes are small.
 
-use super::alerts_heard::Put;
+use super::alerts_heard::{AlertsHeard, Put};
 use super::coalesce::Coalesced;
 use super::remote::wire::Call;
 use super::remote::Peers;
@@ -194,10 +194,9 @@ pub fn spawn_flusher(shared: Weak<Shared>, peers: Arc<dyn Peers>) {
 /// a resolution), and to its hub. A copy older than the one held is neither.
 pub fn heard(shared: &Shared, from: &str, escalations: Vec<Arc<Escalation>>) {
     let node: Arc<str> = from.into();
-    let retention_ms = (shared.cfg.retention.final_s.max(0.0) * 1000.0) as u64;
     let fresh: Vec<_> = {
         let mut book = shared.alerts_heard.lock();
-        book.prune_resolved(shared.now_ms().saturating_sub(retention_ms));
+        prune(shared, &mut book);
         escalations
             .into_iter()
             .filter(|e| match book.put(e.clone(), node.clone()) {
@@ -219,6 +218,13 @@ pub fn heard(shared: &Shared, from: &str, escalations: Vec<Arc<Escalation>>) {
         node,
         escalations: fresh,
     });
+}
+
+/// Resolved escalations of other nodes leave after `retention.final_s`, as they leave
+/// a desk.
+pub(crate) fn prune(shared: &Shared, book: &mut AlertsHeard) {
+    let retention_ms = (shared.cfg.retention.final_s.max(0.0) * 1000.0) as u64;
+    book.prune_resolved(shared.now_ms().saturating_sub(retention_ms));
 }
 
 /// The channel heard escalations go out on.

@@ -47,3 +47,11 @@ impl Engine {
         })
     }
 }
+
+#[cfg(test)]
+impl Engine {
+    /// The escalation desk (tests raise escalations on it directly).
+    pub(crate) fn desk(&self) -> &actix::Addr<crate::actors::desk::EscalationDesk> {
+        &self.shared.desk
+    }
+}

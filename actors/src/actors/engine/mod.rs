@@ -461,7 +461,11 @@ impl Engine {
     /// first.
     pub async fn escalations(&self, open_only: bool) -> Result<Vec<Escalation>, EngineError> {
         let here = self.shared.desk.send(ListEscalations { open_only }).await?;
-        let heard = self.shared.alerts_heard.lock().list(open_only);
+        let heard = {
+            let mut heard = self.shared.alerts_heard.lock();
+            crate::actors::alerts::prune(&self.shared, &mut heard);
+            heard.list(open_only)
+        };
         Ok(crate::actors::alerts_heard::with_heard(here, heard))
     }
 

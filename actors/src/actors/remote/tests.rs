@@ -425,3 +425,54 @@ async fn a_node_hears_the_views_of_another_nodes_riders_and_its_leaving() {
     .expect("A's leaving within 3 s");
     assert_eq!(&*left, "a");
 }
+
+/// Escalations on every node: B lists what A's desk raised, resolves it through A's desk,
+/// and forgets A's escalations once A leaves.
+#[actix_rt::test]
+async fn a_node_lists_and_resolves_another_nodes_escalations() {
+    use crate::actors::desk::Raise;
+    use crate::domain::escalation::{EscalationKind, ResolvedBy};
+    use crate::error::EngineError;
+    let prefix = format!("test:remote:{}:", rand::random::<u64>());
+    let a = joined(&prefix, "a").await;
+    let b = joined(&prefix, "b").await;
+    a.set_peers(["b".into()]);
+    b.set_peers(["a".into()]);
+    let mut heard = b.escalations_elsewhere();
+    a.desk()
+        .send(Raise {
+            kind: EscalationKind::NoRider,
+            order_id: Some(crate::domain::OrderId::generate()),
+            rider_id: None,
+            message: "no rider".into(),
+        })
+        .await
+        .unwrap();
+    let raised = tokio::time::timeout(Duration::from_secs(3), heard.recv())
+        .await
+        .expect("A's escalation on B within 3 s")
+        .unwrap();
+    assert_eq!(&*raised.node, "a");
+    let id = raised.escalations[0].escalation_id.clone();
+    let open = b.escalations(true).await.unwrap();
+    assert_eq!(open.len(), 1);
+    assert_eq!(open[0].escalation_id, id);
+
+    // Resolved through B, on A's desk.
+    let done = b
+        .resolve_escalation(id.clone(), Some("called".into()))
+        .await
+        .unwrap();
+    assert_eq!(done.resolved_by, Some(ResolvedBy::Dispatcher));
+    assert!(a.escalations(true).await.unwrap().is_empty());
+    assert!(b.escalations(true).await.unwrap().is_empty());
+    assert_eq!(b.escalations(false).await.unwrap(), vec![done.clone()]);
+
+    // A leaves: B neither lists nor knows its escalations.
+    b.set_peers(Vec::<Arc<str>>::new());
+    assert!(b.escalations(false).await.unwrap().is_empty());
+    assert!(matches!(
+        b.resolve_escalation(id, None).await,
+        Err(EngineError::NotFound(_))
+    ));
+}
