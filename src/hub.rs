@@ -15,11 +15,13 @@
 //! The orders-elsewhere map is bounded (`crate::elsewhere`). Riders of other nodes come
 //! from the engine (their nodes send their views): dashboards get them as local riders,
 //! snapshots list them (`hub_riders.rs`, `crate::riders_elsewhere`); so do their
-//! escalations (`hub_escalations.rs`; the engine keeps them for snapshots).
+//! escalations (`hub_escalations.rs`; the engine keeps them for snapshots), and their
+//! orders' rider positions, arrivals and reminders (`hub_notices.rs`).
 
 use crate::elsewhere::{OrdersElsewhere, Put};
 use crate::riders_elsewhere::RiderViewsElsewhere;
 use crate::ws::frames::{encode, Board, DashboardFrame, MerchantFrame, TrackFrame};
+use dispatch_actors::actors::remote::wire::OrderNotice;
 use dispatch_actors::domain::escalation::Escalation;
 use dispatch_actors::domain::merchant::Merchant;
 use dispatch_actors::domain::offers::OfferCloseReason;
@@ -220,9 +222,10 @@ impl Hub {
         });
         let riders = self.follow_riders_elsewhere(engine, shutdown.clone());
         let escalations = self.follow_escalations_elsewhere(engine, shutdown.clone());
+        let notices = self.follow_order_notices_elsewhere(engine, shutdown.clone());
         self.tasks
             .lock()
-            .extend([router, ticker, riders, escalations]);
+            .extend([router, ticker, riders, escalations, notices]);
     }
 
     /// Have the router and the tick finished (after shutdown)?
@@ -372,57 +375,12 @@ impl Hub {
                     .riders
                     .insert(rider.rider_id.clone(), rider);
             }
-            Event::RiderMovedForOrder {
-                order_id,
-                location,
-                ts_ms,
-                eta_s,
-                ..
-            } => {
-                let frame = encode(&TrackFrame::RiderLocation {
-                    lat: location.lat(),
-                    lon: location.lon(),
-                    ts_ms,
-                    eta_s,
-                });
-                let mut trackers = self.trackers.lock();
-                if let Some(list) = trackers.get_mut(&order_id) {
-                    // Locations coalesce: a slow page gets the latest, not a backlog.
-                    list.retain(|o| match o.push_latest(1, frame.clone()) {
-                        PushOutcome::Queued => true,
-                        PushOutcome::Coalesced => {
-                            metrics::counter!(metric_names::WS_FRAMES_DROPPED_TOTAL, "socket" => "track", "why" => "coalesced")
-                                .increment(1);
-                            true
-                        }
-                        PushOutcome::Overflowed | PushOutcome::Closed => false,
-                    });
-                    if list.is_empty() {
-                        trackers.remove(&order_id);
-                    }
+            e @ (Event::RiderMovedForOrder { .. }
+            | Event::RiderArriving { .. }
+            | Event::MerchantReminded { .. }) => {
+                if let Some(n) = OrderNotice::from_event(&e) {
+                    self.order_notice(&n);
                 }
-            }
-            Event::RiderArriving {
-                order_id,
-                merchant_id,
-                eta_s,
-            } => {
-                let frame = encode(&MerchantFrame::RiderArriving {
-                    order_id: &order_id,
-                    eta_s,
-                });
-                push_keyed(&self.merchants, &merchant_id, &frame, "merchant");
-            }
-            Event::MerchantReminded {
-                merchant_id,
-                order_id,
-                message,
-            } => {
-                let frame = encode(&MerchantFrame::Reminder {
-                    order_id: &order_id,
-                    message: &message,
-                });
-                push_keyed(&self.merchants, &merchant_id, &frame, "merchant");
             }
             Event::OfferSent {
                 order_id, rider_id, ..
@@ -580,6 +538,9 @@ mod riders;
 
 #[path = "hub_escalations.rs"]
 mod escalations;
+
+#[path = "hub_notices.rs"]
+mod notices;
 
 #[cfg(test)]
 #[path = "hub_tests.rs"]

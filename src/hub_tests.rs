@@ -335,3 +335,51 @@ fn an_escalation_elsewhere_reaches_dashboards_in_the_frame_a_local_one_gets() {
     assert_eq!(list[0]["resolved_ms"], 9);
     assert!(tick(&remote, &d).is_empty());
 }
+
+#[test]
+fn an_orders_notices_heard_from_its_node_yield_the_frames_its_events_do() {
+    use dispatch_actors::actors::remote::wire::OrderNotice;
+    use dispatch_actors::domain::{CustomerId, GeoPoint};
+    let (o_1, m) = (
+        OrderId::parse("o_1").unwrap(),
+        MerchantId::parse("m_test").unwrap(),
+    );
+    let events = [
+        Event::RiderMovedForOrder {
+            order_id: o_1.clone(),
+            customer_id: CustomerId::parse("c_1").unwrap(),
+            merchant_id: m.clone(),
+            rider_id: RiderId::parse("r_1").unwrap(),
+            location: GeoPoint::new(52.5, 13.4).unwrap(),
+            ts_ms: 7,
+            eta_s: 90,
+        },
+        Event::RiderArriving {
+            order_id: o_1.clone(),
+            merchant_id: m.clone(),
+            eta_s: 40,
+        },
+        Event::MerchantReminded {
+            merchant_id: m,
+            order_id: o_1,
+            message: "order o_1 is waiting to be accepted".into(),
+        },
+    ];
+    let (local, remote) = (Hub::new(), Hub::new());
+    let (here, there) = (sockets(&local), sockets(&remote));
+    for e in events {
+        let notice = OrderNotice::from_event(&e).unwrap();
+        local.route(e);
+        remote.order_notice(&notice);
+    }
+    let frames = |s: &Sockets| [s.merchant.drain(), s.track.drain(), s.status.drain()];
+    let (want, got) = (frames(&here), frames(&there));
+    assert_eq!(want[0].len(), 2, "arriving and the reminder: {want:?}");
+    assert_eq!(want[1].len(), 1, "the rider's location: {want:?}");
+    assert!(want[1][0].contains("\"rider_location\""));
+    assert!(
+        want[2].is_empty(),
+        "a status-only page never sees the rider"
+    );
+    assert_eq!(got, want);
+}

@@ -244,7 +244,7 @@ fn describe_metrics() {
     );
     describe_counter!(
         m::PEER_CHANGES_DROPPED_TOTAL,
-        "Changes for or from other nodes dropped over a bound, by what (fleet, rider_views, riders_elsewhere)."
+        "Changes for or from other nodes dropped over a bound, by what (fleet, rider_views, riders_elsewhere, escalations, order_notices, …)."
     );
     describe_counter!(
         m::TOKENS_READ_THROUGH_TOTAL,
@@ -403,6 +403,8 @@ fn register_metrics() {
         "escalations",
         "escalations_heard",
         "escalations_elsewhere",
+        "order_notices",
+        "order_notices_elsewhere",
     ] {
         metrics::counter!(m::PEER_CHANGES_DROPPED_TOTAL, "what" => what).increment(0);
     }

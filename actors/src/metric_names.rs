@@ -111,7 +111,9 @@ pub const FLEET_STALE_CLAIMS_TOTAL: &str = "dispatch_fleet_stale_claims_total";
 /// is full, or the hub fell behind the views heard), `escalations` (this node's
 /// escalation changes waiting for the next flush, or open ones remembered for a new
 /// peer), `escalations_heard` (another node's escalation not kept for lists and
-/// snapshots), `escalations_elsewhere` (the hub fell behind the escalations heard).
+/// snapshots), `escalations_elsewhere` (the hub fell behind the escalations heard),
+/// `order_notices` (this node's orders' notices waiting for the next flush),
+/// `order_notices_elsewhere` (the hub fell behind the notices heard).
 pub const PEER_CHANGES_DROPPED_TOTAL: &str = "dispatch_peer_changes_dropped_total";
 /// Entries of other zones' event streams read by this node's city feed (every dashboard
 /// shows the whole city, docs/cluster.md), by `outcome`: `fed` (an order of another node,

@@ -16,6 +16,7 @@ mod harness;
 mod test_cluster;
 
 mod city_alerts;
+mod city_notices;
 mod city_riders;
 mod city_sockets;
 mod cluster;

@@ -20,6 +20,7 @@ pub mod fleet;
 pub mod matcher;
 pub mod merchant;
 pub mod order;
+pub mod order_notices;
 pub mod planner;
 pub mod remote;
 pub mod rider;
@@ -61,6 +62,10 @@ pub struct Shared {
     pub alerts_heard: parking_lot::Mutex<alerts_heard::AlertsHeard>,
     /// Other nodes' escalations as heard, for this node's dashboards' hub.
     pub escalations_elsewhere: tokio::sync::broadcast::Sender<alerts::EscalationsHeard>,
+    /// This node's orders' notices for merchant apps and tracking pages on other nodes.
+    pub order_notices: order_notices::OrderNotices,
+    /// Other nodes' orders' notices as heard, for this node's hub.
+    pub order_notices_elsewhere: tokio::sync::broadcast::Sender<order_notices::NoticesHeard>,
     /// The arbiter the engine started on: actors started for other nodes' calls (which
     /// arrive on plain tokio tasks) start here.
     pub home: actix::ArbiterHandle,

@@ -145,6 +145,8 @@ impl Engine {
             alerts,
             alerts_heard: Default::default(),
             escalations_elsewhere: crate::actors::alerts::channel(),
+            order_notices: Default::default(),
+            order_notices_elsewhere: crate::actors::order_notices::channel(),
             zones: std::sync::OnceLock::new(),
             home: Arbiter::current(),
         });
@@ -179,6 +181,15 @@ impl Engine {
         &self,
     ) -> broadcast::Receiver<crate::actors::alerts::EscalationsHeard> {
         self.shared.escalations_elsewhere.subscribe()
+    }
+
+    /// Notices of other nodes' orders for merchant apps and tracking pages here, as their
+    /// nodes send them (several nodes), never on the event bus, as
+    /// [`Engine::riders_elsewhere`].
+    pub fn order_notices_elsewhere(
+        &self,
+    ) -> broadcast::Receiver<crate::actors::order_notices::NoticesHeard> {
+        self.shared.order_notices_elsewhere.subscribe()
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {

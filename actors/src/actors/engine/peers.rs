@@ -6,7 +6,7 @@ use crate::actors::merchant::GetMerchant;
 use crate::actors::remote::wire::Call;
 use crate::actors::remote::{NodeCalls, Peers};
 use crate::actors::roster::{self, RidersElsewhere};
-use crate::actors::{alerts, fleet, Shared};
+use crate::actors::{alerts, fleet, order_notices, Shared};
 use crate::domain::{MerchantId, RiderId};
 use std::sync::Arc;
 
@@ -35,7 +35,9 @@ impl Engine {
         fleet::spawn_flusher(Arc::downgrade(&self.shared), peers.clone());
         roster::spawn_flusher(Arc::downgrade(&self.shared), peers.clone());
         self.shared.alerts.turn_on();
-        alerts::spawn_flusher(Arc::downgrade(&self.shared), peers);
+        alerts::spawn_flusher(Arc::downgrade(&self.shared), peers.clone());
+        self.shared.order_notices.turn_on();
+        order_notices::spawn_flusher(Arc::downgrade(&self.shared), peers);
         // The riders that have not changed since they came back (recovery) are known to
         // new peers too.
         let engine = self.clone();

@@ -267,7 +267,7 @@ impl Handler<RiderMoved> for OrderActor {
         self.rider_fix = Some(m.fix);
         let Some(eta) = self.eta_s() else { return };
         // A position is not a change of the order: it goes out at once.
-        self.shared.bus.publish(Event::RiderMovedForOrder {
+        let moved = Event::RiderMovedForOrder {
             order_id: self.order.order_id.clone(),
             customer_id: self.order.customer_id.clone(),
             merchant_id: self.order.merchant_id.clone(),
@@ -275,7 +275,10 @@ impl Handler<RiderMoved> for OrderActor {
             location: m.fix.point,
             ts_ms: m.fix.ts_ms,
             eta_s: eta.round() as u64,
-        });
+        };
+        // Tracking pages on other nodes see the rider too (several nodes).
+        self.shared.order_notices.put(&moved);
+        self.shared.bus.publish(moved);
         if self.order.status == OrderStatus::Assigned && !self.arriving_sent {
             let to_pickup = self
                 .policy

@@ -55,7 +55,11 @@ impl OrderActor {
     fn deliver(&self, notices: Vec<Notice>) {
         for n in notices {
             match n {
-                Notice::Event(e) => self.shared.bus.publish(e),
+                Notice::Event(e) => {
+                    // Sockets on other nodes hear it too (several nodes).
+                    self.shared.order_notices.put(&e);
+                    self.shared.bus.publish(e)
+                }
                 Notice::Rider(id, msg) => {
                     let Some(rider) = self.shared.rider_ref(&id) else {
                         continue;

@@ -5,7 +5,7 @@ use super::local;
 use super::wire::{Answer, Call, RiderMsg};
 use crate::actors::desk::Resolve;
 use crate::actors::merchant::{MerchantActor, ReplaceState};
-use crate::actors::{alerts, fleet, roster, Shared};
+use crate::actors::{alerts, fleet, order_notices, roster, Shared};
 use crate::mesh::CallHandler;
 use actix::Actor;
 use futures_util::future::{ready, BoxFuture, FutureExt};
@@ -102,6 +102,12 @@ impl NodeCalls {
             }
             Ok(Call::Escalations { escalations }) => {
                 alerts::heard(&shared, from, escalations);
+                ready(Answer::Done).boxed()
+            }
+            // Straight to the hub: the sender's hub had them, and nothing here passes on
+            // what it heard.
+            Ok(Call::OrderNotices { notices }) => {
+                order_notices::heard(&shared, notices);
                 ready(Answer::Done).boxed()
             }
             Ok(Call::ResolveEscalation {

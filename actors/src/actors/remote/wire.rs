@@ -11,6 +11,7 @@ use crate::domain::{
     CustomerId, EscalationId, GeoPoint, ItemId, MerchantId, OfferId, OrderId, RiderId,
 };
 use crate::error::EngineError;
+use crate::events::Event;
 use crate::matcher::feed::Change;
 use crate::protocol::{ReportKind, UnassignReason};
 use serde::{Deserialize, Serialize};
@@ -43,6 +44,11 @@ pub enum Call {
     Escalations {
         escalations: Vec<std::sync::Arc<Escalation>>,
     },
+    /// Notices of the sender's orders for merchant apps and tracking pages connected here
+    /// (`actors::order_notices`).
+    OrderNotices {
+        notices: Vec<OrderNotice>,
+    },
     /// A dispatcher resolves one of this node's escalations through the sender.
     ResolveEscalation {
         escalation_id: EscalationId,
@@ -60,6 +66,76 @@ pub enum Call {
         items: Vec<(ItemId, u32)>,
         dropoff: GeoPoint,
     },
+}
+
+/// One of an order's notices for sockets (`Event`'s variants of the same names and
+/// fields): `Event` is only ever written, this travels both ways.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum OrderNotice {
+    RiderMovedForOrder {
+        order_id: OrderId,
+        customer_id: CustomerId,
+        merchant_id: MerchantId,
+        rider_id: RiderId,
+        location: GeoPoint,
+        ts_ms: u64,
+        eta_s: u64,
+    },
+    RiderArriving {
+        order_id: OrderId,
+        merchant_id: MerchantId,
+        eta_s: u64,
+    },
+    MerchantReminded {
+        merchant_id: MerchantId,
+        order_id: OrderId,
+        message: String,
+    },
+}
+
+impl OrderNotice {
+    /// The notice an event is, if it is one.
+    pub fn from_event(event: &Event) -> Option<OrderNotice> {
+        Some(match event.clone() {
+            Event::RiderMovedForOrder {
+                order_id,
+                customer_id,
+                merchant_id,
+                rider_id,
+                location,
+                ts_ms,
+                eta_s,
+            } => OrderNotice::RiderMovedForOrder {
+                order_id,
+                customer_id,
+                merchant_id,
+                rider_id,
+                location,
+                ts_ms,
+                eta_s,
+            },
+            Event::RiderArriving {
+                order_id,
+                merchant_id,
+                eta_s,
+            } => OrderNotice::RiderArriving {
+                order_id,
+                merchant_id,
+                eta_s,
+            },
+            Event::MerchantReminded {
+                merchant_id,
+                order_id,
+                message,
+            } => OrderNotice::MerchantReminded {
+                merchant_id,
+                order_id,
+                message,
+            },
+            _ => return None,
+        })
+    }
 }
 
 /// To a rider actor (`ProposeOffer`, `CloseOffer`, `OrderAssigned`, …).
@@ -293,7 +369,30 @@ mod tests {
                 note: Some("called".into()),
             },
         ];
-        for c in calls.into_iter().chain([fleet]).chain(alerts) {
+        let notices = Call::OrderNotices {
+            notices: vec![
+                OrderNotice::RiderArriving {
+                    order_id: order.order_id.clone(),
+                    merchant_id: order.merchant_id.clone(),
+                    eta_s: 30,
+                },
+                OrderNotice::MerchantReminded {
+                    merchant_id: order.merchant_id.clone(),
+                    order_id: order.order_id.clone(),
+                    message: "waiting".into(),
+                },
+                OrderNotice::RiderMovedForOrder {
+                    order_id: order.order_id.clone(),
+                    customer_id: order.customer_id.clone(),
+                    merchant_id: order.merchant_id.clone(),
+                    rider_id: RiderId::generate(),
+                    location: order.dropoff,
+                    ts_ms: 5,
+                    eta_s: 60,
+                },
+            ],
+        };
+        for c in calls.into_iter().chain([fleet, notices]).chain(alerts) {
             assert_eq!(serde_json::from_str::<Call>(&c.encode()).unwrap(), c);
         }
         for a in [

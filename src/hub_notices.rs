@@ -1,0 +1,108 @@
+//! Notices of an order for its tracking pages and merchant apps (rider positions,
+//! "rider arriving", reminders): from this node's own orders (the event bus, `Hub::route`)
+//! and from other nodes' (docs/cluster.md, "The whole city on every socket": their nodes
+//! send them, `Engine::order_notices_elsewhere`). Both go through [`Hub::order_notice`],
+//! so a socket gets the same frames wherever the order's actor lives. The order's own node
+//! never hears its notices back (a node sends only to its peers), so none comes twice.
+
+use super::{push_keyed, Hub};
+use crate::ws::frames::{encode, MerchantFrame, TrackFrame};
+use dispatch_actors::actors::remote::wire::OrderNotice;
+use dispatch_actors::metric_names;
+use dispatch_actors::outbox::PushOutcome;
+use dispatch_actors::Engine;
+use std::sync::Arc;
+use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+impl Hub {
+    /// Reads what the engine hears of other nodes' orders' notices until `shutdown` turns
+    /// true.
+    pub(super) fn follow_order_notices_elsewhere(
+        self: &Arc<Self>,
+        engine: &Engine,
+        mut stop: watch::Receiver<bool>,
+    ) -> JoinHandle<()> {
+        let mut rx = engine.order_notices_elsewhere();
+        let hub = self.clone();
+        actix_web::rt::spawn(async move {
+            loop {
+                let heard = tokio::select! {
+                    heard = rx.recv() => heard,
+                    _ = stop.wait_for(|s| *s) => break,
+                };
+                match heard {
+                    Ok(notices) => {
+                        for n in notices.iter() {
+                            hub.order_notice(n);
+                        }
+                    }
+                    // Lost notes: a page gets the next position; a lost reminder repeats
+                    // with the order's next one.
+                    Err(RecvError::Lagged(n)) => {
+                        metrics::counter!(metric_names::PEER_CHANGES_DROPPED_TOTAL, "what" => "order_notices_elsewhere")
+                            .increment(n);
+                    }
+                    Err(RecvError::Closed) => break,
+                }
+            }
+        })
+    }
+
+    /// One notice of an order, wherever its actor lives: its frame to the order's
+    /// tracking pages or its merchant's apps connected here.
+    pub fn order_notice(&self, notice: &OrderNotice) {
+        match notice {
+            OrderNotice::RiderMovedForOrder {
+                order_id,
+                location,
+                ts_ms,
+                eta_s,
+                ..
+            } => {
+                let frame = encode(&TrackFrame::RiderLocation {
+                    lat: location.lat(),
+                    lon: location.lon(),
+                    ts_ms: *ts_ms,
+                    eta_s: *eta_s,
+                });
+                let mut trackers = self.trackers.lock();
+                if let Some(list) = trackers.get_mut(order_id) {
+                    // Locations coalesce: a slow page gets the latest, not a backlog.
+                    list.retain(|o| match o.push_latest(1, frame.clone()) {
+                        PushOutcome::Queued => true,
+                        PushOutcome::Coalesced => {
+                            metrics::counter!(metric_names::WS_FRAMES_DROPPED_TOTAL, "socket" => "track", "why" => "coalesced")
+                                .increment(1);
+                            true
+                        }
+                        PushOutcome::Overflowed | PushOutcome::Closed => false,
+                    });
+                    if list.is_empty() {
+                        trackers.remove(order_id);
+                    }
+                }
+            }
+            OrderNotice::RiderArriving {
+                order_id,
+                merchant_id,
+                eta_s,
+            } => {
+                let frame = encode(&MerchantFrame::RiderArriving {
+                    order_id,
+                    eta_s: *eta_s,
+                });
+                push_keyed(&self.merchants, merchant_id, &frame, "merchant");
+            }
+            OrderNotice::MerchantReminded {
+                merchant_id,
+                order_id,
+                message,
+            } => {
+                let frame = encode(&MerchantFrame::Reminder { order_id, message });
+                push_keyed(&self.merchants, merchant_id, &frame, "merchant");
+            }
+        }
+    }
+}
