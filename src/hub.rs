@@ -533,6 +533,8 @@ impl Hub {
     }
 }
 
+#[path = "hub_follow.rs"]
+mod follow;
 #[path = "hub_riders.rs"]
 mod riders;
 

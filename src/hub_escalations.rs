@@ -6,10 +6,8 @@
 
 use super::Hub;
 use dispatch_actors::domain::escalation::Escalation;
-use dispatch_actors::metric_names;
 use dispatch_actors::Engine;
 use std::sync::Arc;
-use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -19,29 +17,14 @@ impl Hub {
     pub(super) fn follow_escalations_elsewhere(
         self: &Arc<Self>,
         engine: &Engine,
-        mut stop: watch::Receiver<bool>,
+        stop: watch::Receiver<bool>,
     ) -> JoinHandle<()> {
-        let mut rx = engine.escalations_elsewhere();
+        let rx = engine.escalations_elsewhere();
         let hub = self.clone();
-        actix_web::rt::spawn(async move {
-            loop {
-                let heard = tokio::select! {
-                    heard = rx.recv() => heard,
-                    _ = stop.wait_for(|s| *s) => break,
-                };
-                match heard {
-                    Ok(heard) => {
-                        for e in heard.escalations {
-                            hub.escalation_elsewhere(e);
-                        }
-                    }
-                    // Lost changes: snapshots still list them (the engine keeps them).
-                    Err(RecvError::Lagged(n)) => {
-                        metrics::counter!(metric_names::PEER_CHANGES_DROPPED_TOTAL, "what" => "escalations_elsewhere")
-                            .increment(n);
-                    }
-                    Err(RecvError::Closed) => break,
-                }
+        // Lost changes: snapshots still list them (the engine keeps them).
+        super::follow::follow(rx, stop, "escalations_elsewhere", move |heard| {
+            for e in heard.escalations {
+                hub.escalation_elsewhere(e);
             }
         })
     }

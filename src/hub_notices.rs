@@ -12,7 +12,6 @@ use dispatch_actors::metric_names;
 use dispatch_actors::outbox::PushOutcome;
 use dispatch_actors::Engine;
 use std::sync::Arc;
-use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -22,30 +21,15 @@ impl Hub {
     pub(super) fn follow_order_notices_elsewhere(
         self: &Arc<Self>,
         engine: &Engine,
-        mut stop: watch::Receiver<bool>,
+        stop: watch::Receiver<bool>,
     ) -> JoinHandle<()> {
-        let mut rx = engine.order_notices_elsewhere();
+        let rx = engine.order_notices_elsewhere();
         let hub = self.clone();
-        actix_web::rt::spawn(async move {
-            loop {
-                let heard = tokio::select! {
-                    heard = rx.recv() => heard,
-                    _ = stop.wait_for(|s| *s) => break,
-                };
-                match heard {
-                    Ok(notices) => {
-                        for n in notices.iter() {
-                            hub.order_notice(n);
-                        }
-                    }
-                    // Lost notes: a page gets the next position; a lost reminder repeats
-                    // with the order's next one.
-                    Err(RecvError::Lagged(n)) => {
-                        metrics::counter!(metric_names::PEER_CHANGES_DROPPED_TOTAL, "what" => "order_notices_elsewhere")
-                            .increment(n);
-                    }
-                    Err(RecvError::Closed) => break,
-                }
+        // Lost notes: a page gets the next position; a lost reminder repeats with the
+        // order's next one.
+        super::follow::follow(rx, stop, "order_notices_elsewhere", move |notices| {
+            for n in notices.iter() {
+                hub.order_notice(n);
             }
         })
     }

@@ -9,7 +9,6 @@ use dispatch_actors::domain::rider::RiderView;
 use dispatch_actors::metric_names;
 use dispatch_actors::Engine;
 use std::sync::Arc;
-use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -23,28 +22,18 @@ impl Hub {
     pub(super) fn follow_riders_elsewhere(
         self: &Arc<Self>,
         engine: &Engine,
-        mut stop: watch::Receiver<bool>,
+        stop: watch::Receiver<bool>,
     ) -> JoinHandle<()> {
-        let mut rx = engine.riders_elsewhere();
+        let rx = engine.riders_elsewhere();
         let hub = self.clone();
-        actix_web::rt::spawn(async move {
-            loop {
-                let heard = tokio::select! {
-                    heard = rx.recv() => heard,
-                    _ = stop.wait_for(|s| *s) => break,
-                };
-                match heard {
-                    Ok(RidersElsewhere::Views { node, views }) => {
-                        for view in views {
-                            hub.rider_elsewhere(view, node.clone());
-                        }
-                    }
-                    Ok(RidersElsewhere::Left { node }) => hub.node_left(&node),
-                    // Lost views: the riders' next changes bring them back.
-                    Err(RecvError::Lagged(n)) => dropped(n),
-                    Err(RecvError::Closed) => break,
+        // Lost views: the riders' next changes bring them back.
+        super::follow::follow(rx, stop, "riders_elsewhere", move |heard| match heard {
+            RidersElsewhere::Views { node, views } => {
+                for view in views {
+                    hub.rider_elsewhere(view, node.clone());
                 }
             }
+            RidersElsewhere::Left { node } => hub.node_left(&node),
         })
     }
 
