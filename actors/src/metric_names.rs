@@ -38,6 +38,9 @@ pub const STORE_RECOVERY_SECONDS: &str = "dispatch_store_recovery_seconds";
 /// Writes that failed (Redis unreachable) and wait to be flushed, a gauge.
 pub const STORE_PENDING_WRITES: &str = "dispatch_store_pending_writes";
 pub const STORE_ERRORS_TOTAL: &str = "dispatch_store_errors_total";
+/// Times the Redis Cluster connection answered nothing at all for `stall_after` while
+/// requests waited, and was opened afresh.
+pub const STORE_CLUSTER_RENEWALS_TOTAL: &str = "dispatch_store_cluster_renewals_total";
 pub const STORE_POSITIONS_WRITTEN_TOTAL: &str = "dispatch_store_positions_written_total";
 pub const STORE_EVENTS_DROPPED_TOTAL: &str = "dispatch_store_events_dropped_total";
 pub const MATCHER_WITHHELD_TOTAL: &str = "dispatch_matcher_withheld_total";
@@ -144,6 +147,7 @@ pub const ALL: &[&str] = &[
     STORE_RECOVERY_SECONDS,
     STORE_PENDING_WRITES,
     STORE_ERRORS_TOTAL,
+    STORE_CLUSTER_RENEWALS_TOTAL,
     STORE_POSITIONS_WRITTEN_TOTAL,
     STORE_EVENTS_DROPPED_TOTAL,
     MATCHER_WITHHELD_TOTAL,

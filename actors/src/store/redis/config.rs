@@ -26,6 +26,10 @@ pub struct RedisConfig {
     /// This process's writer id (order compare-and-set, zone leases, the mesh); empty: a
     /// random one. A node of a cluster uses its `cluster.node_id`.
     pub node_id: String,
+    /// On a Redis Cluster: requests waiting and not one answered (not even with an error)
+    /// for this long means the client has wedged; its connection is opened afresh
+    /// (`cluster_client.rs`).
+    pub stall_after: Duration,
 }
 
 impl Default for RedisConfig {
@@ -41,6 +45,7 @@ impl Default for RedisConfig {
             retries: 3,
             max_pending: 200_000,
             node_id: String::new(),
+            stall_after: Duration::from_secs(6),
         }
     }
 }

@@ -17,6 +17,7 @@
 //! what this writer already stored; SET/HSET/SADD are idempotent), except that an
 //! engine event outside an order write may then appear twice in the event stream.
 
+use super::cluster_client::ClusterHandle;
 use super::config::RedisConfig;
 use futures_util::future::{join_all, BoxFuture};
 use futures_util::FutureExt;
@@ -48,7 +49,7 @@ pub(super) fn seeds(url: &str) -> Vec<&str> {
 #[derive(Clone)]
 pub enum StoreConn {
     Single(ConnectionManager),
-    Cluster(ClusterConnection),
+    Cluster(ClusterHandle),
 }
 
 impl StoreConn {
@@ -65,9 +66,11 @@ impl StoreConn {
             let ccfg = ClusterConfig::new()
                 .set_connection_timeout(Duration::from_millis(500))
                 .set_response_timeout(cfg.op_timeout);
-            return Ok(StoreConn::Cluster(
-                client.get_pending_async_connection_with_config(ccfg),
-            ));
+            return Ok(StoreConn::Cluster(ClusterHandle::open(
+                client,
+                ccfg,
+                cfg.stall_after,
+            )));
         }
         let client = redis::Client::open(cfg.url.as_str())?;
         let mcfg = ConnectionManagerConfig::new()
@@ -93,12 +96,14 @@ impl StoreConn {
     ) -> RedisResult<Value> {
         match self {
             StoreConn::Single(c) => cmd.query_async(c).await,
-            StoreConn::Cluster(c) => {
+            StoreConn::Cluster(h) => {
                 let to = RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress {
                     host: master.0.clone(),
                     port: master.1,
                 });
-                c.route_command(cmd.clone(), to).await
+                let cmd = cmd.clone();
+                h.run(|mut c| async move { c.route_command(cmd, to).await })
+                    .await
             }
         }
     }
@@ -107,7 +112,7 @@ impl StoreConn {
     pub(super) async fn ping(&mut self) -> RedisResult<()> {
         match self {
             StoreConn::Single(c) => redis::cmd("PING").query_async(c).await,
-            StoreConn::Cluster(c) => ping_masters(c).await,
+            StoreConn::Cluster(h) => h.run(|c| async move { ping_masters(c).await }).await,
         }
     }
 
@@ -115,14 +120,17 @@ impl StoreConn {
     pub(super) async fn masters(&mut self) -> RedisResult<Vec<(String, u16)>> {
         match self {
             StoreConn::Single(_) => Ok(vec![(String::new(), 0)]),
-            StoreConn::Cluster(c) => masters(c).await,
+            StoreConn::Cluster(h) => h.run(|c| async move { masters(c).await }).await,
         }
     }
 }
 
 /// The cluster's masters that are up, from `CLUSTER NODES` (asked of any node).
-async fn masters(c: &mut ClusterConnection) -> RedisResult<Vec<(String, u16)>> {
-    let nodes: String = redis::cmd("CLUSTER").arg("NODES").query_async(c).await?;
+async fn masters(mut c: ClusterConnection) -> RedisResult<Vec<(String, u16)>> {
+    let nodes: String = redis::cmd("CLUSTER")
+        .arg("NODES")
+        .query_async(&mut c)
+        .await?;
     Ok(parse_masters(&nodes, false))
 }
 
@@ -130,8 +138,11 @@ async fn masters(c: &mut ClusterConnection) -> RedisResult<Vec<(String, u16)>> {
 /// client's own `PING` to all masters: that one skips a master it has no connection to, so
 /// a master away would go unnoticed and its slots' writes fail one by one instead of the
 /// store turning unwritable.
-async fn ping_masters(c: &mut ClusterConnection) -> RedisResult<()> {
-    let nodes: String = redis::cmd("CLUSTER").arg("NODES").query_async(c).await?;
+async fn ping_masters(mut c: ClusterConnection) -> RedisResult<()> {
+    let nodes: String = redis::cmd("CLUSTER")
+        .arg("NODES")
+        .query_async(&mut c)
+        .await?;
     let pings = parse_masters(&nodes, true).into_iter().map(|(host, port)| {
         let mut c = c.clone();
         async move {
@@ -312,7 +323,9 @@ impl ConnectionLike for StoreConn {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         match self {
             StoreConn::Single(c) => c.req_packed_command(cmd),
-            StoreConn::Cluster(c) => c.req_packed_command(cmd),
+            StoreConn::Cluster(h) => h
+                .run(|mut c| async move { c.req_packed_command(cmd).await })
+                .boxed(),
         }
     }
 
@@ -324,7 +337,9 @@ impl ConnectionLike for StoreConn {
     ) -> RedisFuture<'a, Vec<Value>> {
         match self {
             StoreConn::Single(c) => c.req_packed_commands(pipeline, offset, count),
-            StoreConn::Cluster(c) => cluster_pipeline(c, pipeline, offset, count).boxed(),
+            StoreConn::Cluster(h) => h
+                .run(|c| async move { cluster_pipeline(&c, pipeline, offset, count).await })
+                .boxed(),
         }
     }
 

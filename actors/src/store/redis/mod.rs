@@ -34,6 +34,7 @@
 //!   seed a store with it; the engine does not use it).
 
 mod bulk;
+mod cluster_client;
 mod config;
 mod conn;
 mod events;
@@ -53,6 +54,7 @@ mod writer;
 mod zone_tail;
 mod zones;
 
+pub use cluster_client::ClusterHandle;
 pub use config::RedisConfig;
 pub use conn::StoreConn;
 pub use leases::Leases;
