@@ -387,8 +387,7 @@ impl Hub {
             } => self.grant(&rider_id, &order_id),
             Event::OfferClosed { reason, .. } => {
                 if reason == OfferCloseReason::Expired {
-                    self.stats.lock().offers_expired += 1;
-                    self.pending.lock().stats_changed = true;
+                    self.count_expired_offer();
                 }
             }
             Event::EscalationChanged { escalation } => {
@@ -415,6 +414,7 @@ impl Hub {
         let put = self.elsewhere.lock().put(order.clone());
         match put {
             Put::Changed | Put::Ended => {
+                self.count_assignment(&order, previous);
                 self.tell_sockets(&order, previous);
                 self.pending
                     .lock()
@@ -428,6 +428,35 @@ impl Hub {
     /// The live orders other nodes own, as last heard (snapshots).
     pub fn orders_elsewhere(&self) -> Vec<Arc<Order>> {
         self.elsewhere.lock().orders()
+    }
+
+    /// The dashboard's live counters, whichever node the order lives on: an order taken
+    /// from `accepted` to `assigned` is an offer accepted, its time between the two a
+    /// sample of the median (the last 1,000).
+    fn count_assignment(&self, order: &Order, previous: Option<OrderStatus>) {
+        if previous != Some(OrderStatus::Accepted) || order.status != OrderStatus::Assigned {
+            return;
+        }
+        let mut s = self.stats.lock();
+        s.offers_accepted += 1;
+        if let (Some(acc), Some(asg)) = (
+            order.entered_ms(OrderStatus::Accepted),
+            order.entered_ms(OrderStatus::Assigned),
+        ) {
+            if s.assign_s.len() == 1000 {
+                s.assign_s.pop_front();
+            }
+            s.assign_s
+                .push_back(asg.saturating_sub(acc) as f64 / 1000.0);
+        }
+        drop(s);
+        self.pending.lock().stats_changed = true;
+    }
+
+    /// An offer ran out unanswered, on this node or another: counted on the dashboard.
+    pub(crate) fn count_expired_offer(&self) {
+        self.stats.lock().offers_expired += 1;
+        self.pending.lock().stats_changed = true;
     }
 
     /// Tells the order's merchant apps and tracking pages of a change, wherever the order
@@ -475,25 +504,7 @@ impl Hub {
         } else if let Some(r) = &order.rider_id {
             self.grant(r, &order.order_id);
         }
-        let status_changed = previous != Some(order.status);
-        if status_changed
-            && previous == Some(OrderStatus::Accepted)
-            && order.status == OrderStatus::Assigned
-        {
-            let mut s = self.stats.lock();
-            s.offers_accepted += 1;
-            if let (Some(acc), Some(asg)) = (
-                order.entered_ms(OrderStatus::Accepted),
-                order.entered_ms(OrderStatus::Assigned),
-            ) {
-                if s.assign_s.len() == 1000 {
-                    s.assign_s.pop_front();
-                }
-                s.assign_s
-                    .push_back(asg.saturating_sub(acc) as f64 / 1000.0);
-            }
-            self.pending.lock().stats_changed = true;
-        }
+        self.count_assignment(&order, previous);
         self.tell_sockets(&order, previous);
         self.pending
             .lock()

@@ -1,5 +1,5 @@
 //! Notices of an order for its tracking pages and merchant apps (rider positions,
-//! "rider arriving", reminders): from this node's own orders (the event bus, `Hub::route`)
+//! "rider arriving", reminders) and for dashboards (an offer ran out): from this node's own orders (the event bus, `Hub::route`)
 //! and from other nodes' (docs/cluster.md, "The whole city on every socket": their nodes
 //! send them, `Engine::order_notices_elsewhere`). Both go through [`Hub::order_notice`],
 //! so a socket gets the same frames wherever the order's actor lives. The order's own node
@@ -87,6 +87,9 @@ impl Hub {
                 let frame = encode(&MerchantFrame::Reminder { order_id, message });
                 push_keyed(&self.merchants, merchant_id, &frame, "merchant");
             }
+            // Only heard from other nodes: this node's own expiries the hub counts from
+            // `Event::OfferClosed`.
+            OrderNotice::OfferExpired { .. } => self.count_expired_offer(),
         }
     }
 }

@@ -383,3 +383,55 @@ fn an_orders_notices_heard_from_its_node_yield_the_frames_its_events_do() {
     );
     assert_eq!(got, want);
 }
+
+#[test]
+fn the_live_counters_count_other_nodes_orders_and_offers_too() {
+    use dispatch_actors::actors::remote::wire::OrderNotice;
+    use dispatch_actors::domain::offers::OfferCloseReason;
+    use dispatch_actors::domain::order::TimelineEntry;
+    use dispatch_actors::domain::OfferId;
+    let with_times = |o: Arc<Order>| {
+        let mut o = (*o).clone();
+        o.timeline = vec![
+            TimelineEntry {
+                status: OrderStatus::Accepted,
+                at_ms: 10_000,
+            },
+            TimelineEntry {
+                status: o.status,
+                at_ms: 14_000,
+            },
+        ];
+        Arc::new(o)
+    };
+    let expired = Event::OfferClosed {
+        offer_id: OfferId::generate(),
+        order_id: OrderId::parse("o_1").unwrap(),
+        rider_id: RiderId::parse("r_1").unwrap(),
+        reason: OfferCloseReason::Expired,
+    };
+    let (local, remote) = (Hub::new(), Hub::new());
+    let d = dashboard(&remote);
+    for (o, previous) in life() {
+        let o = with_times(o);
+        local.route(Event::OrderChanged {
+            order: o.clone(),
+            previous_status: previous,
+        });
+        // The city feed may read a write twice: counted once.
+        remote.order_elsewhere(o.clone(), previous);
+        remote.order_elsewhere(o, previous);
+    }
+    remote.order_notice(&OrderNotice::from_event(&expired).unwrap());
+    local.route(expired);
+    let want = Stats {
+        offers_accepted: 1,
+        offers_expired: 1,
+        median_assign_s: Some(4.0),
+    };
+    assert_eq!(local.stats(), want);
+    assert_eq!(remote.stats(), want);
+    let frames = tick(&remote, &d);
+    assert_eq!(frames.last().unwrap()["stats"]["offers_accepted"], 1);
+    assert_eq!(frames.last().unwrap()["stats"]["offers_expired"], 1);
+}

@@ -109,6 +109,10 @@ async fn dashboard_on_b_follows_an_order_of_a(url: &str) {
     // Ended, it leaves B's snapshot as it leaves A's.
     let (_, snap) = on_b.dashboard().await;
     assert!(!lists(&snap, &order), "a delivered order in B's snapshot");
+    // B's live counters count A's offer accepted, as A's own do.
+    let (_, snap_a) = on_a.dashboard().await;
+    assert_eq!(snap_a["stats"]["offers_accepted"], 1, "{}", snap_a["stats"]);
+    assert_eq!(snap["stats"], snap_a["stats"]);
     // The first changes may reach B as it takes the zone up (from the order's record,
     // the zone list being read every 2 s); once B showed `accepted` it had, so the
     // rider's three changes came through the feed.

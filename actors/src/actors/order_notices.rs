@@ -246,16 +246,25 @@ mod tests {
 
     #[test]
     fn other_events_and_a_node_of_its_own_keep_nothing() {
-        let n = OrderNotices::default();
-        n.put(&moved(1, 1));
-        n.turn_on();
-        n.put(&Event::OfferClosed {
+        use crate::domain::offers::OfferCloseReason;
+        let closed = |reason| Event::OfferClosed {
             offer_id: crate::domain::OfferId::generate(),
             order_id: order(1),
             rider_id: RiderId::parse("r_1").unwrap(),
-            reason: crate::domain::offers::OfferCloseReason::Expired,
-        });
+            reason,
+        };
+        let n = OrderNotices::default();
+        n.put(&moved(1, 1));
+        n.put(&closed(OfferCloseReason::Expired));
+        n.turn_on();
+        n.put(&closed(OfferCloseReason::Declined));
         assert!(n.take().is_empty());
+        // An offer that ran out is counted on every dashboard.
+        n.put(&closed(OfferCloseReason::Expired));
+        assert_eq!(
+            n.take(),
+            vec![OrderNotice::OfferExpired { order_id: order(1) }]
+        );
     }
 
     #[test]

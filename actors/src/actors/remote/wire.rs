@@ -92,6 +92,9 @@ pub enum OrderNotice {
         order_id: OrderId,
         message: String,
     },
+    /// An offer of the order ran out unanswered (`Event::OfferClosed` with reason
+    /// `expired`): dashboards on every node count it in their live counters.
+    OfferExpired { order_id: OrderId },
 }
 
 impl OrderNotice {
@@ -133,6 +136,11 @@ impl OrderNotice {
                 order_id,
                 message,
             },
+            Event::OfferClosed {
+                order_id,
+                reason: OfferCloseReason::Expired,
+                ..
+            } => OrderNotice::OfferExpired { order_id },
             _ => return None,
         })
     }
@@ -380,6 +388,9 @@ mod tests {
                     merchant_id: order.merchant_id.clone(),
                     order_id: order.order_id.clone(),
                     message: "waiting".into(),
+                },
+                OrderNotice::OfferExpired {
+                    order_id: order.order_id.clone(),
                 },
                 OrderNotice::RiderMovedForOrder {
                     order_id: order.order_id.clone(),
