@@ -5,14 +5,19 @@
 //!
 //! - **Which zones**: those listed in `{prefix}zones` that this node does not hold (its
 //!   own actors tell the hub of their orders already). The list is read again every
-//!   [`LIST_EVERY`]; the held set follows the lease keeper.
-//! - **Where a zone starts**: at its stream's end when the feed takes it up (at start, when
-//!   it is first listed, when this node lets it go), plus the zone's live orders read once
-//!   from their records. That is the exact state of the zone, however long ago its orders
-//!   changed, rather than a backlog of the stream that may begin mid-order; the version
-//!   check of the orders-elsewhere map drops any write read both ways. Orders read from
-//!   their records carry no previous status: they reach dashboards, not merchant apps or
-//!   tracking pages (those hear of a change, and a record is not one).
+//!   [`LIST_EVERY_ROUNDS`] rounds; the held set follows the lease keeper.
+//! - **Where a zone starts** ([`Start`]): the zone's live orders are read once from their
+//!   records when the feed takes it up, the exact state of the zone however long ago its
+//!   orders changed; they carry no previous status, so they reach dashboards, not merchant
+//!   apps or tracking pages (those hear of a change, and a record is not one). The stream
+//!   is followed from its end for the zones of the node's first listing (nobody connected
+//!   here heard of them before), from its start for a zone listed later (a new merchant's:
+//!   its stream is its whole life, so an order paid before the listing is read as a
+//!   change and a merchant app here gets its `new_order`), and from this node's own last
+//!   entry for a zone this node let go (what the new holder wrote since is told as it
+//!   happened). Those changes are handed on before the records, so the version check of
+//!   the orders-elsewhere map drops the records' copies of changed orders rather than the
+//!   changes (a write read both ways is told once).
 //! - **Then**: every `cluster.city_feed_ms` (200 ms) each zone is read after its cursor,
 //!   at most [`READ_COUNT`] entries a read (a zone with more reads on at the next round);
 //!   entries written by this node are skipped. A read Redis does not answer leaves the
@@ -26,7 +31,7 @@ use dispatch_actors::cluster::keeper::HeldZones;
 use dispatch_actors::domain::order::{Order, OrderStatus};
 use dispatch_actors::domain::ZoneId;
 use dispatch_actors::metric_names;
-use dispatch_actors::store::redis::{Leases, RedisStore, StoreConn, ZoneEntry};
+use dispatch_actors::store::redis::{Leases, RedisStore, StoreConn, ZoneEntry, STREAM_START};
 use futures_util::future::join_all;
 use futures_util::{stream, StreamExt};
 use serde::Deserialize;
@@ -34,7 +39,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
-use tokio::time::Instant;
 
 /// The `outcome` labels of `dispatch_city_feed_total`.
 pub const OUTCOMES: [&str; 4] = ["fed", "own", "bad", "error"];
@@ -46,8 +50,30 @@ pub const READ_COUNT: usize = 512;
 /// city of many zones does not send all those reads in one burst.
 const TAKE_UP_AT_ONCE: usize = 16;
 
-/// How often the list of zones is read again (a new merchant's zone is fed from then on).
-pub const LIST_EVERY: Duration = Duration::from_secs(2);
+/// The list of zones is read again every this many rounds (every 2 s at the default
+/// 200 ms): a new merchant's zone is fed from then on.
+pub const LIST_EVERY_ROUNDS: u32 = 10;
+
+/// Reads of a zone's stream at most when it is taken up (its changes since where it
+/// starts); a longer backlog is read on at the next rounds, its changes then shown on
+/// dashboards but not told to merchant apps and tracking pages (the records came first).
+const TAKE_UP_READS: usize = 8;
+
+/// How far back in a zone's stream this node looks for its own last entry when it lets
+/// the zone go.
+const OWN_WITHIN: usize = 256;
+
+/// Where the feed starts following a zone's stream when it takes the zone up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    /// At its end: a zone of the node's first listing.
+    End,
+    /// At its start: a zone listed after the first listing (a new merchant's).
+    Beginning,
+    /// After this node's own last entry: a zone this node held and let go (at its end if
+    /// none of the last entries is this node's).
+    AfterOwn,
+}
 
 /// An order another node wrote, with its status before that write.
 #[derive(Debug, Clone, PartialEq)]
@@ -121,6 +147,14 @@ pub fn read_entry(entry: &ZoneEntry, me: &str) -> Read {
 pub struct FeedState {
     me: String,
     cursors: BTreeMap<ZoneId, String>,
+    /// Zones to take up, each with where it starts (kept until it is taken up: a zone
+    /// Redis did not answer for keeps its start for the next round).
+    starting: BTreeMap<ZoneId, Start>,
+    /// Every zone listed so far, and whether a listing was seen at all.
+    known: BTreeSet<ZoneId>,
+    listed_once: bool,
+    /// The zones this node held at the last [`FeedState::follow`].
+    held_before: BTreeSet<ZoneId>,
 }
 
 impl FeedState {
@@ -128,25 +162,43 @@ impl FeedState {
         FeedState {
             me: me.into(),
             cursors: BTreeMap::new(),
+            starting: BTreeMap::new(),
+            known: BTreeSet::new(),
+            listed_once: false,
+            held_before: BTreeSet::new(),
         }
     }
 
-    /// The zones to follow are those `listed` that this node does not hold: stops
-    /// following the others, and returns those not followed yet (to be taken up with
-    /// [`FeedState::take_up`]).
-    pub fn follow(&mut self, listed: &BTreeSet<ZoneId>, held: &HeldZones) -> Vec<ZoneId> {
+    /// The zones to follow are those `listed` (a listing read from Redis) that this node
+    /// does not hold: stops following the others, and returns those not followed yet,
+    /// each with where it starts (to be taken up with [`FeedState::take_up`]).
+    pub fn follow(&mut self, listed: &BTreeSet<ZoneId>, held: &HeldZones) -> Vec<(ZoneId, Start)> {
         let wanted = |z: &ZoneId| listed.contains(z) && !held.contains_key(z);
         self.cursors.retain(|z, _| wanted(z));
-        listed
-            .iter()
-            .filter(|z| wanted(z) && !self.cursors.contains_key(z))
-            .copied()
-            .collect()
+        self.starting.retain(|z, _| wanted(z));
+        for z in listed.iter().filter(|z| wanted(z)) {
+            if self.cursors.contains_key(z) || self.starting.contains_key(z) {
+                continue;
+            }
+            let start = if self.held_before.contains(z) {
+                Start::AfterOwn
+            } else if self.listed_once && !self.known.contains(z) {
+                Start::Beginning
+            } else {
+                Start::End
+            };
+            self.starting.insert(*z, start);
+        }
+        self.known.extend(listed.iter().copied());
+        self.listed_once = true;
+        self.held_before = held.keys().copied().collect();
+        self.starting.iter().map(|(z, s)| (*z, *s)).collect()
     }
 
-    /// Follows `zone` from the stream id `end` on.
-    pub fn take_up(&mut self, zone: ZoneId, end: String) {
-        self.cursors.insert(zone, end);
+    /// Follows `zone` from the stream id `cursor` on.
+    pub fn take_up(&mut self, zone: ZoneId, cursor: String) {
+        self.starting.remove(&zone);
+        self.cursors.insert(zone, cursor);
     }
 
     /// Each zone followed with the id to read after.
@@ -158,26 +210,32 @@ impl FeedState {
     /// other nodes come out in stream order, each with its previous status. A zone no
     /// longer followed (dropped while its read was out) takes nothing.
     pub fn take(&mut self, zone: ZoneId, entries: &[ZoneEntry]) -> (Vec<Heard>, Tally) {
-        let mut tally = Tally::default();
-        let mut orders = Vec::new();
         let Some(cursor) = self.cursors.get_mut(&zone) else {
-            return (orders, tally);
+            return (Vec::new(), Tally::default());
         };
         if let Some(last) = entries.last() {
             *cursor = last.id.clone();
         }
-        for e in entries {
-            match read_entry(e, &self.me) {
-                Read::Fed(h) => {
-                    tally.fed += 1;
-                    orders.push(h);
-                }
-                Read::Own => tally.own += 1,
-                Read::Bad => tally.bad += 1,
-            }
-        }
-        (orders, tally)
+        sort_entries(entries, &self.me)
     }
+}
+
+/// The orders of other nodes among `entries`, in stream order, and how many came out
+/// each way.
+fn sort_entries(entries: &[ZoneEntry], me: &str) -> (Vec<Heard>, Tally) {
+    let mut tally = Tally::default();
+    let mut orders = Vec::new();
+    for e in entries {
+        match read_entry(e, me) {
+            Read::Fed(h) => {
+                tally.fed += 1;
+                orders.push(h);
+            }
+            Read::Own => tally.own += 1,
+            Read::Bad => tally.bad += 1,
+        }
+    }
+    (orders, tally)
 }
 
 /// Starts the feed; it runs until the returned task is aborted.
@@ -204,27 +262,34 @@ async fn run(
     every: Duration,
 ) {
     let mut feed = FeedState::new(redis.node_id());
-    let mut listed = BTreeSet::new();
-    let mut next_listing = Instant::now();
+    // None until the first listing is read: which zones are new depends on it.
+    let mut listed: Option<BTreeSet<ZoneId>> = None;
+    let mut round: u32 = 0;
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        if Instant::now() >= next_listing {
+        if round.is_multiple_of(LIST_EVERY_ROUNDS) {
             match leases.zones().await {
-                Ok(zones) => listed = zones,
+                Ok(zones) => listed = Some(zones),
                 Err(e) => count_error(e, "zones"),
             }
-            next_listing = Instant::now() + LIST_EVERY;
         }
+        round = round.wrapping_add(1);
+        let Some(listed) = &listed else {
+            continue;
+        };
         // Zones this node let go are taken up afresh (their orders are elsewhere now),
         // zones it took are left to its actors.
         let now_held = held.borrow().clone();
-        let new = feed.follow(&listed, &now_held);
-        let taken: Vec<_> = stream::iter(new.into_iter().map(|z| take_up(&redis, &hub, z)))
-            .buffer_unordered(TAKE_UP_AT_ONCE)
-            .collect()
-            .await;
+        let new = feed.follow(listed, &now_held);
+        let taken: Vec<_> = stream::iter(
+            new.into_iter()
+                .map(|(z, start)| take_up(&redis, &hub, z, start)),
+        )
+        .buffer_unordered(TAKE_UP_AT_ONCE)
+        .collect()
+        .await;
         for (zone, end) in taken.into_iter().flatten() {
             feed.take_up(zone, end);
         }
@@ -250,31 +315,73 @@ async fn run(
     }
 }
 
-/// Takes up `zone`: its stream's end first, then its live orders, so nothing written
-/// between the two is missed (read twice at worst). None while Redis does not answer: the
-/// zone is taken up at a later round.
-async fn take_up(redis: &RedisStore, hub: &Hub, zone: ZoneId) -> Option<(ZoneId, String)> {
-    let end = match redis.zone_events_end(zone).await {
-        Ok(end) => end,
+/// Takes up `zone` from `start`: where its stream starts, then its live orders' records,
+/// then (unless from the end) the changes since the start, handed on before the records.
+/// Every record's write is in the stream before the record is read (the order script
+/// writes both at once), so the changes read after the records include them all and
+/// nothing is missed (read twice at worst, told once). Returns the stream id to read on
+/// after; None while Redis does not answer: the zone is taken up at a later round.
+async fn take_up(
+    redis: &RedisStore,
+    hub: &Hub,
+    zone: ZoneId,
+    start: Start,
+) -> Option<(ZoneId, String)> {
+    let me = redis.node_id();
+    let cursor = match start {
+        Start::Beginning => Ok(STREAM_START.to_string()),
+        Start::End => redis.zone_events_end(zone).await,
+        Start::AfterOwn => match redis.zone_events_last_by(zone, me, OWN_WITHIN).await {
+            Ok(Some(own)) => Ok(own),
+            Ok(None) => redis.zone_events_end(zone).await,
+            Err(e) => Err(e),
+        },
+    };
+    let mut cursor = match cursor {
+        Ok(c) => c,
         Err(e) => {
             count_error(e, "a zone's stream end");
             return None;
         }
     };
-    match redis.load_zone_orders(zone).await {
-        Ok(records) => {
-            // Its state, not a change: no previous status, so no notice to merchant
-            // apps or tracking pages (a paid order read here is no "new order").
-            for rec in records {
-                hub.order_elsewhere(Arc::new(rec.order), None);
-            }
-            Some((zone, end))
-        }
+    let records = match redis.load_zone_orders(zone).await {
+        Ok(records) => records,
         Err(e) => {
             count_error(e, "a zone's live orders");
-            None
+            return None;
+        }
+    };
+    if start != Start::End {
+        for _ in 0..TAKE_UP_READS {
+            let entries = match redis.zone_events_after(zone, &cursor, READ_COUNT).await {
+                Ok(entries) => entries,
+                Err(e) => {
+                    // Those handed on already are stale when read again next round.
+                    count_error(e, "a zone's stream");
+                    return None;
+                }
+            };
+            let (heard, tally) = sort_entries(&entries, me);
+            tally.count();
+            for h in heard {
+                hub.order_elsewhere(h.order, h.previous);
+            }
+            match entries.last() {
+                Some(last) if entries.len() >= READ_COUNT => cursor = last.id.clone(),
+                Some(last) => {
+                    cursor = last.id.clone();
+                    break;
+                }
+                None => break,
+            }
         }
     }
+    // Its state, not a change: no previous status, so no notice to merchant apps or
+    // tracking pages (a paid order read here is no "new order").
+    for rec in records {
+        hub.order_elsewhere(Arc::new(rec.order), None);
+    }
+    Some((zone, cursor))
 }
 
 #[cfg(test)]

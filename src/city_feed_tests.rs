@@ -115,16 +115,49 @@ fn zones_listed_and_not_held_are_followed_and_taken_up_once() {
     let mut feed = FeedState::new("node-b");
     let listed: BTreeSet<_> = [zone(0), zone(1), zone(2)].into();
     let held: HeldZones = [(zone(1), 7)].into();
-    assert_eq!(feed.follow(&listed, &held), [zone(0), zone(2)]);
+    assert_eq!(
+        feed.follow(&listed, &held),
+        [(zone(0), Start::End), (zone(2), Start::End)]
+    );
     feed.take_up(zone(0), "5-0".into());
     // Taken up: not again. Not taken up (Redis did not answer): asked for again.
-    assert_eq!(feed.follow(&listed, &held), [zone(2)]);
+    assert_eq!(feed.follow(&listed, &held), [(zone(2), Start::End)]);
     assert_eq!(feed.cursors(), [(zone(0), "5-0".to_string())]);
 
-    // This node takes zone 0 and lets zone 1 go: 0 is left to its actors, 1 taken up.
+    // This node takes zone 0 and lets zone 1 go: 0 is left to its actors, 1 taken up
+    // after this node's own last entry.
     let held: HeldZones = [(zone(0), 3)].into();
-    assert_eq!(feed.follow(&listed, &held), [zone(1), zone(2)]);
+    assert_eq!(
+        feed.follow(&listed, &held),
+        [(zone(1), Start::AfterOwn), (zone(2), Start::End)]
+    );
     assert!(feed.cursors().is_empty());
+    // Until it is taken up it keeps that start, though this node held it two rounds ago.
+    assert_eq!(
+        feed.follow(&listed, &held),
+        [(zone(1), Start::AfterOwn), (zone(2), Start::End)]
+    );
+}
+
+#[test]
+fn a_zone_listed_after_the_first_listing_is_followed_from_its_start() {
+    let mut feed = FeedState::new("node-b");
+    let none = HeldZones::new();
+    // The first listing: followed from the end, whatever it holds (even nothing).
+    assert!(feed.follow(&BTreeSet::new(), &none).is_empty());
+    let listed: BTreeSet<_> = [zone(0)].into();
+    // A zone new since (a new merchant's): its stream is its whole life.
+    assert_eq!(feed.follow(&listed, &none), [(zone(0), Start::Beginning)]);
+    feed.take_up(zone(0), "9-0".into());
+    let listed: BTreeSet<_> = [zone(0), zone(2)].into();
+    assert_eq!(feed.follow(&listed, &none), [(zone(2), Start::Beginning)]);
+
+    // A node whose first listing has zones takes them up from their end.
+    let mut feed = FeedState::new("node-c");
+    assert_eq!(
+        feed.follow(&listed, &none),
+        [(zone(0), Start::End), (zone(2), Start::End)]
+    );
 }
 
 #[test]

@@ -27,7 +27,7 @@ use dispatch_actors::domain::merchant::Merchant;
 use dispatch_actors::domain::offers::OfferCloseReason;
 use dispatch_actors::domain::order::{Order, OrderStatus};
 use dispatch_actors::domain::rider::RiderView;
-use dispatch_actors::domain::{EscalationId, MerchantId, OrderId, RiderId};
+use dispatch_actors::domain::{EscalationId, MerchantId, OfferId, OrderId, RiderId};
 use dispatch_actors::events::Event;
 use dispatch_actors::metric_names;
 use dispatch_actors::outbox::{Outbox, PushOutcome};
@@ -79,6 +79,33 @@ impl StatsBook {
     }
 }
 
+/// How many expired offers of other nodes are remembered, so a note delivered twice
+/// counts once (far more than expire between two deliveries of one note).
+const EXPIRED_HEARD_CAP: usize = 4096;
+
+/// The offers counted lately, oldest first.
+#[derive(Default)]
+struct RecentOffers {
+    ids: HashSet<OfferId>,
+    order: VecDeque<OfferId>,
+}
+
+impl RecentOffers {
+    /// True the first time `id` is seen (among the last [`EXPIRED_HEARD_CAP`]).
+    fn first(&mut self, id: &OfferId) -> bool {
+        if !self.ids.insert(id.clone()) {
+            return false;
+        }
+        self.order.push_back(id.clone());
+        if self.order.len() > EXPIRED_HEARD_CAP {
+            if let Some(old) = self.order.pop_front() {
+                self.ids.remove(&old);
+            }
+        }
+        true
+    }
+}
+
 /// Orders riders may read: each rider's orders, and each order's riders (so a final order
 /// leaves every rider's set at once).
 #[derive(Default)]
@@ -122,6 +149,8 @@ pub struct Hub {
     riders_elsewhere: Mutex<RiderViewsElsewhere>,
     pending: Mutex<Pending>,
     stats: Mutex<StatsBook>,
+    /// Expired offers of other nodes counted lately: the mesh may deliver a note twice.
+    expired_heard: Mutex<RecentOffers>,
     /// The event router and the dashboard tick, awaited at shutdown.
     tasks: Mutex<Vec<JoinHandle<()>>>,
 }
@@ -457,6 +486,13 @@ impl Hub {
     pub(crate) fn count_expired_offer(&self) {
         self.stats.lock().offers_expired += 1;
         self.pending.lock().stats_changed = true;
+    }
+
+    /// Another node's offer ran out: counted once however often its note arrives.
+    pub(crate) fn count_expired_offer_elsewhere(&self, offer: &OfferId) {
+        if self.expired_heard.lock().first(offer) {
+            self.count_expired_offer();
+        }
     }
 
     /// Tells the order's merchant apps and tracking pages of a change, wherever the order

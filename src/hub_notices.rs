@@ -89,7 +89,11 @@ impl Hub {
             }
             // Only heard from other nodes: this node's own expiries the hub counts from
             // `Event::OfferClosed`.
-            OrderNotice::OfferExpired { .. } => self.count_expired_offer(),
+            OrderNotice::OfferExpired { offer_id, .. } => {
+                self.count_expired_offer_elsewhere(offer_id)
+            }
+            // A kind a newer node sends: nothing here knows what to do with it.
+            OrderNotice::Unknown => {}
         }
     }
 }

@@ -179,6 +179,10 @@ fn describe_metrics() {
     );
     describe_counter!(m::STORE_ERRORS_TOTAL, "Redis pipelines that failed.");
     describe_counter!(
+        m::STORE_CLUSTER_RENEWALS_TOTAL,
+        "Redis Cluster connections opened afresh after nothing sent on them was answered for stall_after."
+    );
+    describe_counter!(
         m::STORE_POSITIONS_WRITTEN_TOTAL,
         "Rider positions written to Redis."
     );
@@ -383,6 +387,7 @@ fn register_metrics() {
     for name in [
         m::GPS_FIXES_SHED_TOTAL,
         m::STORE_ERRORS_TOTAL,
+        m::STORE_CLUSTER_RENEWALS_TOTAL,
         m::STORE_POSITIONS_WRITTEN_TOTAL,
         m::STORE_EVENTS_DROPPED_TOTAL,
         m::MATCHER_WITHHELD_TOTAL,

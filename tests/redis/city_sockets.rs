@@ -132,3 +132,38 @@ async fn sockets_on_b_follow_an_order_of_a(url: &str) {
     assert!(in_welcome(&welcome, &order).is_none(), "{welcome}");
     drop((a, b));
 }
+
+/// A new merchant's zone reaches another node's feed at its next reading of the zone list
+/// (every 10 rounds of the feed; 6 s on B here): an order paid before that is still a new
+/// order to the merchant's app on that node, since the feed follows a zone listed after
+/// its first listing from the zone's first entry. Without it the app on B would miss
+/// `new_order`: the feed would read the order from its record, which tells no change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_merchant_app_on_another_node_hears_of_an_order_paid_as_its_zone_is_new() {
+    let (prefix, _cleanup) = fresh_keys();
+    let a = Server::start_ready(MAIN_REDIS, &prefix, &node_env("node-a")).await;
+    let mut env_b = node_env("node-b");
+    env_b.push(("DISPATCH_CLUSTER__CITY_FEED_MS", "600"));
+    let b = Server::start_ready(MAIN_REDIS, &prefix, &env_b).await;
+    let (on_a, on_b) = (a.api(), b.api());
+    let store = open_store(MAIN_REDIS, &prefix);
+    let zone = dispatch_actors::domain::Zoning::new(7)
+        .unwrap()
+        .zone_of(dispatch_actors::domain::GeoPoint::new(SHOP.0, SHOP.1).unwrap())
+        .to_string();
+
+    // The merchant joins (its zone is listed now, after B's first listing), A takes the
+    // zone, the merchant's app opens on B, and an order is placed and paid, all before B
+    // reads the list again.
+    let m = on_a.merchant().await;
+    assert_eq!(until_holder(&store, &zone, Some("node-b")).await, "node-a");
+    let (mut shop_b, _) = on_b.merchant_app(&m).await;
+    let c = on_a.customer().await;
+    let order = on_a.placed_order(&c, &m).await;
+    on_a.pay(&c, &order).await;
+    let heard = heard_until(&mut shop_b, &MERCHANT_FRAMES, "paid").await;
+    assert_eq!(heard.len(), 1, "{heard:#?}");
+    assert_eq!(heard[0]["type"], "new_order");
+    assert_eq!(heard[0]["order"]["order_id"], order.as_str());
+    drop((a, b));
+}

@@ -247,8 +247,9 @@ mod tests {
     #[test]
     fn other_events_and_a_node_of_its_own_keep_nothing() {
         use crate::domain::offers::OfferCloseReason;
+        let offer_id = crate::domain::OfferId::generate();
         let closed = |reason| Event::OfferClosed {
-            offer_id: crate::domain::OfferId::generate(),
+            offer_id: offer_id.clone(),
             order_id: order(1),
             rider_id: RiderId::parse("r_1").unwrap(),
             reason,
@@ -263,7 +264,10 @@ mod tests {
         n.put(&closed(OfferCloseReason::Expired));
         assert_eq!(
             n.take(),
-            vec![OrderNotice::OfferExpired { order_id: order(1) }]
+            vec![OrderNotice::OfferExpired {
+                order_id: order(1),
+                offer_id
+            }]
         );
     }
 

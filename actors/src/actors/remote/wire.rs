@@ -93,8 +93,16 @@ pub enum OrderNotice {
         message: String,
     },
     /// An offer of the order ran out unanswered (`Event::OfferClosed` with reason
-    /// `expired`): dashboards on every node count it in their live counters.
-    OfferExpired { order_id: OrderId },
+    /// `expired`): dashboards on every node count it in their live counters (once per
+    /// offer: the mesh may deliver a note twice).
+    OfferExpired {
+        order_id: OrderId,
+        offer_id: OfferId,
+    },
+    /// A kind of notice this node does not know (sent by a newer node): skipped, so the
+    /// rest of its note still reaches the sockets.
+    #[serde(other)]
+    Unknown,
 }
 
 impl OrderNotice {
@@ -138,9 +146,10 @@ impl OrderNotice {
             },
             Event::OfferClosed {
                 order_id,
+                offer_id,
                 reason: OfferCloseReason::Expired,
                 ..
-            } => OrderNotice::OfferExpired { order_id },
+            } => OrderNotice::OfferExpired { order_id, offer_id },
             _ => return None,
         })
     }
@@ -391,6 +400,7 @@ mod tests {
                 },
                 OrderNotice::OfferExpired {
                     order_id: order.order_id.clone(),
+                    offer_id: OfferId::generate(),
                 },
                 OrderNotice::RiderMovedForOrder {
                     order_id: order.order_id.clone(),
@@ -422,5 +432,31 @@ mod tests {
             assert_eq!(Answer::decode(&a.encode()), a);
         }
         assert!(matches!(Answer::decode("nonsense"), Answer::Failed { .. }));
+    }
+
+    #[test]
+    fn a_notice_of_a_kind_this_node_does_not_know_leaves_the_rest_of_its_note() {
+        let known = OrderNotice::RiderArriving {
+            order_id: OrderId::generate(),
+            merchant_id: MerchantId::parse("m_1").unwrap(),
+            eta_s: 30,
+        };
+        let note = Call::OrderNotices {
+            notices: vec![known.clone()],
+        }
+        .encode();
+        // A newer node's note: a kind unknown here before the known one.
+        let newer = note.replacen(
+            "\"notices\":[",
+            "\"notices\":[{\"type\":\"rider_waved\",\"order_id\":\"o_1\"},",
+            1,
+        );
+        assert_ne!(newer, note);
+        assert_eq!(
+            serde_json::from_str::<Call>(&newer).unwrap(),
+            Call::OrderNotices {
+                notices: vec![OrderNotice::Unknown, known]
+            }
+        );
     }
 }

@@ -19,6 +19,7 @@ use redis::RedisResult;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio::sync::watch;
 
 /// Longest wait between two renewals while nothing answers.
 const MAX_BACKOFF_MS: u64 = 60_000;
@@ -38,8 +39,9 @@ pub(super) struct Stall {
 }
 
 impl Stall {
+    /// `stall_after` zero: never stalled (detection off).
     pub(super) fn new(stall_after: Duration) -> Stall {
-        let ms = (stall_after.as_millis() as u64).max(1);
+        let ms = stall_after.as_millis() as u64;
         Stall {
             stall_after_ms: ms,
             unanswered_since_ms: None,
@@ -51,6 +53,9 @@ impl Stall {
     /// A request is sent at `now_ms`: true if the connection should be opened afresh first
     /// (nothing sent for `stall_after` has been answered).
     pub(super) fn send(&mut self, now_ms: u64) -> bool {
+        if self.stall_after_ms == 0 {
+            return false;
+        }
         let since = *self.unanswered_since_ms.get_or_insert(now_ms);
         let stalled =
             now_ms.saturating_sub(since) >= self.stall_after_ms && now_ms >= self.not_before_ms;
@@ -78,6 +83,10 @@ struct Shared {
     stall: Mutex<Stall>,
     epoch: Instant,
     renewals: std::sync::atomic::AtomicU64,
+    /// Bumped at each renewal: a request still waiting on the connection it was sent on
+    /// when that one is replaced gives up at once (callers without a timeout of their own
+    /// would otherwise wait on the stalled one for good).
+    generation: watch::Sender<u64>,
 }
 
 impl Shared {
@@ -109,6 +118,7 @@ impl ClusterHandle {
                 stall: Mutex::new(Stall::new(stall_after)),
                 epoch: Instant::now(),
                 renewals: Default::default(),
+                generation: watch::Sender::new(0),
             }),
         }
     }
@@ -122,7 +132,8 @@ impl ClusterHandle {
 
     /// Runs one request (which may fan out into several) on the current connection,
     /// counted for stall detection; opens a new connection first if the current one has
-    /// stalled.
+    /// stalled. A request whose connection is replaced while it waits fails as an outage
+    /// (callers retry or keep the write as when Redis is away).
     pub(super) fn run<'a, T, Fut>(
         &self,
         request: impl FnOnce(ClusterConnection) -> Fut,
@@ -136,9 +147,10 @@ impl ClusterHandle {
             let now = shared.now_ms();
             shared.stall.lock().send(now)
         };
-        let conn = {
+        let (conn, mut replaced) = {
             let mut current = shared.current.lock();
             if renew {
+                shared.generation.send_modify(|g| *g += 1);
                 *current = shared
                     .client
                     .get_pending_async_connection_with_config(shared.config.clone());
@@ -150,11 +162,21 @@ impl ClusterHandle {
                     "redis cluster: no answer to anything for a while, connection opened afresh"
                 );
             }
-            current.clone()
+            // Subscribed under the lock: a renewal after this one is seen as a change.
+            (current.clone(), shared.generation.subscribe())
         };
         let fut = request(conn);
         async move {
-            let r = fut.await;
+            let r = tokio::select! {
+                r = fut => r,
+                // The sender lives in `shared`, held here: a change is a renewal.
+                _ = replaced.changed() => {
+                    return Err(redis::RedisError::from((
+                        redis::ErrorKind::Io,
+                        "redis cluster connection opened afresh while waiting",
+                    )))
+                }
+            };
             shared.stall.lock().answered();
             r
         }
@@ -189,6 +211,13 @@ mod tests {
         assert!(s.send(4000));
         assert!(!s.send(7999), "backing off: not before 4000 + 4000");
         assert!(s.send(8000));
+    }
+
+    #[test]
+    fn a_zero_limit_turns_detection_off() {
+        let mut s = Stall::new(Duration::ZERO);
+        assert!(!s.send(0));
+        assert!(!s.send(1_000_000));
     }
 
     #[test]

@@ -28,7 +28,7 @@ pub struct RedisConfig {
     pub node_id: String,
     /// On a Redis Cluster: requests waiting and not one answered (not even with an error)
     /// for this long means the client has wedged; its connection is opened afresh
-    /// (`cluster_client.rs`).
+    /// (`cluster_client.rs`). Zero turns this off.
     pub stall_after: Duration,
 }
 

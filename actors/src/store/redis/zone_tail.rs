@@ -42,6 +42,28 @@ impl RedisStore {
             .map_or_else(|| STREAM_START.to_string(), |e| e.id))
     }
 
+    /// The id of the latest entry `writer` appended among the last `within` entries of
+    /// `zone`'s stream (None if it wrote none of them): where a node that held the zone
+    /// stopped telling its sockets itself.
+    pub async fn zone_events_last_by(
+        &self,
+        zone: ZoneId,
+        writer: &str,
+        within: usize,
+    ) -> Result<Option<String>, StoreError> {
+        let mut c = redis::cmd("XREVRANGE");
+        c.arg(self.keys.scoped(Some(zone), "events"))
+            .arg("+")
+            .arg("-")
+            .arg("COUNT")
+            .arg(within.max(1));
+        let last: Value = self.read(c).await?;
+        Ok(stream_entries(&last)
+            .into_iter()
+            .find(|e| e.writer.as_deref() == Some(writer))
+            .map(|e| e.id))
+    }
+
     /// At most `count` entries of `zone`'s event stream after the id `after` (exclusive),
     /// oldest first. Entries trimmed away meanwhile (the stream is capped at
     /// `store.event_stream_maxlen`) are simply not there.
