@@ -4,8 +4,8 @@
 //! on B (its `updates`, then a snapshot), is resolved through B's REST, and both
 //! dashboards see it resolved.
 
+use crate::city_pair::CityPair;
 use crate::harness::*;
-use crate::nodes::{node_env, until_holder};
 use crate::support::*;
 use serde_json::{json, Value};
 
@@ -53,22 +53,11 @@ async fn an_escalation_raised_on_one_node_is_shown_and_resolved_through_another(
     let (prefix, _cleanup) = fresh_keys();
     // The merchant is escalated after 4 s; at 8 s the order would be cancelled and the
     // escalation cleared by the system: the dispatcher acts between the two.
-    let env = |id| {
-        let mut env = node_env(id);
-        env.push(("DISPATCH_TIMERS__MERCHANT_ACCEPT_S", "4"));
-        env
-    };
-    let a = Server::start_ready(MAIN_REDIS, &prefix, &env("node-a")).await;
-    let b = Server::start_ready(MAIN_REDIS, &prefix, &env("node-b")).await;
-    let (on_a, on_b) = (a.api(), b.api());
-    let store = open_store(MAIN_REDIS, &prefix);
-    let zone = dispatch_actors::domain::Zoning::new(7)
-        .unwrap()
-        .zone_of(dispatch_actors::domain::GeoPoint::new(SHOP.0, SHOP.1).unwrap())
-        .to_string();
+    let short = [("DISPATCH_TIMERS__MERCHANT_ACCEPT_S", "4")];
+    let nodes = CityPair::start(MAIN_REDIS, &prefix, &short, &short).await;
+    let (on_a, on_b) = (nodes.a.api(), nodes.b.api());
     // The shop's zone is A's (rendezvous hashing gives it node-a of the two).
-    let m = on_a.merchant().await;
-    assert_eq!(until_holder(&store, &zone, Some("node-b")).await, "node-a");
+    let m = nodes.merchant_on_a().await;
     let (mut dash_a, _) = on_a.dashboard().await;
     let (mut dash_b, _) = on_b.dashboard().await;
 
@@ -136,5 +125,5 @@ async fn an_escalation_raised_on_one_node_is_shown_and_resolved_through_another(
     )
     .await
     .expect(404);
-    drop((a, b));
+    drop(nodes);
 }

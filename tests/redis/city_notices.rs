@@ -2,26 +2,19 @@
 //! a tracking page and a merchant app connected to a node that does not hold the order's
 //! zone get the rider's positions and "rider arriving" as on the order's own node.
 
+use crate::city_pair::CityPair;
 use crate::harness::*;
-use crate::nodes::{node_env, until_holder};
 use crate::support::*;
 use crate::whole_city::on_board;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tracking_page_and_a_merchant_app_on_another_node_see_the_rider_move() {
     let (prefix, _cleanup) = fresh_keys();
-    let a = Server::start_ready(MAIN_REDIS, &prefix, &node_env("node-a")).await;
-    let b = Server::start_ready(MAIN_REDIS, &prefix, &node_env("node-b")).await;
-    let (on_a, on_b) = (a.api(), b.api());
-    let store = open_store(MAIN_REDIS, &prefix);
-    let zone = dispatch_actors::domain::Zoning::new(7)
-        .unwrap()
-        .zone_of(dispatch_actors::domain::GeoPoint::new(SHOP.0, SHOP.1).unwrap())
-        .to_string();
+    let nodes = CityPair::start(MAIN_REDIS, &prefix, &[], &[]).await;
+    let (on_a, on_b) = (nodes.a.api(), nodes.b.api());
 
     // The shop's zone, so the order's actor, is A's; the sockets are on B.
-    let m = on_a.merchant().await;
-    assert_eq!(until_holder(&store, &zone, Some("node-b")).await, "node-a");
+    let m = nodes.merchant_on_a().await;
     let c = on_a.customer().await;
     let order = on_a.placed_order(&c, &m).await;
     let (mut dash_b, _) = on_b.dashboard().await;
@@ -60,5 +53,5 @@ async fn a_tracking_page_and_a_merchant_app_on_another_node_see_the_rider_move()
         })
         .await;
     assert!(loc["ts_ms"].as_u64().is_some());
-    drop((a, b));
+    drop(nodes);
 }

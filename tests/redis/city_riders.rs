@@ -3,8 +3,8 @@
 //! node B as it goes online and moves, in the rider object A's own dashboard gets, and in
 //! the snapshot of a dashboard opening on B.
 
+use crate::city_pair::CityPair;
 use crate::harness::*;
-use crate::nodes::node_env;
 use crate::support::*;
 use serde_json::Value;
 
@@ -42,9 +42,8 @@ fn listed<'a>(snapshot: &'a Value, rider: &str) -> Vec<&'a Value> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dashboard_on_one_node_shows_the_riders_of_another() {
     let (prefix, _cleanup) = fresh_keys();
-    let a = Server::start_ready(MAIN_REDIS, &prefix, &node_env("node-a")).await;
-    let b = Server::start_ready(MAIN_REDIS, &prefix, &node_env("node-b")).await;
-    let (on_a, on_b) = (a.api(), b.api());
+    let nodes = CityPair::start(MAIN_REDIS, &prefix, &[], &[]).await;
+    let (on_a, on_b) = (nodes.a.api(), nodes.b.api());
     let (mut dash_a, _) = on_a.dashboard().await;
     let (mut dash_b, _) = on_b.dashboard().await;
 
@@ -70,5 +69,5 @@ async fn a_dashboard_on_one_node_shows_the_riders_of_another() {
     // A's snapshot lists its own rider once (never a copy of itself from B).
     let (_, snap) = on_a.dashboard().await;
     assert_eq!(listed(&snap, &r.id).len(), 1, "A's snapshot: {snap}");
-    drop((a, b));
+    drop(nodes);
 }

@@ -2,8 +2,8 @@
 //! every socket"): connected to a node that does not hold the order's zone, they get the
 //! welcome, snapshot and frames they would get on the order's own node.
 
+use crate::city_pair::CityPair;
 use crate::harness::*;
-use crate::nodes::{node_env, until_holder};
 use crate::support::*;
 use crate::whole_city::on_board;
 use serde_json::Value;
@@ -61,18 +61,11 @@ async fn a_merchant_app_and_a_tracking_page_on_another_node_follow_the_order_on_
 
 async fn sockets_on_b_follow_an_order_of_a(url: &str) {
     let (prefix, _cleanup) = fresh_keys();
-    let a = Server::start_ready(url, &prefix, &node_env("node-a")).await;
-    let b = Server::start_ready(url, &prefix, &node_env("node-b")).await;
-    let (on_a, on_b) = (a.api(), b.api());
-    let store = open_store(url, &prefix);
-    let zone = dispatch_actors::domain::Zoning::new(7)
-        .unwrap()
-        .zone_of(dispatch_actors::domain::GeoPoint::new(SHOP.0, SHOP.1).unwrap())
-        .to_string();
+    let nodes = CityPair::start(url, &prefix, &[], &[]).await;
+    let (on_a, on_b) = (nodes.a.api(), nodes.b.api());
 
     // The shop's zone is A's (rendezvous hashing gives it node-a of the two).
-    let m = on_a.merchant().await;
-    assert_eq!(until_holder(&store, &zone, Some("node-b")).await, "node-a");
+    let m = nodes.merchant_on_a().await;
     let c = on_a.customer().await;
     let order = on_a.placed_order(&c, &m).await;
     // B follows the zone once its dashboard shows the order (from then on, B hears each
@@ -130,7 +123,7 @@ async fn sockets_on_b_follow_an_order_of_a(url: &str) {
     // Ended, it is in no welcome on B.
     let (_, welcome) = on_b.merchant_app(&m).await;
     assert!(in_welcome(&welcome, &order).is_none(), "{welcome}");
-    drop((a, b));
+    drop(nodes);
 }
 
 /// A new merchant's zone reaches another node's feed at its next reading of the zone list
@@ -141,22 +134,14 @@ async fn sockets_on_b_follow_an_order_of_a(url: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_merchant_app_on_another_node_hears_of_an_order_paid_as_its_zone_is_new() {
     let (prefix, _cleanup) = fresh_keys();
-    let a = Server::start_ready(MAIN_REDIS, &prefix, &node_env("node-a")).await;
-    let mut env_b = node_env("node-b");
-    env_b.push(("DISPATCH_CLUSTER__CITY_FEED_MS", "600"));
-    let b = Server::start_ready(MAIN_REDIS, &prefix, &env_b).await;
-    let (on_a, on_b) = (a.api(), b.api());
-    let store = open_store(MAIN_REDIS, &prefix);
-    let zone = dispatch_actors::domain::Zoning::new(7)
-        .unwrap()
-        .zone_of(dispatch_actors::domain::GeoPoint::new(SHOP.0, SHOP.1).unwrap())
-        .to_string();
+    let slow_list = [("DISPATCH_CLUSTER__CITY_FEED_MS", "600")];
+    let nodes = CityPair::start(MAIN_REDIS, &prefix, &[], &slow_list).await;
+    let (on_a, on_b) = (nodes.a.api(), nodes.b.api());
 
     // The merchant joins (its zone is listed now, after B's first listing), A takes the
     // zone, the merchant's app opens on B, and an order is placed and paid, all before B
     // reads the list again.
-    let m = on_a.merchant().await;
-    assert_eq!(until_holder(&store, &zone, Some("node-b")).await, "node-a");
+    let m = nodes.merchant_on_a().await;
     let (mut shop_b, _) = on_b.merchant_app(&m).await;
     let c = on_a.customer().await;
     let order = on_a.placed_order(&c, &m).await;
@@ -165,5 +150,5 @@ async fn a_merchant_app_on_another_node_hears_of_an_order_paid_as_its_zone_is_ne
     assert_eq!(heard.len(), 1, "{heard:#?}");
     assert_eq!(heard[0]["type"], "new_order");
     assert_eq!(heard[0]["order"]["order_id"], order.as_str());
-    drop((a, b));
+    drop(nodes);
 }

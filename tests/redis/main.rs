@@ -17,6 +17,7 @@ mod test_cluster;
 
 mod city_alerts;
 mod city_notices;
+mod city_pair;
 mod city_riders;
 mod city_sockets;
 mod cluster;

@@ -2,9 +2,9 @@
 //! node appears, change by change, on a dashboard connected to another, in the frames
 //! the dashboard of its own node gets, and in that dashboard's snapshot while it lives.
 
+use crate::city_pair::CityPair;
 use crate::harness::*;
 use crate::lag::sample;
-use crate::nodes::{node_env, until_holder};
 use crate::support::*;
 use serde_json::Value;
 
@@ -65,18 +65,11 @@ async fn a_dashboard_on_one_node_shows_the_orders_of_another_on_a_redis_cluster(
 
 async fn dashboard_on_b_follows_an_order_of_a(url: &str) {
     let (prefix, _cleanup) = fresh_keys();
-    let a = Server::start_ready(url, &prefix, &node_env("node-a")).await;
-    let b = Server::start_ready(url, &prefix, &node_env("node-b")).await;
-    let (on_a, on_b) = (a.api(), b.api());
-    let store = open_store(url, &prefix);
-    let zone = dispatch_actors::domain::Zoning::new(7)
-        .unwrap()
-        .zone_of(dispatch_actors::domain::GeoPoint::new(SHOP.0, SHOP.1).unwrap())
-        .to_string();
+    let nodes = CityPair::start(url, &prefix, &[], &[]).await;
+    let (on_a, on_b) = (nodes.a.api(), nodes.b.api());
 
     // The shop's zone is A's (rendezvous hashing gives it node-a of the two).
-    let m = on_a.merchant().await;
-    assert_eq!(until_holder(&store, &zone, Some("node-b")).await, "node-a");
+    let m = nodes.merchant_on_a().await;
     let (mut dash_a, _) = on_a.dashboard().await;
     let (mut dash_b, _) = on_b.dashboard().await;
 
@@ -116,10 +109,10 @@ async fn dashboard_on_b_follows_an_order_of_a(url: &str) {
     // The first changes may reach B as it takes the zone up (from the order's record,
     // the zone list being read every 2 s); once B showed `accepted` it had, so the
     // rider's three changes came through the feed.
-    let fed = sample(&b, r#"dispatch_city_feed_total{outcome="fed"}"#).await;
+    let fed = sample(&nodes.b, r#"dispatch_city_feed_total{outcome="fed"}"#).await;
     assert!(fed >= 3.0, "B fed {fed} entries");
     // A holds the zone: what it wrote is its own, never fed back to itself.
-    let fed_on_a = sample(&a, r#"dispatch_city_feed_total{outcome="fed"}"#).await;
+    let fed_on_a = sample(&nodes.a, r#"dispatch_city_feed_total{outcome="fed"}"#).await;
     assert_eq!(fed_on_a, 0.0);
-    drop((a, b));
+    drop(nodes);
 }
