@@ -75,12 +75,7 @@ impl Default for Alerts {
 }
 
 /// One flush: what peers that joined get, and what the others get.
-#[derive(Debug, Default, PartialEq)]
-struct Flush {
-    joined: Vec<Arc<str>>,
-    whole: Vec<Arc<Escalation>>,
-    changed: Vec<Arc<Escalation>>,
-}
+type Flush = super::peer_notes::Flush<Arc<Escalation>>;
 
 pub(crate) fn dropped(what: &'static str, n: u64) {
     metrics::counter!(metric_names::PEER_CHANGES_DROPPED_TOTAL, "what" => what).increment(n);
@@ -141,52 +136,19 @@ impl Alerts {
     }
 }
 
-impl Flush {
-    /// The notes for each of `peers` with something to hear, each encoded once and at most
-    /// [`ESCALATIONS_PER_NOTE`] escalations long.
-    fn notes(self, peers: &[Arc<str>]) -> Vec<(Arc<str>, Arc<str>)> {
-        let encode = |all: Vec<Arc<Escalation>>| -> Vec<Arc<str>> {
-            all.chunks(ESCALATIONS_PER_NOTE)
-                .map(|c| {
-                    Call::Escalations {
-                        escalations: c.to_vec(),
-                    }
-                    .encode()
-                    .into()
-                })
-                .collect()
-        };
-        let whole = encode(self.whole);
-        let changed = encode(self.changed);
-        peers
-            .iter()
-            .flat_map(|p| {
-                let notes = if self.joined.contains(p) {
-                    &whole
-                } else {
-                    &changed
-                };
-                notes.iter().map(|n| (p.clone(), n.clone()))
-            })
-            .collect()
-    }
+/// The notes for each of `peers` with something to hear, each encoded once and at most
+/// [`ESCALATIONS_PER_NOTE`] escalations long.
+fn notes_for(flush: Flush, peers: &[Arc<str>]) -> Vec<(Arc<str>, Arc<str>)> {
+    flush.notes(peers, ESCALATIONS_PER_NOTE, |escalations| {
+        Call::Escalations { escalations }
+    })
 }
 
 /// Sends this node's escalation changes to its peers every [`FLUSH`] until the engine
 /// stops.
 pub fn spawn_flusher(shared: Weak<Shared>, peers: Arc<dyn Peers>) {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(FLUSH);
-        loop {
-            tick.tick().await;
-            let Some(shared) = shared.upgrade() else {
-                return;
-            };
-            let to = shared.fleet.peers();
-            for (peer, note) in shared.alerts.take().notes(&to) {
-                peers.note(&peer, note.to_string());
-            }
-        }
+    super::peer_notes::spawn_flusher(shared, peers, FLUSH, |s| {
+        notes_for(s.alerts.take(), &s.fleet.peers())
     });
 }
 
@@ -271,18 +233,18 @@ mod tests {
         alerts.put(escalation("e_1", 1, None));
         alerts.put(escalation("e_1", 2, None));
         alerts.put(escalation("e_2", 1, None));
-        let notes = alerts.take().notes(&[node("b")]);
+        let notes = notes_for(alerts.take(), &[node("b")]);
         assert_eq!(notes.len(), 1);
         assert_eq!(
             decoded(&notes[0].1),
             vec![escalation("e_1", 2, None), escalation("e_2", 1, None)]
         );
-        assert!(alerts.take().notes(&[node("b")]).is_empty());
+        assert!(notes_for(alerts.take(), &[node("b")]).is_empty());
 
         // e_2 is resolved: b hears it; c, new, gets the open ones only.
         alerts.put(escalation("e_2", 1, Some(9)));
         alerts.joined(&[node("c")]);
-        let notes = alerts.take().notes(&[node("b"), node("c")]);
+        let notes = notes_for(alerts.take(), &[node("b"), node("c")]);
         assert_eq!(decoded(&notes[0].1), vec![escalation("e_2", 1, Some(9))]);
         assert_eq!(notes[1].0, node("c"));
         assert_eq!(decoded(&notes[1].1), vec![escalation("e_1", 2, None)]);
@@ -295,7 +257,7 @@ mod tests {
         alerts.put(escalation("e_1", 1, None));
         assert_eq!(alerts.open(), 0);
         alerts.joined(&[node("b")]);
-        assert!(alerts.take().notes(&[node("b")]).is_empty());
+        assert!(notes_for(alerts.take(), &[node("b")]).is_empty());
     }
 
     #[test]
@@ -305,7 +267,7 @@ mod tests {
         for i in 0..ESCALATIONS_PER_NOTE + 1 {
             alerts.put(escalation(&format!("e_{i}"), 1, None));
         }
-        let notes = alerts.take().notes(&[node("b")]);
+        let notes = notes_for(alerts.take(), &[node("b")]);
         assert_eq!(notes.len(), 2);
         assert_eq!(decoded(&notes[1].1).len(), 1);
     }

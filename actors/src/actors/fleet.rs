@@ -113,17 +113,12 @@ impl Fleet {
 
 /// Sends this node's fleet changes to its peers every [`FLUSH`] until the engine stops.
 pub fn spawn_flusher(shared: Weak<Shared>, peers: Arc<dyn Peers>) {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(FLUSH);
-        loop {
-            tick.tick().await;
-            let Some(shared) = shared.upgrade() else {
-                return;
-            };
-            for (peer, changes) in shared.fleet.take() {
-                peers.note(&peer, Call::Fleet { changes }.encode());
-            }
-        }
+    super::peer_notes::spawn_flusher(shared, peers, FLUSH, |s| {
+        s.fleet
+            .take()
+            .into_iter()
+            .map(|(peer, changes)| (peer, Call::Fleet { changes }.encode().into()))
+            .collect()
     });
 }
 

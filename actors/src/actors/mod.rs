@@ -21,6 +21,7 @@ pub mod matcher;
 pub mod merchant;
 pub mod order;
 pub mod order_notices;
+mod peer_notes;
 pub mod planner;
 pub mod remote;
 pub mod rider;

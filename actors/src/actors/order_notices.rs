@@ -136,18 +136,8 @@ impl OrderNotices {
 /// Sends this node's collected notices to its peers every [`FLUSH`] until the engine
 /// stops.
 pub fn spawn_flusher(shared: Weak<Shared>, peers: Arc<dyn Peers>) {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(FLUSH);
-        loop {
-            tick.tick().await;
-            let Some(shared) = shared.upgrade() else {
-                return;
-            };
-            let to = shared.fleet.peers();
-            for (peer, note) in shared.order_notices.notes(&to) {
-                peers.note(&peer, note.to_string());
-            }
-        }
+    super::peer_notes::spawn_flusher(shared, peers, FLUSH, |s| {
+        s.order_notices.notes(&s.fleet.peers())
     });
 }
 

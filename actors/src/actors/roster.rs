@@ -64,12 +64,7 @@ struct Inner {
 }
 
 /// One flush: what peers that joined get, and what the others get.
-#[derive(Debug, Default, PartialEq)]
-struct Flush {
-    joined: Vec<Arc<str>>,
-    whole: Vec<Arc<RiderView>>,
-    changed: Vec<Arc<RiderView>>,
-}
+type Flush = super::peer_notes::Flush<Arc<RiderView>>;
 
 fn dropped() {
     metrics::counter!(metric_names::PEER_CHANGES_DROPPED_TOTAL, "what" => "rider_views")
@@ -143,46 +138,16 @@ impl Roster {
     }
 }
 
-impl Flush {
-    /// The notes for each of `peers` with something to hear, each note encoded once and
-    /// at most [`VIEWS_PER_NOTE`] views long (a new peer of a big node gets several).
-    fn notes(self, peers: &[Arc<str>]) -> Vec<(Arc<str>, Arc<str>)> {
-        let encode = |views: Vec<Arc<RiderView>>| -> Vec<Arc<str>> {
-            views
-                .chunks(VIEWS_PER_NOTE)
-                .map(|c| Call::Riders { views: c.to_vec() }.encode().into())
-                .collect()
-        };
-        let whole = encode(self.whole);
-        let changed = encode(self.changed);
-        peers
-            .iter()
-            .flat_map(|p| {
-                let notes = if self.joined.contains(p) {
-                    &whole
-                } else {
-                    &changed
-                };
-                notes.iter().map(|n| (p.clone(), n.clone()))
-            })
-            .collect()
-    }
+/// The notes for each of `peers` with something to hear, each note encoded once and at
+/// most [`VIEWS_PER_NOTE`] views long (a new peer of a big node gets several).
+fn notes_for(flush: Flush, peers: &[Arc<str>]) -> Vec<(Arc<str>, Arc<str>)> {
+    flush.notes(peers, VIEWS_PER_NOTE, |views| Call::Riders { views })
 }
 
 /// Sends this node's riders' views to its peers every [`FLUSH`] until the engine stops.
 pub fn spawn_flusher(shared: Weak<Shared>, peers: Arc<dyn Peers>) {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(FLUSH);
-        loop {
-            tick.tick().await;
-            let Some(shared) = shared.upgrade() else {
-                return;
-            };
-            let to = shared.fleet.peers();
-            for (peer, note) in shared.roster.take().notes(&to) {
-                peers.note(&peer, note.to_string());
-            }
-        }
+    super::peer_notes::spawn_flusher(shared, peers, FLUSH, |s| {
+        notes_for(s.roster.take(), &s.fleet.peers())
     });
 }
 
@@ -241,7 +206,7 @@ mod tests {
         roster.put(view(2, RiderStatus::Idle));
         roster.put(view(1, RiderStatus::Busy));
         let peers = [node("b")];
-        let notes = roster.take().notes(&peers);
+        let notes = notes_for(roster.take(), &peers);
         assert_eq!(notes.len(), 1);
         assert_eq!(notes[0].0, node("b"));
         // The latest per rider, in first-change order.
@@ -250,13 +215,13 @@ mod tests {
             vec![view(1, RiderStatus::Busy), view(2, RiderStatus::Idle)]
         );
         // Nothing changed: nobody is told anything.
-        assert!(roster.take().notes(&peers).is_empty());
+        assert!(notes_for(roster.take(), &peers).is_empty());
 
         // c joins: it hears every view; b only what changed.
         roster.joined(&[node("c")]);
         roster.put(view(2, RiderStatus::Offline));
         let peers = [node("b"), node("c")];
-        let notes = roster.take().notes(&peers);
+        let notes = notes_for(roster.take(), &peers);
         assert_eq!(decoded(&notes[0].1), vec![view(2, RiderStatus::Offline)]);
         let mut whole = decoded(&notes[1].1);
         whole.sort_by(|a, b| a.rider_id.cmp(&b.rider_id));
@@ -266,7 +231,7 @@ mod tests {
         );
         // A joined peer not (or no longer) among the peers is told nothing.
         roster.joined(&[node("z")]);
-        assert!(roster.take().notes(&peers).is_empty());
+        assert!(notes_for(roster.take(), &peers).is_empty());
     }
 
     #[test]
@@ -275,7 +240,7 @@ mod tests {
         for i in 0..VIEWS_PER_NOTE + 1 {
             roster.put(view(i, RiderStatus::Idle));
         }
-        let notes = roster.take().notes(&[node("b")]);
+        let notes = notes_for(roster.take(), &[node("b")]);
         assert_eq!(notes.len(), 2);
         assert_eq!(decoded(&notes[0].1).len(), VIEWS_PER_NOTE);
         assert_eq!(
@@ -296,7 +261,7 @@ mod tests {
         roster.forget(&RiderId::parse("r_2").unwrap());
         roster.take();
         roster.joined(&[node("b")]);
-        let notes = roster.take().notes(&[node("b")]);
+        let notes = notes_for(roster.take(), &[node("b")]);
         assert_eq!(decoded(&notes[0].1), vec![view(1, RiderStatus::Busy)]);
     }
 }
