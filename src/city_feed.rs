@@ -155,6 +155,9 @@ pub struct FeedState {
     listed_once: bool,
     /// The zones this node held at the last [`FeedState::follow`].
     held_before: BTreeSet<ZoneId>,
+    /// Zones this node let go and has not taken up since (it may list a zone only after
+    /// it let it go: the list is read every few rounds).
+    released: BTreeSet<ZoneId>,
 }
 
 impl FeedState {
@@ -166,6 +169,7 @@ impl FeedState {
             known: BTreeSet::new(),
             listed_once: false,
             held_before: BTreeSet::new(),
+            released: BTreeSet::new(),
         }
     }
 
@@ -174,13 +178,21 @@ impl FeedState {
     /// each with where it starts (to be taken up with [`FeedState::take_up`]).
     pub fn follow(&mut self, listed: &BTreeSet<ZoneId>, held: &HeldZones) -> Vec<(ZoneId, Start)> {
         let wanted = |z: &ZoneId| listed.contains(z) && !held.contains_key(z);
+        let let_go: Vec<ZoneId> = self
+            .held_before
+            .iter()
+            .filter(|z| !held.contains_key(z))
+            .copied()
+            .collect();
+        self.released.extend(let_go);
+        self.released.retain(|z| !held.contains_key(z));
         self.cursors.retain(|z, _| wanted(z));
         self.starting.retain(|z, _| wanted(z));
         for z in listed.iter().filter(|z| wanted(z)) {
             if self.cursors.contains_key(z) || self.starting.contains_key(z) {
                 continue;
             }
-            let start = if self.held_before.contains(z) {
+            let start = if self.released.contains(z) {
                 Start::AfterOwn
             } else if self.listed_once && !self.known.contains(z) {
                 Start::Beginning
@@ -198,6 +210,7 @@ impl FeedState {
     /// Follows `zone` from the stream id `cursor` on.
     pub fn take_up(&mut self, zone: ZoneId, cursor: String) {
         self.starting.remove(&zone);
+        self.released.remove(&zone);
         self.cursors.insert(zone, cursor);
     }
 

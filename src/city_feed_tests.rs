@@ -151,6 +151,19 @@ fn a_zone_listed_after_the_first_listing_is_followed_from_its_start() {
     feed.take_up(zone(0), "9-0".into());
     let listed: BTreeSet<_> = [zone(0), zone(2)].into();
     assert_eq!(feed.follow(&listed, &none), [(zone(2), Start::Beginning)]);
+    feed.take_up(zone(2), "10-0".into());
+
+    // A zone this node let go before its listing showed it: after its own last entry
+    // still, once listed.
+    let held: HeldZones = [(zone(1), 4)].into();
+    assert!(feed.follow(&listed, &held).is_empty());
+    let none = HeldZones::new();
+    assert!(feed.follow(&listed, &none).is_empty(), "not listed yet");
+    let all: BTreeSet<_> = [zone(0), zone(1), zone(2)].into();
+    assert_eq!(feed.follow(&all, &none), [(zone(1), Start::AfterOwn)]);
+    feed.take_up(zone(1), "12-0".into());
+    // Taken up and let go of no more: followed as any other.
+    assert!(feed.follow(&all, &none).is_empty());
 
     // A node whose first listing has zones takes them up from their end.
     let mut feed = FeedState::new("node-c");

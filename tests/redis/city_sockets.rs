@@ -152,3 +152,48 @@ async fn a_merchant_app_on_another_node_hears_of_an_order_paid_as_its_zone_is_ne
     assert_eq!(heard[0]["order"]["order_id"], order.as_str());
     drop(nodes);
 }
+
+/// A zone this node lets go is followed from this node's own last entry in its stream:
+/// what the new holder writes before this node's feed takes the zone up (B reads the zone
+/// list every 6 s here) still reaches B's merchant app as it happened. Without it the app
+/// on B would miss `new_order`: the feed would start at the stream's end and read the
+/// order from its record, which tells no change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_merchant_app_on_the_node_that_let_the_zone_go_hears_what_the_new_holder_wrote() {
+    let (prefix, _cleanup) = fresh_keys();
+    let mut env_b = crate::nodes::node_env("node-b");
+    env_b.push(("DISPATCH_CLUSTER__CITY_FEED_MS", "600"));
+    let b = Server::start_ready(MAIN_REDIS, &prefix, &env_b).await;
+    let on_b = b.api();
+    let store = open_store(MAIN_REDIS, &prefix);
+    let zone = dispatch_actors::domain::Zoning::new(7)
+        .unwrap()
+        .zone_of(dispatch_actors::domain::GeoPoint::new(SHOP.0, SHOP.1).unwrap())
+        .to_string();
+
+    // B alone holds the shop's zone and writes an order of it; the merchant's app is on B.
+    let m = on_b.merchant().await;
+    assert_eq!(
+        crate::nodes::until_holder(&store, &zone, None).await,
+        "node-b"
+    );
+    let c = on_b.customer().await;
+    on_b.placed_order(&c, &m).await;
+    let (mut shop_b, _) = on_b.merchant_app(&m).await;
+
+    // A joins and wins the zone (rendezvous hashing): B lets it go. An order is placed
+    // and paid through A at once.
+    let a = Server::start_ready(MAIN_REDIS, &prefix, &crate::nodes::node_env("node-a")).await;
+    let on_a = a.api();
+    assert_eq!(
+        crate::nodes::until_holder(&store, &zone, Some("node-b")).await,
+        "node-a"
+    );
+    let order = on_a.placed_order(&c, &m).await;
+    on_a.pay(&c, &order).await;
+    let heard = heard_until(&mut shop_b, &MERCHANT_FRAMES, "paid").await;
+    assert_eq!(heard.len(), 1, "{heard:#?}");
+    assert_eq!(heard[0]["type"], "new_order");
+    assert_eq!(heard[0]["order"]["order_id"], order.as_str());
+    drop((a, b));
+}
