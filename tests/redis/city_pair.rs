@@ -7,6 +7,14 @@ use crate::nodes::{node_env, until_holder};
 use crate::support::*;
 use dispatch_actors::store::redis::RedisStore;
 
+/// The zone of [`SHOP`] (the nodes' default zone resolution, 7).
+pub(crate) fn shop_zone() -> String {
+    dispatch_actors::domain::Zoning::new(7)
+        .unwrap()
+        .zone_of(dispatch_actors::domain::GeoPoint::new(SHOP.0, SHOP.1).unwrap())
+        .to_string()
+}
+
 pub(crate) struct CityPair {
     pub a: Server,
     pub b: Server,
@@ -32,15 +40,11 @@ impl CityPair {
         };
         let a = Server::start_ready(url, prefix, &env("node-a", more_a)).await;
         let b = Server::start_ready(url, prefix, &env("node-b", more_b)).await;
-        let zone = dispatch_actors::domain::Zoning::new(7)
-            .unwrap()
-            .zone_of(dispatch_actors::domain::GeoPoint::new(SHOP.0, SHOP.1).unwrap())
-            .to_string();
         CityPair {
             a,
             b,
             store: open_store(url, prefix),
-            zone,
+            zone: shop_zone(),
         }
     }
 

@@ -126,6 +126,16 @@ async fn sockets_on_b_follow_an_order_of_a(url: &str) {
     drop(nodes);
 }
 
+/// An order placed and paid through `api`: `shop` hears it once, as `new_order`.
+async fn paid_is_new_on(api: &Api, c: &Customer, m: &Merchant, shop: &mut WsClient) {
+    let order = api.placed_order(c, m).await;
+    api.pay(c, &order).await;
+    let heard = heard_until(shop, &MERCHANT_FRAMES, "paid").await;
+    assert_eq!(heard.len(), 1, "{heard:#?}");
+    assert_eq!(heard[0]["type"], "new_order");
+    assert_eq!(heard[0]["order"]["order_id"], order.as_str());
+}
+
 /// A new merchant's zone reaches another node's feed at its next reading of the zone list
 /// (every 10 rounds of the feed; 6 s on B here): an order paid before that is still a new
 /// order to the merchant's app on that node, since the feed follows a zone listed after
@@ -144,12 +154,7 @@ async fn a_merchant_app_on_another_node_hears_of_an_order_paid_as_its_zone_is_ne
     let m = nodes.merchant_on_a().await;
     let (mut shop_b, _) = on_b.merchant_app(&m).await;
     let c = on_a.customer().await;
-    let order = on_a.placed_order(&c, &m).await;
-    on_a.pay(&c, &order).await;
-    let heard = heard_until(&mut shop_b, &MERCHANT_FRAMES, "paid").await;
-    assert_eq!(heard.len(), 1, "{heard:#?}");
-    assert_eq!(heard[0]["type"], "new_order");
-    assert_eq!(heard[0]["order"]["order_id"], order.as_str());
+    paid_is_new_on(&on_a, &c, &m, &mut shop_b).await;
     drop(nodes);
 }
 
@@ -166,10 +171,7 @@ async fn a_merchant_app_on_the_node_that_let_the_zone_go_hears_what_the_new_hold
     let b = Server::start_ready(MAIN_REDIS, &prefix, &env_b).await;
     let on_b = b.api();
     let store = open_store(MAIN_REDIS, &prefix);
-    let zone = dispatch_actors::domain::Zoning::new(7)
-        .unwrap()
-        .zone_of(dispatch_actors::domain::GeoPoint::new(SHOP.0, SHOP.1).unwrap())
-        .to_string();
+    let zone = crate::city_pair::shop_zone();
 
     // B alone holds the shop's zone and writes an order of it; the merchant's app is on B.
     let m = on_b.merchant().await;
@@ -189,11 +191,6 @@ async fn a_merchant_app_on_the_node_that_let_the_zone_go_hears_what_the_new_hold
         crate::nodes::until_holder(&store, &zone, Some("node-b")).await,
         "node-a"
     );
-    let order = on_a.placed_order(&c, &m).await;
-    on_a.pay(&c, &order).await;
-    let heard = heard_until(&mut shop_b, &MERCHANT_FRAMES, "paid").await;
-    assert_eq!(heard.len(), 1, "{heard:#?}");
-    assert_eq!(heard[0]["type"], "new_order");
-    assert_eq!(heard[0]["order"]["order_id"], order.as_str());
+    paid_is_new_on(&on_a, &c, &m, &mut shop_b).await;
     drop((a, b));
 }
