@@ -82,7 +82,6 @@ struct Shared {
     current: Mutex<ClusterConnection>,
     stall: Mutex<Stall>,
     epoch: Instant,
-    renewals: std::sync::atomic::AtomicU64,
     /// Bumped at each renewal: a request still waiting on the connection it was sent on
     /// when that one is replaced gives up at once (callers without a timeout of their own
     /// would otherwise wait on the stalled one for good).
@@ -117,17 +116,9 @@ impl ClusterHandle {
                 current: Mutex::new(conn),
                 stall: Mutex::new(Stall::new(stall_after)),
                 epoch: Instant::now(),
-                renewals: Default::default(),
                 generation: watch::Sender::new(0),
             }),
         }
-    }
-
-    /// How often the connection was opened afresh after a stall.
-    pub fn renewals(&self) -> u64 {
-        self.shared
-            .renewals
-            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Runs one request (which may fan out into several) on the current connection,
@@ -154,9 +145,6 @@ impl ClusterHandle {
                 *current = shared
                     .client
                     .get_pending_async_connection_with_config(shared.config.clone());
-                shared
-                    .renewals
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 metrics::counter!(metric_names::STORE_CLUSTER_RENEWALS_TOTAL).increment(1);
                 tracing::warn!(
                     "redis cluster: no answer to anything for a while, connection opened afresh"
